@@ -1,0 +1,182 @@
+"""Authoritative resolution for static data, like Knot or NSD answer (pure: no IO).
+
+Given the served zones and a question, :func:`Authority.resolve` returns what to answer: RCODE, AA, and the
+answer/authority/additional RRs. It implements RFC 1034 section 4.3.2 with the clarifications of RFC 2308
+(negative answers carry the SOA with TTL min(SOA TTL, MINIMUM)), RFC 4592 (wildcards, closest encloser,
+empty non-terminals), RFC 6604 (RCODE of CNAME chains) and RFC 8482 (minimal ANY).
+
+Managed names (services) are given as ready RRsets by the caller, one per client class; this module only
+places them, so that steering stays in ``gtm.steering``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from gtm.model import A, AAAA, ADDITIONAL_TARGETS, ANY, CNAME, DS, NS, SOA, RRset, Zone, is_subdomain, parent
+
+NOERROR, NXDOMAIN, REFUSED = 0, 3, 5
+MAX_CHAIN = 8  # CNAME hops followed inside a zone before giving up (loops end here too)
+
+
+@dataclass(frozen=True)
+class RR:
+    """One RRset placed in a section, under ``owner`` (differs from rrset.name when synthesised)."""
+
+    owner: str
+    rrset: RRset
+
+
+@dataclass
+class Resolution:
+    rcode: int
+    aa: bool
+    answer: list[RR] = field(default_factory=list)
+    authority: list[RR] = field(default_factory=list)
+    additional: list[RR] = field(default_factory=list)
+    zone: str | None = None  # origin of the zone that answered
+    service: str | None = None  # key of the managed service whose RRset is in the answer
+
+
+class ZoneIndex:
+    """One zone with the lookup sets resolution needs, computed once per config."""
+
+    def __init__(self, zone: Zone, managed: Mapping[str, tuple[str, Mapping[int, RRset]]]):
+        self.zone = zone
+        self.origin = zone.origin
+        # managed owner -> (service key, {A: RRset, AAAA: RRset}); may be empty sets for a family
+        self.managed = {n: v for n, v in managed.items() if is_subdomain(n, zone.origin)}
+        self.cuts = frozenset(n for n, t in zone.rrsets.items() if n != zone.origin and NS in t)
+        exists: set[str] = set()
+        for name in list(zone.rrsets) + list(self.managed):
+            n = name
+            while n not in exists:
+                exists.add(n)
+                if n == zone.origin or n == ".":
+                    break
+                n = parent(n)
+        self.exists = frozenset(exists)  # owners plus empty non-terminals (RFC 4592 section 2.2.2)
+        soa = zone.soa
+        self.negative_soa = RR(zone.origin, RRset(zone.origin, SOA, zone.negative_ttl, soa.rdatas))
+
+    def types_at(self, name: str) -> Mapping[int, RRset]:
+        got = self.zone.rrsets.get(name)
+        if name in self.managed:
+            merged = dict(got or {})
+            merged.update({t: rs for t, rs in self.managed[name][1].items()})
+            return merged
+        return got or {}
+
+
+class Authority:
+    """The set of served zones; resolve() picks the most specific zone for each question."""
+
+    def __init__(self, zones: list[ZoneIndex]):
+        self.zones = {z.origin: z for z in zones}
+
+    def find_zone(self, qname: str) -> ZoneIndex | None:
+        n = qname
+        while True:
+            z = self.zones.get(n)
+            if z is not None:
+                return z
+            if n == ".":
+                return None
+            n = parent(n)
+
+    def resolve(self, qname: str, qtype: int) -> Resolution:
+        z = self.find_zone(qname)
+        if z is None:
+            return Resolution(REFUSED, False)
+        res = Resolution(NOERROR, True, zone=z.origin)
+        self._lookup(z, qname, qtype, res, 0)
+        self._additional(z, res)
+        return res
+
+    def _lookup(self, z: ZoneIndex, qname: str, qtype: int, res: Resolution, depth: int) -> None:
+        # 1. A delegation at or above qname (below the apex) makes this a referral (RFC 1034 4.3.2 step 3b),
+        #    except a DS query at the cut itself, which the parent answers (RFC 4035 section 3.1.4.1).
+        cut = self._cut(z, qname)
+        if cut is not None and not (qtype == DS and cut == qname):
+            if depth:  # a CNAME pointed into a delegation: the answer so far stands, the resolver follows
+                return
+            res.aa = False
+            res.authority.append(RR(cut, z.zone.rrsets[cut][NS]))
+            for rd in z.zone.rrsets[cut][NS].rdatas:
+                self._glue(z, rd.target or "", res)
+            return
+        owner = qname
+        types = z.types_at(qname)
+        if not types and qname not in z.exists:
+            # 2. Wildcard synthesis from the closest encloser (RFC 4592 section 3.3.1).
+            encloser = parent(qname)
+            while encloser not in z.exists:
+                encloser = parent(encloser)
+            wild = "*." + encloser if encloser != "." else "*."
+            types = z.types_at(wild)
+            if not types and wild not in z.exists:
+                if not depth:
+                    res.rcode = NXDOMAIN
+                else:
+                    res.rcode = NXDOMAIN  # RFC 6604: the RCODE reflects the last name in the chain
+                res.authority.append(z.negative_soa)
+                return
+        self._note_service(z, qname, res)
+        if qtype == ANY:
+            # RFC 8482 section 4.1: answer one RRset rather than all of them.
+            if types:
+                first = types.get(SOA) or types[min(types)]
+                res.answer.append(RR(owner, first))
+            else:
+                res.authority.append(z.negative_soa)
+            return
+        rs = types.get(qtype)
+        if rs is not None and rs.rdatas:
+            res.answer.append(RR(owner, rs))
+            return
+        cname = types.get(CNAME)
+        if cname is not None and qtype != CNAME:
+            res.answer.append(RR(owner, cname))
+            target = cname.rdatas[0].target or ""
+            if depth + 1 >= MAX_CHAIN or any(r.owner == target for r in res.answer):
+                return  # a loop or an over-long chain: answer what we have
+            if is_subdomain(target, z.origin):
+                self._lookup(z, target, qtype, res, depth + 1)
+            return
+        # 3. NODATA: the name exists (or is an empty non-terminal) but not with this type.
+        res.authority.append(z.negative_soa)
+
+    def _note_service(self, z: ZoneIndex, name: str, res: Resolution) -> None:
+        if name in z.managed and res.service is None:
+            res.service = z.managed[name][0]
+
+    @staticmethod
+    def _cut(z: ZoneIndex, qname: str) -> str | None:
+        if not z.cuts:
+            return None
+        n = qname
+        found = None
+        while n != z.origin and n != ".":
+            if n in z.cuts:
+                found = n
+            n = parent(n)
+        return found
+
+    def _glue(self, z: ZoneIndex, target: str, res: Resolution) -> None:
+        types = z.zone.rrsets.get(target)
+        if not types or not is_subdomain(target, z.origin):
+            return
+        for t in (A, AAAA):
+            if t in types and not any(r.owner == target and r.rrset.rtype == t for r in res.additional):
+                res.additional.append(RR(target, types[t]))
+
+    def _additional(self, z: ZoneIndex, res: Resolution) -> None:
+        """A/AAAA for NS, MX and SRV targets inside the zone (RFC 1034 section 4.3.2 step 6)."""
+        if res.rcode != NOERROR or not res.aa:
+            return
+        for rr in res.answer:
+            if rr.rrset.rtype in ADDITIONAL_TARGETS:
+                for rd in rr.rrset.rdatas:
+                    target = rd.target or ""
+                    if self._cut(z, target) is None or rr.rrset.rtype == NS:
+                        self._glue(z, target, res)

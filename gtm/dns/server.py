@@ -1,0 +1,303 @@
+"""The DNS server: the query path, and UDP/TCP listeners on asyncio (uvloop when installed).
+
+:meth:`Responder.answer` is the whole query path. Its fast path handles the common query (QUERY opcode, one
+question, class IN, no or one OPT record) by reading header, question and OPT straight from the bytes,
+looking up a compiled :class:`~gtm.dns.table.Entry` and gluing ID + precomputed header + the question as
+sent + precomputed sections (+ OPT). Anything else goes to :meth:`Responder.slow`, which parses the whole
+message strictly (``gtm.dns.codec.parse_query``) and answers FORMERR, NOTIMP, REFUSED or BADVERS as the RFCs
+say. Neither path raises: an unexpected error is logged, counted and the packet dropped.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from gtm.dns.codec import (
+    AA, BADVERS, DEFAULT_UDP_PAYLOAD, ECS_CODE, FORMERR, NOTIMP, OPCODE_QUERY, OPCODE_UPDATE, QR, REFUSED, TC, Drop,
+    Ecs, FormErr, Query, opt_rr, parse_ecs, parse_query,
+)
+from gtm.dns.table import Entry, Table
+from gtm.model import OPT
+
+log = logging.getLogger(__name__)
+
+_OPT_HEAD = b"\x00\x00\x29"  # root owner, TYPE OPT
+_QD1 = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
+_META_QTYPES = frozenset({OPT, 250, 251, 252})  # OPT, TSIG, IXFR, AXFR: not answerable from the zone data
+
+
+@dataclass
+class Stats:
+    """Counters the metrics endpoint exposes; plain ints, updated on the query path."""
+
+    queries_udp: int = 0
+    queries_tcp: int = 0
+    slow_path: int = 0
+    formerr: int = 0
+    dropped: int = 0
+    truncated: int = 0
+    errors: int = 0
+    tcp_rejected: int = 0
+    rcodes: dict[int, int] = field(default_factory=dict)
+
+
+class Responder:
+    """Turns query bytes into response bytes using the current table; ``table`` is swapped on reload."""
+
+    def __init__(self, table: Table, udp_payload: int = DEFAULT_UDP_PAYLOAD):
+        self.table = table
+        self.udp_payload = udp_payload
+        self.stats = Stats()
+        self._opt = (opt_rr(udp_payload, do=False), opt_rr(udp_payload, do=True))
+
+    def answer(self, data: bytes, tcp: bool = False) -> bytes | None:
+        """The response to ``data`` (None = send nothing). ``tcp`` lifts the UDP size limit."""
+        try:
+            n = len(data)
+            # Fast path: QR=0, OPCODE=0, QDCOUNT=1, AN=NS=0, AR in {0, 1}.
+            if n < 17 or data[2] & 0xF8 or data[4:10] != _QD1 or data[10] or data[11] > 1:
+                return self.slow(data, tcp)
+            qend = data.find(0, 12) + 1  # see Table: a key can only match a correctly parsed name
+            if qend == 0 or qend + 4 > n or data[qend + 2: qend + 4] != b"\x00\x01":
+                return self.slow(data, tcp)
+            entry = self.table.entries.get(data[12:qend].lower() + data[qend: qend + 2])
+            if entry is None:
+                return self.slow(data, tcp)
+            rd = (data[2] & 1) << 1
+            if not data[11]:
+                if n != qend + 4:
+                    return self.slow(data, tcp)
+                resp = data[:2] + entry.heads[rd] + data[12: qend + 4] + entry.body
+                if len(resp) > 512 and not tcp:
+                    self.stats.truncated += 1
+                    return data[:2] + entry.tc_heads[rd] + data[12: qend + 4]
+                return resp
+            o = qend + 4  # the OPT record must be the whole additional section
+            if n < o + 11 or data[o: o + 3] != _OPT_HEAD or data[o + 6] or n != o + 11 + (data[o + 9] << 8 | data[o + 10]):
+                return self.slow(data, tcp)
+            if n == o + 11:
+                opt = self._opt[data[o + 7] >> 7]
+            else:
+                ecs = _find_ecs(data, o + 11)
+                if ecs is None:
+                    opt = self._opt[data[o + 7] >> 7]
+                elif ecs is False:
+                    return self.slow(data, tcp)
+                else:
+                    opt = opt_rr(self.udp_payload, do=bool(data[o + 7] >> 7), options=ecs.option(entry.scope))
+            resp = data[:2] + entry.heads[rd | 1] + data[12: o] + entry.body + opt
+            if not tcp and len(resp) > min(max(data[o + 3] << 8 | data[o + 4], 512), self.udp_payload):
+                self.stats.truncated += 1
+                return data[:2] + entry.tc_heads[rd | 1] + data[12: o] + opt
+            return resp
+        except Exception:  # never let a packet take the server down
+            self.stats.errors += 1
+            log.exception("query path failed on a %d-byte packet; dropped", len(data))
+            return None
+
+    # -- everything unusual ----------------------------------------------------------------------------
+    def slow(self, data: bytes, tcp: bool) -> bytes | None:
+        self.stats.slow_path += 1
+        try:
+            q = parse_query(data)
+        except Drop:
+            self.stats.dropped += 1
+            return None
+        except FormErr as e:
+            self.stats.formerr += 1
+            log.debug("FORMERR: %s", e)
+            return _header_only(e.id, e.flags, FORMERR, e.question, self._opt[0] if e.edns else b"")
+        edns = q.edns
+        opt = b""
+        if edns is not None:
+            if edns.version != 0:  # RFC 6891 section 6.1.3
+                return _header_only(q.id, q.flags, 0, q.question, opt_rr(self.udp_payload, BADVERS >> 4, edns.do))
+            opt = opt_rr(self.udp_payload, do=edns.do,
+                          options=edns.ecs.option(0) if edns.ecs is not None else b"")
+        if q.opcode != OPCODE_QUERY:
+            rcode = REFUSED if q.opcode == OPCODE_UPDATE else NOTIMP  # we take no dynamic updates (RFC 2136)
+            return _header_only(q.id, q.flags, rcode, q.question, opt)
+        if q.qtype in _META_QTYPES:
+            rcode = REFUSED if q.qtype in (251, 252) else FORMERR  # no zone transfers; OPT/TSIG are no questions
+            return _header_only(q.id, q.flags, rcode, q.question, opt)
+        if q.qclass != 1:
+            return _header_only(q.id, q.flags, REFUSED, q.question, opt)
+        entry = self.table.lookup(q.qname_wire.lower() + struct.pack("!H", q.qtype), q.qname, q.qtype)
+        if edns is not None and edns.ecs is not None:
+            opt = opt_rr(self.udp_payload, do=edns.do, options=edns.ecs.option(entry.scope))
+        return self._render(q, entry, opt, tcp)
+
+    def _render(self, q: Query, entry: Entry, opt: bytes, tcp: bool) -> bytes:
+        v = (2 if q.flags & 0x100 else 0) | (1 if q.edns is not None else 0)
+        ident = struct.pack("!H", q.id)
+        resp = ident + entry.heads[v] + q.question + entry.body + opt
+        limit = min(q.edns.payload, self.udp_payload) if q.edns is not None else 512
+        if not tcp and len(resp) > limit:
+            self.stats.truncated += 1
+            return ident + entry.tc_heads[v] + q.question + opt
+        return resp
+
+
+def _find_ecs(data: bytes, pos: int) -> Ecs | None | bool:
+    """The ECS option among the OPT options at ``pos``..end; None if absent, False if anything is malformed."""
+    end = len(data)
+    found: Ecs | None = None
+    while pos < end:
+        if pos + 4 > end:
+            return False
+        code = data[pos] << 8 | data[pos + 1]
+        length = data[pos + 2] << 8 | data[pos + 3]
+        if pos + 4 + length > end:
+            return False
+        if code == ECS_CODE:
+            try:
+                found = parse_ecs(data[pos + 4: pos + 4 + length])
+            except ValueError:
+                return False
+        pos += 4 + length
+    return found
+
+
+def _header_only(id_: int, qflags: int, rcode: int, question: bytes, opt: bytes) -> bytes:
+    """A response with no records: QR set, opcode and RD copied, the question echoed when there is one."""
+    flags = QR | (qflags & 0x7900) | (rcode & 0xF)
+    return struct.pack("!HHHHHH", id_, flags, 1 if question else 0, 0, 0, 1 if opt else 0) + question + opt
+
+
+# -- listeners ----------------------------------------------------------------------------------------------
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, responder: Responder):
+        self.responder = responder
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.responder.stats.queries_udp += 1
+        resp = self.responder.answer(data)
+        if resp is not None:
+            self.transport.sendto(resp, addr)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP errors from earlier sends: nothing to do
+        log.debug("UDP error: %s", exc)
+
+
+class _Tcp(asyncio.Protocol):
+    """RFC 7766: many queries per connection, pipelined; framing by the 2-byte length; idle timeout."""
+
+    def __init__(self, server: "DnsServer"):
+        self.server = server
+        self.buf = bytearray()
+        self.transport: Any = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        if len(self.server.tcp_conns) >= self.server.max_tcp:
+            self.server.responder.stats.tcp_rejected += 1
+            transport.abort()
+            return
+        self.server.tcp_conns.add(self)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = asyncio.get_running_loop().call_later(self.server.tcp_idle, self._idle)
+
+    def _idle(self) -> None:
+        self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        out = []
+        responder = self.server.responder
+        while len(self.buf) >= 2:
+            size = self.buf[0] << 8 | self.buf[1]
+            if len(self.buf) < 2 + size:
+                break
+            msg = bytes(self.buf[2: 2 + size])
+            del self.buf[: 2 + size]
+            responder.stats.queries_tcp += 1
+            resp = responder.answer(msg, tcp=True)
+            if resp is None:
+                if size < 12:  # not even a header: the stream cannot be trusted (RFC 7766 section 6.2.4)
+                    self.transport.close()
+                    break
+                continue
+            out.append(struct.pack("!H", len(resp)) + resp)
+        if out:
+            self.transport.write(b"".join(out))
+        if len(self.buf) > 2 + 65535:
+            self.transport.close()
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.server.tcp_conns.discard(self)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``127.0.0.1:5353`` / ``[::1]:5353`` -> (host, port); raises ValueError with a reason."""
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"expected [ADDRESS]:PORT (got {text!r})")
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError(f"expected ADDRESS:PORT, IPv6 as [ADDRESS]:PORT (got {text!r})")
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"not an IP address: {host!r}") from None
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"bad port {port!r}")
+    return host, int(port)
+
+
+class DnsServer:
+    """UDP and TCP listeners on every address, all answering through one Responder."""
+
+    def __init__(self, responder: Responder, listen: list[tuple[str, int]], max_tcp: int = 256,
+                 tcp_idle: float = 10.0):
+        self.responder = responder
+        self.listen = listen
+        self.max_tcp = max_tcp
+        self.tcp_idle = tcp_idle
+        self.tcp_conns: set[_Tcp] = set()
+        self._closers: list[Any] = []
+        self.bound: list[tuple[str, int]] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for host, port in self.listen:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            tcp = await loop.create_server(lambda: _Tcp(self), host, port, family=family, reuse_address=True,
+                                           backlog=1024)
+            port = tcp.sockets[0].getsockname()[1]  # port 0: the UDP side takes the same port
+            udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self.responder), local_addr=(host, port),
+                                                         family=family)
+            sock = udp.get_extra_info("socket")
+            for opt, size in ((socket.SO_RCVBUF, 4 << 20), (socket.SO_SNDBUF, 4 << 20)):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, opt, size)
+                except OSError:
+                    pass
+            self._closers += [tcp, udp]
+            self.bound.append((host, port))
+            log.info("listening on %s port %d (UDP and TCP)", host, port)
+
+    async def stop(self) -> None:
+        for c in self._closers:
+            c.close()
+        for conn in list(self.tcp_conns):
+            conn.transport.close()

@@ -1,0 +1,42 @@
+"""The error hierarchy of gtm.
+
+Every error a user can cause derives from :class:`GtmError`. Configuration problems are collected, never
+raised one at a time: :class:`ConfigError` carries the full list so that a user fixes everything in one pass.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GtmError(Exception):
+    """Root of gtm's errors; the CLI prints these as one line (no traceback without ``--debug``)."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a configuration: where (file, 1-based line, dotted field path) and what."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(GtmError):
+    """A configuration that cannot be used; ``problems`` lists every problem found, in file/line order."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(set(problems), key=lambda p: (p.file, p.line, p.path, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UnsafePlan(GtmError):
+    """A change that would leave a service with no healthy region (refused unless forced)."""
+
+
+class ApplyError(GtmError):
+    """A plan could not be applied completely; the next plan shows what remains."""

@@ -1,0 +1,59 @@
+"""gtm's model: frozen values built by ``gtm.config`` and read by everything else (stdlib only)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+from gtm.model.records import (  # noqa: F401  (re-exported)
+    A, AAAA, ADDITIONAL_TARGETS, ANY, CAA, CNAME, COMPRESSIBLE, DS, FIELDS, HINFO, MX, NS, OPT, PTR, SOA, SRV, TXT,
+    TYPE_NAMES, TYPE_NUMBERS, Rdata, RRset, is_subdomain, parent, quote_text, type_name,
+)
+from gtm.model.traffic import (  # noqa: F401  (re-exported)
+    Endpoint, FailMode, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule, IPAddress, IPNetwork, LatencyPolicy, Location,
+    Monitor, MonitorType, Policy, ProximityPolicy, Region, Service, Vantage, WeightedPolicy,
+)
+
+_EMPTY: Mapping = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One authoritative zone: its RRsets by owner and type, and the services that live in it.
+
+    ``nodes`` holds every owner name that has data; ``rrsets[name][rtype]``. The apex always has SOA and NS.
+    ``source`` is the file it came from (for messages and status).
+    """
+
+    origin: str
+    source: str
+    rrsets: Mapping[str, Mapping[int, RRset]]
+    services: tuple[Service, ...] = ()
+
+    @property
+    def soa(self) -> RRset:
+        return self.rrsets[self.origin][SOA]
+
+    @property
+    def negative_ttl(self) -> int:
+        """TTL of the SOA in negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 section 5)."""
+        soa = self.soa
+        return min(soa.ttl, int(soa.rdatas[0].fields[6]))
+
+    def record_count(self) -> int:
+        return sum(len(rs.rdatas) for types in self.rrsets.values() for rs in types.values())
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything ``zones/`` says: zones with their services, and the shared regions, monitors, vantages."""
+
+    zones: Mapping[str, Zone] = field(default_factory=lambda: _EMPTY)
+    regions: Mapping[str, Region] = field(default_factory=lambda: _EMPTY)
+    monitors: Mapping[str, Monitor] = field(default_factory=lambda: _EMPTY)
+    vantages: Mapping[str, Vantage] = field(default_factory=lambda: _EMPTY)
+    sources: tuple[str, ...] = ()
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        return tuple(s for z in self.zones.values() for s in z.services)

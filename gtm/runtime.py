@@ -1,0 +1,117 @@
+"""The composition root: loads the config, builds answer tables, runs the DNS server, reloads.
+
+Reload (SIGHUP, or ``--watch`` noticing a changed file) loads and compiles the new config in a worker thread
+while the event loop keeps answering from the current table, then swaps the table in one assignment. A config
+that fails to load is logged with every problem and changes nothing: the last good one keeps serving.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from typing import Callable
+
+from gtm.config import discover, load
+from gtm.dns.server import DnsServer, Responder
+from gtm.dns.table import Table
+from gtm.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def build(paths: list[str]) -> Table:
+    """Load ``paths`` and compile their answers; raises ConfigError."""
+    return Table(load(paths))
+
+
+def _mtimes(paths: list[str], extra: tuple[str, ...]) -> dict[str, int]:
+    """Modification times of the config files (found now, or read last time) and of the named directories."""
+    out = {}
+    for p in set(discover(paths)) | set(extra) | {p for p in paths if os.path.isdir(p)}:
+        try:
+            out[p] = os.stat(p).st_mtime_ns
+        except OSError:
+            out[p] = -1
+    return out
+
+
+class Runtime:
+    """Owns the current table and the server; ``reload()`` is safe to call at any time."""
+
+    def __init__(self, paths: list[str], listen: list[tuple[str, int]], watch: float = 0.0):
+        self.paths = paths
+        self.listen = listen
+        self.watch = watch
+        self.responder: Responder | None = None
+        self.server: DnsServer | None = None
+        self.generation = 0
+        self.last_error: str | None = None
+        self._reloading: asyncio.Lock | None = None  # created on the running loop in start()
+        self._stop: asyncio.Event | None = None
+        self.on_reload: Callable[[bool], None] | None = None
+
+    async def start(self) -> None:
+        table = build(self.paths)
+        self.responder = Responder(table)
+        self.server = DnsServer(self.responder, self.listen)
+        await self.server.start()
+        self.generation = 1
+        self._reloading = asyncio.Lock()
+        log.info("serving %s", table.summary())
+
+    async def reload(self) -> bool:
+        """Load and compile the config again; swap it in when it is good. Returns whether it was swapped."""
+        assert self.responder is not None and self._reloading is not None
+        async with self._reloading:
+            loop = asyncio.get_running_loop()
+            started = time.monotonic()
+            try:
+                table = await loop.run_in_executor(None, build, self.paths)
+            except ConfigError as e:
+                self.last_error = str(e)
+                log.error("reload failed; still serving the previous config:\n%s", e)
+                ok = False
+            except Exception as e:  # a bug must not take down a serving node either
+                self.last_error = f"{type(e).__name__}: {e}"
+                log.exception("reload failed; still serving the previous config")
+                ok = False
+            else:
+                self.responder.table = table  # one reference swap: each query sees old or new, never a mix
+                self.generation += 1
+                self.last_error = None
+                log.info("reloaded in %.0f ms: %s", (time.monotonic() - started) * 1000, table.summary())
+                ok = True
+        if self.on_reload:
+            self.on_reload(ok)
+        return ok
+
+    def _sources(self) -> tuple[str, ...]:
+        return self.responder.table.config.sources if self.responder else ()
+
+    async def _watch(self) -> None:
+        seen = _mtimes(self.paths, self._sources())
+        while True:
+            await asyncio.sleep(self.watch)
+            now = _mtimes(self.paths, self._sources())
+            if now != seen:
+                seen = now
+                log.info("configuration changed on disk; reloading")
+                await self.reload()
+
+    async def run(self) -> None:
+        """Serve until SIGINT/SIGTERM."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        watcher = asyncio.ensure_future(self._watch()) if self.watch > 0 else None
+        await self._stop.wait()
+        if watcher:
+            watcher.cancel()
+        assert self.server is not None
+        await self.server.stop()
+        log.info("stopped")

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 _OPT_HEAD = b"\x00\x00\x29"  # root owner, TYPE OPT
 _QD1 = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
+_ECS_MAX = {b"\x00\x01": 32, b"\x00\x02": 128}  # family -> longest source prefix
+_SCOPE = tuple(bytes([i]) for i in range(129))
 _META_QTYPES = frozenset({OPT, 250, 251, 252})  # OPT, TSIG, IXFR, AXFR: not answerable from the zone data
 
 
@@ -53,6 +55,7 @@ class Responder:
         self.udp_payload = udp_payload
         self.stats = Stats()
         self._opt = (opt_rr(udp_payload, do=False), opt_rr(udp_payload, do=True))
+        self._opt_pre = (self._opt[0][:-2], self._opt[1][:-2])  # without RDLENGTH
 
     def answer(self, data: bytes, tcp: bool = False) -> bytes | None:
         """The response to ``data`` (None = send nothing). ``tcp`` lifts the UDP size limit."""
@@ -79,16 +82,23 @@ class Responder:
             o = qend + 4  # the OPT record must be the whole additional section
             if n < o + 11 or data[o: o + 3] != _OPT_HEAD or data[o + 6] or n != o + 11 + (data[o + 9] << 8 | data[o + 10]):
                 return self.slow(data, tcp)
+            do = data[o + 7] >> 7
             if n == o + 11:
-                opt = self._opt[data[o + 7] >> 7]
+                opt = self._opt[do]
+            elif n == o + 15 + (data[o + 13] << 8 | data[o + 14]) and data[o + 11: o + 13] == b"\x00\x08":
+                # A lone ECS option, the common case from resolvers: validate (RFC 7871 section 6) and echo
+                # it with our scope, without building objects. Anything else takes the general route below.
+                src = data[o + 17]
+                if data[o + 18] or n - o - 19 != (src + 7) >> 3 or src > _ECS_MAX.get(data[o + 15: o + 17], -1) \
+                        or (src & 7 and data[n - 1] & (0xFF >> (src & 7))):
+                    return self.slow(data, tcp)
+                opt = self._opt_pre[do] + data[o + 9: o + 18] + _SCOPE[entry.scope] + data[o + 19: n]
             else:
                 ecs = _find_ecs(data, o + 11)
-                if ecs is None:
-                    opt = self._opt[data[o + 7] >> 7]
-                elif ecs is False:
+                if ecs is False:
                     return self.slow(data, tcp)
-                else:
-                    opt = opt_rr(self.udp_payload, do=bool(data[o + 7] >> 7), options=ecs.option(entry.scope))
+                opt = self._opt[do] if ecs is None else \
+                    opt_rr(self.udp_payload, do=bool(do), options=ecs.option(entry.scope))
             resp = data[:2] + entry.heads[rd | 1] + data[12: o] + entry.body + opt
             if not tcp and len(resp) > min(max(data[o + 3] << 8 | data[o + 4], 512), self.udp_payload):
                 self.stats.truncated += 1

@@ -1,0 +1,94 @@
+"""Shared fixtures: a real `gtm serve` process on 127.0.0.1 with a free port, stopped by its PID."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+class GtmProcess:
+    """A running `gtm serve`; `port` is where it answers (UDP and TCP), `log` what it printed so far."""
+
+    def __init__(self, args: list[str], cwd: Path):
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gtm.cli", "serve", "--listen", "127.0.0.1:0", *args],
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 30
+        self.port = 0
+        while not self.port:
+            m = next((re.search(r"listening on 127\.0\.0\.1 port (\d+)", line) for line in self.lines
+                      if "listening on" in line), None)
+            if m:
+                self.port = int(m.group(1))
+                break
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("gtm serve did not start:\n" + self.log)
+            time.sleep(0.02)
+        while not any("serving" in line for line in self.lines):
+            if time.monotonic() > deadline:
+                raise RuntimeError("gtm serve did not finish starting:\n" + self.log)
+            time.sleep(0.02)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_log(self, pattern: str, timeout: float = 15.0, start: int = 0) -> str:
+        """The first log line (from index `start`) matching `pattern`; fails the test after `timeout`."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while time.monotonic() < deadline:
+            for line in self.lines[start:]:
+                if rx.search(line):
+                    return line
+            time.sleep(0.02)
+        raise AssertionError(f"no log line matching {pattern!r} within {timeout}s:\n{self.log}")
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.proc.pid, sig)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+@pytest.fixture
+def gtm_server() -> Iterator[Callable[..., GtmProcess]]:
+    """Factory: `gtm_server(path, ..., cwd=ROOT)` starts a server on a free port; all are stopped afterwards."""
+    started: list[GtmProcess] = []
+
+    def start(*args: str | Path, cwd: Path = ROOT) -> GtmProcess:
+        p = GtmProcess([str(a) for a in args], cwd)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()

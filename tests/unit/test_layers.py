@@ -1,0 +1,84 @@
+"""The layering of DESIGN.md section 2: lower layers never import higher ones, pure layers do no IO, and
+each third-party library has one importer."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[2] / "gtm"
+
+# module (top-level part under gtm) -> gtm modules it may import
+ALLOWED = {
+    "model": set(),
+    "errors": set(),
+    "config": {"model", "errors"},
+    "steering": {"model", "errors"},
+    "geoip": {"model"},
+    "health": {"steering", "model", "errors"},
+    "state": {"model", "errors"},
+    "dns": {"steering", "model", "errors"},
+    "route53": {"model", "errors"},
+    "drill": {"state", "route53", "dns", "model", "errors"},
+    "admin": {"health", "state", "steering", "model", "errors", "dns"},
+    "runtime": {"config", "dns", "steering", "health", "state", "geoip", "admin", "route53", "model", "errors"},
+    "cli": None,  # everything
+}
+PURE = {"model", "config", "steering"}  # no sockets, clock or global randomness
+IO_MODULES = {"socket", "asyncio", "time", "random", "urllib", "http", "ssl", "select", "selectors"}
+ONLY_IMPORTER = {"dnslib": "gtm/dns/codec.py", "geoip2": "gtm/geoip.py", "boto3": "gtm/route53/aws.py",
+                 "yaml": "gtm/config/yamlsrc.py"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+def _files() -> list[tuple[str, Path]]:
+    out = []
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG)
+        top = rel.parts[0].removesuffix(".py")
+        if top in ("__init__", "__main__"):
+            continue
+        out.append((top, path))
+    return out
+
+
+def test_layers_import_only_downwards() -> None:
+    bad = []
+    files = _files()
+    assert len(files) > 10
+    for top, path in files:
+        allowed = ALLOWED.get(top)
+        assert top in ALLOWED, f"{path}: module {top} is missing from the layer table"
+        if allowed is None:
+            continue
+        for mod in _imports(path):
+            parts = mod.split(".")
+            if parts[0] == "gtm" and len(parts) > 1 and parts[1] != top and parts[1] not in allowed:
+                bad.append(f"{path.relative_to(PKG.parent)} imports {mod}")
+    assert bad == []
+
+
+def test_pure_layers_do_no_io() -> None:
+    bad = [f"{path.relative_to(PKG.parent)} imports {mod}" for top, path in _files() if top in PURE
+           for mod in _imports(path) if mod.split(".")[0] in IO_MODULES]
+    assert bad == []
+
+
+def test_each_library_has_one_importer() -> None:
+    bad = []
+    for top, path in _files():
+        rel = str(path.relative_to(PKG.parent))
+        for mod in _imports(path):
+            lib = mod.split(".")[0]
+            if lib in ONLY_IMPORTER and rel != ONLY_IMPORTER[lib]:
+                bad.append(f"{rel} imports {lib}")
+    assert bad == []

@@ -40,8 +40,10 @@ def _mtimes(paths: list[str], extra: tuple[str, ...]) -> dict[str, int]:
 class Runtime:
     """Owns the current table and the server; ``reload()`` is safe to call at any time."""
 
-    def __init__(self, paths: list[str], listen: list[tuple[str, int]], watch: float = 0.0):
+    def __init__(self, paths: list[str], listen: list[tuple[str, int]], watch: float = 0.0, tcp_idle: float = 10.0,
+                 tcp_clients: int = 256, udp_payload: int = 1232):
         self.paths = paths
+        self.tcp_idle, self.tcp_clients, self.udp_payload = tcp_idle, tcp_clients, udp_payload
         self.listen = listen
         self.watch = watch
         self.responder: Responder | None = None
@@ -54,8 +56,8 @@ class Runtime:
 
     async def start(self) -> None:
         table = build(self.paths)
-        self.responder = Responder(table)
-        self.server = DnsServer(self.responder, self.listen)
+        self.responder = Responder(table, udp_payload=self.udp_payload)
+        self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle)
         await self.server.start()
         self.generation = 1
         self._reloading = asyncio.Lock()

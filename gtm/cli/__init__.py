@@ -51,7 +51,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ImportError:
         uvloop = None  # type: ignore[assignment]
         logging.getLogger(__name__).warning("uvloop is not installed; serving on the slower stdlib event loop")
-    runtime = Runtime(args.paths, listen, watch=args.watch_interval if args.watch else 0.0)
+    runtime = Runtime(args.paths, listen, watch=args.watch_interval if args.watch else 0.0,
+                      tcp_idle=args.tcp_idle, tcp_clients=args.tcp_clients, udp_payload=args.udp_payload)
     if uvloop is not None:
         uvloop.run(runtime.run())
     else:
@@ -61,6 +62,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 class _Usage(Exception):
     pass
+
+
+def _positive(kind: type, lo: float, hi: float):  # type: ignore[no-untyped-def]
+    """An argparse type: a number of ``kind`` between lo and hi, else a one-line usage error."""
+    def parse(text: str):  # type: ignore[no-untyped-def]
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo:g} and {hi:g} (got {text})")
+        return value
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--watch", action="store_true", help="reload when a config file changes (SIGHUP always does)")
     s.add_argument("--watch-interval", type=float, default=1.0, metavar="SECONDS",
                    help="how often --watch looks at the files (default 1)")
+    s.add_argument("--tcp-idle", type=_positive(float, 0.1, 3600), default=10.0, metavar="SECONDS",
+                   help="close a TCP connection idle this long (default 10; RFC 7766 section 6.2.3)")
+    s.add_argument("--tcp-clients", type=_positive(int, 1, 100000), default=256, metavar="N",
+                   help="most TCP connections at once; more are closed at accept (default 256)")
+    s.add_argument("--udp-payload", type=_positive(int, 512, 4096), default=1232, metavar="BYTES",
+                   help="largest UDP response to EDNS clients (default 1232, 512..4096)")
     s.set_defaults(func=_cmd_serve)
     return p
 

@@ -13,10 +13,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from gtm.model import A, AAAA, ADDITIONAL_TARGETS, ANY, CNAME, DS, NS, SOA, RRset, Zone, is_subdomain, parent
+from gtm.model import A, AAAA, ADDITIONAL_TARGETS, ANY, CNAME, DS, NS, SOA, RRset, Zone, is_subdomain
+from gtm.model import parent as _plain_parent
 
 NOERROR, NXDOMAIN, REFUSED = 0, 3, 5
 MAX_CHAIN = 8  # CNAME hops followed inside a zone before giving up (loops end here too)
+
+
+def parent(name: str) -> str:
+    """The name one label up, where a label may hold an escaped dot (``a\\.b.example.`` -> ``example.``).
+
+    Question names come from the wire, where a label may contain any octet; ``codec.wire_to_text`` escapes a
+    dot inside a label as ``\\.``, and splitting there would turn one label into two (and so match the wrong
+    wildcard, or the wrong zone).
+    """
+    if "\\" not in name:
+        return _plain_parent(name)
+    i, n = 0, len(name)
+    while i < n:
+        c = name[i]
+        if c == "\\":
+            i += 2  # "\\." or "\\\\"; a "\\DDD" escape has no dot in its digits
+            continue
+        if c == ".":
+            return name[i + 1:] or "."
+        i += 1
+    return "."
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gtm.dns.codec import (
-    AA, BADVERS, DEFAULT_UDP_PAYLOAD, ECS_CODE, FORMERR, NOTIMP, OPCODE_QUERY, OPCODE_UPDATE, QR, REFUSED, TC, Drop,
+    BADVERS, DEFAULT_UDP_PAYLOAD, ECS_CODE, FORMERR, NOTIMP, OPCODE_QUERY, OPCODE_UPDATE, QR, REFUSED, Drop,
     Ecs, FormErr, Query, opt_rr, parse_ecs, parse_query,
 )
 from gtm.dns.table import Entry, Table
@@ -36,7 +36,6 @@ _META_QTYPES = frozenset({OPT, 250, 251, 252})  # OPT, TSIG, IXFR, AXFR: not ans
 class Stats:
     """Counters the metrics endpoint exposes; plain ints, updated on the query path."""
 
-    queries_udp: int = 0
     queries_tcp: int = 0
     slow_path: int = 0
     formerr: int = 0
@@ -54,8 +53,13 @@ class Responder:
         self.table = table
         self.udp_payload = udp_payload
         self.stats = Stats()
+        self.udp_protocols: list[_Udp] = []
         self._opt = (opt_rr(udp_payload, do=False), opt_rr(udp_payload, do=True))
         self._opt_pre = (self._opt[0][:-2], self._opt[1][:-2])  # without RDLENGTH
+
+    def udp_queries(self) -> int:
+        """Datagrams received on every UDP listener (counted there to keep the query path short)."""
+        return sum(p.count for p in self.udp_protocols)
 
     def answer(self, data: bytes, tcp: bool = False) -> bytes | None:
         """The response to ``data`` (None = send nothing). ``tcp`` lifts the UDP size limit."""
@@ -67,7 +71,9 @@ class Responder:
             qend = data.find(0, 12) + 1  # see Table: a key can only match a correctly parsed name
             if qend == 0 or qend + 4 > n or data[qend + 2: qend + 4] != b"\x00\x01":
                 return self.slow(data, tcp)
-            entry = self.table.entries.get(data[12:qend].lower() + data[qend: qend + 2])
+            key = data[12:qend].lower() + data[qend: qend + 2]
+            table = self.table
+            entry = table.entries.get(key) or table.cache.get(key)
             if entry is None:
                 return self.slow(data, tcp)
             rd = (data[2] & 1) << 1
@@ -76,18 +82,20 @@ class Responder:
                     return self.slow(data, tcp)
                 resp = data[:2] + entry.heads[rd] + data[12: qend + 4] + entry.body
                 if len(resp) > 512 and not tcp:
-                    self.stats.truncated += 1
-                    return data[:2] + entry.tc_heads[rd] + data[12: qend + 4]
+                    return self._shrink(data[:2], entry, rd, data[12: qend + 4], b"", 512)
                 return resp
             o = qend + 4  # the OPT record must be the whole additional section
-            if n < o + 11 or data[o: o + 3] != _OPT_HEAD or data[o + 6] or n != o + 11 + (data[o + 9] << 8 | data[o + 10]):
+            if n < o + 11 or data[o: o + 3] != _OPT_HEAD or data[o + 6] \
+                    or n != o + 11 + (data[o + 9] << 8 | data[o + 10]):
                 return self.slow(data, tcp)
             do = data[o + 7] >> 7
             if n == o + 11:
                 opt = self._opt[do]
-            elif n == o + 15 + (data[o + 13] << 8 | data[o + 14]) and data[o + 11: o + 13] == b"\x00\x08":
+            elif n >= o + 19 and data[o + 11: o + 13] == b"\x00\x08" \
+                    and n == o + 15 + (data[o + 13] << 8 | data[o + 14]):
                 # A lone ECS option, the common case from resolvers: validate (RFC 7871 section 6) and echo
-                # it with our scope, without building objects. Anything else takes the general route below.
+                # it with our scope, without building objects. Anything else (including options too short
+                # to index here) takes the general route below, which sends malformed ones to FORMERR.
                 src = data[o + 17]
                 if data[o + 18] or n - o - 19 != (src + 7) >> 3 or src > _ECS_MAX.get(data[o + 15: o + 17], -1) \
                         or (src & 7 and data[n - 1] & (0xFF >> (src & 7))):
@@ -100,9 +108,8 @@ class Responder:
                 opt = self._opt[do] if ecs is None else \
                     opt_rr(self.udp_payload, do=bool(do), options=ecs.option(entry.scope))
             resp = data[:2] + entry.heads[rd | 1] + data[12: o] + entry.body + opt
-            if not tcp and len(resp) > min(max(data[o + 3] << 8 | data[o + 4], 512), self.udp_payload):
-                self.stats.truncated += 1
-                return data[:2] + entry.tc_heads[rd | 1] + data[12: o] + opt
+            if not tcp and len(resp) > (limit := min(max(data[o + 3] << 8 | data[o + 4], 512), self.udp_payload)):
+                return self._shrink(data[:2], entry, rd | 1, data[12: o], opt, limit)
             return resp
         except Exception:  # never let a packet take the server down
             self.stats.errors += 1
@@ -147,9 +154,18 @@ class Responder:
         resp = ident + entry.heads[v] + q.question + entry.body + opt
         limit = min(q.edns.payload, self.udp_payload) if q.edns is not None else 512
         if not tcp and len(resp) > limit:
-            self.stats.truncated += 1
-            return ident + entry.tc_heads[v] + q.question + opt
+            return self._shrink(ident, entry, v, q.question, opt, limit)
         return resp
+
+    def _shrink(self, ident: bytes, entry: Entry, v: int, question: bytes, opt: bytes, limit: int) -> bytes:
+        """A UDP reply that does not fit ``limit``: without the additional section if that fits, else TC."""
+        if entry.lean_body is not None:
+            assert entry.lean_heads is not None
+            resp = ident + entry.lean_heads[v] + question + entry.lean_body + opt
+            if len(resp) <= limit:
+                return resp
+        self.stats.truncated += 1
+        return ident + entry.tc_heads[v] + question + opt
 
 
 def _find_ecs(data: bytes, pos: int) -> Ecs | None | bool:
@@ -182,16 +198,21 @@ def _header_only(id_: int, qflags: int, rcode: int, question: bytes, opt: bytes)
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, responder: Responder):
         self.responder = responder
+        self.answer = responder.answer  # bound once: attribute lookups are a visible share of a query's cost
+        self.count = 0  # datagrams received; read through Responder.udp_queries()
         self.transport: Any = None
+        self.sendto: Any = None
+        responder.udp_protocols.append(self)
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        self.sendto = transport.sendto
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.responder.stats.queries_udp += 1
-        resp = self.responder.answer(data)
+        self.count += 1
+        resp = self.answer(data)
         if resp is not None:
-            self.transport.sendto(resp, addr)
+            self.sendto(resp, addr)
 
     def error_received(self, exc: Exception) -> None:  # ICMP errors from earlier sends: nothing to do
         log.debug("UDP error: %s", exc)

@@ -28,14 +28,23 @@ class Entry:
     ``heads[rd * 2 + edns]`` is flags + the four counts for that combination; ``tc_heads`` the same for the
     truncated form (question only). ``body`` holds the answer, authority and additional sections, compressed
     against the question at offset 12, so it fits any spelling of the question name.
+
+    ``lean_heads``/``lean_body`` are the same answer without its additional section, or None when there is
+    none to drop or it may not be dropped. When the whole answer does not fit a UDP reply, the lean one is
+    tried before setting TC: additional records are extra information, and "the TC bit should not be set
+    merely because some extra information could have been included" (RFC 2181 section 9). A referral's glue
+    is not optional (RFC 9471), so referrals have no lean form. Cutting the body short is safe because
+    compression pointers only point backwards.
     """
 
-    __slots__ = ("heads", "tc_heads", "body", "rcode", "scope", "resolution")
+    __slots__ = ("heads", "tc_heads", "body", "lean_heads", "lean_body", "rcode", "scope", "resolution")
 
     def __init__(self, res: Resolution, qname_wire: bytes, scope: int = 0):
         w = Writer(qname_wire, 12 + len(qname_wire) + 4)
         counts = []
+        cut = 0
         for section in (res.answer, res.authority, res.additional):
+            cut = len(w.buf)
             n = 0
             for rr in section:
                 for rd in rr.rrset.rdatas:
@@ -51,6 +60,12 @@ class Entry:
                                        counts[2] + (v & 1)) for v in range(4))
         self.tc_heads = tuple(struct.pack("!HHHHH", flags | TC | (0x100 if v >> 1 else 0), 1, 0, 0, v & 1)
                               for v in range(4))
+        self.lean_heads: tuple[bytes, ...] | None = None
+        self.lean_body: bytes | None = None
+        if counts[2] and res.aa:
+            self.lean_body = self.body[:cut]
+            self.lean_heads = tuple(struct.pack("!HHHHH", flags | (0x100 if v >> 1 else 0), 1, counts[0],
+                                                counts[1], v & 1) for v in range(4))
 
 
 ServiceAnswers = Callable[[Service, Config], Mapping[int, RRset]]

@@ -4,7 +4,6 @@ additional section. The zones are tests/fixtures/dns/."""
 from __future__ import annotations
 
 import struct
-from typing import Iterator
 
 import dns.flags
 import dns.message
@@ -14,20 +13,11 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from tests.conftest import GtmProcess
 from tests.integration.test_dns_support import (
-    HOST, NEG_TTL, SOA_TEXT, STATIC_SOA_TEXT, ask, header, lines, question_bytes, raw_query, serve, udp_raw,
+    HOST, NEG_TTL, SOA_TEXT, STATIC_SOA_TEXT, ask, header, lines, question_bytes, raw_query, udp_raw,
 )
 
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[GtmProcess]:
-    yield from serve()
-
-
-@pytest.fixture(scope="module")
-def port(srv: GtmProcess) -> int:
-    return srv.port
 
 
 # -- header ---------------------------------------------------------------------------------------------------

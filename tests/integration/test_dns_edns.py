@@ -3,7 +3,6 @@ answers that UDP cannot carry). The zones are tests/fixtures/dns/."""
 from __future__ import annotations
 
 import struct
-from typing import Iterator
 
 import dns.edns
 import dns.flags
@@ -13,22 +12,13 @@ import dns.query
 import dns.rcode
 import pytest
 
-from tests.conftest import GtmProcess
 from tests.integration.test_dns_support import (
-    HOST, SOA_TEXT, ask, ecs, lines, opt, option, question_bytes, raw_query, serve, still_answers, udp_raw,
+    HOST, SOA_TEXT, ask, ecs, lines, opt, option, question_bytes, raw_query, still_answers, udp_raw,
 )
 
 SERVER_PAYLOAD = 1232
 
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[GtmProcess]:
-    yield from serve()
-
-
-@pytest.fixture(scope="module")
-def port(srv: GtmProcess) -> int:
-    return srv.port
 
 
 def reply_opt(resp: bytes) -> bytes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import Iterator
 
 import dns.flags
 import dns.message
@@ -14,9 +13,8 @@ import dns.rcode
 import dns.update
 import pytest
 
-from tests.conftest import GtmProcess
 from tests.integration.test_dns_support import (
-    HOST, ask, ecs, frame, header, opt, question_bytes, raw_query, serve, still_answers, tcp_connect, tcp_read_message,
+    HOST, ask, ecs, frame, header, opt, question_bytes, raw_query, still_answers, tcp_connect, tcp_read_message,
     udp_raw, wire_name,
 )
 
@@ -25,14 +23,6 @@ SILENCE = 0.5  # seconds to wait for a reply that must not come
 Q = wire_name("host.example.com") + b"\x00\x01\x00\x01"   # a well-formed question: host.example.com A IN
 
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[GtmProcess]:
-    yield from serve()
-
-
-@pytest.fixture(scope="module")
-def port(srv: GtmProcess) -> int:
-    return srv.port
 
 
 # -- opcodes ----------------------------------------------------------------------------------------------------

@@ -5,30 +5,19 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from typing import Iterator
 
 import dns.message
 import dns.query
 import dns.flags
 import dns.rcode
-import pytest
 
-from tests.conftest import GtmProcess
 from tests.integration.test_dns_support import (
-    HOST, ask, frame, lines, raw_query, serve, still_answers, tcp_connect, tcp_read_message,
+    HOST, ask, frame, lines, raw_query, still_answers, tcp_connect, tcp_read_message,
 )
 
 MAX_TCP = 256   # DnsServer's default connection cap
 
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[GtmProcess]:
-    yield from serve()
-
-
-@pytest.fixture(scope="module")
-def port(srv: GtmProcess) -> int:
-    return srv.port
 
 
 def q(name: str, rdtype: str = "A", id_: int = 1) -> dns.message.Message:

@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--listen", action="append", metavar="ADDR:PORT",
                    help="address to listen on, repeatable; IPv6 as [::1]:5353 (default 127.0.0.1:5353)")
     s.add_argument("--watch", action="store_true", help="reload when a config file changes (SIGHUP always does)")
-    s.add_argument("--watch-interval", type=float, default=1.0, metavar="SECONDS",
+    s.add_argument("--watch-interval", type=_positive(float, 0.05, 3600), default=1.0, metavar="SECONDS",
                    help="how often --watch looks at the files (default 1)")
     s.add_argument("--tcp-idle", type=_positive(float, 0.1, 3600), default=10.0, metavar="SECONDS",
                    help="close a TCP connection idle this long (default 10; RFC 7766 section 6.2.3)")
@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAIL
     except KeyboardInterrupt:
         return EXIT_OK
+    except Exception as e:  # a bug: one line unless --debug, which shows the traceback
+        if args.debug:
+            raise
+        print(f"gtm: internal error: {type(e).__name__}: {e} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAIL
 
 
 if __name__ == "__main__":

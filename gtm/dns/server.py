@@ -13,7 +13,7 @@ import asyncio
 import logging
 import socket
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gtm.dns.codec import (
@@ -34,7 +34,7 @@ _META_QTYPES = frozenset({OPT, 250, 251, 252})  # OPT, TSIG, IXFR, AXFR: not ans
 
 @dataclass
 class Stats:
-    """Counters the metrics endpoint exposes; plain ints, updated on the query path."""
+    """Counters of unusual events, plain ints updated on the query path (for logs now, metrics later)."""
 
     queries_tcp: int = 0
     slow_path: int = 0
@@ -43,7 +43,6 @@ class Stats:
     truncated: int = 0
     errors: int = 0
     tcp_rejected: int = 0
-    rcodes: dict[int, int] = field(default_factory=dict)
 
 
 class Responder:
@@ -140,6 +139,7 @@ class Responder:
             return _header_only(q.id, q.flags, rcode, q.question, opt)
         if q.qtype in _META_QTYPES:
             rcode = REFUSED if q.qtype in (251, 252) else FORMERR  # no zone transfers; OPT/TSIG are no questions
+            self.stats.formerr += rcode == FORMERR
             return _header_only(q.id, q.flags, rcode, q.question, opt)
         if q.qclass != 1:
             return _header_only(q.id, q.flags, REFUSED, q.question, opt)
@@ -264,8 +264,6 @@ class _Tcp(asyncio.Protocol):
             out.append(struct.pack("!H", len(resp)) + resp)
         if out:
             self.transport.write(b"".join(out))
-        if len(self.buf) > 2 + 65535:
-            self.transport.close()
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -45,6 +45,11 @@ def check_reply(query: bytes, reply: bytes | None) -> None:
     assert len(reply) >= 12
     assert reply[:2] == query[:2]  # the ID is echoed
     assert reply[2] & 0x80  # QR
+    assert (reply[2] >> 3) & 0xF == (query[2] >> 3) & 0xF  # the opcode is echoed
+    if (reply[2] >> 3) & 0xF == 5:
+        # dnspython reads UPDATE messages as updates (zone section must be SOA); check the header only.
+        assert int.from_bytes(reply[4:6], "big") <= 1 and reply[3] & 0xF in (1, 5)  # FORMERR or REFUSED
+        return
     msg = dns.message.from_wire(reply)  # a well-formed message for a real client
     assert msg.id == int.from_bytes(query[:2], "big")
 

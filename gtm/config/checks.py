@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 from gtm.config.yamlsrc import LMap, LSeq, line_of
 from gtm.errors import Problem
@@ -18,15 +18,69 @@ MISSING: Any = object()
 
 
 def join(path: str, key: Any) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else str(key)
+    """The path of mapping key ``key`` under ``path`` (``services.www``); any key, numbers included."""
+    text = show(key) if not isinstance(key, str) else key
+    return f"{path}.{text}" if path else text
+
+
+def index(path: str, i: int) -> str:
+    """The path of item ``i`` of the list at ``path`` (``ns[0]``)."""
+    return f"{path}[{i}]"
+
+
+SHOW_MAX = 60
 
 
 def show(value: Any) -> str:
-    """A value as it appears in messages: short, repr-like."""
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A value as it appears in messages: short and YAML-like (``null``, ``true``, strings quoted).
+
+    Bounded in time and size whatever the value (aliases can make a small file a huge nested structure).
+    """
+    out: list[str] = []
+    _show(value, out, [SHOW_MAX + 3], 0)
+    text = "".join(out)
+    return text if len(text) <= SHOW_MAX else text[:SHOW_MAX - 3] + "..."
+
+
+def _show(value: Any, out: list[str], budget: list[int], depth: int) -> None:
+    """Append the rendering of ``value`` to ``out`` until ``budget[0]`` characters are spent."""
+    if budget[0] <= 0:
+        return
+    if value is None:
+        piece = "null"
+    elif isinstance(value, bool):
+        piece = "true" if value else "false"
+    elif isinstance(value, str):
+        piece = repr(value[:SHOW_MAX + 3])
+    elif isinstance(value, (int, float)):
+        piece = repr(value) if not isinstance(value, int) or value.bit_length() < 200 else "a huge number"
+    elif isinstance(value, (dict, list, tuple, set, frozenset)) and depth < 8:
+        is_map = isinstance(value, dict)
+        items: Iterable[Any] = value.items() if isinstance(value, dict) else value
+        out.append("{" if is_map else "[")
+        budget[0] -= 1
+        for n, item in enumerate(items):
+            if budget[0] <= 0:
+                break
+            if n:
+                out.append(", ")
+                budget[0] -= 2
+            if is_map:
+                _show(item[0], out, budget, depth + 1)
+                out.append(": ")
+                budget[0] -= 2
+                _show(item[1], out, budget, depth + 1)
+            else:
+                _show(item, out, budget, depth + 1)
+        out.append("}" if is_map else "]")
+        budget[0] -= 1
+        return
+    elif isinstance(value, (dict, list, tuple, set, frozenset)):
+        piece = "{...}" if isinstance(value, dict) else "[...]"
+    else:
+        piece = repr(value)[:SHOW_MAX + 3]
+    out.append(piece)
+    budget[0] -= len(piece)
 
 
 class Ctx:
@@ -58,13 +112,16 @@ class Ctx:
                 self.err(m.line, join(path, key), "is required")
 
     def seq(self, m: LMap, key: str, path: str, single_ok: bool = True) -> list[tuple[Any, int, str]]:
-        """A list value as (item, line, path) triples; a lone scalar counts as a one-item list when allowed."""
+        """A list value as (item, line, path) triples; a lone scalar counts as a one-item list when allowed.
+
+        A missing key or ``null`` is an empty list.
+        """
         value = m.get(key)
         p = join(path, key)
         if value is None:
             return []
         if isinstance(value, LSeq):
-            return [(v, value.item_line(i), join(p, i)) for i, v in enumerate(value)]
+            return [(v, value.item_line(i), index(p, i)) for i, v in enumerate(value)]
         if single_ok and not isinstance(value, (LMap, list)):
             return [(value, m.value_line(key), p)]
         self.err(m.value_line(key), p, f"must be a list (got {show(value)})")
@@ -73,15 +130,18 @@ class Ctx:
     # -- scalars --------------------------------------------------------------------------------------------
     def get(self, m: LMap, key: str, path: str, kind: type[T] | tuple[type, ...], default: Any = MISSING,
             what: str | None = None) -> Any:
-        if key not in m or m[key] is None:
+        """``m[key]`` when it is a ``kind``; a missing key or ``null`` gives ``default`` (MISSING: required)."""
+        name = what or (kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind))
+        if key not in m:
             if default is MISSING:
                 self.err(m.line, join(path, key), "is required")
                 return None
             return default
         value = m[key]
-        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, float, (int, float)))
+        if value is None and default is not MISSING:
+            return default
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _kinds(kind))
         if not ok:
-            name = what or (kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind))
             self.err(m.value_line(key), join(path, key), f"must be {_article(name)} (got {show(value)})")
             return default if default is not MISSING else None
         return value
@@ -89,16 +149,16 @@ class Ctx:
     def integer(self, m: LMap, key: str, path: str, default: Any = MISSING, lo: int | None = None,
                 hi: int | None = None) -> Any:
         value = self.get(m, key, path, int, default, "an integer")
-        if isinstance(value, int) and key in m and not _within(value, lo, hi):
-            self.err(m.value_line(key), join(path, key), f"must be {_bounds(lo, hi)} (got {value})")
+        if isinstance(value, int) and not _within(value, lo, hi) and value is m.get(key):
+            self.err(m.value_line(key), join(path, key), f"must be {_bounds(lo, hi)} (got {show(value)})")
             return default if default is not MISSING else None
         return value
 
     def number(self, m: LMap, key: str, path: str, default: Any = MISSING, lo: float | None = None,
                hi: float | None = None) -> Any:
         value = self.get(m, key, path, (int, float), default, "a number")
-        if isinstance(value, (int, float)) and key in m and not _within(value, lo, hi):
-            self.err(m.value_line(key), join(path, key), f"must be {_bounds(lo, hi)} (got {value})")
+        if isinstance(value, (int, float)) and not _within(value, lo, hi) and value is m.get(key):
+            self.err(m.value_line(key), join(path, key), f"must be {_bounds(lo, hi)} (got {show(value)})")
             return default if default is not MISSING else None
         return float(value) if value is not None else None
 
@@ -109,18 +169,24 @@ class Ctx:
         return self.get(m, key, path, str, default, "a string")
 
     def choice(self, m: LMap, key: str, path: str, options: list[str], default: Any = MISSING) -> Any:
-        value = self.string(m, key, path, default)
-        if value is not None and key in m and value not in options:
-            close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            self.err(m.value_line(key), join(path, key),
-                     f"must be one of {', '.join(options)} (got {show(value)}){hint}")
-            return default if default is not MISSING else None
-        return value
+        """One of ``options`` (strings); anything else is a problem naming the options and the closest one."""
+        if key not in m or (m[key] is None and default is not MISSING):
+            return self.get(m, key, path, str, default)
+        value = m[key]
+        if isinstance(value, str) and value in options:
+            return value
+        close = difflib.get_close_matches(value, options, n=1, cutoff=0.6) if isinstance(value, str) else []
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        self.err(m.value_line(key), join(path, key), f"must be one of {', '.join(options)}{hint} (got {show(value)})")
+        return default if default is not MISSING else None
 
     def address(self, value: Any, line: int, path: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        """An IPv4 or IPv6 address written as a string (no scope such as ``%eth0``: that is no DNS data)."""
         try:
-            return ipaddress.ip_address(str(value).strip()) if isinstance(value, str) else _raise()
+            addr = ipaddress.ip_address(value.strip()) if isinstance(value, str) else _raise()
+            if getattr(addr, "scope_id", None):
+                _raise()
+            return addr
         except ValueError:
             self.err(line, path, f"must be an IPv4 or IPv6 address (got {show(value)})")
             return None
@@ -137,8 +203,15 @@ def _raise() -> Any:
     raise ValueError
 
 
+def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
 def _article(name: str) -> str:
-    return name if name.startswith(("a ", "an ")) else ("an " if name[0] in "aeiou" else "a ") + name
+    """``integer`` -> ``an integer``; phrases that are not a noun (``true or false``) stay as they are."""
+    if name.startswith(("a ", "an ", "true ", "one ")):
+        return name
+    return ("an " if name[0] in "aeiou" else "a ") + name
 
 
 def _within(value: float, lo: float | None, hi: float | None) -> bool:

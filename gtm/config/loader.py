@@ -4,30 +4,37 @@ Sources are YAML files (``*.yaml``/``*.yml``: a zone with its records and servic
 monitors and vantages) and RFC 1035 master files (``*.zone``, served as static zones; the origin comes from
 ``$ORIGIN`` or the file name). A YAML zone may ``import`` a master file; an imported file is not loaded a
 second time as a zone of its own. Every problem in every file is collected and raised at once as
-:class:`~gtm.errors.ConfigError`.
+:class:`~gtm.errors.ConfigError`; each reads ``file:line: path.to.field: what is wrong (got X)``.
+
+Whatever the input, the outcome is a Config or a ConfigError: malformed input (a list where a mapping is
+expected, ``null``, a number where a name is expected, an empty file) is a problem, never an exception.
 """
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
+import re
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Callable
 
-from gtm.config.checks import Ctx, join, show
+from gtm.config.checks import MISSING, Ctx, index, join, show
 from gtm.config.masterfile import parse_master
-from gtm.config.rdata import RdataError, parse_name, parse_rdata_text, parse_ttl, parse_type
+from gtm.config.rdata import RdataError, parse_name, parse_rdata_text, parse_type
 from gtm.config.yamlsrc import LMap, LSeq, load_yaml
 from gtm.config.zonebuild import MAX_TTL, RecordIn, build_zone
 from gtm.errors import ConfigError, Problem
 from gtm.model import (
     A, AAAA, CNAME, NS, SOA, TXT, Config, Endpoint, FailMode, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule,
-    LatencyPolicy, Location, Monitor, MonitorType, Policy, ProximityPolicy, Rdata, Region, Service, Vantage,
-    WeightedPolicy, Zone, is_subdomain,
+    IPAddress, LatencyPolicy, Location, Monitor, MonitorType, Policy, ProximityPolicy, Rdata, Region, Service,
+    Vantage, WeightedPolicy, Zone, is_subdomain,
 )
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MASTER_SUFFIXES = (".zone",)
 TOP_KEYS = {"zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services"}
+ZONE_KEYS = ("ttl", "soa", "ns", "records", "import", "services")  # meaningless without ``zone``
 SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
 REGION_KEYS = {"location", "endpoints", "aws_region", "capacity"}
 MONITOR_KEYS = {"type", "port", "path", "host", "expect", "body", "interval", "timeout", "rise", "fall", "quorum",
@@ -35,41 +42,76 @@ MONITOR_KEYS = {"type", "port", "path", "host", "expect", "body", "interval", "t
 SERVICE_KEYS = {"names", "ttl", "regions", "policy", "monitor", "answers", "affinity", "fail_mode", "fallback",
                 "ecs_scope"}
 POLICIES = ["failover", "weighted", "geo", "proximity", "latency"]
+POLICY_KEYS = {"failover": {"type"}, "weighted": {"type", "weights"}, "geo": {"type", "rules", "default"},
+               "proximity": {"type", "bias"}, "latency": {"type", "hysteresis", "alpha"}}
 GEO_MATCH_KEYS = ("continent", "country", "subdivision", "cidr", "asn")
 CONTINENTS = {"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
 MONITOR_PORTS = {MonitorType.HTTP: 80, MonitorType.HTTPS: 443}
+AWS_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]+")  # us-east-1, us-gov-west-1, ap-southeast-2
+SERVICE_MAX_TTL = 86400
+
+
+@dataclass
+class _Shared:
+    """Regions, monitors and vantages of every file; ``broken`` names were defined but had problems (a
+    service naming one is not told the name is unknown: the definition's own problems say what is wrong)."""
+
+    regions: dict[str, Region] = field(default_factory=dict)
+    monitors: dict[str, Monitor] = field(default_factory=dict)
+    vantages: dict[str, Vantage] = field(default_factory=dict)
+    broken: set[tuple[str, str]] = field(default_factory=set)
+    defined_at: dict[tuple[str, str], str] = field(default_factory=dict)  # (section, name) -> "file:line"
+    quorums: list[tuple[Ctx, int, str, int]] = field(default_factory=list)  # checked once vantages are known
 
 
 def discover(paths: list[str]) -> list[str]:
-    """Files named by ``paths`` (files, or directories scanned for YAML and master files), sorted per dir."""
+    """Files named by ``paths`` (files, or directories scanned for YAML and master files), sorted per dir.
+
+    A file named twice (directly and through its directory, say) is listed once.
+    """
     out: list[str] = []
+    seen: set[str] = set()
     for p in paths:
         if os.path.isdir(p):
-            out += sorted(os.path.join(p, f) for f in os.listdir(p)
-                          if f.endswith(YAML_SUFFIXES + MASTER_SUFFIXES) and not f.startswith("."))
+            found = sorted(os.path.join(p, f) for f in os.listdir(p)
+                           if f.endswith(YAML_SUFFIXES + MASTER_SUFFIXES) and not f.startswith(".")
+                           and os.path.isfile(os.path.join(p, f)))
         else:
-            out.append(p)
+            found = [p]
+        for f in found:
+            if os.path.abspath(f) not in seen:
+                seen.add(os.path.abspath(f))
+                out.append(f)
     return out
+
+
+def _read(path: str) -> tuple[str | None, str]:
+    """(text, "") or (None, why it cannot be read)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read(), ""
+    except UnicodeDecodeError as e:
+        return None, f"is not UTF-8 text ({e.reason} at byte {e.start})"
+    except OSError as e:
+        return None, e.strerror or str(e)
 
 
 def load(paths: list[str] | str) -> Config:
     """Load and validate every source under ``paths``; raises ConfigError listing every problem."""
-    files = discover([paths] if isinstance(paths, str) else list(paths))
-    problems: list[Problem] = []
+    named = [paths] if isinstance(paths, str) else list(paths)
+    files = discover(named)
     if not files:
-        raise ConfigError([Problem(", ".join(paths) if isinstance(paths, list) else paths, 0, "",
-                                   "no configuration files (*.yaml, *.yml, *.zone) found")])
+        raise ConfigError([Problem(", ".join(named), 0, "", "no configuration files (*.yaml, *.yml, *.zone) found")])
+    problems: list[Problem] = []
     docs: list[tuple[str, LMap]] = []
     masters: list[str] = []
     for f in files:
-        try:
-            with open(f, encoding="utf-8") as fh:
-                text = fh.read()
-        except (OSError, UnicodeDecodeError) as e:
-            problems.append(Problem(f, 0, "", f"cannot read: {e}"))
-            continue
         if f.endswith(MASTER_SUFFIXES):
             masters.append(f)
+            continue
+        text, why = _read(f)
+        if text is None:
+            problems.append(Problem(f, 0, "", f"cannot read: {why}"))
             continue
         data, probs = load_yaml(text, f)
         problems += probs
@@ -81,126 +123,161 @@ def load(paths: list[str] | str) -> Config:
             docs.append((f, data))
 
     # Shared parts first: services in any file may name regions/monitors defined in any other.
-    regions: dict[str, Region] = {}
-    monitors: dict[str, Monitor] = {}
-    vantages: dict[str, Vantage] = {}
-    seen: dict[tuple[str, str], str] = {}
+    shared = _Shared()
     for f, doc in docs:
         ctx = Ctx(f)
         ctx.keys(doc, "", TOP_KEYS)
-        for section, reader, target in (("regions", _region, regions), ("monitors", _monitor, monitors),
-                                        ("vantages", _vantage, vantages)):
+        sections: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
+            ("regions", _region, shared.regions), ("monitors", _monitor, shared.monitors),
+            ("vantages", _vantage, shared.vantages)]
+        for section, reader, target in sections:
             for name, m, line, path in _named(ctx, doc, section):
-                if name in target or (section, name) in seen:
-                    ctx.err(line, path, f"duplicate {section[:-1]} (also defined in {seen.get((section, name), f)})")
+                where = shared.defined_at.get((section, name))
+                if where is not None:
+                    ctx.err(line, path, f"duplicate {section[:-1]} (also defined at {where})")
                     continue
-                seen[(section, name)] = f
-                value = reader(ctx, name, m, path)
+                shared.defined_at[(section, name)] = f"{f}:{line}"
+                value = reader(ctx, name, m, path, shared)
                 if value is not None:
-                    target[name] = value  # type: ignore[assignment]
+                    target[name] = value
+                else:
+                    shared.broken.add((section, name))
         problems += ctx.problems
+    for ctx, line, path, quorum in shared.quorums:
+        if shared.vantages and quorum > len(shared.vantages):
+            ctx.err(line, path, f"must be at most the number of vantages, {len(shared.vantages)} (got {quorum})")
+            problems += ctx.problems[-1:]
 
     zones: dict[str, Zone] = {}
-    imported: set[str] = set()
+    imported: dict[str, str] = {}  # absolute path -> path as named
     service_names: dict[str, str] = {}
     for f, doc in docs:
         if "zone" not in doc:
             ctx = Ctx(f)
-            for key in ("soa", "ns", "records", "import", "services"):
+            for key in ZONE_KEYS:
                 if key in doc:
                     ctx.err(doc.key_line(key), key, "needs 'zone' (the origin) in the same file")
             problems += ctx.problems
             continue
-        zone = _yaml_zone(f, doc, regions, monitors, problems, imported, service_names)
+        zone = _yaml_zone(f, doc, shared, problems, imported, service_names)
         if zone is not None:
-            _add_zone(zones, zone, f, problems)
+            _add_zone(zones, zone, f, doc.value_line("zone"), "zone", problems)
     for f in masters:
         if os.path.abspath(f) in imported:
             continue
         zone = _master_zone(f, problems)
         if zone is not None:
-            _add_zone(zones, zone, f, problems)
+            _add_zone(zones, zone, f, 1, "", problems)
     if problems:
         raise ConfigError(problems)
-    return Config(zones=MappingProxyType(zones), regions=MappingProxyType(regions),
-                  monitors=MappingProxyType(monitors), vantages=MappingProxyType(vantages),
-                  sources=tuple(files) + tuple(sorted(imported - {os.path.abspath(f) for f in files})))
+    listed = {os.path.abspath(f) for f in files}
+    return Config(zones=MappingProxyType(zones), regions=MappingProxyType(shared.regions),
+                  monitors=MappingProxyType(shared.monitors), vantages=MappingProxyType(shared.vantages),
+                  sources=tuple(files) + tuple(sorted(p for a, p in imported.items() if a not in listed)))
 
 
-def _add_zone(zones: dict[str, Zone], zone: Zone, f: str, problems: list[Problem]) -> None:
+def _add_zone(zones: dict[str, Zone], zone: Zone, f: str, line: int, path: str, problems: list[Problem]) -> None:
     if zone.origin in zones:
-        problems.append(Problem(f, 0, "zone", f"zone {zone.origin} is also defined in {zones[zone.origin].source}"))
+        problems.append(Problem(f, line, path, f"zone {zone.origin} is also defined in {zones[zone.origin].source}"))
     else:
         zones[zone.origin] = zone
 
 
 def _named(ctx: Ctx, doc: LMap, section: str) -> list[tuple[str, LMap, int, str]]:
-    """Entries of a ``name: {mapping}`` section as (name, mapping, line, path)."""
-    if section not in doc or doc[section] is None:
+    """Entries of a ``name: {mapping}`` section as (name, mapping, line, path); ``null`` is an empty section."""
+    if doc.get(section) is None:
         return []
     sec = ctx.mapping(doc[section], section, doc.value_line(section))
+    if sec is None:
+        return []
     out = []
-    for name, value in (sec or {}).items():
-        path = join(section, name)
-        m = ctx.mapping(value, path, sec.key_line(name)) if sec is not None else None
+    for name, value in sec.items():
+        path, line = join(section, name), sec.key_line(name)
+        if name is None or isinstance(name, bool) or not str(name).strip():
+            ctx.err(line, path, f"a {section[:-1]} needs a name (got {show(name)})")
+            continue
+        m = ctx.mapping(value, path, line)
         if m is not None:
-            out.append((str(name), m, sec.key_line(name), path))  # type: ignore[union-attr]
+            out.append((str(name), m, line, path))
     return out
+
+
+def _ref(value: Any) -> str | None:
+    """A reference to a named thing (region, monitor): a string, or a number written without quotes."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _unknown(kind: str, value: Any, defined: list[str]) -> str:
+    """``unknown region; did you mean 'us-east'? (got 'us-eats')``, or the list of defined ones."""
+    close = difflib.get_close_matches(str(value), defined, n=1, cutoff=0.6) if isinstance(value, str) else []
+    hint = f"did you mean '{close[0]}'?" if close else f"defined: {', '.join(sorted(defined)) or 'none'}"
+    return f"unknown {kind}; {hint} (got {show(value)})"
 
 
 # -- shared parts ---------------------------------------------------------------------------------------------
 def _location(ctx: Ctx, m: LMap, path: str) -> Location | None:
-    loc = ctx.mapping(m.get("location"), join(path, "location"), m.value_line("location")) \
-        if "location" in m else None
-    if loc is None:
-        if "location" not in m:
-            ctx.err(m.line, join(path, "location"), "is required")
-        return None
     p = join(path, "location")
-    ctx.keys(loc, p, {"lat", "lon"}, ("lat", "lon"))
-    lat = ctx.number(loc, "lat", p, None, -90, 90)
-    lon = ctx.number(loc, "lon", p, None, -180, 180)
+    if "location" not in m:
+        ctx.err(m.line, p, "is required")
+        return None
+    loc = ctx.mapping(m["location"], p, m.value_line("location"))
+    if loc is None:
+        return None
+    ctx.keys(loc, p, {"lat", "lon"})
+    lat = ctx.number(loc, "lat", p, MISSING, -90, 90)
+    lon = ctx.number(loc, "lon", p, MISSING, -180, 180)
     return Location(lat, lon) if lat is not None and lon is not None else None
 
 
-def _region(ctx: Ctx, name: str, m: LMap, path: str) -> Region | None:
-    ctx.keys(m, path, REGION_KEYS, ("location", "endpoints"))
+def _region(ctx: Ctx, name: str, m: LMap, path: str, shared: _Shared) -> Region | None:
+    start = len(ctx.problems)
+    ctx.keys(m, path, REGION_KEYS, ("endpoints",))
     loc = _location(ctx, m, path)
     endpoints = []
-    seen: set[Any] = set()
-    for item, line, p in ctx.seq(m, "endpoints", path, single_ok=False):
+    seen: set[IPAddress] = set()
+    items = ctx.seq(m, "endpoints", path, single_ok=False)
+    for item, line, p in items:
         weight = 1
         if isinstance(item, LMap):
             ctx.keys(item, p, {"address", "weight"}, ("address",))
             weight = ctx.integer(item, "weight", p, 1, 0, 255)
-            addr = ctx.address(item.get("address"), item.value_line("address"), join(p, "address")) \
-                if "address" in item else None
+            line = item.value_line("address")
+            addr = ctx.address(item["address"], line, join(p, "address")) if "address" in item else None
         else:
             addr = ctx.address(item, line, p)
         if addr is not None:
             if addr in seen:
-                ctx.err(line, p, f"duplicate endpoint address {addr}")
+                ctx.err(line, p, f"duplicate endpoint address (got {show(str(addr))})")
             seen.add(addr)
             endpoints.append(Endpoint(addr, weight))
-    if "endpoints" in m and not endpoints and not ctx.problems:
+    if "endpoints" in m and not items and isinstance(m["endpoints"], (list, type(None))):
         ctx.err(m.value_line("endpoints"), join(path, "endpoints"), "needs at least one endpoint")
     aws = ctx.string(m, "aws_region", path, None)
+    if aws is not None and not AWS_REGION.fullmatch(aws):
+        ctx.err(m.value_line("aws_region"), join(path, "aws_region"),
+                f"must be an AWS region name such as us-east-1 (got {show(m['aws_region'])})")
     capacity = ctx.integer(m, "capacity", path, None, 0, None)
-    if loc is None or not endpoints:
+    if len(ctx.problems) > start or loc is None:
         return None
     return Region(name, loc, tuple(endpoints), aws, capacity)
 
 
-def _monitor(ctx: Ctx, name: str, m: LMap, path: str) -> Monitor | None:
-    ctx.keys(m, path, MONITOR_KEYS, ("type",))
-    kind = ctx.choice(m, "type", path, [t.value for t in MonitorType], None)
+def _monitor(ctx: Ctx, name: str, m: LMap, path: str, shared: _Shared) -> Monitor | None:
+    start = len(ctx.problems)
+    ctx.keys(m, path, MONITOR_KEYS)
+    kind = ctx.choice(m, "type", path, [t.value for t in MonitorType])
     mtype = MonitorType(kind) if kind else None
     port = ctx.integer(m, "port", path, MONITOR_PORTS.get(mtype) if mtype else None, 1, 65535)  # type: ignore[arg-type]
-    if port is None and mtype is MonitorType.TCP and "port" not in m:
-        ctx.err(m.line, join(path, "port"), "is required for tcp monitors")
+    if mtype is MonitorType.TCP and m.get("port") is None:
+        ctx.err(m.line if "port" not in m else m.value_line("port"), join(path, "port"),
+                "is required for tcp monitors")
     mpath = ctx.string(m, "path", path, "/")
     if isinstance(mpath, str) and not mpath.startswith("/"):
-        ctx.err(m.value_line("path"), join(path, "path"), f"must start with '/' (got {show(mpath)})")
+        ctx.err(m.value_line("path"), join(path, "path"), f"must start with '/' (got {show(m['path'])})")
     host = ctx.string(m, "host", path, None)
     expect = []
     for item, line, p in ctx.seq(m, "expect", path):
@@ -210,126 +287,162 @@ def _monitor(ctx: Ctx, name: str, m: LMap, path: str) -> Monitor | None:
             ctx.err(line, p, f"must be an HTTP status between 100 and 599 (got {show(item)})")
     body = ctx.string(m, "body", path, None)
     if body is not None:
-        import re
         try:
             re.compile(body)
-        except re.error as e:
-            ctx.err(m.value_line("body"), join(path, "body"), f"is not a valid regular expression: {e}")
+        except (re.error, RecursionError, OverflowError) as e:
+            ctx.err(m.value_line("body"), join(path, "body"),
+                    f"is not a valid regular expression: {e} (got {show(body)})")
     interval = ctx.number(m, "interval", path, 5.0, 0.5, 3600)
-    timeout = ctx.number(m, "timeout", path, min(2.0, interval or 2.0), 0.05, 600)
-    if interval is not None and timeout is not None and timeout >= interval:
-        ctx.err(m.value_line("timeout"), join(path, "timeout"), f"must be less than interval {interval} (got {timeout})")
+    timeout = ctx.number(m, "timeout", path, min(2.0, interval / 2), 0.05, 600)
+    if timeout >= interval:
+        ctx.err(m.value_line("timeout"), join(path, "timeout"),
+                f"must be less than the interval, {interval:g} (got {timeout:g})")
     rise = ctx.integer(m, "rise", path, 2, 1, 100)
     fall = ctx.integer(m, "fall", path, 3, 1, 100)
     quorum = ctx.integer(m, "quorum", path, 1, 1, 100)
+    if m.get("quorum") == quorum:
+        shared.quorums.append((ctx, m.value_line("quorum"), join(path, "quorum"), quorum))
     verify = ctx.get(m, "tls_verify", path, bool, True, "true or false")
-    if mtype is None or port is None:
+    if len(ctx.problems) > start or mtype is None or port is None:
         return None
-    return Monitor(name, mtype, port, mpath or "/", host, tuple(expect) or (200,), body, interval or 5.0,
-                   timeout or 2.0, rise or 2, fall or 3, quorum or 1, bool(verify))
+    return Monitor(name, mtype, port, mpath, host, tuple(expect) or (200,), body, interval, timeout, rise, fall,
+                   quorum, verify)
 
 
-def _vantage(ctx: Ctx, name: str, m: LMap, path: str) -> Vantage | None:
-    ctx.keys(m, path, {"location"}, ("location",))
+def _vantage(ctx: Ctx, name: str, m: LMap, path: str, shared: _Shared) -> Vantage | None:
+    start = len(ctx.problems)
+    ctx.keys(m, path, {"location"})
     loc = _location(ctx, m, path)
-    return Vantage(name, loc) if loc else None
+    return Vantage(name, loc) if loc and len(ctx.problems) == start else None
 
 
 # -- zones ----------------------------------------------------------------------------------------------------
-def _yaml_zone(f: str, doc: LMap, regions: dict[str, Region], monitors: dict[str, Monitor],
-               problems: list[Problem], imported: set[str], service_names: dict[str, str]) -> Zone | None:
+def _domain(ctx: Ctx, value: Any, line: int, path: str, origin: str | None) -> str | None:
+    """A domain name written in YAML (relative to ``origin`` unless it ends in a dot); None after a problem."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        ctx.err(line, path, f"must be a domain name (got {show(value)})")
+        return None
+    return ctx.parsed(lambda: parse_name(str(value).strip(), origin), line, path, (RdataError,))
+
+
+def _yaml_zone(f: str, doc: LMap, shared: _Shared, problems: list[Problem], imported: dict[str, str],
+               service_names: dict[str, str]) -> Zone | None:
     ctx = Ctx(f)
+    import_path = None
+    if doc.get("import") is not None:
+        rel = ctx.string(doc, "import", "", None)
+        if rel is not None and not rel.strip():
+            ctx.err(doc.value_line("import"), "import", f"must be the path of a master file (got {show(rel)})")
+        elif rel is not None:
+            # Recorded before anything can fail, so that the file is never also loaded as a zone of its own.
+            import_path = os.path.join(os.path.dirname(f), rel)
+            imported[os.path.abspath(import_path)] = import_path
+    raw = doc["zone"]
     origin = None
-    raw_origin = ctx.string(doc, "zone", "", None)
-    if raw_origin is not None:
-        origin = ctx.parsed(lambda: parse_name(raw_origin if raw_origin.endswith(".") else raw_origin + ".", None),
+    if isinstance(raw, (str, int)) and not isinstance(raw, bool) and str(raw).strip() not in ("", "@"):
+        text = str(raw).strip()
+        origin = ctx.parsed(lambda: parse_name(text if text.endswith(".") else text + ".", None),
                             doc.value_line("zone"), "zone", (RdataError,))
+    else:
+        ctx.err(doc.value_line("zone"), "zone", f"must be a domain name such as example.com (got {show(raw)})")
     default_ttl = ctx.integer(doc, "ttl", "", 3600, 0, MAX_TTL)
     if origin is None:
         problems += ctx.problems
         return None
     records: list[RecordIn] = []
 
-    soa = ctx.mapping(doc.get("soa"), "soa", doc.value_line("soa")) if "soa" in doc else None
-    if soa is not None:
-        ctx.keys(soa, "soa", SOA_KEYS)
-        mname = _name(ctx, soa, "mname", "soa", origin, f"ns1.{origin}")
-        rname = _name(ctx, soa, "rname", "soa", origin, f"hostmaster.{origin}")
-        nums = [ctx.integer(soa, k, "soa", d, 0, hi) for k, d, hi in (
-            ("serial", 1, 2**32 - 1), ("refresh", 3600, MAX_TTL), ("retry", 900, MAX_TTL),
-            ("expire", 1209600, MAX_TTL), ("minimum", 300, MAX_TTL))]
-        ttl = ctx.integer(soa, "ttl", "soa", default_ttl, 0, MAX_TTL)
-        if None not in nums and mname and rname:
-            records.append(RecordIn(origin, SOA, ttl, Rdata(SOA, (mname, rname, *nums)), f, soa.line, "soa"))
+    if "soa" in doc:
+        soa = ctx.mapping(doc["soa"], "soa", doc.value_line("soa"))
+        if soa is not None:
+            ctx.keys(soa, "soa", SOA_KEYS)
+            names = [_domain(ctx, soa[k], soa.value_line(k), join("soa", k), origin) if soa.get(k) is not None
+                     else parse_name(default, origin)
+                     for k, default in (("mname", f"ns1.{origin}"), ("rname", f"hostmaster.{origin}"))]
+            nums = [ctx.integer(soa, k, "soa", d, 0, hi) for k, d, hi in (
+                ("serial", 1, 2**32 - 1), ("refresh", 3600, MAX_TTL), ("retry", 900, MAX_TTL),
+                ("expire", 1209600, MAX_TTL), ("minimum", 300, MAX_TTL))]
+            ttl = ctx.integer(soa, "ttl", "soa", default_ttl, 0, MAX_TTL)
+            if None not in nums and None not in names:
+                records.append(RecordIn(origin, SOA, ttl, Rdata(SOA, (*names, *nums)), f, doc.key_line("soa"),
+                                        "soa"))
     for item, line, p in ctx.seq(doc, "ns", ""):
-        target = ctx.parsed(lambda: parse_name(str(item), origin), line, p, (RdataError,))
+        target = _domain(ctx, item, line, p, origin)
         if target:
             records.append(RecordIn(origin, NS, default_ttl, Rdata(NS, (target,)), f, line, p))
 
-    if "records" in doc and doc["records"] is not None:
+    if doc.get("records") is not None:
         recs = ctx.mapping(doc["records"], "records", doc.value_line("records"))
+        owners: dict[str, tuple[str, int]] = {}  # name -> (key as written, line): "www" and "WWW" are one name
         for owner, value in (recs or {}).items():
-            records += _owner_records(ctx, f, origin, str(owner), value, recs.key_line(owner), default_ttl)  # type: ignore[union-attr]
+            records += _owner_records(ctx, f, origin, owner, value, recs.key_line(owner), default_ttl,  # type: ignore[union-attr]
+                                      owners)
 
-    if "import" in doc:
-        rel = ctx.string(doc, "import", "", None)
-        if rel:
-            path = os.path.join(os.path.dirname(f), rel)
-            imported.add(os.path.abspath(path))
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    text = fh.read()
-            except (OSError, UnicodeDecodeError) as e:
-                ctx.err(doc.value_line("import"), "import", f"cannot read {path}: {e}")
-            else:
-                got, recs_m, probs = parse_master(text, path, origin, default_ttl)
-                ctx.problems += probs
-                if got is not None and got != origin:
-                    ctx.err(doc.value_line("import"), "import", f"{path} sets $ORIGIN {got}, not the zone {origin}")
-                records += [RecordIn(r.name, r.rtype, r.ttl, r.rdata, path, r.line) for r in recs_m]
+    if import_path is not None:
+        master, why = _read(import_path)
+        if master is None:
+            ctx.err(doc.value_line("import"), "import", f"cannot read {import_path}: {why}")
+        else:
+            got, recs_m, probs = parse_master(master, import_path, origin, default_ttl)
+            ctx.problems += probs
+            if got is not None and not is_subdomain(got, origin):
+                ctx.err(doc.value_line("import"), "import",
+                        f"{import_path} moves $ORIGIN out of zone {origin} (got {show(got)})")
+            records += [RecordIn(r.name, r.rtype, r.ttl, r.rdata, import_path, r.line) for r in recs_m]
 
-    services = _services(ctx, doc, origin, records, regions, monitors, service_names)
+    services = _services(ctx, doc, origin, records, shared, service_names)
     problems += ctx.problems
     if ctx.problems:
         return None
-    return build_zone(origin, f, records, services, problems)
+    return build_zone(origin, f, records, services, problems, line=doc.value_line("zone"), yaml=True)
 
 
-def _name(ctx: Ctx, m: LMap, key: str, path: str, origin: str, default: str) -> str | None:
-    raw = ctx.string(m, key, path, default)
-    if raw is None:
-        return None
-    return ctx.parsed(lambda: parse_name(raw, origin), m.value_line(key), join(path, key), (RdataError,))
-
-
-def _owner_records(ctx: Ctx, f: str, origin: str, owner: str, value: Any, line: int,
-                   default_ttl: int) -> list[RecordIn]:
+def _owner_records(ctx: Ctx, f: str, origin: str, owner: Any, value: Any, line: int, default_ttl: int,
+                   owners: dict[str, tuple[str, int]]) -> list[RecordIn]:
     path = join("records", owner)
-    name = ctx.parsed(lambda: parse_name(owner, origin), line, path, (RdataError,))
+    name = _domain(ctx, owner, line, path, origin)
     m = ctx.mapping(value, path, line)
+    if name is not None and name in owners:
+        ctx.err(line, path, f"names the same owner as records.{owners[name][0]} at line {owners[name][1]} "
+                            f"(got {show(owner)})")
+        return []
     if name is None or m is None:
         return []
-    ttl = ctx.integer(m, "ttl", path, default_ttl, 0, MAX_TTL) if "ttl" in m else default_ttl
+    owners[name] = (str(owner), line)
+    ttl = ctx.integer(m, "ttl", path, default_ttl, 0, MAX_TTL)
     out = []
+    types: dict[int, str] = {}  # "A" and "a" are one type
     for tkey, tval in m.items():
         if tkey == "ttl":
             continue
         p = join(path, tkey)
-        rtype = ctx.parsed(lambda: parse_type(str(tkey)), m.key_line(tkey), p, (RdataError,))
+        rtype = None
+        if isinstance(tkey, str):
+            rtype = ctx.parsed(lambda: parse_type(tkey), m.key_line(tkey), p, (RdataError,))
+        else:
+            ctx.err(m.key_line(tkey), p, f"must be a record type such as A (got {show(tkey)})")
+        if rtype is not None and rtype in types:
+            ctx.err(m.key_line(tkey), p, f"names the same type as {types[rtype]} (got {show(tkey)})")
+            continue
         if rtype is None:
             continue
+        types[rtype] = str(tkey)
         if rtype == SOA:
             ctx.err(m.key_line(tkey), p, "the SOA is set with the top-level 'soa' key")
             continue
-        rttl = ttl
-        values: Any = tval
+        rttl, values, vline = ttl, tval, m.value_line(tkey)
         if isinstance(tval, LMap):
-            ctx.keys(tval, p, {"ttl", "values"}, ("values",))
+            ctx.keys(tval, p, {"ttl", "values"})
             rttl = ctx.integer(tval, "ttl", p, ttl, 0, MAX_TTL)
-            values = tval.get("values")
-            p = join(p, "values")
-        items = [(v, values.item_line(i), join(p, i)) for i, v in enumerate(values)] \
-            if isinstance(values, LSeq) else [(values, m.value_line(tkey), p)]
+            if "values" not in tval:
+                ctx.err(tval.line, join(p, "values"), "is required")
+                continue
+            values, vline, p = tval["values"], tval.value_line("values"), join(p, "values")
+        if isinstance(values, LSeq):
+            items = [(v, values.item_line(i), index(p, i)) for i, v in enumerate(values)]
+            if not items:
+                ctx.err(vline, p, "needs at least one value")
+        else:
+            items = [(values, vline, p)]
         for item, iline, ipath in items:
             rd = _rdata(ctx, rtype, item, iline, ipath, origin)
             if rd is not None:
@@ -338,8 +451,12 @@ def _owner_records(ctx: Ctx, f: str, origin: str, owner: str, value: Any, line: 
 
 
 def _rdata(ctx: Ctx, rtype: int, value: Any, line: int, path: str, origin: str) -> Rdata | None:
-    if isinstance(value, (LMap, LSeq)) or value is None or isinstance(value, bool):
+    if isinstance(value, (dict, list)) or value is None or isinstance(value, bool) \
+            or not isinstance(value, (str, int, float)):
         ctx.err(line, path, f"must be a value in presentation format (got {show(value)})")
+        return None
+    if isinstance(value, float):  # YAML already turned `1.50` into 1.5: what was written is lost, so ask for quotes
+        ctx.err(line, path, f"is read as a number; quote it to keep it as written (got {show(value)})")
         return None
     text = str(value)
     if rtype == TXT:
@@ -353,141 +470,183 @@ def _master_zone(f: str, problems: list[Problem]) -> Zone | None:
     base = os.path.basename(f)
     for suffix in MASTER_SUFFIXES:
         base = base[: -len(suffix)] if base.endswith(suffix) else base
-    guess = base if base.endswith(".") else base + "."
     try:
-        fallback = parse_name(guess, None)
+        fallback: str | None = parse_name(base if base.endswith(".") else base + ".", None)
     except RdataError:
         fallback = None
-    try:
-        with open(f, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as e:
-        problems.append(Problem(f, 0, "", f"cannot read: {e}"))
+    text, why = _read(f)
+    if text is None:
+        problems.append(Problem(f, 0, "", f"cannot read: {why}"))
         return None
     origin, recs, probs = parse_master(text, f, fallback, None)
     problems += probs
     if origin is None:
-        problems.append(Problem(f, 0, "", "no origin: set $ORIGIN or name the file after the zone"))
+        problems.append(Problem(f, 1, "", "no origin: set $ORIGIN or name the file after the zone"))
         return None
     if probs:
         return None
     # The zone is the SOA's owner when $ORIGIN moved on after it (files often end in a sub-origin).
-    soa_owner = next((r.name for r in recs if r.rtype == SOA), origin)
-    return build_zone(soa_owner, f, [RecordIn(r.name, r.rtype, r.ttl, r.rdata, f, r.line) for r in recs], (),
-                      problems)
+    soa = next((r for r in recs if r.rtype == SOA), None)
+    return build_zone(soa.name if soa else origin, f, [RecordIn(r.name, r.rtype, r.ttl, r.rdata, f, r.line)
+                                                       for r in recs], (), problems, line=soa.line if soa else 1)
 
 
 # -- services -------------------------------------------------------------------------------------------------
-def _services(ctx: Ctx, doc: LMap, origin: str, records: list[RecordIn], regions: dict[str, Region],
-              monitors: dict[str, Monitor], service_names: dict[str, str]) -> tuple[Service, ...]:
+def _services(ctx: Ctx, doc: LMap, origin: str, records: list[RecordIn], shared: _Shared,
+              service_names: dict[str, str]) -> tuple[Service, ...]:
     out = []
-    static = {(r.name, r.rtype) for r in records}
-    cuts = {r.name for r in records if r.rtype == NS and r.name != origin}
+    static: dict[str, set[int]] = {}
+    for r in records:
+        static.setdefault(r.name, set()).add(r.rtype)
+    cuts = sorted({r.name for r in records if r.rtype == NS and r.name != origin})
     for key, m, line, path in _named(ctx, doc, "services"):
+        start = len(ctx.problems)
         ctx.keys(m, path, SERVICE_KEYS, ("regions",))
         names = []
-        raw_names = ctx.seq(m, "names", path) or [(key, line, path)]
+        raw_names = ctx.seq(m, "names", path)
+        if isinstance(m.get("names"), list) and not raw_names:
+            ctx.err(m.value_line("names"), join(path, "names"), "needs at least one name")
+        elif "names" not in m or m["names"] is None:
+            raw_names = [(key, line, path)]
         for item, nline, npath in raw_names:
-            name = ctx.parsed(lambda: parse_name(str(item), origin), nline, npath, (RdataError,))
+            name = _domain(ctx, item, nline, npath, origin)
             if name is None:
                 continue
+            clash = sorted(t for t, n in (("A", A), ("AAAA", AAAA), ("CNAME", CNAME)) if n in static.get(name, ()))
+            cut = next((c for c in cuts if is_subdomain(name, c)), None)
             if not is_subdomain(name, origin):
-                ctx.err(nline, npath, f"{name} is outside zone {origin}")
+                ctx.err(nline, npath, f"is outside zone {origin} (got {show(name)})")
+            elif service_names.get(name) == key:
+                ctx.err(nline, npath, f"is listed twice (got {show(name)})")
             elif name in service_names:
-                ctx.err(nline, npath, f"{name} is already managed by service {service_names[name]}")
-            elif clash := sorted(t for t in ("A", "AAAA", "CNAME")
-                                 if (name, {"A": A, "AAAA": AAAA, "CNAME": CNAME}[t]) in static):
-                ctx.err(nline, npath, f"{name} is managed here and also has static {', '.join(clash)} records")
-            elif any(is_subdomain(name, c) for c in cuts):
-                ctx.err(nline, npath, f"{name} lies in a delegated subzone")
+                ctx.err(nline, npath, f"is already managed by service {service_names[name]} (got {show(name)})")
+            elif clash:
+                ctx.err(nline, npath, f"a managed name cannot also have static {', '.join(clash)} records "
+                                      f"(got {show(name)})")
+            elif cut is not None:
+                ctx.err(nline, npath, f"lies in the delegated subzone {cut} (got {show(name)})")
             else:
                 service_names[name] = key
                 names.append(name)
-        ttl = ctx.integer(m, "ttl", path, 30, 0, 86400)
-        cands = []
-        for item, rline, rpath in ctx.seq(m, "regions", path):
-            if not isinstance(item, str) or item not in regions:
-                ctx.err(rline, rpath, f"unknown region {show(item)}; defined: {', '.join(sorted(regions)) or 'none'}")
-            elif item in cands:
-                ctx.err(rline, rpath, f"region {item} is listed twice")
+        ttl = ctx.integer(m, "ttl", path, 30, 0, SERVICE_MAX_TTL)
+        cands: list[str] = []
+        items = ctx.seq(m, "regions", path)
+        broken = False
+        for item, rline, rpath in items:
+            ref = _ref(item)
+            if ref is not None and ("regions", ref) in shared.broken:
+                broken = True
+            elif ref is None or ref not in shared.regions:
+                ctx.err(rline, rpath, _unknown("region", item, list(shared.regions)))
+            elif ref in cands:
+                ctx.err(rline, rpath, f"region is listed twice (got {show(item)})")
             else:
-                cands.append(item)
-        if "regions" in m and not cands and not any(p.path.startswith(join(path, "regions")) for p in ctx.problems):
+                cands.append(ref)
+        if "regions" in m and not items and isinstance(m["regions"], (list, type(None))):
             ctx.err(m.value_line("regions"), join(path, "regions"), "needs at least one region")
-        monitor = ctx.string(m, "monitor", path, None)
-        if monitor is not None and monitor not in monitors:
-            ctx.err(m.value_line("monitor"), join(path, "monitor"),
-                    f"unknown monitor {show(monitor)}; defined: {', '.join(sorted(monitors)) or 'none'}")
-        answers = ctx.integer(m, "answers", path, 1, 1, max(1, len(cands)))
+        monitor = None
+        if m.get("monitor") is not None:
+            monitor = _ref(m["monitor"])
+            if monitor is None or (monitor not in shared.monitors and ("monitors", monitor) not in shared.broken):
+                ctx.err(m.value_line("monitor"), join(path, "monitor"),
+                        _unknown("monitor", m["monitor"], list(shared.monitors)))
+        answers = ctx.integer(m, "answers", path, 1, 1, max(1, len(items)))
         affinity = ctx.get(m, "affinity", path, bool, False, "true or false")
-        fail_mode = ctx.choice(m, "fail_mode", path, [x.value for x in FailMode], FailMode.FAIL_OPEN.value)
+        modes = [x.value for x in FailMode]
+        fail_mode = ctx.choice(m, "fail_mode", path, modes, FailMode.FAIL_OPEN.value)
         fallback = [a for item, fline, fpath in ctx.seq(m, "fallback", path)
                     if (a := ctx.address(item, fline, fpath)) is not None]
-        if fail_mode == FailMode.STATIC.value and not fallback:
-            ctx.err(m.line, join(path, "fallback"), "is required when fail_mode is static")
-        elif fallback and fail_mode != FailMode.STATIC.value:
-            ctx.err(m.value_line("fallback"), join(path, "fallback"), "is only used with fail_mode: static")
+        if fail_mode == FailMode.STATIC.value and m.get("fallback") is None:
+            ctx.err(m.value_line("fail_mode"), join(path, "fallback"), "is required when fail_mode is static")
+        elif fail_mode == FailMode.STATIC.value and isinstance(m["fallback"], list) and not m["fallback"]:
+            ctx.err(m.value_line("fallback"), join(path, "fallback"), "needs at least one address")
+        elif m.get("fallback") is not None and fail_mode != FailMode.STATIC.value \
+                and m.get("fail_mode") in (None, *modes):  # not when fail_mode itself is wrong
+            ctx.err(m.value_line("fallback"), join(path, "fallback"),
+                    f"is only used with fail_mode: static (got fail_mode: {fail_mode})")
         scope4, scope6 = 24, 56
-        if "ecs_scope" in m:
-            sm = ctx.mapping(m["ecs_scope"], join(path, "ecs_scope"), m.value_line("ecs_scope"))
+        if m.get("ecs_scope") is not None:
+            sp = join(path, "ecs_scope")
+            sm = ctx.mapping(m["ecs_scope"], sp, m.value_line("ecs_scope"))
             if sm is not None:
-                ctx.keys(sm, join(path, "ecs_scope"), {"v4", "v6"})
-                scope4 = ctx.integer(sm, "v4", join(path, "ecs_scope"), 24, 0, 32)
-                scope6 = ctx.integer(sm, "v6", join(path, "ecs_scope"), 56, 0, 128)
-        policy = _policy(ctx, m, path, cands, regions)
-        if names and cands and policy is not None:
-            out.append(Service(key, origin, tuple(names), ttl, tuple(cands), policy, monitor, answers or 1,
-                               bool(affinity), FailMode(fail_mode or "fail_open"), tuple(fallback), scope4, scope6))
+                ctx.keys(sm, sp, {"v4", "v6"})
+                scope4 = ctx.integer(sm, "v4", sp, 24, 0, 32)
+                scope6 = ctx.integer(sm, "v6", sp, 56, 0, 128)
+        policy = _policy(ctx, m, path, cands)
+        if len(ctx.problems) == start and not broken and names and cands and policy is not None:
+            out.append(Service(key, origin, tuple(names), ttl, tuple(cands), policy, monitor, answers,
+                               affinity, FailMode(fail_mode), tuple(fallback), scope4, scope6))
     return tuple(out)
 
 
-def _policy(ctx: Ctx, m: LMap, path: str, cands: list[str], regions: dict[str, Region]) -> Policy | None:
+def _policy(ctx: Ctx, m: LMap, path: str, cands: list[str]) -> Policy | None:
     p = join(path, "policy")
-    raw = m.get("policy", "failover")
-    if isinstance(raw, str):
-        pm = LMap({"type": raw})
+    raw = m.get("policy")
+    if raw is None:
+        return FailoverPolicy()
+    if isinstance(raw, LMap):
+        pm = raw
+        kind = ctx.choice(pm, "type", p, POLICIES)
+    elif isinstance(raw, str):
+        pm = LMap()
         pm.line, pm.key_lines, pm.value_lines = m.value_line("policy"), {}, {}
+        kind = raw if raw in POLICIES else None
+        if kind is None:
+            ctx.err(m.value_line("policy"), p, _choices(raw, POLICIES))
     else:
-        pm = ctx.mapping(raw, p, m.value_line("policy"))  # type: ignore[assignment]
-        if pm is None:
-            return None
-    kind = ctx.choice(pm, "type", p, POLICIES)
-    allowed = {"failover": {"type"}, "weighted": {"type", "weights"}, "geo": {"type", "rules", "default"},
-               "proximity": {"type", "bias"}, "latency": {"type", "hysteresis", "alpha"}}.get(kind or "", {"type"})
-    ctx.keys(pm, p, allowed)
+        ctx.err(m.value_line("policy"), p,
+                f"must be a policy name ({', '.join(POLICIES)}) or a mapping with its type (got {show(raw)})")
+        return None
+    # With an unknown type, no key is reported as unknown: the type's problem says what to fix.
+    ctx.keys(pm, p, POLICY_KEYS[kind] if kind else set().union(*POLICY_KEYS.values()))
 
-    def region_map(key: str, lo: float, hi: float, integer: bool) -> tuple[tuple[str, Any], ...]:
-        if key not in pm:
+    def region_map(key: str, read: Callable[..., Any], lo: float, hi: float) -> tuple[tuple[str, Any], ...]:
+        if pm.get(key) is None:
             return ()
-        sub = ctx.mapping(pm[key], join(p, key), pm.value_line(key))
+        kp = join(p, key)
+        sub = ctx.mapping(pm[key], kp, pm.value_line(key))
+        if sub is None:
+            return ()
         out = []
-        for r in sub or {}:
-            if r not in cands:
-                ctx.err(sub.key_line(r), join(join(p, key), r),  # type: ignore[union-attr]
-                        f"is not one of the service's regions ({', '.join(cands)})")
+        for r in sub:
+            ref = _ref(r)
+            if ref is None or ref not in cands:
+                ctx.err(sub.key_line(r), join(kp, r),
+                        f"is not one of the service's regions ({', '.join(cands) or 'none'}) (got {show(r)})")
                 continue
-            v = (ctx.integer if integer else ctx.number)(sub, r, join(p, key), None, lo, hi)  # type: ignore[arg-type]
+            v = read(sub, r, kp, MISSING, lo, hi)
             if v is not None:
-                out.append((str(r), v))
+                out.append((ref, v))
         return tuple(out)
 
-    def region_list(value: Any, line: int, lpath: str) -> tuple[str, ...]:
-        items = value if isinstance(value, list) else [value]
-        out = []
-        for i, r in enumerate(items):
-            ipath = join(lpath, i) if isinstance(value, list) else lpath
-            if r not in cands:
-                ctx.err(line, ipath, f"is not one of the service's regions ({', '.join(cands)}) (got {show(r)})")
+    def region_list(rm: LMap, key: str, lpath: str, default: tuple[str, ...] | None) -> tuple[str, ...]:
+        if key not in rm:
+            return default or ()  # a missing ``regions`` of a rule is reported by keys()
+        value, line = rm[key], rm.value_line(key)
+        if value is None and default is not None:
+            return default
+        items = [(r, value.item_line(i), index(lpath, i)) for i, r in enumerate(value)] \
+            if isinstance(value, LSeq) else [(value, line, lpath)]
+        if isinstance(value, LSeq) and not items:
+            ctx.err(line, lpath, "needs at least one region")
+        out: list[str] = []
+        for r, rline, ipath in items:
+            ref = _ref(r)
+            if ref not in cands:
+                ctx.err(rline, ipath, f"is not one of the service's regions ({', '.join(cands) or 'none'}) "
+                                      f"(got {show(r)})")
+            elif ref in out:
+                ctx.err(rline, ipath, f"region is listed twice (got {show(r)})")
             else:
-                out.append(r)
+                out.append(ref)  # type: ignore[arg-type]
         return tuple(out)
 
     if kind == "failover":
         return FailoverPolicy()
     if kind == "weighted":
-        return WeightedPolicy(region_map("weights", 0, 255, True))
+        return WeightedPolicy(region_map("weights", ctx.integer, 0, 255))
     if kind == "proximity":
-        return ProximityPolicy(region_map("bias", -20000, 20000, False))
+        return ProximityPolicy(region_map("bias", ctx.number, -20000, 20000))
     if kind == "latency":
         return LatencyPolicy(ctx.number(pm, "hysteresis", p, 0.2, 0, 10), ctx.number(pm, "alpha", p, 0.3, 0.01, 1))
     if kind == "geo":
@@ -499,50 +658,65 @@ def _policy(ctx: Ctx, m: LMap, path: str, cands: list[str], regions: dict[str, R
             ctx.keys(rm, rpath, set(GEO_MATCH_KEYS) | {"regions"}, ("regions",))
             given = [k for k in GEO_MATCH_KEYS if k in rm]
             if len(given) != 1:
-                ctx.err(rm.line, rpath, f"needs exactly one of {', '.join(GEO_MATCH_KEYS)} (got {len(given)})")
-                continue
-            match = _geo_match(ctx, rm, given[0], rpath)
-            regs = region_list(rm.get("regions"), rm.value_line("regions"), join(rpath, "regions"))
+                ctx.err(rm.line, rpath, f"needs exactly one of {', '.join(GEO_MATCH_KEYS)} "
+                                        f"(got {', '.join(given) or 'none'})")
+                match = None
+            else:
+                match = _geo_match(ctx, rm, given[0], rpath)
+            regs = region_list(rm, "regions", join(rpath, "regions"), None)
             if match is not None and regs:
                 rules.append(GeoRule(match, regs))
-        default = region_list(pm["default"], pm.value_line("default"), join(p, "default")) \
-            if "default" in pm else tuple(cands)
+        default = region_list(pm, "default", join(p, "default"), tuple(cands))
         return GeoPolicy(tuple(rules), default)
     return None
+
+
+def _choices(value: Any, options: list[str]) -> str:
+    """The message of :meth:`Ctx.choice`, for a value that is not in a mapping of its own."""
+    close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"must be one of {', '.join(options)}{hint} (got {show(value)})"
 
 
 def _geo_match(ctx: Ctx, rm: LMap, key: str, path: str) -> GeoMatch | None:
     value = rm[key]
     line, p = rm.value_line(key), join(path, key)
-    text = str(value).strip() if not isinstance(value, bool) else ""
+    text = value.strip() if isinstance(value, str) else ""
     if key == "continent":
         if text.upper() not in CONTINENTS:
             ctx.err(line, p, f"must be a continent code ({', '.join(sorted(CONTINENTS))}) (got {show(value)})")
             return None
         return GeoMatch(continent=text.upper())
     if key == "country":
-        if not (len(text) == 2 and text.isalpha()):
-            ctx.err(line, p, f"must be an ISO 3166-1 two-letter country code (got {show(value)})")
+        if not (len(text) == 2 and text.isascii() and text.isalpha()):
+            ctx.err(line, p, f"must be an ISO 3166-1 two-letter country code such as DE (got {show(value)})")
             return None
         return GeoMatch(country=text.upper())
     if key == "subdivision":
         cc, _, sub = text.partition("-")
-        if not (len(cc) == 2 and cc.isalpha() and 1 <= len(sub) <= 3 and sub.isalnum()):
+        if not (len(cc) == 2 and cc.isascii() and cc.isalpha() and 1 <= len(sub) <= 3 and sub.isascii()
+                and sub.isalnum()):
             ctx.err(line, p, f"must be an ISO 3166-2 code such as US-CA (got {show(value)})")
             return None
         return GeoMatch(subdivision=text.upper())
     if key == "cidr":
         try:
             return GeoMatch(cidr=ipaddress.ip_network(text, strict=True))
-        except ValueError as e:
-            ctx.err(line, p, f"must be a network such as 192.0.2.0/24: {e}")
+        except ValueError:
+            try:
+                ipaddress.ip_network(text, strict=False)
+                why = "has host bits set; write the network address, such as 192.0.2.0/24"
+            except ValueError:
+                why = "must be a network such as 192.0.2.0/24 or 2001:db8::/32"
+            ctx.err(line, p, f"{why} (got {show(value)})")
             return None
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**32:
         return GeoMatch(asn=value)
-    if text.upper().startswith("AS") and text[2:].isdigit() and 0 < int(text[2:]) < 2**32:
+    digits = text[2:] if text.upper().startswith("AS") else ""
+    if digits.isascii() and digits.isdigit() and len(digits) <= 10 and 0 < int(digits) < 2**32:
         return GeoMatch(asn=int(text[2:]))
     ctx.err(line, p, f"must be an AS number such as 64500 or AS64500 (got {show(value)})")
     return None
 
 
-__all__ = ["load", "discover", "ConfigError", "SOA", "parse_ttl"]
+__all__ = ["load", "discover", "ConfigError"]

@@ -14,7 +14,7 @@ import logging
 import socket
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from gtm.dns.codec import (
     BADVERS, DEFAULT_UDP_PAYLOAD, ECS_CODE, FORMERR, NOTIMP, OPCODE_QUERY, OPCODE_UPDATE, QR, REFUSED, Drop,
@@ -102,10 +102,12 @@ class Responder:
                 opt = self._opt_pre[do] + data[o + 9: o + 18] + _SCOPE[entry.scope] + data[o + 19: n]
             else:
                 ecs = _find_ecs(data, o + 11)
-                if ecs is False:
+                if isinstance(ecs, Ecs):
+                    opt = opt_rr(self.udp_payload, do=bool(do), options=ecs.option(entry.scope))
+                elif ecs is None:
+                    opt = self._opt[do]
+                else:
                     return self.slow(data, tcp)
-                opt = self._opt[do] if ecs is None else \
-                    opt_rr(self.udp_payload, do=bool(do), options=ecs.option(entry.scope))
             resp = data[:2] + entry.heads[rd | 1] + data[12: o] + entry.body + opt
             if not tcp and len(resp) > (limit := min(max(data[o + 3] << 8 | data[o + 4], 512), self.udp_payload)):
                 return self._shrink(data[:2], entry, rd | 1, data[12: o], opt, limit)
@@ -168,7 +170,7 @@ class Responder:
         return ident + entry.tc_heads[v] + question + opt
 
 
-def _find_ecs(data: bytes, pos: int) -> Ecs | None | bool:
+def _find_ecs(data: bytes, pos: int) -> Ecs | None | Literal[False]:
     """The ECS option among the OPT options at ``pos``..end; None if absent, False if anything is malformed."""
     end = len(data)
     found: Ecs | None = None

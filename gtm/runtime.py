@@ -16,14 +16,37 @@ from typing import Callable
 from gtm.config import discover, load
 from gtm.dns.server import DnsServer, Responder
 from gtm.dns.table import Table
-from gtm.errors import ConfigError
+from gtm.errors import ConfigError, GtmError
+from gtm.geoip import Locator
+from gtm.model import HealthSnapshot
 
 log = logging.getLogger(__name__)
 
 
+class Builder:
+    """Loads the config and compiles tables; keeps the GeoIP locator while the configured databases stay."""
+
+    def __init__(self, health: HealthSnapshot | None = None):
+        self.locator: Locator | None = None
+        self.health = health or HealthSnapshot()
+
+    def __call__(self, paths: list[str]) -> Table:
+        """Load ``paths`` and compile their answers; raises ConfigError (and GtmError for a bad database)."""
+        config = load(paths)
+        locator = self.locator
+        if locator is None or (locator.source != config.geoip):
+            try:
+                locator = Locator(config.geoip)
+            except (OSError, ValueError) as e:
+                raise GtmError(f"cannot open the GeoIP database: {e}") from None
+        table = Table(config, self.health, locator.locate)
+        self.locator = locator
+        return table
+
+
 def build(paths: list[str]) -> Table:
-    """Load ``paths`` and compile their answers; raises ConfigError."""
-    return Table(load(paths))
+    """Load ``paths`` and compile their answers (all regions healthy); raises ConfigError."""
+    return Builder()(paths)
 
 
 def _mtimes(paths: list[str], extra: tuple[str, ...]) -> dict[str, int]:
@@ -55,7 +78,8 @@ class Runtime:
         self.on_reload: Callable[[bool], None] | None = None
 
     async def start(self) -> None:
-        table = build(self.paths)
+        self.builder = Builder()
+        table = self.builder(self.paths)
         self.responder = Responder(table, udp_payload=self.udp_payload)
         self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle)
         await self.server.start()
@@ -70,8 +94,8 @@ class Runtime:
             loop = asyncio.get_running_loop()
             started = time.monotonic()
             try:
-                table = await loop.run_in_executor(None, build, self.paths)
-            except ConfigError as e:
+                table = await loop.run_in_executor(None, self.builder, self.paths)
+            except (ConfigError, GtmError) as e:
                 self.last_error = str(e)
                 log.error("reload failed; still serving the previous config:\n%s", e)
                 ok = False

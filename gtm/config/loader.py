@@ -20,20 +20,21 @@ from types import MappingProxyType
 from typing import Any, Callable
 
 from gtm.config.checks import MISSING, Ctx, index, join, show
+from gtm.config.iso3166 import is_country, is_subdivision
 from gtm.config.masterfile import parse_master
 from gtm.config.rdata import RdataError, parse_name, parse_rdata_text, parse_type
 from gtm.config.yamlsrc import LMap, LSeq, load_yaml
 from gtm.config.zonebuild import MAX_TTL, RecordIn, build_zone
 from gtm.errors import ConfigError, Problem
 from gtm.model import (
-    A, AAAA, CNAME, NS, SOA, TXT, Config, Endpoint, FailMode, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule,
-    IPAddress, LatencyPolicy, Location, Monitor, MonitorType, Policy, ProximityPolicy, Rdata, Region, Service,
+    A, AAAA, CNAME, NS, SOA, TXT, Bias, Config, Endpoint, FailMode, FailoverPolicy, GeoIPSource, GeoMatch,
+    GeoPolicy, GeoRule, IPAddress, LatencyPolicy, Location, Monitor, MonitorType, Policy, ProximityPolicy, Rdata, Region, Service,
     Vantage, WeightedPolicy, Zone, is_subdomain,
 )
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MASTER_SUFFIXES = (".zone",)
-TOP_KEYS = {"zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services"}
+TOP_KEYS = {"zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services", "geoip"}
 ZONE_KEYS = ("ttl", "soa", "ns", "records", "import", "services")  # meaningless without ``zone``
 SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
 REGION_KEYS = {"location", "endpoints", "aws_region", "capacity"}
@@ -41,6 +42,7 @@ MONITOR_KEYS = {"type", "port", "path", "host", "expect", "body", "interval", "t
                 "tls_verify"}
 SERVICE_KEYS = {"names", "ttl", "regions", "policy", "monitor", "answers", "affinity", "fail_mode", "fallback",
                 "ecs_scope"}
+MAX_ANSWERS = 64  # addresses per family in one multi-value answer
 POLICIES = ["failover", "weighted", "geo", "proximity", "latency"]
 POLICY_KEYS = {"failover": {"type"}, "weighted": {"type", "weights"}, "geo": {"type", "rules", "default"},
                "proximity": {"type", "bias"}, "latency": {"type", "hysteresis", "alpha"}}
@@ -61,6 +63,7 @@ class _Shared:
     vantages: dict[str, Vantage] = field(default_factory=dict)
     broken: set[tuple[str, str]] = field(default_factory=set)
     defined_at: dict[tuple[str, str], str] = field(default_factory=dict)  # (section, name) -> "file:line"
+    geoip: GeoIPSource = field(default_factory=GeoIPSource)
     quorums: list[tuple[Ctx, int, str, int]] = field(default_factory=list)  # checked once vantages are known
 
 
@@ -142,6 +145,13 @@ def load(paths: list[str] | str) -> Config:
                     target[name] = value
                 else:
                     shared.broken.add((section, name))
+        if doc.get("geoip") is not None:
+            where = shared.defined_at.get(("geoip", ""))
+            if where is not None:
+                ctx.err(doc.key_line("geoip"), "geoip", f"is set twice (also at {where})")
+            else:
+                shared.defined_at[("geoip", "")] = f"{f}:{doc.key_line('geoip')}"
+                shared.geoip = _geoip(ctx, f, doc)
         problems += ctx.problems
     for ctx, line, path, quorum in shared.quorums:
         if shared.vantages and quorum > len(shared.vantages):
@@ -173,7 +183,25 @@ def load(paths: list[str] | str) -> Config:
     listed = {os.path.abspath(f) for f in files}
     return Config(zones=MappingProxyType(zones), regions=MappingProxyType(shared.regions),
                   monitors=MappingProxyType(shared.monitors), vantages=MappingProxyType(shared.vantages),
+                  geoip=shared.geoip,
                   sources=tuple(files) + tuple(sorted(p for a, p in imported.items() if a not in listed)))
+
+
+def _geoip(ctx: Ctx, f: str, doc: LMap) -> GeoIPSource:
+    """``geoip: {city: PATH, asn: PATH}``: MaxMind-format databases, paths relative to the file."""
+    m = ctx.mapping(doc["geoip"], "geoip", doc.value_line("geoip"))
+    if m is None:
+        return GeoIPSource()
+    ctx.keys(m, "geoip", {"city", "asn"})
+    paths: dict[str, str | None] = {}
+    for key in ("city", "asn"):
+        raw = ctx.string(m, key, "geoip", None)
+        path = os.path.join(os.path.dirname(f), raw) if raw else None
+        if path is not None and not os.path.isfile(path):
+            ctx.err(m.value_line(key), join("geoip", key), f"no such database file {path} (got {show(raw)})")
+            path = None
+        paths[key] = path
+    return GeoIPSource(city=paths["city"], asn=paths["asn"])
 
 
 def _add_zone(zones: dict[str, Zone], zone: Zone, f: str, line: int, path: str, problems: list[Problem]) -> None:
@@ -550,8 +578,8 @@ def _services(ctx: Ctx, doc: LMap, origin: str, records: list[RecordIn], shared:
             if monitor is None or (monitor not in shared.monitors and ("monitors", monitor) not in shared.broken):
                 ctx.err(m.value_line("monitor"), join(path, "monitor"),
                         _unknown("monitor", m["monitor"], list(shared.monitors)))
-        answers = ctx.integer(m, "answers", path, 1, 1, max(1, len(items)))
-        affinity = ctx.get(m, "affinity", path, bool, False, "true or false")
+        answers = ctx.integer(m, "answers", path, None, 1, MAX_ANSWERS)
+        affinity = ctx.choice(m, "affinity", path, ["hash", "none"], "none") == "hash"
         modes = [x.value for x in FailMode]
         fail_mode = ctx.choice(m, "fail_mode", path, modes, FailMode.FAIL_OPEN.value)
         fallback = [a for item, fline, fpath in ctx.seq(m, "fallback", path)
@@ -572,14 +600,14 @@ def _services(ctx: Ctx, doc: LMap, origin: str, records: list[RecordIn], shared:
                 ctx.keys(sm, sp, {"v4", "v6"})
                 scope4 = ctx.integer(sm, "v4", sp, 24, 0, 32)
                 scope6 = ctx.integer(sm, "v6", sp, 56, 0, 128)
-        policy = _policy(ctx, m, path, cands)
+        policy = _policy(ctx, m, path, cands, shared)
         if len(ctx.problems) == start and not broken and names and cands and policy is not None:
             out.append(Service(key, origin, tuple(names), ttl, tuple(cands), policy, monitor, answers,
-                               affinity, FailMode(fail_mode), tuple(fallback), scope4, scope6))
+                               bool(affinity), FailMode(fail_mode), tuple(fallback), scope4, scope6))
     return tuple(out)
 
 
-def _policy(ctx: Ctx, m: LMap, path: str, cands: list[str]) -> Policy | None:
+def _policy(ctx: Ctx, m: LMap, path: str, cands: list[str], shared: _Shared) -> Policy | None:
     p = join(path, "policy")
     raw = m.get("policy")
     if raw is None:
@@ -646,11 +674,15 @@ def _policy(ctx: Ctx, m: LMap, path: str, cands: list[str]) -> Policy | None:
     if kind == "weighted":
         return WeightedPolicy(region_map("weights", ctx.integer, 0, 255))
     if kind == "proximity":
-        return ProximityPolicy(region_map("bias", ctx.number, -20000, 20000))
+        return ProximityPolicy(region_map("bias", _bias_reader(ctx), -20000, 20000))
     if kind == "latency":
+        if not shared.vantages:
+            ctx.err(pm.line, join(p, "type"), "latency needs measurements, but no vantages are defined "
+                                              "(add a top-level 'vantages' section)")
         return LatencyPolicy(ctx.number(pm, "hysteresis", p, 0.2, 0, 10), ctx.number(pm, "alpha", p, 0.3, 0.01, 1))
     if kind == "geo":
-        rules = []
+        rules: list[GeoRule] = []
+        rule_paths: list[str] = []
         for item, line, rpath in ctx.seq(pm, "rules", p, single_ok=False):
             rm = ctx.mapping(item, rpath, line)
             if rm is None:
@@ -664,11 +696,65 @@ def _policy(ctx: Ctx, m: LMap, path: str, cands: list[str]) -> Policy | None:
             else:
                 match = _geo_match(ctx, rm, given[0], rpath)
             regs = region_list(rm, "regions", join(rpath, "regions"), None)
+            if match is not None and match.asn is not None and not shared.geoip.asn \
+                    and ("geoip", "") not in shared.defined_at:
+                ctx.err(rm.value_line("asn"), join(rpath, "asn"), "needs an ASN database: set geoip.asn")
             if match is not None and regs:
+                _check_overlap(ctx, rules, GeoRule(match, regs), rm.line, rpath, rule_paths)
                 rules.append(GeoRule(match, regs))
+                rule_paths.append(rpath)
         default = region_list(pm, "default", join(p, "default"), tuple(cands))
         return GeoPolicy(tuple(rules), default)
     return None
+
+
+def _check_overlap(ctx: Ctx, rules: list[GeoRule], new: GeoRule, line: int, path: str, paths: list[str]) -> None:
+    """Two rules on the same key, or on overlapping networks, must not send clients to different regions."""
+    for old, opath in zip(rules, paths):
+        a, b = old.match, new.match
+        if a.cidr is not None and b.cidr is not None:
+            same = a.cidr.version == b.cidr.version and a.cidr.overlaps(b.cidr)  # type: ignore[arg-type]
+        else:
+            same = a == b
+        if same and old.regions != new.regions:
+            ctx.err(line, path, f"overlaps {opath} ({_match_text(a)}) with other regions "
+                                f"({', '.join(old.regions)}); make them agree or the networks disjoint")
+
+
+def _match_text(m: GeoMatch) -> str:
+    for key in ("continent", "country", "subdivision", "cidr", "asn"):
+        value = getattr(m, key)
+        if value is not None:
+            return f"{key} {value}"
+    return "nothing"
+
+
+def _bias_reader(ctx: Ctx) -> Callable[..., Any]:
+    """Reads a proximity bias: a number of km (``500``, ``"500km"``) or a percentage (``"20%"``)."""
+    def read(m: LMap, key: str, path: str, default: Any, lo: float, hi: float) -> Bias | None:
+        value = m[key]
+        p, line = join(path, key), m.value_line(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            km = ctx.number(m, key, path, default, lo, hi)
+            return Bias(km=km) if km is not None else None
+        text = value.strip().lower() if isinstance(value, str) else ""
+        try:
+            if text.endswith("%"):
+                pct = float(text[:-1])
+                if not -1000 <= pct < 100:
+                    raise ValueError
+                return Bias(percent=pct)
+            if text.endswith("km"):
+                km = float(text[:-2])
+                if not lo <= km <= hi:
+                    raise ValueError
+                return Bias(km=km)
+        except ValueError:
+            pass
+        ctx.err(line, p, f"must be a distance in km (500, '500km', between {lo:g} and {hi:g}) or a percentage "
+                         f"below 100 ('20%') (got {show(value)})")
+        return None
+    return read
 
 
 def _choices(value: Any, options: list[str]) -> str:
@@ -688,15 +774,13 @@ def _geo_match(ctx: Ctx, rm: LMap, key: str, path: str) -> GeoMatch | None:
             return None
         return GeoMatch(continent=text.upper())
     if key == "country":
-        if not (len(text) == 2 and text.isascii() and text.isalpha()):
+        if not is_country(text.upper()):
             ctx.err(line, p, f"must be an ISO 3166-1 two-letter country code such as DE (got {show(value)})")
             return None
         return GeoMatch(country=text.upper())
     if key == "subdivision":
-        cc, _, sub = text.partition("-")
-        if not (len(cc) == 2 and cc.isascii() and cc.isalpha() and 1 <= len(sub) <= 3 and sub.isascii()
-                and sub.isalnum()):
-            ctx.err(line, p, f"must be an ISO 3166-2 code such as US-CA (got {show(value)})")
+        if not is_subdivision(text.upper()):
+            ctx.err(line, p, f"must be an ISO 3166-2 subdivision code such as US-CA (got {show(value)})")
             return None
         return GeoMatch(subdivision=text.upper())
     if key == "cidr":

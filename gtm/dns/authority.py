@@ -58,16 +58,20 @@ class Resolution:
     additional: list[RR] = field(default_factory=list)
     zone: str | None = None  # origin of the zone that answered
     service: str | None = None  # key of the managed service whose RRset is in the answer
+    steered: RR | None = None  # the placeholder of that RRset in ``answer``, filled per client by the table
 
 
 class ZoneIndex:
     """One zone with the lookup sets resolution needs, computed once per config."""
 
-    def __init__(self, zone: Zone, managed: Mapping[str, tuple[str, Mapping[int, RRset]]]):
+    def __init__(self, zone: Zone):
         self.zone = zone
         self.origin = zone.origin
-        # managed owner -> (service key, {A: RRset, AAAA: RRset}); may be empty sets for a family
-        self.managed = {n: v for n, v in managed.items() if is_subdomain(n, zone.origin)}
+        # managed owner -> (service key, {A: placeholder, AAAA: placeholder}); a placeholder is an RRset with
+        # the service's TTL and no data, which the answer tables replace with each client's addresses.
+        self.managed: dict[str, tuple[str, Mapping[int, RRset]]] = {
+            name: (svc.key, {t: RRset(name, t, svc.ttl, ()) for t in (A, AAAA)})
+            for svc in zone.services for name in svc.names}
         self.cuts = frozenset(n for n, t in zone.rrsets.items() if n != zone.origin and NS in t)
         exists: set[str] = set()
         for name in list(zone.rrsets) + list(self.managed):
@@ -137,13 +141,15 @@ class Authority:
             wild = "*." + encloser if encloser != "." else "*."
             types = z.types_at(wild)
             if not types and wild not in z.exists:
-                if not depth:
-                    res.rcode = NXDOMAIN
-                else:
-                    res.rcode = NXDOMAIN  # RFC 6604: the RCODE reflects the last name in the chain
+                res.rcode = NXDOMAIN  # after a CNAME too: the RCODE is the last name's (RFC 6604)
                 res.authority.append(z.negative_soa)
                 return
-        self._note_service(z, qname, res)
+        if qname in z.managed and qtype in (A, AAAA, ANY):
+            service, placeholders = z.managed[qname]
+            res.service = service
+            res.steered = RR(owner, placeholders[AAAA if qtype == AAAA else A])  # ANY: one RRset (RFC 8482)
+            res.answer.append(res.steered)
+            return
         if qtype == ANY:
             # RFC 8482 section 4.1: answer one RRset rather than all of them.
             if types:
@@ -167,10 +173,6 @@ class Authority:
             return
         # 3. NODATA: the name exists (or is an empty non-terminal) but not with this type.
         res.authority.append(z.negative_soa)
-
-    def _note_service(self, z: ZoneIndex, name: str, res: Resolution) -> None:
-        if name in z.managed and res.service is None:
-            res.service = z.managed[name][0]
 
     @staticmethod
     def _cut(z: ZoneIndex, qname: str) -> str | None:

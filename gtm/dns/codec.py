@@ -52,6 +52,10 @@ class Ecs:
         addr = ipaddress.ip_address(raw)
         return ipaddress.ip_network(f"{addr}/{self.source}")
 
+    def key(self) -> bytes:
+        """The option body as a query carries it (SCOPE 0): the client's key in the answer tables."""
+        return struct.pack("!HBB", self.family, self.source, 0) + self.address
+
     def option(self, scope: int) -> bytes:
         """The option echoed in a response with ``scope`` as SCOPE PREFIX-LENGTH (section 7.2.1)."""
         body = struct.pack("!HBB", self.family, self.source, scope) + self.address

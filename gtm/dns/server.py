@@ -20,7 +20,7 @@ from gtm.dns.codec import (
     BADVERS, DEFAULT_UDP_PAYLOAD, ECS_CODE, FORMERR, NOTIMP, OPCODE_QUERY, OPCODE_UPDATE, QR, REFUSED, Drop,
     Ecs, FormErr, Query, opt_rr, parse_ecs, parse_query,
 )
-from gtm.dns.table import Entry, Table
+from gtm.dns.table import Entry, Steered, Table
 from gtm.model import OPT
 
 log = logging.getLogger(__name__)
@@ -60,25 +60,27 @@ class Responder:
         """Datagrams received on every UDP listener (counted there to keep the query path short)."""
         return sum(p.count for p in self.udp_protocols)
 
-    def answer(self, data: bytes, tcp: bool = False) -> bytes | None:
-        """The response to ``data`` (None = send nothing). ``tcp`` lifts the UDP size limit."""
+    def answer(self, data: bytes, client: str | None = None, tcp: bool = False) -> bytes | None:
+        """The response to ``data`` from source address ``client`` (None = send nothing). ``tcp`` lifts the
+        UDP size limit. Managed names are steered by the ECS option when there is one, else by ``client``."""
         try:
             n = len(data)
             # Fast path: QR=0, OPCODE=0, QDCOUNT=1, AN=NS=0, AR in {0, 1}.
             if n < 17 or data[2] & 0xF8 or data[4:10] != _QD1 or data[10] or data[11] > 1:
-                return self.slow(data, tcp)
+                return self.slow(data, client, tcp)
             qend = data.find(0, 12) + 1  # see Table: a key can only match a correctly parsed name
             if qend == 0 or qend + 4 > n or data[qend + 2: qend + 4] != b"\x00\x01":
-                return self.slow(data, tcp)
+                return self.slow(data, client, tcp)
             key = data[12:qend].lower() + data[qend: qend + 2]
             table = self.table
-            entry = table.entries.get(key) or table.cache.get(key)
-            if entry is None:
-                return self.slow(data, tcp)
+            found: Any = table.entries.get(key) or table.cache.get(key)  # Entry, or Steered (managed names)
+            if found is None:
+                return self.slow(data, client, tcp)
             rd = (data[2] & 1) << 1
             if not data[11]:
                 if n != qend + 4:
-                    return self.slow(data, tcp)
+                    return self.slow(data, client, tcp)
+                entry = found.pick(client) if found.steered else found
                 resp = data[:2] + entry.heads[rd] + data[12: qend + 4] + entry.body
                 if len(resp) > 512 and not tcp:
                     return self._shrink(data[:2], entry, rd, data[12: qend + 4], b"", 512)
@@ -86,9 +88,10 @@ class Responder:
             o = qend + 4  # the OPT record must be the whole additional section
             if n < o + 11 or data[o: o + 3] != _OPT_HEAD or data[o + 6] \
                     or n != o + 11 + (data[o + 9] << 8 | data[o + 10]):
-                return self.slow(data, tcp)
+                return self.slow(data, client, tcp)
             do = data[o + 7] >> 7
             if n == o + 11:
+                entry = found.pick(client) if found.steered else found
                 opt = self._opt[do]
             elif n >= o + 19 and data[o + 11: o + 13] == b"\x00\x08" \
                     and n == o + 15 + (data[o + 13] << 8 | data[o + 14]):
@@ -98,16 +101,20 @@ class Responder:
                 src = data[o + 17]
                 if data[o + 18] or n - o - 19 != (src + 7) >> 3 or src > _ECS_MAX.get(data[o + 15: o + 17], -1) \
                         or (src & 7 and data[n - 1] & (0xFF >> (src & 7))):
-                    return self.slow(data, tcp)
+                    return self.slow(data, client, tcp)
+                # the option as sent (FAMILY, SOURCE, SCOPE=0, ADDRESS) is the client's cache key
+                entry = found.pick(data[o + 15: n]) if found.steered else found
                 opt = self._opt_pre[do] + data[o + 9: o + 18] + _SCOPE[entry.scope] + data[o + 19: n]
             else:
                 ecs = _find_ecs(data, o + 11)
                 if isinstance(ecs, Ecs):
+                    entry = found.pick(ecs.key()) if found.steered else found
                     opt = opt_rr(self.udp_payload, do=bool(do), options=ecs.option(entry.scope))
                 elif ecs is None:
+                    entry = found.pick(client) if found.steered else found
                     opt = self._opt[do]
                 else:
-                    return self.slow(data, tcp)
+                    return self.slow(data, client, tcp)
             resp = data[:2] + entry.heads[rd | 1] + data[12: o] + entry.body + opt
             if not tcp and len(resp) > (limit := min(max(data[o + 3] << 8 | data[o + 4], 512), self.udp_payload)):
                 return self._shrink(data[:2], entry, rd | 1, data[12: o], opt, limit)
@@ -118,7 +125,7 @@ class Responder:
             return None
 
     # -- everything unusual ----------------------------------------------------------------------------
-    def slow(self, data: bytes, tcp: bool) -> bytes | None:
+    def slow(self, data: bytes, client: str | None, tcp: bool) -> bytes | None:
         self.stats.slow_path += 1
         try:
             q = parse_query(data)
@@ -145,7 +152,11 @@ class Responder:
             return _header_only(q.id, q.flags, rcode, q.question, opt)
         if q.qclass != 1:
             return _header_only(q.id, q.flags, REFUSED, q.question, opt)
-        entry = self.table.lookup(q.qname_wire.lower() + struct.pack("!H", q.qtype), q.qname, q.qtype)
+        found = self.table.lookup(q.qname_wire.lower() + struct.pack("!H", q.qtype), q.qname, q.qtype)
+        if isinstance(found, Steered):
+            entry = found.pick(edns.ecs.key() if edns is not None and edns.ecs is not None else client)
+        else:
+            entry = found
         if edns is not None and edns.ecs is not None:
             opt = opt_rr(self.udp_payload, do=edns.do, options=edns.ecs.option(entry.scope))
         return self._render(q, entry, opt, tcp)
@@ -212,7 +223,7 @@ class _Udp(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.count += 1
-        resp = self.answer(data)
+        resp = self.answer(data, addr[0])
         if resp is not None:
             self.sendto(resp, addr)
 
@@ -228,9 +239,12 @@ class _Tcp(asyncio.Protocol):
         self.buf = bytearray()
         self.transport: Any = None
         self.timer: asyncio.TimerHandle | None = None
+        self.peer: str | None = None
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if peer else None
         if len(self.server.tcp_conns) >= self.server.max_tcp:
             self.server.responder.stats.tcp_rejected += 1
             transport.abort()
@@ -257,7 +271,7 @@ class _Tcp(asyncio.Protocol):
             msg = bytes(self.buf[2: 2 + size])
             del self.buf[: 2 + size]
             responder.stats.queries_tcp += 1
-            resp = responder.answer(msg, tcp=True)
+            resp = responder.answer(msg, self.peer, tcp=True)
             if resp is None:
                 if size < 12:  # not even a header: the stream cannot be trusted (RFC 7766 section 6.2.4)
                     self.transport.close()

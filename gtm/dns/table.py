@@ -1,21 +1,29 @@
 """Answer tables: every answer as ready wire bytes, built ahead of the queries that need them.
 
-A :class:`Table` is built from a Config (and, from the steering issue on, from health and overrides) and is
-never changed afterwards except for its bounded cache of lazily compiled answers; a reload builds a new
-Table and swaps the reference, so a query sees either the old or the new table, never a mix.
+A :class:`Table` is built from a snapshot (the Config and the health) and is never changed afterwards except
+for its bounded caches of lazily compiled answers; a reload or a health change builds a new Table and swaps
+the reference, so a query sees either the old or the new table, never a mix.
+
+Managed names (services) are :class:`Steered` entries: one compiled answer per client class, where a class
+is what the service's policy cannot tell apart (a geo rule, a nearest-vantage cell, a distance ranking, a
+hash bucket). The query path asks a Steered entry for the client's :class:`Entry` and renders it like any.
 
 Keys are the question name in lower-case wire form followed by the 2-byte QTYPE, exactly as the query
 carries them, so the query path looks an answer up with one slice, one ``lower()`` and one dict access.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
+import math
 import struct
-from typing import Callable, Mapping
+from typing import Callable
 
+from gtm import steering
 from gtm.dns.authority import NOERROR, RR, Authority, Resolution, ZoneIndex
 from gtm.dns.codec import AA, QR, TC, Writer, name_to_wire
-from gtm.model import A, AAAA, Config, Rdata, RRset, Service
+from gtm.model import NOWHERE, Config, GeoInfo, HealthSnapshot, IPAddress, Rdata, RRset, Service, WeightedPolicy
+from gtm.steering import Client, Decision, Ranking
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,7 @@ class Entry:
     compression pointers only point backwards.
     """
 
+    steered = False
     __slots__ = ("heads", "tc_heads", "body", "lean_heads", "lean_body", "rcode", "scope", "resolution")
 
     def __init__(self, res: Resolution, qname_wire: bytes, scope: int = 0):
@@ -68,60 +77,162 @@ class Entry:
                                                 counts[1], v & 1) for v in range(4))
 
 
-ServiceAnswers = Callable[[Service, Config], Mapping[int, RRset]]
+Locate = Callable[[IPAddress], GeoInfo]
+STEER_CACHE_LIMIT = 50_000  # client networks remembered per steered name and table
+ROTATION_LIMIT = 4096       # longest weighted rotation (weights are scaled down to fit)
 
 
-def first_regions_answer(service: Service, config: Config) -> Mapping[int, RRset]:
-    """Client-independent answer of a service: the endpoints of its first ``answers`` regions.
+def client_of(key: bytes | str | None, locate: Locate | None) -> Client:
+    """The client a table key stands for: ECS option bytes (FAMILY, SOURCE, SCOPE, ADDRESS as on the wire),
+    a source address string, or None (unknown)."""
+    if key is None:
+        return Client()
+    if isinstance(key, bytes):
+        source, width = key[2], (4 if key[1] == 1 else 16)
+        if source == 0:  # RFC 7871 section 7.1.2: the client asked that its address not be used
+            return Client()
+        address = ipaddress.ip_address(key[4:] + b"\0" * (width - len(key) + 4))
+    else:
+        address = ipaddress.ip_address(key.partition("%")[0])
+        source = address.max_prefixlen
+    return Client(address, source, locate(address) if locate is not None else NOWHERE)
 
-    This is the answer for a client the policy knows nothing about, with every region healthy; per-client
-    answers come with the steering engine.
+
+class Steered:
+    """The answers of one managed name and type, one compiled :class:`Entry` per client class.
+
+    :meth:`pick` maps a client key (see :func:`client_of`) to its entry: remembered per key, else ranked by the
+    service's policy (``steering.rank``), decided (``steering.choose``) and compiled once per ranking. A weighted
+    service without affinity instead hands out a precomputed rotation whose frequencies are the weights.
     """
-    out: dict[int, list[Rdata]] = {A: [], AAAA: []}
-    for name in service.regions[: service.answers]:
-        for ep in config.regions[name].endpoints:
-            if ep.weight > 0:
-                t = A if ep.address.version == 4 else AAAA
-                out[t].append(Rdata(t, (str(ep.address),)))
-    return {t: RRset("", t, service.ttl, tuple(rds)) for t, rds in out.items() if rds}
+
+    steered = True
+    __slots__ = ("table", "base", "service", "rtype", "qname_wire", "by_client", "by_ranking", "rotation",
+                 "turn", "pick")
+
+    def __init__(self, table: "Table", base: Resolution, service: Service, rtype: int, qname_wire: bytes):
+        self.table, self.base, self.service, self.rtype = table, base, service, rtype
+        self.qname_wire = qname_wire
+        self.by_client: dict[bytes | str | None, Entry] = {}
+        self.by_ranking: dict[tuple[object, ...], Entry] = {}
+        self.rotation: list[Entry] = []
+        self.turn = 0
+        self.pick: Callable[[bytes | str | None], Entry] = self._pick_client
+        if isinstance(service.policy, WeightedPolicy) and not service.affinity:
+            self.rotation = self._rotation()
+            self.pick = self._pick_rotation
+
+    def _pick_client(self, key: bytes | str | None) -> Entry:
+        entry = self.by_client.get(key)
+        if entry is None:
+            if len(self.by_client) >= STEER_CACHE_LIMIT:
+                self.by_client.clear()
+            client = client_of(key, self.table.locate)
+            ranking = steering.rank(self.service, client, self.table.context)
+            entry = self.for_ranking(ranking)
+            self.by_client[key] = entry
+        return entry
+
+    def _pick_rotation(self, key: bytes | str | None) -> Entry:
+        self.turn = (self.turn + 1) % len(self.rotation)
+        return self.rotation[self.turn]
+
+    def decision(self, ranking: Ranking, first: str | None = None, lead: steering.Lead | None = None) -> Decision:
+        return steering.choose(self.service, ranking, self.table.config, self.table.health, first=first, lead=lead)
+
+    def for_ranking(self, ranking: Ranking, first: str | None = None, lead: steering.Lead | None = None) -> Entry:
+        key = (ranking.order, ranking.scope, first, tuple(sorted((lead or {}).items())))
+        entry = self.by_ranking.get(key)
+        if entry is None:
+            entry = self.compile(self.decision(ranking, first, lead), ranking.scope)
+            self.by_ranking[key] = entry
+        return entry
+
+    def compile(self, decision: Decision, scope: int) -> Entry:
+        """The base resolution with the placeholder replaced by the decision's addresses."""
+        base = self.base
+        assert base.steered is not None
+        addrs = decision.addresses(self.rtype)
+        res = Resolution(base.rcode, base.aa, list(base.answer), list(base.authority), list(base.additional),
+                         base.zone, base.service)
+        at = res.answer.index(base.steered)
+        if addrs:
+            owner = base.steered.owner
+            rrset = RRset(owner, self.rtype, base.steered.rrset.ttl, tuple(Rdata(self.rtype, (a,)) for a in addrs))
+            res.answer[at] = RR(owner, rrset)
+        else:  # no address of this family (or fail_closed): NODATA, with the SOA (RFC 2308 section 2.2)
+            del res.answer[at]
+            res.authority.append(self.table.authority.zones[base.zone or ""].negative_soa)
+        return Entry(res, self.qname_wire, scope)
+
+    def _rotation(self) -> list[Entry]:
+        """Entries in smooth weighted round-robin order over (first region, lead endpoints) variants."""
+        ranking = steering.rank(self.service, Client(), self.table.context)
+        health, config = self.table.health, self.table.config
+        variants: list[tuple[int, str | None, steering.Lead | None]] = []
+        for region, weight in ranking.weights or ():
+            r = config.regions[region]
+            if weight <= 0 or region not in steering.healthy_regions(self.service, config, health):
+                continue
+            leads: list[tuple[int, steering.Lead | None]] = [(1, None)]
+            if steering.draws_endpoints(self.service, r, health):
+                leads = [(1, {})]
+                for family in (4, 6):
+                    eps = steering.endpoints_of(r, family, health)
+                    if eps:
+                        leads = [(w * (e.weight or 1), {**lead, (region, family): str(e.address)})  # type: ignore[dict-item]
+                                 for w, lead in leads for e in eps]
+            variants += [(weight * w, region, lead) for w, lead in leads]
+        if not variants:  # nothing healthy with weight: the fail mode decides, the same for every query
+            return [self.for_ranking(ranking)]
+        total = sum(w for w, _, _ in variants)
+        if total > ROTATION_LIMIT:
+            variants = [(max(1, w * ROTATION_LIMIT // total), r, lead) for w, r, lead in variants]
+        divisor = math.gcd(*(w for w, _, _ in variants))
+        weights = [w // divisor for w, _, _ in variants]
+        current = [0] * len(variants)
+        out = []
+        for _ in range(sum(weights)):  # smooth weighted round robin: heavy variants spread out, not bunched
+            for i, w in enumerate(weights):
+                current[i] += w
+            i = max(range(len(variants)), key=lambda j: current[j])
+            current[i] -= sum(weights)
+            _, first, lead = variants[i]
+            out.append(self.for_ranking(ranking, first, lead))
+        return out
 
 
 class Table:
-    """All answers of one configuration; see the module docstring."""
+    """All answers of one snapshot (config + health); see the module docstring."""
 
-    def __init__(self, config: Config, service_answers: ServiceAnswers = first_regions_answer):
+    def __init__(self, config: Config, health: HealthSnapshot = HealthSnapshot(), locate: Locate | None = None):
         self.config = config
-        indexes = []
-        for zone in config.zones.values():
-            managed: dict[str, tuple[str, Mapping[int, RRset]]] = {}
-            for svc in zone.services:
-                sets = service_answers(svc, config)
-                for name in svc.names:
-                    managed[name] = (svc.key, {t: RRset(name, t, rs.ttl, rs.rdatas) for t, rs in sets.items()})
-            indexes.append(ZoneIndex(zone, managed))
-        self.authority = Authority(indexes)
-        self.entries: dict[bytes, Entry] = {}
-        self.cache: dict[bytes, Entry] = {}
-        for z in indexes:
+        self.health = health
+        self.locate = locate
+        self.context = steering.Context(config, health)
+        self.services = {svc.key: svc for svc in config.services}
+        self.authority = Authority([ZoneIndex(zone) for zone in config.zones.values()])
+        self.entries: dict[bytes, Entry | Steered] = {}
+        self.cache: dict[bytes, Entry | Steered] = {}
+        for z in self.authority.zones.values():
             for name in z.exists:
                 for rtype in z.types_at(name):
-                    self._compile(name, rtype, self.entries)
+                    wire = name_to_wire(name)
+                    self.entries[wire + struct.pack("!H", rtype)] = self._compile(wire, name, rtype)
 
-    def _compile(self, qname: str, qtype: int, into: dict[bytes, Entry]) -> Entry:
-        wire = name_to_wire(qname)
+    def _compile(self, wire: bytes, qname: str, qtype: int) -> Entry | Steered:
         res = self.authority.resolve(qname, qtype)
-        entry = Entry(res, wire)
-        into[wire + struct.pack("!H", qtype)] = entry
-        return entry
+        if res.steered is not None and res.service is not None:
+            return Steered(self, res, self.services[res.service], res.steered.rrset.rtype, wire)
+        return Entry(res, wire)
 
-    def lookup(self, key: bytes, qname: str, qtype: int) -> Entry:
+    def lookup(self, key: bytes, qname: str, qtype: int) -> Entry | Steered:
         """The entry for ``key`` (lower-case wire name + QTYPE), compiling and caching it when new."""
         entry = self.entries.get(key) or self.cache.get(key)
         if entry is None:
             if len(self.cache) >= CACHE_LIMIT:
                 self.cache.clear()  # bounded: a flood of random names cannot grow memory
-            res = self.authority.resolve(qname, qtype)
-            entry = Entry(res, key[:-2])
+            entry = self._compile(key[:-2], qname, qtype)
             self.cache[key] = entry
         return entry
 
@@ -131,4 +242,4 @@ class Table:
                 f"{len(self.config.services)} services, {len(self.entries)} precompiled answers")
 
 
-__all__ = ["Entry", "Table", "first_regions_answer", "NOERROR", "RR"]
+__all__ = ["Entry", "Steered", "Table", "client_of", "NOERROR", "RR"]

@@ -10,7 +10,7 @@ from gtm.model.records import (  # noqa: F401  (re-exported)
     TYPE_NAMES, TYPE_NUMBERS, Rdata, RRset, is_subdomain, parent, quote_text, type_name,
 )
 from gtm.model.traffic import (  # noqa: F401  (re-exported)
-    Endpoint, FailMode, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule, IPAddress, IPNetwork, LatencyPolicy, Location,
+    Bias, Endpoint, FailMode, GeoInfo, GeoIPSource, HealthSnapshot, NOWHERE, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule, IPAddress, IPNetwork, LatencyPolicy, Location,
     Monitor, MonitorType, Policy, ProximityPolicy, Region, Service, Vantage, WeightedPolicy,
 )
 
@@ -52,6 +52,7 @@ class Config:
     regions: Mapping[str, Region] = field(default_factory=lambda: _EMPTY)
     monitors: Mapping[str, Monitor] = field(default_factory=lambda: _EMPTY)
     vantages: Mapping[str, Vantage] = field(default_factory=lambda: _EMPTY)
+    geoip: GeoIPSource = GeoIPSource()
     sources: tuple[str, ...] = ()
 
     @property

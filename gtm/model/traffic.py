@@ -130,10 +130,21 @@ class GeoPolicy:
 
 
 @dataclass(frozen=True)
-class ProximityPolicy:
-    """Nearest region by great-circle distance; ``bias`` (region -> km) is subtracted from its distance."""
+class Bias:
+    """How much nearer a region counts: ``km`` subtracted from, then ``percent`` taken off, its distance."""
 
-    bias: tuple[tuple[str, float], ...] = ()
+    km: float = 0.0
+    percent: float = 0.0
+
+    def apply(self, distance_km: float) -> float:
+        return (distance_km - self.km) * (1.0 - self.percent / 100.0)
+
+
+@dataclass(frozen=True)
+class ProximityPolicy:
+    """Nearest region by great-circle distance from the client, each region's distance adjusted by its bias."""
+
+    bias: tuple[tuple[str, Bias], ...] = ()
     kind = "proximity"
 
 
@@ -164,9 +175,72 @@ class Service:
     regions: tuple[str, ...]      # candidate regions, in preference order
     policy: Policy
     monitor: str | None = None
-    answers: int = 1              # how many regions' endpoints to return (multi-value)
-    affinity: bool = False        # consistent-hash client networks onto regions
+    answers: int | None = None    # multi-value: up to N addresses per family, spilling to the next region;
+                                  # None = every healthy endpoint of the first healthy region
+    affinity: bool = False        # consistent-hash client networks onto regions (``affinity: hash``)
     fail_mode: FailMode = FailMode.FAIL_OPEN
     fallback_addresses: tuple[IPAddress, ...] = field(default=())
     ecs_scope_v4: int = 24        # ECS scope for steered answers (RFC 7871 section 7.2.1)
     ecs_scope_v6: int = 56
+
+
+@dataclass(frozen=True)
+class GeoIPSource:
+    """MaxMind-format databases: ``city`` (None = the embedded GeoLite2 City) and an optional ``asn``."""
+
+    city: str | None = None
+    asn: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthSnapshot:
+    """Health as steering sees it at one moment. Everything is up unless said otherwise.
+
+    ``down_endpoints`` holds (region, address) pairs judged down; ``down_regions`` regions forced down or
+    drained as a whole. ``rtt_ms`` is the smoothed RTT (milliseconds) per (vantage, region) measured by the
+    probers; ``latency_choice`` the region each (service, vantage) currently sticks to (hysteresis state);
+    ``last_good`` the health each service last had a healthy candidate under (for ``last_known_good``).
+    """
+
+    down_endpoints: frozenset[tuple[str, str]] = frozenset()
+    down_regions: frozenset[str] = frozenset()
+    rtt_ms: tuple[tuple[tuple[str, str], float], ...] = ()
+    latency_choice: tuple[tuple[tuple[str, str], str], ...] = ()
+    last_good: tuple[tuple[str, "HealthSnapshot"], ...] = ()  # service -> health before its outage
+    generation: int = 0
+
+    def endpoint_up(self, region: str, address: str) -> bool:
+        return region not in self.down_regions and (region, address) not in self.down_endpoints
+
+    def rtt(self) -> dict[tuple[str, str], float]:
+        return dict(self.rtt_ms)
+
+    def choices(self) -> dict[tuple[str, str], str]:
+        return dict(self.latency_choice)
+
+
+@dataclass(frozen=True)
+class GeoInfo:
+    """What the GeoIP databases say about a client network; ``*_prefix`` are database network lengths."""
+
+    found: bool                         # the city database had a record for the address
+    continent: str | None = None
+    country: str | None = None
+    subdivisions: tuple[str, ...] = ()  # ISO 3166-2 codes, most general first (US-CA; GB-ENG, GB-BEN)
+    location: Location | None = None
+    asn: int | None = None
+    city_prefix: int = 0                # prefix length of the city record's network
+    asn_prefix: int = 0                 # prefix length of the ASN record's network (0 without ASN data)
+
+    def describe(self) -> str:
+        if not self.found and self.asn is None:
+            return "not in the database"
+        parts = [p for p in (self.continent, self.country, ",".join(self.subdivisions)) if p]
+        if self.location is not None:
+            parts.append(f"({self.location.lat:.2f}, {self.location.lon:.2f})")
+        if self.asn is not None:
+            parts.append(f"AS{self.asn}")
+        return " ".join(parts) or "no location"
+
+
+NOWHERE = GeoInfo(False)

@@ -1,0 +1,169 @@
+"""Steering: which regional load balancers a managed name answers for a client (pure: no IO, no clock).
+
+Two steps, both pure functions of plain values:
+
+1. :func:`rank` — the policy (one module each, listed in :data:`POLICIES`) orders the service's candidate
+   regions for this client and says how widely that holds (the ECS scope).
+2. :func:`choose` — health removes what is down, the multi-value rule picks the addresses, and when every
+   candidate is down the service's fail mode decides.
+
+:func:`decide` is both, and the one source of truth: the DNS answer tables are its memoised output (compiled
+per ranking), ``gtm explain`` prints its trail, and tests assert that the tables and ``decide`` agree.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+from gtm.model import Config, Endpoint, FailMode, HealthSnapshot, Region, Service
+from gtm.steering import failover, geo, latency, proximity, weighted
+from gtm.steering.types import Client, Decision, Ranking
+
+__all__ = ["Client", "Context", "Decision", "Ranking", "POLICIES", "rank", "choose", "decide", "healthy_regions"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a policy may look at besides the service and the client."""
+
+    config: Config
+    health: HealthSnapshot
+
+
+Select = Callable[[Service, Client, Context], Ranking]
+
+# One shape per extension point: policy name -> select(service, client, ctx) -> Ranking.
+POLICIES: dict[str, Select] = {
+    "failover": failover.select,
+    "weighted": weighted.select,
+    "geo": geo.select,
+    "proximity": proximity.select,
+    "latency": latency.select,
+}
+
+
+def rank(service: Service, client: Client, ctx: Context) -> Ranking:
+    """The policy's ordering of every candidate region for ``client``."""
+    try:
+        select = POLICIES[service.policy.kind]
+    except KeyError:
+        raise ValueError(f"unknown policy {service.policy.kind!r}; known: {', '.join(POLICIES)}") from None
+    return select(service, client, ctx)
+
+
+def _usable(region: Region, health: HealthSnapshot | None) -> list[Endpoint]:
+    """Endpoints of ``region`` that may be answered: up, and of weight > 0 unless only weight-0 ones are up."""
+    up = [e for e in region.endpoints if health is None or health.endpoint_up(region.name, str(e.address))]
+    weighted_up = [e for e in up if e.weight > 0]
+    return weighted_up or up
+
+
+def healthy_regions(service: Service, config: Config, health: HealthSnapshot) -> list[str]:
+    """Candidate regions with at least one endpoint up, in configured order."""
+    return [r for r in service.regions if _usable(config.regions[r], health)]
+
+
+Lead = dict[tuple[str, int], str]  # (region, IP version) -> the endpoint address to put first
+
+
+def _pick(order: tuple[str, ...], service: Service, config: Config, health: HealthSnapshot | None,
+          lead: Lead | None = None) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Addresses per family: every usable endpoint of the first region that has one of that family, or with
+    ``answers: N`` up to N, spilling over to the next regions. Within a region heavier endpoints come first,
+    after the ``lead`` endpoint when one is named."""
+    out: dict[int, list[str]] = {4: [], 6: []}
+    used: list[str] = []
+    for family in (4, 6):
+        for name in order:
+            eps = endpoints_of(config.regions[name], family, health)
+            if not eps:
+                continue
+            first = (lead or {}).get((name, family))
+            if first is not None:
+                eps.sort(key=lambda e: str(e.address) != first)
+            room = len(eps) if service.answers is None else service.answers - len(out[family])
+            out[family] += [str(e.address) for e in eps[:room]]
+            if name not in used:
+                used.append(name)
+            if service.answers is None or len(out[family]) >= service.answers:
+                break
+    return tuple(out[4]), tuple(out[6]), tuple(used)
+
+
+def endpoints_of(region: Region, family: int, health: HealthSnapshot | None) -> list[Endpoint]:
+    """Usable endpoints of one family, heaviest first (equal weights keep the configured order)."""
+    return sorted((e for e in _usable(region, health) if e.address.version == family), key=lambda e: -e.weight)
+
+
+def draws_endpoints(service: Service, region: Region, health: HealthSnapshot | None) -> bool:
+    """Whether the weighted draw also picks the lead endpoint: only when ``answers`` leaves some out."""
+    return service.answers is not None and any(
+        len(endpoints_of(region, f, health)) > service.answers for f in (4, 6))
+
+
+def choose(service: Service, ranking: Ranking, config: Config, health: HealthSnapshot,
+           rng: random.Random | None = None, first: str | None = None, lead: Lead | None = None) -> Decision:
+    """Apply health, the weighted draw, multi-value and the fail mode to a ranking.
+
+    For a ranking with weights (weighted policy without affinity) the first region is ``first`` when given,
+    else drawn with ``rng`` in proportion to the weights of the healthy regions, else the heaviest healthy one;
+    when ``answers: N`` leaves endpoints out, the endpoint to lead with is ``lead`` or drawn by endpoint weight.
+    """
+    trail = list(ranking.notes)
+    up = [r for r in ranking.order if _usable(config.regions[r], health)]
+    down = [r for r in ranking.order if r not in up]
+    if down:
+        trail.append("down: " + ", ".join(down))
+    if up:
+        order = tuple(up)
+        if ranking.weights is not None:
+            w = {r: wt for r, wt in ranking.weights if r in up and wt > 0}
+            if first is None and rng is not None and w:
+                first = rng.choices(list(w), weights=list(w.values()))[0]
+            if first is not None and first in up:
+                order = (first,) + tuple(r for r in order if r != first)
+                trail.append(f"weighted draw: {first}")
+                region = config.regions[first]
+                if lead is None and rng is not None and draws_endpoints(service, region, health):
+                    lead = {}
+                    for family in (4, 6):
+                        eps = endpoints_of(region, family, health)
+                        if eps:
+                            pick = rng.choices(eps, weights=[e.weight or 1 for e in eps])[0]
+                            lead[(first, family)] = str(pick.address)
+                if lead:
+                    trail.append("weighted draw of the lead endpoint: " + ", ".join(sorted(lead.values())))
+        a, aaaa, used = _pick(order, service, config, health, lead)
+        trail.append(f"answer: {', '.join(used)}")
+        return Decision(a, aaaa, used, ranking, "normal", tuple(trail))
+    mode = service.fail_mode
+    trail.append(f"every candidate is down: {mode.value}")
+    if mode is FailMode.FAIL_CLOSED:
+        return Decision((), (), (), ranking, mode.value, tuple(trail))
+    if mode is FailMode.STATIC:
+        fb = service.fallback_addresses
+        return Decision(tuple(str(x) for x in fb if x.version == 4), tuple(str(x) for x in fb if x.version == 6),
+                        (), ranking, mode.value, tuple(trail))
+    if mode is FailMode.LAST_KNOWN_GOOD:
+        before = dict(health.last_good).get(service.key)
+        if before is not None and any(_usable(config.regions[r], before) for r in ranking.order):
+            d = choose(service, ranking, config, before, rng, first, lead)
+            trail.append("answered with the health from before the outage")
+            return Decision(d.a, d.aaaa, d.regions, ranking, mode.value,
+                            tuple(trail + list(d.trail[len(ranking.notes):])))
+        trail.append("no earlier healthy state known: answering as fail_open")
+    # fail_open: answer as if every candidate were up (what Route53 does when all health checks fail)
+    order = ranking.order
+    if ranking.weights is not None and first in order:
+        order = (first,) + tuple(r for r in order if r != first)
+    a, aaaa, used = _pick(order, service, config, None, lead)
+    trail.append(f"answer: {', '.join(used)}")
+    return Decision(a, aaaa, used, ranking, mode.value, tuple(trail))
+
+
+def decide(service: Service, client: Client, config: Config, health: HealthSnapshot,
+           rng: random.Random | None = None) -> Decision:
+    """The answer of ``service`` for ``client`` given ``health``: :func:`rank`, then :func:`choose`."""
+    ranking = rank(service, client, Context(config, health))
+    return choose(service, ranking, config, health, rng)

@@ -1,0 +1,80 @@
+"""geo: rules on CIDR, ASN, subdivision, country or continent, each naming an ordered list of regions.
+
+The most specific matching rule wins: CIDR (longest prefix) > ASN > subdivision > country > continent > the
+default list. A rule's regions come first, then the default list's (like a Route53 geolocation record falling
+back to the default one): the rule's list order is the fallback order.
+
+The ECS scope is the widest prefix around the client for which this choice cannot differ: the database network
+of the location (and of the ASN, with ASN rules), narrowed so that it contains no CIDR rule the client is not in;
+a client inside CIDR rules gets the shortest of those rules' prefixes.
+"""
+from __future__ import annotations
+
+from gtm.model import GeoPolicy, GeoRule, Service
+from gtm.steering.types import Client, Ranking
+
+
+def _common_prefix(a: int, b: int, width: int) -> int:
+    return width - (a ^ b).bit_length()
+
+
+def matching_rule(policy: GeoPolicy, client: Client) -> tuple[GeoRule | None, list[GeoRule]]:
+    """The winning rule (None: default) and every CIDR rule containing the client."""
+    geo, addr = client.geo, client.address
+    cidr_hits = [r for r in policy.rules if r.match.cidr is not None and addr is not None
+                 and r.match.cidr.version == addr.version and addr in r.match.cidr]
+    if cidr_hits:
+        return max(cidr_hits, key=lambda r: r.match.cidr.prefixlen), cidr_hits  # type: ignore[union-attr]
+    best: GeoRule | None = None
+    for rule in policy.rules:
+        m = rule.match
+        hit = (m.asn is not None and m.asn == geo.asn) or \
+              (m.subdivision is not None and m.subdivision in geo.subdivisions) or \
+              (m.country is not None and m.country == geo.country) or \
+              (m.continent is not None and m.continent == geo.continent)
+        if hit and (best is None or m.specificity > best.match.specificity):
+            best = rule
+    return best, []
+
+
+def scope_for(policy: GeoPolicy, client: Client, cidr_hits: list[GeoRule]) -> int:
+    addr = client.address
+    if addr is None:
+        return 0
+    if cidr_hits:
+        return min(r.match.cidr.prefixlen for r in cidr_hits)  # type: ignore[union-attr]
+    width = addr.max_prefixlen
+    scope = 0
+    if any(r.match.continent or r.match.country or r.match.subdivision for r in policy.rules):
+        scope = client.geo.city_prefix
+    if any(r.match.asn is not None for r in policy.rules):
+        scope = max(scope, client.geo.asn_prefix)
+    bits = int(addr)
+    for r in policy.rules:
+        net = r.match.cidr
+        if net is not None and net.version == addr.version:
+            # the scope network must not reach into a rule the client is outside of
+            scope = max(scope, min(_common_prefix(bits, int(net.network_address), width), net.prefixlen - 1) + 1)
+    return min(scope, width)
+
+
+def _describe(rule: GeoRule) -> str:
+    m = rule.match
+    for key in ("cidr", "asn", "subdivision", "country", "continent"):
+        value = getattr(m, key)
+        if value is not None:
+            return f"{key} {value}"
+    return "?"
+
+
+def select(service: Service, client: Client, ctx: object) -> Ranking:
+    policy = service.policy
+    assert isinstance(policy, GeoPolicy)
+    rule, cidr_hits = matching_rule(policy, client)
+    first = rule.regions if rule is not None else ()
+    order = tuple(dict.fromkeys(first + policy.default))
+    what = f"rule {_describe(rule)}" if rule is not None else "no rule matched; default"
+    notes = (f"geo: {what} -> {', '.join(order)}",)
+    return Ranking(order, scope_for(policy, client, cidr_hits), notes, key=what)
+
+

@@ -1,0 +1,76 @@
+"""latency: the lowest measured RTT from the vantage nearest to the client, with hysteresis.
+
+The probers measure RTT from every vantage to every region; the control plane keeps an EWMA per (vantage,
+region) and, through :func:`update_choices`, the region each (service, vantage) currently sticks to: it moves
+only when another region is faster by more than the policy's ``hysteresis`` fraction, so answers do not flap.
+A vantage without measurements, or a client without a location, falls back to proximity.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from gtm.model import Config, HealthSnapshot, LatencyPolicy, Service
+from gtm.steering import proximity
+from gtm.steering.geomath import distance_km
+from gtm.steering.types import Client, Ranking
+
+
+def nearest_vantage(config: Config, client: Client) -> str | None:
+    if client.geo.location is None or not config.vantages:
+        return None
+    return min(config.vantages.values(), key=lambda v: (distance_km(client.geo.location, v.location), v.name)).name  # type: ignore[arg-type]
+
+
+def ewma(previous: float | None, sample: float, alpha: float) -> float:
+    """Exponentially weighted moving average; the first sample is taken as it is."""
+    return sample if previous is None else alpha * sample + (1 - alpha) * previous
+
+
+def _best(service: Service, vantage: str, rtt: Mapping[tuple[str, str], float], sticky: str | None,
+          hysteresis: float) -> str | None:
+    measured = [(rtt[(vantage, r)], i, r) for i, r in enumerate(service.regions) if (vantage, r) in rtt]
+    if not measured:
+        return None
+    best_rtt, _, best = min(measured)
+    if sticky is not None and (vantage, sticky) in rtt and rtt[(vantage, sticky)] <= best_rtt * (1 + hysteresis):
+        return sticky
+    return best
+
+
+def update_choices(config: Config, health: HealthSnapshot) -> tuple[tuple[tuple[str, str], str], ...]:
+    """The sticky choice of each (latency service, vantage) given new RTTs and the previous choices."""
+    rtt, previous = health.rtt(), health.choices()
+    out = []
+    for service in config.services:
+        if not isinstance(service.policy, LatencyPolicy):
+            continue
+        for vantage in config.vantages:
+            best = _best(service, vantage, rtt, previous.get((service.key, vantage)), service.policy.hysteresis)
+            if best is not None:
+                out.append(((service.key, vantage), best))
+    return tuple(sorted(out))
+
+
+def select(service: Service, client: Client, ctx: object) -> Ranking:
+    config: Config = ctx.config  # type: ignore[attr-defined]
+    health: HealthSnapshot = ctx.health  # type: ignore[attr-defined]
+    vantage = nearest_vantage(config, client)
+    fallback = proximity.select(service, client, ctx)
+    if vantage is None:
+        return Ranking(fallback.order, fallback.scope, ("latency: no nearest vantage; proximity",) + fallback.notes,
+                       key="prox:" + fallback.key)
+    rtt = health.rtt()
+    measured = sorted((rtt[(vantage, r)], i, r) for i, r in enumerate(service.regions) if (vantage, r) in rtt)
+    if not measured:
+        return Ranking(fallback.order, fallback.scope,
+                       (f"latency: nearest vantage {vantage} has no measurements yet; proximity",) + fallback.notes,
+                       key="prox:" + fallback.key)
+    order = [r for _, _, r in measured]
+    sticky = health.choices().get((service.key, vantage))
+    notes = [f"latency: nearest vantage {vantage}: " + ", ".join(f"{r} {t:.1f} ms" for t, _, r in measured)]
+    if sticky in order and sticky != order[0]:
+        order.remove(sticky)
+        order.insert(0, sticky)
+        notes.append(f"latency: keeps {sticky} (within the {service.policy.hysteresis:.0%} hysteresis)")  # type: ignore[union-attr]
+    order += [r for r in fallback.order if r not in order]  # unmeasured regions last, nearest first
+    return Ranking(tuple(order), client.geo.city_prefix, tuple(notes), key=f"vantage:{vantage}:" + ",".join(order))

@@ -1,0 +1,32 @@
+"""weighted: regions in proportion to their weights; with ``affinity: hash`` a client network keeps its region.
+
+Without affinity the first region is drawn per query (the ranking carries the weights; ``order`` is heaviest
+first, for spilling over). With affinity, weighted rendezvous hashing of the client network orders the regions:
+deterministic per network, and when a region leaves, only its networks move.
+"""
+from __future__ import annotations
+
+from gtm.model import Service, WeightedPolicy
+from gtm.steering import affinity
+from gtm.steering.types import Client, Ranking
+
+
+def weights_of(service: Service) -> list[tuple[str, int]]:
+    assert isinstance(service.policy, WeightedPolicy)
+    given = dict(service.policy.weights)
+    return [(r, given.get(r, 1)) for r in service.regions]
+
+
+def select(service: Service, client: Client, ctx: object) -> Ranking:
+    weights = weights_of(service)
+    heaviest = tuple(r for r, _ in sorted(weights, key=lambda rw: -rw[1]))
+    if not service.affinity or client.address is None:
+        note = "weighted: first region drawn per query by weight " + \
+               ", ".join(f"{r}={w}" for r, w in weights)
+        return Ranking(heaviest, 0, (note,), weights=tuple(weights), key="draw")
+    width = client.address.max_prefixlen
+    scope = min(service.ecs_scope_v4 if client.address.version == 4 else service.ecs_scope_v6, width)
+    key = affinity.network_key(client.address, min(scope, client.prefix) if client.prefix else scope)
+    order = tuple(affinity.rank(key, [(r, float(w)) for r, w in weights]))
+    return Ranking(order, scope, (f"weighted with affinity: rendezvous hash of the client's /{scope} network",),
+                   key="hash:" + ",".join(order))

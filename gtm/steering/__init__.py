@@ -12,13 +12,15 @@ per ranking), ``gtm explain`` prints its trail, and tests assert that the tables
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from gtm.model import Config, Endpoint, FailMode, HealthSnapshot, Region, Service
 from gtm.steering import failover, geo, latency, proximity, weighted
 from gtm.steering.types import Client, Decision, Ranking
+
+if TYPE_CHECKING:  # randomness comes in as an argument; steering never draws from a global source
+    import random
 
 __all__ = ["Client", "Context", "Decision", "Ranking", "POLICIES", "rank", "choose", "decide", "healthy_regions"]
 

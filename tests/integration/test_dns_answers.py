@@ -357,14 +357,21 @@ def test_cname_to_a_managed_name(port: int) -> None:
                                   "www.example.com. 45 IN A 198.51.100.11"]
 
 
-@pytest.mark.parametrize("name, rdtype", [("www.example.com", "TXT"), ("www.example.com", "MX"),
-                                          ("legacy.example.com", "AAAA")])
+@pytest.mark.parametrize("name, rdtype", [("www.example.com", "TXT"), ("www.example.com", "MX")])
 def test_managed_name_without_that_type_is_nodata(port: int, name: str, rdtype: str) -> None:
-    """legacy's first region has IPv4 endpoints only: AAAA is NODATA, not the second region's IPv6."""
     resp = ask(port, name, rdtype)
     assert resp.rcode() == dns.rcode.NOERROR
     assert resp.answer == []
     assert lines(resp.authority) == [SOA_TEXT]
+
+
+def test_families_spill_over_separately(port: int) -> None:
+    """legacy's first region has IPv4 endpoints only: A comes from it, AAAA from the next region that has
+    IPv6 (A and AAAA are decided apart, like two Route53 failover record sets)."""
+    a = ask(port, "legacy.example.com", "A")
+    aaaa = ask(port, "legacy.example.com", "AAAA")
+    assert lines(a.answer) == ["legacy.example.com. 20 IN A 203.0.113.10"]
+    assert lines(aaaa.answer) == ["legacy.example.com. 20 IN AAAA 2001:db8:10::10"]
 
 
 def test_second_managed_name(port: int) -> None:

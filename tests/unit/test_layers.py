@@ -30,7 +30,11 @@ ONLY_IMPORTER = {"dnslib": "gtm/dns/codec.py", "geoip2": "gtm/geoip.py", "boto3"
 
 
 def _imports(path: Path) -> set[str]:
+    """Modules imported at run time (imports under ``if TYPE_CHECKING:`` are for annotations only)."""
     tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            node.body = []
     out = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

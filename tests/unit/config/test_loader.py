@@ -9,7 +9,7 @@ import pytest
 
 from gtm.config import discover, load
 from gtm.model import (
-    AAAA, CNAME, MX, NS, SOA, TXT, A, Endpoint, FailMode, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule,
+    AAAA, CNAME, MX, NS, SOA, TXT, A, Bias, Endpoint, FailMode, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule,
     LatencyPolicy, Location, MonitorType, ProximityPolicy, Rdata, Vantage, WeightedPolicy,
 )
 
@@ -76,7 +76,7 @@ def test_example_config_services() -> None:
                GeoRule(GeoMatch(continent="OC"), ("ap-southeast", "us-east")),
                GeoRule(GeoMatch(country="BR"), ("us-east", "eu-west"))),
         default=("us-east", "eu-west", "ap-southeast"))
-    assert (www.answers, www.affinity, www.fail_mode, www.fallback_addresses) == (1, False, FailMode.FAIL_OPEN, ())
+    assert (www.answers, www.affinity, www.fail_mode, www.fallback_addresses) == (None, False, FailMode.FAIL_OPEN, ())
     assert (www.ecs_scope_v4, www.ecs_scope_v6) == (24, 56)
     assert api.policy == LatencyPolicy(hysteresis=0.2, alpha=0.3)
     assert (api.names, api.ttl, api.answers, api.monitor) == (("api.example.com.",), 20, 2, "api")
@@ -121,7 +121,7 @@ def test_every_policy_and_fail_mode(multi) -> None:
     assert (w.answers, w.affinity) == (2, True)
 
     near = s["near"]
-    assert near.policy == ProximityPolicy(bias=(("eu-west", 250.5),))
+    assert near.policy == ProximityPolicy(bias=(("eu-west", Bias(km=250.5)),))
     assert near.fail_mode is FailMode.STATIC
     assert near.fallback_addresses == (ip("192.0.2.99"), ip("2001:db8::99"))
     assert (near.ecs_scope_v4, near.ecs_scope_v6) == (20, 48)
@@ -278,7 +278,7 @@ services:
 """)
     config = load(str(tmp_path))
     (svc,) = config.services
-    assert (svc.ttl, svc.policy, svc.fail_mode, svc.answers) == (30, FailoverPolicy(), FailMode.FAIL_OPEN, 1)
+    assert (svc.ttl, svc.policy, svc.fail_mode, svc.answers) == (30, FailoverPolicy(), FailMode.FAIL_OPEN, None)
     m = config.monitors["m"]
     assert (m.port, m.interval, m.expect) == (443, 5.0, (200,))
     assert config.zones["example.com."].soa.rdatas[0].fields[2] == 1

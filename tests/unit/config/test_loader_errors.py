@@ -381,7 +381,7 @@ def test_geo_bad_codes_networks_and_asns() -> None:
         "z.yaml:21: services.www.policy.rules[4].asn: must be an AS number such as 64500 or AS64500 "
         "(got 4294967296)",
         "z.yaml:22: services.www.policy.rules[5].asn: must be an AS number such as 64500 or AS64500 (got 'ASX')",
-        "z.yaml:23: services.www.policy.rules[6].subdivision: must be an ISO 3166-2 code such as US-CA "
+        "z.yaml:23: services.www.policy.rules[6].subdivision: must be an ISO 3166-2 subdivision code such as US-CA "
         "(got 'California')",
         "z.yaml:24: services.www.policy.rules[7].country: must be an ISO 3166-1 two-letter country code such as DE "
         "(got 49)",
@@ -391,7 +391,7 @@ def test_geo_bad_codes_networks_and_asns() -> None:
 def test_policy_naming_a_region_not_in_the_service() -> None:
     text = services("  www:\n    regions: [r1]\n    policy: {type: proximity, bias: {r2: 10}}\n"
                     "  api:\n    regions: [r1]\n    policy:\n      type: geo\n"
-                    "      rules: [{asn: 64500, regions: [r1, r2]}]\n      default: [r1, r1]\n")
+                    "      rules: [{country: DE, regions: [r1, r2]}]\n      default: [r1, r1]\n")
     assert problems(text) == [
         "z.yaml:14: services.www.policy.bias.r2: is not one of the service's regions (r1) (got 'r2')",
         "z.yaml:19: services.api.policy.rules[0].regions[1]: is not one of the service's regions (r1) (got 'r2')",
@@ -413,6 +413,8 @@ def test_policy_type_and_keys() -> None:
                     "  y: {regions: [r1], policy: [geo]}\n")
     assert problems(text) == [
         "z.yaml:12: services.www.policy.bias: unknown key; valid keys: alpha, hysteresis, type",
+        "z.yaml:12: services.www.policy.type: latency needs measurements, but no vantages are defined (add a "
+        "top-level 'vantages' section)",
         "z.yaml:13: services.api.policy.typ: unknown key; did you mean 'type'?",
         "z.yaml:13: services.api.policy.type: is required",
         "z.yaml:14: services.x.policy: must be one of failover, weighted, geo, proximity, latency; did you mean "
@@ -437,11 +439,11 @@ def test_fail_mode_static_needs_a_fallback() -> None:
 
 
 def test_service_scalars() -> None:
-    text = services("  www: {regions: [r1, r2], ttl: 86401, answers: 3, affinity: yes, ecs_scope: {v4: 33, v6: x}}\n"
+    text = services("  www: {regions: [r1, r2], ttl: 86401, answers: 65, affinity: yes, ecs_scope: {v4: 33, v6: x}}\n"
                     "  api: {regions: [], ttl: -1}\n")
     assert problems(text) == [
-        "z.yaml:12: services.www.affinity: must be true or false (got 'yes')",
-        "z.yaml:12: services.www.answers: must be between 1 and 2 (got 3)",
+        "z.yaml:12: services.www.affinity: must be one of hash, none (got 'yes')",
+        "z.yaml:12: services.www.answers: must be between 1 and 64 (got 65)",
         "z.yaml:12: services.www.ecs_scope.v4: must be between 0 and 32 (got 33)",
         "z.yaml:12: services.www.ecs_scope.v6: must be an integer (got 'x')",
         "z.yaml:12: services.www.ttl: must be between 0 and 86400 (got 86401)",
@@ -479,9 +481,9 @@ def test_a_file_with_several_problems_reports_all_of_them_in_order() -> None:
         "z.yaml:6: records.*.x.AAAA: bad IPv6 address (got '192.0.2.1')",
         "z.yaml:8: regions.r1.endpoints: needs at least one endpoint",
         "z.yaml:8: regions.r1.location.lat: must be between -90 and 90 (got 91)",
-        "z.yaml:10: services.www.affinity: must be true or false (got 'yes')",
+        "z.yaml:10: services.www.affinity: must be one of hash, none (got 'yes')",
         "z.yaml:10: services.www.ttl: must be between 0 and 86400 (got 86401)",
-        "z.yaml:11: bogus: unknown key; valid keys: import, monitors, ns, records, regions, services, soa, ttl, "
+        "z.yaml:11: bogus: unknown key; valid keys: geoip, import, monitors, ns, records, regions, services, soa, ttl, "
         "vantages, zone",
     ]
 
@@ -493,7 +495,7 @@ def test_problems_are_sorted_by_file_and_line() -> None:
         "a.yaml:1: monitors.m.type: must be one of http, https, tcp (got 'x')",
         "b.yaml:3: regions: must be a mapping (got 7)",
         "z.yaml:4: records.ns1.A: bad IPv4 address (got '1')",
-        "z.yaml:5: bogus: unknown key; valid keys: import, monitors, ns, records, regions, services, soa, ttl, "
+        "z.yaml:5: bogus: unknown key; valid keys: geoip, import, monitors, ns, records, regions, services, soa, ttl, "
         "vantages, zone",
     ]
 
@@ -561,7 +563,7 @@ def test_check_broken_file_exit_1(tmp_path: Path) -> None:
     assert out.returncode == 1 and out.stdout == ""
     assert out.stderr.splitlines() == [
         "z.yaml:12: services.www.regions[0]: unknown region; defined: r1, r2 (got 'r3')",
-        "z.yaml:13: bogus: unknown key; valid keys: import, monitors, ns, records, regions, services, soa, ttl, "
+        "z.yaml:13: bogus: unknown key; valid keys: geoip, import, monitors, ns, records, regions, services, soa, ttl, "
         "vantages, zone",
         "gtm: 2 problems found",
     ]

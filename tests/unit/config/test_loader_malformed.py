@@ -15,7 +15,7 @@ from gtm.config.checks import show
 from gtm.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
-TOP = ["zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services"]
+TOP = ["zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services", "geoip"]
 
 
 def outcome(path: Path) -> list[str]:
@@ -147,13 +147,13 @@ VALID: dict[str, Any] = {
     "vantages": {"v": {"location": {"lat": 0, "lon": 0}}},
     "services": {
         "www": {"regions": ["r1", "r2"], "monitor": "m", "policy": {"type": "geo", "rules": [
-            {"country": "DE", "regions": ["r2"]}, {"cidr": "10.0.0.0/8", "regions": "r1"}, {"asn": "AS1",
+            {"country": "DE", "regions": ["r2"]}, {"cidr": "10.0.0.0/8", "regions": "r1"}, {"subdivision": "DE-BY",
                                                                                            "regions": ["r1"]}],
             "default": ["r1"]}, "fail_mode": "static", "fallback": ["192.0.2.99"]},
         "api": {"names": ["api", "api2"], "regions": ["r1", "r2"], "answers": 2, "policy": {
             "type": "weighted", "weights": {"r1": 2}}, "ecs_scope": {"v4": 20}},
         "near": {"regions": ["r2", "r1"], "policy": {"type": "proximity", "bias": {"r1": 10}}},
-        "fast": {"regions": ["r1"], "policy": {"type": "latency", "hysteresis": 0.1}, "affinity": True},
+        "fast": {"regions": ["r1"], "policy": {"type": "latency", "hysteresis": 0.1}, "affinity": "hash"},
     },
 }
 

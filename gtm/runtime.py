@@ -11,35 +11,48 @@ import logging
 import os
 import signal
 import time
+from dataclasses import replace
 from typing import Callable
 
 from gtm.config import discover, load
+from gtm.config.healthfile import load_health
 from gtm.dns.server import DnsServer, Responder
 from gtm.dns.table import Table
 from gtm.errors import ConfigError, GtmError
 from gtm.geoip import Locator
-from gtm.model import HealthSnapshot
+from gtm.model import Config, HealthSnapshot
+from gtm.steering import latency
 
 log = logging.getLogger(__name__)
 
 
-class Builder:
-    """Loads the config and compiles tables; keeps the GeoIP locator while the configured databases stay."""
+def health_for(config: Config, health_file: str | None) -> HealthSnapshot:
+    """The health to answer under: the health file's, else everything up; latency choices filled in."""
+    health = load_health(health_file, config) if health_file else HealthSnapshot()
+    if not health.latency_choice:
+        health = replace(health, latency_choice=latency.update_choices(config, health))
+    return health
 
-    def __init__(self, health: HealthSnapshot | None = None):
+
+class Builder:
+    """Loads the config (and health file) and compiles tables; keeps the GeoIP locator while the configured
+    databases stay the same."""
+
+    def __init__(self, health_file: str | None = None):
         self.locator: Locator | None = None
-        self.health = health or HealthSnapshot()
+        self.health_file = health_file
 
     def __call__(self, paths: list[str]) -> Table:
         """Load ``paths`` and compile their answers; raises ConfigError (and GtmError for a bad database)."""
         config = load(paths)
+        health = health_for(config, self.health_file)
         locator = self.locator
         if locator is None or (locator.source != config.geoip):
             try:
                 locator = Locator(config.geoip)
             except (OSError, ValueError) as e:
                 raise GtmError(f"cannot open the GeoIP database: {e}") from None
-        table = Table(config, self.health, locator.locate)
+        table = Table(config, health, locator.locate)
         self.locator = locator
         return table
 
@@ -64,8 +77,9 @@ class Runtime:
     """Owns the current table and the server; ``reload()`` is safe to call at any time."""
 
     def __init__(self, paths: list[str], listen: list[tuple[str, int]], watch: float = 0.0, tcp_idle: float = 10.0,
-                 tcp_clients: int = 256, udp_payload: int = 1232):
+                 tcp_clients: int = 256, udp_payload: int = 1232, health_file: str | None = None):
         self.paths = paths
+        self.builder = Builder(health_file)
         self.tcp_idle, self.tcp_clients, self.udp_payload = tcp_idle, tcp_clients, udp_payload
         self.listen = listen
         self.watch = watch
@@ -78,7 +92,6 @@ class Runtime:
         self.on_reload: Callable[[bool], None] | None = None
 
     async def start(self) -> None:
-        self.builder = Builder()
         table = self.builder(self.paths)
         self.responder = Responder(table, udp_payload=self.udp_payload)
         self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle)
@@ -114,7 +127,8 @@ class Runtime:
         return ok
 
     def _sources(self) -> tuple[str, ...]:
-        return self.responder.table.config.sources if self.responder else ()
+        sources = self.responder.table.config.sources if self.responder else ()
+        return sources + ((self.builder.health_file,) if self.builder.health_file else ())
 
     async def _watch(self) -> None:
         seen = _mtimes(self.paths, self._sources())

@@ -52,12 +52,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         uvloop = None  # type: ignore[assignment]
         logging.getLogger(__name__).warning("uvloop is not installed; serving on the slower stdlib event loop")
     runtime = Runtime(args.paths, listen, watch=args.watch_interval if args.watch else 0.0,
-                      tcp_idle=args.tcp_idle, tcp_clients=args.tcp_clients, udp_payload=args.udp_payload)
+                      tcp_idle=args.tcp_idle, tcp_clients=args.tcp_clients, udp_payload=args.udp_payload,
+                      health_file=args.health)
     if uvloop is not None:
         uvloop.run(runtime.run())
     else:
         asyncio.run(runtime.run())
     return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from gtm.cli import explain
+
+    args.paths = [args.path]
+    return explain.run(args)
 
 
 class _Usage(Exception):
@@ -99,7 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most TCP connections at once; more are closed at accept (default 256)")
     s.add_argument("--udp-payload", type=_positive(int, 512, 4096), default=1232, metavar="BYTES",
                    help="largest UDP response to EDNS clients (default 1232, 512..4096)")
+    s.add_argument("--health", metavar="FILE",
+                   help="answer as under this health file (down regions/endpoints, RTTs); reloaded with the config")
     s.set_defaults(func=_cmd_serve)
+    e = sub.add_parser("explain", help="why NAME answers what it does for a client: the decision trail")
+    e.add_argument("path", metavar="PATH", help="YAML config, master file or a directory (as for serve)")
+    e.add_argument("name", metavar="NAME", help="the name asked, e.g. www.example.com")
+    e.add_argument("--client", metavar="IP[/LEN]",
+                   help="the client: IP/LEN as an ECS prefix, a bare IP as the resolver's source address")
+    e.add_argument("--type", default="A", metavar="A|AAAA", help="query type (default A)")
+    e.add_argument("--health", metavar="FILE", help="health file to decide under (default: everything up)")
+    e.add_argument("--json", action="store_true", help="JSON output; the ranked regions are under 'regions'")
+    e.set_defaults(func=_cmd_explain)
     return p
 
 

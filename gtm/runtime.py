@@ -12,7 +12,6 @@ import os
 import signal
 import time
 from dataclasses import replace
-from typing import Callable
 
 from gtm.config import discover, load
 from gtm.config.healthfile import load_health
@@ -89,7 +88,6 @@ class Runtime:
         self.last_error: str | None = None
         self._reloading: asyncio.Lock | None = None  # created on the running loop in start()
         self._stop: asyncio.Event | None = None
-        self.on_reload: Callable[[bool], None] | None = None
 
     async def start(self) -> None:
         table = self.builder(self.paths)
@@ -122,8 +120,6 @@ class Runtime:
                 self.last_error = None
                 log.info("reloaded in %.0f ms: %s", (time.monotonic() - started) * 1000, table.summary())
                 ok = True
-        if self.on_reload:
-            self.on_reload(ok)
         return ok
 
     def _sources(self) -> tuple[str, ...]:
@@ -142,12 +138,19 @@ class Runtime:
 
     async def run(self) -> None:
         """Serve until SIGINT/SIGTERM."""
-        await self.start()
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        started = False
+        # A SIGHUP during start-up must not kill the process: it is remembered and served once running.
+        pending = asyncio.Event()
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()) if started
+                                else pending.set())
+        await self.start()
+        started = True
+        if pending.is_set():
+            asyncio.ensure_future(self.reload())
         watcher = asyncio.ensure_future(self._watch()) if self.watch > 0 else None
         await self._stop.wait()
         if watcher:

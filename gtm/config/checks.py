@@ -19,7 +19,7 @@ MISSING: Any = object()
 
 def join(path: str, key: Any) -> str:
     """The path of mapping key ``key`` under ``path`` (``services.www``); any key, numbers included."""
-    text = show(key) if not isinstance(key, str) else key
+    text = key if isinstance(key, str) and key.isprintable() else show(key)  # a key "\n" must not break the line
     return f"{path}.{text}" if path else text
 
 

@@ -563,7 +563,8 @@ def _services(ctx: Ctx, doc: LMap, origin: str, records: list[RecordIn], shared:
         for item, rline, rpath in items:
             ref = _ref(item)
             if ref is not None and ("regions", ref) in shared.broken:
-                broken = True
+                broken = True  # its own problems are reported; the policy may still name it
+                cands.append(ref)
             elif ref is None or ref not in shared.regions:
                 ctx.err(rline, rpath, _unknown("region", item, list(shared.regions)))
             elif ref in cands:

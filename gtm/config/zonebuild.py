@@ -106,6 +106,20 @@ def build_zone(origin: str, source: str, records: list[RecordIn], services: tupl
                 err(r, f"name server {target} lies inside the delegation {cut} and needs glue (an A or AAAA "
                        f"record)")
 
+    # Every RRset must fit one DNS message (RFC 1035 section 4.2.2: TCP frames hold 65535 octets), and each
+    # RDATA its 16-bit length field. A generous 600 octets are kept for header, question, SOA and OPT.
+    for name, types in by_name.items():
+        for t, rs in types.items():
+            sizes = {r.rdata: r.rdata.wire_size() for r in rs}
+            big = next((r for r in rs if sizes[r.rdata] > 65535), None)
+            if big is not None:
+                err(big, f"RDATA of {sizes[big.rdata]} octets does not fit DNS's 65535-octet limit")
+                continue
+            total = sum(len(name) + 12 + n for n in sizes.values())
+            if total > 65535 - 600:
+                err(rs[0], f"{name} {type_name(t)} would take {total} octets, more than one DNS message can carry "
+                           f"(at most about {65535 - 600})")
+
     if len(problems) > start:
         return None
     rrsets: dict[str, MappingProxyType[int, RRset]] = {}

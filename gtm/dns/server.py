@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gtm.dns.codec import (
-    BADVERS, DEFAULT_UDP_PAYLOAD, ECS_CODE, FORMERR, NOTIMP, OPCODE_QUERY, OPCODE_UPDATE, QR, REFUSED, Drop,
-    Ecs, FormErr, Query, opt_rr, parse_ecs, parse_query,
+    BADVERS, DEFAULT_UDP_PAYLOAD, ECS_CODE, FORMERR, NOTIMP, OPCODE_QUERY, OPCODE_UPDATE, QR, REFUSED, SERVFAIL,
+    Drop, Ecs, FormErr, Query, opt_rr, parse_ecs, parse_query,
 )
 from gtm.dns.table import Entry, Steered, Table
 from gtm.model import OPT
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _OPT_HEAD = b"\x00\x00\x29"  # root owner, TYPE OPT
 _QD1 = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
+TCP_WRITE_HIGH = 256 * 1024  # bytes of unsent answers per TCP connection before we stop reading from it
 _ECS_MAX = {b"\x00\x01": 32, b"\x00\x02": 128}  # family -> longest source prefix
 _SCOPE = tuple(bytes([i]) for i in range(129))
 _META_QTYPES = frozenset({OPT, 250, 251, 252})  # OPT, TSIG, IXFR, AXFR: not answerable from the zone data
@@ -82,8 +83,11 @@ class Responder:
                     return self.slow(data, client, tcp)
                 entry = found.pick(client) if found.steered else found
                 resp = data[:2] + entry.heads[rd] + data[12: qend + 4] + entry.body
-                if len(resp) > 512 and not tcp:
-                    return self._shrink(data[:2], entry, rd, data[12: qend + 4], b"", 512)
+                if len(resp) > 512:
+                    if not tcp:
+                        return self._shrink(data[:2], entry, rd, data[12: qend + 4], b"", 512)
+                    if len(resp) > 65535:
+                        return self.slow(data, client, tcp)
                 return resp
             o = qend + 4  # the OPT record must be the whole additional section
             if n < o + 11 or data[o: o + 3] != _OPT_HEAD or data[o + 6] \
@@ -116,8 +120,13 @@ class Responder:
                 else:
                     return self.slow(data, client, tcp)
             resp = data[:2] + entry.heads[rd | 1] + data[12: o] + entry.body + opt
-            if not tcp and len(resp) > (limit := min(max(data[o + 3] << 8 | data[o + 4], 512), self.udp_payload)):
-                return self._shrink(data[:2], entry, rd | 1, data[12: o], opt, limit)
+            if len(resp) > 512:
+                if not tcp:
+                    limit = min(max(data[o + 3] << 8 | data[o + 4], 512), self.udp_payload)
+                    if len(resp) > limit:
+                        return self._shrink(data[:2], entry, rd | 1, data[12: o], opt, limit)
+                elif len(resp) > 65535:
+                    return self.slow(data, client, tcp)
             return resp
         except Exception:  # never let a packet take the server down
             self.stats.errors += 1
@@ -127,6 +136,11 @@ class Responder:
     # -- everything unusual ----------------------------------------------------------------------------
     def slow(self, data: bytes, client: str | None, tcp: bool) -> bytes | None:
         self.stats.slow_path += 1
+        if len(data) >= 12 and not data[2] & 0x80 and data[2] & 0x78 and data[4:6] != b"\x00\x01":
+            # Another opcode without exactly one question (DSO, RFC 8490, has none): NOTIMP, not FORMERR.
+            opcode = (data[2] >> 3) & 0xF
+            rcode = REFUSED if opcode == OPCODE_UPDATE else NOTIMP
+            return _header_only(data[0] << 8 | data[1], data[2] << 8 | data[3], rcode, b"", b"")
         try:
             q = parse_query(data)
         except Drop:
@@ -166,6 +180,8 @@ class Responder:
         ident = struct.pack("!H", q.id)
         resp = ident + entry.heads[v] + q.question + entry.body + opt
         limit = min(q.edns.payload, self.udp_payload) if q.edns is not None else 512
+        if tcp and len(resp) > 65535:  # cannot be framed: the zone's validation keeps RRsets below this
+            return _header_only(q.id, q.flags, SERVFAIL, q.question, opt)
         if not tcp and len(resp) > limit:
             return self._shrink(ident, entry, v, q.question, opt, limit)
         return resp
@@ -232,7 +248,12 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 class _Tcp(asyncio.Protocol):
-    """RFC 7766: many queries per connection, pipelined; framing by the 2-byte length; idle timeout."""
+    """RFC 7766: many queries per connection, pipelined; framing by the 2-byte length; idle timeout.
+
+    The idle timer restarts only when a whole query has been answered, so a client dripping bytes cannot hold
+    a connection (and a place under the cap) open. When the client does not read its answers, the transport's
+    write buffer fills, asyncio calls pause_writing, and we stop reading until it drains: memory stays bounded.
+    """
 
     def __init__(self, server: "DnsServer"):
         self.server = server
@@ -240,6 +261,7 @@ class _Tcp(asyncio.Protocol):
         self.transport: Any = None
         self.timer: asyncio.TimerHandle | None = None
         self.peer: str | None = None
+        self.paused = False
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -249,6 +271,7 @@ class _Tcp(asyncio.Protocol):
             self.server.responder.stats.tcp_rejected += 1
             transport.abort()
             return
+        transport.set_write_buffer_limits(high=TCP_WRITE_HIGH)
         self.server.tcp_conns.add(self)
         self._arm()
 
@@ -260,11 +283,24 @@ class _Tcp(asyncio.Protocol):
     def _idle(self) -> None:
         self.transport.close()
 
+    def pause_writing(self) -> None:
+        self.paused = True
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self.transport.resume_reading()
+        self._drain()
+
     def data_received(self, data: bytes) -> None:
         self.buf += data
+        self._drain()
+
+    def _drain(self) -> None:
         out = []
         responder = self.server.responder
-        while len(self.buf) >= 2:
+        garbage = False
+        while len(self.buf) >= 2 and not self.paused:
             size = self.buf[0] << 8 | self.buf[1]
             if len(self.buf) < 2 + size:
                 break
@@ -274,13 +310,18 @@ class _Tcp(asyncio.Protocol):
             resp = responder.answer(msg, self.peer, tcp=True)
             if resp is None:
                 if size < 12:  # not even a header: the stream cannot be trusted (RFC 7766 section 6.2.4)
-                    self.transport.close()
+                    garbage = True
                     break
                 continue
             out.append(struct.pack("!H", len(resp)) + resp)
+            if len(out) >= 64:  # write as we go, so that pause_writing can stop us between batches
+                self.transport.write(b"".join(out))
+                out.clear()
         if out:
             self.transport.write(b"".join(out))
-        self._arm()
+            self._arm()
+        if garbage:
+            self.transport.close()  # after writing what was answered before the garbage
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
@@ -329,14 +370,21 @@ class DnsServer:
             tcp = await loop.create_server(lambda: _Tcp(self), host, port, family=family, reuse_address=True,
                                            backlog=1024)
             port = tcp.sockets[0].getsockname()[1]  # port 0: the UDP side takes the same port
-            udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self.responder), local_addr=(host, port),
-                                                         family=family)
-            sock = udp.get_extra_info("socket")
-            for opt, size in ((socket.SO_RCVBUF, 4 << 20), (socket.SO_SNDBUF, 4 << 20)):
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, opt, size)
-                except OSError:
-                    pass
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                if family == socket.AF_INET6:  # like the TCP side: [::] and 0.0.0.0 can be served side by side
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                for opt, size in ((socket.SO_RCVBUF, 4 << 20), (socket.SO_SNDBUF, 4 << 20)):
+                    try:
+                        sock.setsockopt(socket.SOL_SOCKET, opt, size)
+                    except OSError:
+                        pass
+                sock.bind((host, port))
+            except OSError:
+                sock.close()
+                tcp.close()
+                raise
+            udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self.responder), sock=sock)
             self._closers += [tcp, udp]
             self.bound.append((host, port))
             log.info("listening on %s port %d (UDP and TCP)", host, port)

@@ -94,6 +94,10 @@ def client_of(key: bytes | str | None, locate: Locate | None) -> Client:
         address = ipaddress.ip_address(key[4:] + b"\0" * (width - len(key) + 4))
     else:
         address = ipaddress.ip_address(key.partition("%")[0])
+        if address.version == 6 and address.ipv4_mapped is not None:
+            # an IPv4 client seen through a dual-stack IPv6 socket (::ffff:a.b.c.d): locate and hash it as the
+            # IPv4 address it is (the databases and the ecs_scope.v4 setting are about IPv4)
+            address = address.ipv4_mapped
         source = address.max_prefixlen
     return Client(address, source, locate(address) if locate is not None else NOWHERE)
 
@@ -168,11 +172,15 @@ class Steered:
     def _rotation(self) -> list[Entry]:
         """Entries in smooth weighted round-robin order over (first region, lead endpoints) variants."""
         ranking = steering.rank(self.service, Client(), self.table.context)
-        health, config = self.table.health, self.table.config
+        config = self.table.config
+        # The draw happens under the health the answer is chosen under: when every region is down, that of
+        # last_known_good or fail_open (all up), as in steering.choose; None (fail_closed, static): no draw.
+        health = steering.answering_health(self.service, ranking, config, self.table.health)
+        healthy = steering.healthy_regions(self.service, config, health) if health is not None else []
         variants: list[tuple[int, str | None, steering.Lead | None]] = []
         for region, weight in ranking.weights or ():
             r = config.regions[region]
-            if weight <= 0 or region not in steering.healthy_regions(self.service, config, health):
+            if weight <= 0 or region not in healthy:
                 continue
             leads: list[tuple[int, steering.Lead | None]] = [(1, None)]
             if steering.draws_endpoints(self.service, r, health):

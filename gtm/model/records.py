@@ -65,6 +65,27 @@ class Rdata:
             return str(self.fields[3])
         return None
 
+    def wire_size(self) -> int:
+        """Octets of this RDATA on the wire, uncompressed (an upper bound of what is sent)."""
+        f, t = self.fields, self.rtype
+        if t == A:
+            return 4
+        if t == AAAA:
+            return 16
+        if t in (NS, CNAME, PTR):
+            return _name_size(f[0])
+        if t == MX:
+            return 2 + _name_size(f[1])
+        if t == SRV:
+            return 6 + _name_size(f[3])
+        if t == SOA:
+            return _name_size(f[0]) + _name_size(f[1]) + 20
+        if t == TXT:
+            return sum(1 + len(x) for x in f[0])
+        if t == CAA:
+            return 2 + len(f[1]) + len(f[2])
+        return len(f[0])
+
     def to_text(self) -> str:
         """Presentation format (RFC 1035 section 5.1; RFC 3597 for unknown types)."""
         f = self.fields
@@ -102,6 +123,10 @@ class RRset:
 
     def to_text(self) -> list[str]:
         return [f"{self.name} {self.ttl} IN {type_name(self.rtype)} {r.to_text()}" for r in self.rdatas]
+
+
+def _name_size(name: str) -> int:
+    return 1 if name == "." else len(name.rstrip(".")) + 2
 
 
 def is_subdomain(name: str, origin: str) -> bool:

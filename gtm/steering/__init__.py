@@ -22,7 +22,8 @@ from gtm.steering.types import Client, Decision, Ranking
 if TYPE_CHECKING:  # randomness comes in as an argument; steering never draws from a global source
     import random
 
-__all__ = ["Client", "Context", "Decision", "Ranking", "POLICIES", "rank", "choose", "decide", "healthy_regions"]
+__all__ = ["ALL_UP", "Client", "Context", "Decision", "Ranking", "POLICIES", "rank", "choose", "decide",
+           "answering_health", "healthy_regions"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,31 @@ def draws_endpoints(service: Service, region: Region, health: HealthSnapshot | N
         len(endpoints_of(region, f, health)) > service.answers for f in (4, 6))
 
 
+ALL_UP = HealthSnapshot()  # the health fail_open answers under: every endpoint up
+
+
+def answering_health(service: Service, ranking: Ranking, config: Config,
+                     health: HealthSnapshot) -> HealthSnapshot | None:
+    """The health the answer is chosen under: ``health`` itself while a ranked region is up; when every one is
+    down, the fail mode's: the health from before the outage (``last_known_good``, when a ranked region was up
+    in it), every endpoint up (``fail_open``, and ``last_known_good`` without such a state), or None
+    (``fail_closed`` and ``static``: no region answers).
+
+    The weighted draw happens under this health, so the answer tables build their weighted rotation from it
+    too: a ``last_known_good`` or ``fail_open`` answer of a weighted service is drawn by weight like any other.
+    """
+    if any(_usable(config.regions[r], health) for r in ranking.order):
+        return health
+    mode = service.fail_mode
+    if mode is FailMode.FAIL_CLOSED or mode is FailMode.STATIC:
+        return None
+    if mode is FailMode.LAST_KNOWN_GOOD:
+        before = dict(health.last_good).get(service.key)
+        if before is not None and any(_usable(config.regions[r], before) for r in ranking.order):
+            return before
+    return ALL_UP
+
+
 def choose(service: Service, ranking: Ranking, config: Config, health: HealthSnapshot,
            rng: random.Random | None = None, first: str | None = None, lead: Lead | None = None) -> Decision:
     """Apply health, the weighted draw, multi-value and the fail mode to a ranking.
@@ -111,57 +137,60 @@ def choose(service: Service, ranking: Ranking, config: Config, health: HealthSna
     For a ranking with weights (weighted policy without affinity) the first region is ``first`` when given,
     else drawn with ``rng`` in proportion to the weights of the healthy regions, else the heaviest healthy one;
     when ``answers: N`` leaves endpoints out, the endpoint to lead with is ``lead`` or drawn by endpoint weight.
+    When every candidate is down, the same happens under :func:`answering_health` (fail_open: as if every
+    candidate were up, so a weighted service still draws by weight).
     """
     trail = list(ranking.notes)
-    up = [r for r in ranking.order if _usable(config.regions[r], health)]
-    down = [r for r in ranking.order if r not in up]
+    down = [r for r in ranking.order if not _usable(config.regions[r], health)]
     if down:
         trail.append("down: " + ", ".join(down))
-    if up:
-        order = tuple(up)
-        if ranking.weights is not None:
-            w = {r: wt for r, wt in ranking.weights if r in up and wt > 0}
-            if first is None and rng is not None and w:
-                first = rng.choices(list(w), weights=list(w.values()))[0]
-            if first is not None and first in up:
-                order = (first,) + tuple(r for r in order if r != first)
-                trail.append(f"weighted draw: {first}")
-                region = config.regions[first]
-                if lead is None and rng is not None and draws_endpoints(service, region, health):
-                    lead = {}
-                    for family in (4, 6):
-                        eps = endpoints_of(region, family, health)
-                        if eps:
-                            pick = rng.choices(eps, weights=[e.weight or 1 for e in eps])[0]
-                            lead[(first, family)] = str(pick.address)
-                if lead:
-                    trail.append("weighted draw of the lead endpoint: " + ", ".join(sorted(lead.values())))
-        a, aaaa, used = _pick(order, service, config, health, lead)
-        trail.append(f"answer: {', '.join(used)}")
-        return Decision(a, aaaa, used, ranking, "normal", tuple(trail))
+    effective = answering_health(service, ranking, config, health)
+    if effective is health:
+        return _answer(service, ranking, config, health, rng, first, lead, "normal", trail)
     mode = service.fail_mode
     trail.append(f"every candidate is down: {mode.value}")
-    if mode is FailMode.FAIL_CLOSED:
-        return Decision((), (), (), ranking, mode.value, tuple(trail))
-    if mode is FailMode.STATIC:
+    if effective is None and mode is FailMode.STATIC:
         fb = service.fallback_addresses
         return Decision(tuple(str(x) for x in fb if x.version == 4), tuple(str(x) for x in fb if x.version == 6),
                         (), ranking, mode.value, tuple(trail))
-    if mode is FailMode.LAST_KNOWN_GOOD:
-        before = dict(health.last_good).get(service.key)
-        if before is not None and any(_usable(config.regions[r], before) for r in ranking.order):
-            d = choose(service, ranking, config, before, rng, first, lead)
-            trail.append("answered with the health from before the outage")
-            return Decision(d.a, d.aaaa, d.regions, ranking, mode.value,
-                            tuple(trail + list(d.trail[len(ranking.notes):])))
-        trail.append("no earlier healthy state known: answering as fail_open")
-    # fail_open: answer as if every candidate were up (what Route53 does when all health checks fail)
-    order = ranking.order
-    if ranking.weights is not None and first in order:
-        order = (first,) + tuple(r for r in order if r != first)
-    a, aaaa, used = _pick(order, service, config, None, lead)
+    if effective is None:  # fail_closed
+        return Decision((), (), (), ranking, mode.value, tuple(trail))
+    if effective is not ALL_UP:
+        trail.append("answered with the health from before the outage")
+    else:
+        if mode is FailMode.LAST_KNOWN_GOOD:
+            trail.append("no earlier healthy state known: answering as fail_open")
+        # fail_open: answer as if every candidate were up (what Route53 does when all health checks fail)
+        trail.append("answering as if every candidate were up")
+    return _answer(service, ranking, config, effective, rng, first, lead, mode.value, trail)
+
+
+def _answer(service: Service, ranking: Ranking, config: Config, health: HealthSnapshot,
+            rng: random.Random | None, first: str | None, lead: Lead | None, mode: str,
+            trail: list[str]) -> Decision:
+    """The addresses under ``health``, in which at least one ranked region is up."""
+    up = [r for r in ranking.order if _usable(config.regions[r], health)]
+    order = tuple(up)
+    if ranking.weights is not None:
+        w = {r: wt for r, wt in ranking.weights if r in up and wt > 0}
+        if first is None and rng is not None and w:
+            first = rng.choices(list(w), weights=list(w.values()))[0]
+        if first is not None and first in up:
+            order = (first,) + tuple(r for r in order if r != first)
+            trail.append(f"weighted draw: {first}")
+            region = config.regions[first]
+            if lead is None and rng is not None and draws_endpoints(service, region, health):
+                lead = {}
+                for family in (4, 6):
+                    eps = endpoints_of(region, family, health)
+                    if eps:
+                        pick = rng.choices(eps, weights=[e.weight or 1 for e in eps])[0]
+                        lead[(first, family)] = str(pick.address)
+            if lead:
+                trail.append("weighted draw of the lead endpoint: " + ", ".join(sorted(lead.values())))
+    a, aaaa, used = _pick(order, service, config, health, lead)
     trail.append(f"answer: {', '.join(used)}")
-    return Decision(a, aaaa, used, ranking, mode.value, tuple(trail))
+    return Decision(a, aaaa, used, ranking, mode, tuple(trail))
 
 
 def decide(service: Service, client: Client, config: Config, health: HealthSnapshot,

@@ -6,16 +6,25 @@ back to the default one): the rule's list order is the fallback order.
 
 The ECS scope is the widest prefix around the client for which this choice cannot differ: the database network
 of the location (and of the ASN, with ASN rules), narrowed so that it contains no CIDR rule the client is not in;
-a client inside CIDR rules gets the shortest of those rules' prefixes.
+a client inside CIDR rules gets the shortest of those rules' prefixes (overlapping rules must name the same
+regions, which the loader checks), narrowed the same way.
 """
 from __future__ import annotations
 
-from gtm.model import GeoPolicy, GeoRule, Service
+from gtm.model import GeoInfo, GeoPolicy, GeoRule, Service
 from gtm.steering.types import Client, Ranking
 
 
 def _common_prefix(a: int, b: int, width: int) -> int:
     return width - (a ^ b).bit_length()
+
+
+def _rank_of(rule: GeoRule, geo: GeoInfo) -> tuple[int, int]:
+    """How specific a matching non-CIDR rule is: its kind, then (subdivisions) how deep the code is, since a
+    client in GB-ENG and GB-BEN (most general first) is better described by GB-BEN."""
+    m = rule.match
+    depth = geo.subdivisions.index(m.subdivision) if m.subdivision is not None else 0
+    return m.specificity, depth
 
 
 def matching_rule(policy: GeoPolicy, client: Client) -> tuple[GeoRule | None, list[GeoRule]]:
@@ -32,28 +41,42 @@ def matching_rule(policy: GeoPolicy, client: Client) -> tuple[GeoRule | None, li
               (m.subdivision is not None and m.subdivision in geo.subdivisions) or \
               (m.country is not None and m.country == geo.country) or \
               (m.continent is not None and m.continent == geo.continent)
-        if hit and (best is None or m.specificity > best.match.specificity):
+        if hit and (best is None or _rank_of(rule, geo) > _rank_of(best, geo)):  # equal: the first listed
             best = rule
     return best, []
 
 
 def scope_for(policy: GeoPolicy, client: Client, cidr_hits: list[GeoRule]) -> int:
+    """The widest prefix around the client inside which every client gets the same ranking."""
     addr = client.address
     if addr is None:
         return 0
-    if cidr_hits:
-        return min(r.match.cidr.prefixlen for r in cidr_hits)  # type: ignore[union-attr]
     width = addr.max_prefixlen
-    scope = 0
-    if any(r.match.continent or r.match.country or r.match.subdivision for r in policy.rules):
-        scope = client.geo.city_prefix
-    if any(r.match.asn is not None for r in policy.rules):
-        scope = max(scope, client.geo.asn_prefix)
     bits = int(addr)
+    if cidr_hits:
+        # Inside CIDR rules the location does not matter. Start from the shortest containing rule that still
+        # gives the winner's regions (the loader rejects overlapping rules with different regions, so this is
+        # normally the shortest hit; as a pure function, stay right for any rules).
+        hits = sorted(cidr_hits, key=lambda r: -r.match.cidr.prefixlen)  # type: ignore[union-attr]
+        winner = hits[0]
+        scope = winner.match.cidr.prefixlen  # type: ignore[union-attr]
+        for r in hits[1:]:
+            if r.regions != winner.regions:
+                break
+            scope = r.match.cidr.prefixlen  # type: ignore[union-attr]
+        same = winner.regions
+    else:
+        scope = 0
+        if any(r.match.continent or r.match.country or r.match.subdivision for r in policy.rules):
+            scope = client.geo.city_prefix
+        if any(r.match.asn is not None for r in policy.rules):
+            scope = max(scope, client.geo.asn_prefix)
+        same = None
     for r in policy.rules:
         net = r.match.cidr
-        if net is not None and net.version == addr.version:
-            # the scope network must not reach into a rule the client is outside of
+        if net is not None and net.version == addr.version and addr not in net and r.regions != same:
+            # the scope network must not reach into a rule the client is outside of (and whose regions
+            # differ): one bit past the common prefix separates the two
             scope = max(scope, min(_common_prefix(bits, int(net.network_address), width), net.prefixlen - 1) + 1)
     return min(scope, width)
 

@@ -32,7 +32,10 @@ def _best(service: Service, vantage: str, rtt: Mapping[tuple[str, str], float], 
     if not measured:
         return None
     best_rtt, _, best = min(measured)
-    if sticky is not None and (vantage, sticky) in rtt and rtt[(vantage, sticky)] <= best_rtt * (1 + hysteresis):
+    # the sticky region must still be a candidate: RTTs are per region and shared by every service, so a region
+    # since taken out of this service's list may still be measured
+    if sticky is not None and sticky in service.regions and (vantage, sticky) in rtt \
+            and rtt[(vantage, sticky)] <= best_rtt * (1 + hysteresis):
         return sticky
     return best
 

@@ -26,7 +26,10 @@ def select(service: Service, client: Client, ctx: object) -> Ranking:
         return Ranking(heaviest, 0, (note,), weights=tuple(weights), key="draw")
     width = client.address.max_prefixlen
     scope = min(service.ecs_scope_v4 if client.address.version == 4 else service.ecs_scope_v6, width)
-    key = affinity.network_key(client.address, min(scope, client.prefix) if client.prefix else scope)
+    # The hash is of the /scope network, whatever the client's own prefix: an ECS /16 query is hashed as its
+    # first /24, so it gets the same answer as that /24 and as any address in it (hashing the /16 itself gave a
+    # different region, while the reply's scope /24 told the resolver the answer held for that /24).
+    key = affinity.network_key(client.address, scope)
     order = tuple(affinity.rank(key, [(r, float(w)) for r, w in weights]))
     return Ranking(order, scope, (f"weighted with affinity: rendezvous hash of the client's /{scope} network",),
                    key="hash:" + ",".join(order))

@@ -1,0 +1,53 @@
+"""Bounds of the answer tables: the lazily filled cache, CNAME chain length, ANY's one RRset."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dns.message
+import dns.rcode
+
+from gtm.config import load
+from gtm.dns import table as table_mod
+from gtm.dns.server import Responder
+from gtm.dns.table import Table
+
+ZONE = """\
+zone: t.test
+soa: {}
+ns: [ns1]
+records:
+  ns1: {A: 192.0.2.1}
+  multi: {A: 192.0.2.7, TXT: hello, MX: "10 ns1"}
+"""
+
+
+def _table(tmp_path: Path, extra: str = "") -> Table:
+    (tmp_path / "t.yaml").write_text(ZONE + extra)
+    return Table(load([str(tmp_path)]))
+
+
+def test_cache_of_lazy_answers_is_bounded(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(table_mod, "CACHE_LIMIT", 50)
+    t = _table(tmp_path)
+    for i in range(120):
+        label = f"x{i}".encode()
+        t.lookup(bytes([len(label)]) + label + b"\x01t\x04test\x00\x00\x01", f"x{i}.t.test.", 1)
+        assert len(t.cache) <= 50
+    assert len(t.cache) > 0
+
+
+def test_cname_chains_stop_after_eight_hops(tmp_path: Path) -> None:
+    chain = "".join(f"  c{i}: {{CNAME: c{i + 1}}}\n" for i in range(12)) + "  c12: {A: 192.0.2.12}\n"
+    t = _table(tmp_path, chain)
+    r = Responder(t)
+    reply = dns.message.from_wire(r.answer(dns.message.make_query("c0.t.test", "A").to_wire(), "192.0.2.1"))
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert [rrset.name.to_text() for rrset in reply.answer] == [f"c{i}.t.test." for i in range(8)]
+    short = dns.message.from_wire(r.answer(dns.message.make_query("c6.t.test", "A").to_wire(), "192.0.2.1"))
+    assert short.answer[-1].to_text() == "c12.t.test. 3600 IN A 192.0.2.12"
+
+
+def test_any_answers_the_lowest_type(tmp_path: Path) -> None:
+    r = Responder(_table(tmp_path))
+    reply = dns.message.from_wire(r.answer(dns.message.make_query("multi.t.test", "ANY").to_wire(), "192.0.2.1"))
+    assert [rrset.to_text() for rrset in reply.answer] == ["multi.t.test. 3600 IN A 192.0.2.7"]

@@ -57,7 +57,12 @@ def rank(service: Service, client: Client, ctx: Context) -> Ranking:
 
 def _usable(region: Region, health: HealthSnapshot | None) -> list[Endpoint]:
     """Endpoints of ``region`` that may be answered: up, and of weight > 0 unless only weight-0 ones are up."""
-    up = [e for e in region.endpoints if health is None or health.endpoint_up(region.name, str(e.address))]
+    if health is None or not (health.down_regions or health.down_endpoints):
+        up = list(region.endpoints)  # the common case, without formatting every address (IPv6 is slow)
+    elif region.name in health.down_regions:
+        return []
+    else:
+        up = [e for e in region.endpoints if health.endpoint_up(region.name, str(e.address))]
     weighted_up = [e for e in up if e.weight > 0]
     return weighted_up or up
 

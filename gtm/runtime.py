@@ -28,9 +28,8 @@ log = logging.getLogger(__name__)
 def health_for(config: Config, health_file: str | None) -> HealthSnapshot:
     """The health to answer under: the health file's, else everything up; latency choices filled in."""
     health = load_health(health_file, config) if health_file else HealthSnapshot()
-    if not health.latency_choice:
-        health = replace(health, latency_choice=latency.update_choices(config, health))
-    return health
+    # The file's sticky choices are the previous ones; hysteresis decides whether they still hold.
+    return replace(health, latency_choice=latency.update_choices(config, health))
 
 
 class Builder:
@@ -49,7 +48,7 @@ class Builder:
         if locator is None or (locator.source != config.geoip):
             try:
                 locator = Locator(config.geoip)
-            except (OSError, ValueError) as e:
+            except Exception as e:  # maxminddb raises InvalidDatabaseError (a RuntimeError), OSError, ValueError
                 raise GtmError(f"cannot open the GeoIP database: {e}") from None
         table = Table(config, health, locator.locate)
         self.locator = locator

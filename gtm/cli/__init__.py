@@ -23,11 +23,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from gtm.config import load
-    from gtm.dns.table import Table
+    from gtm.runtime import Builder
 
-    config = load(args.paths)
-    Table(config)  # compiling catches what only the answer tables see
+    config = Builder()(args.paths).config  # compiles the tables and opens the GeoIP databases, as serve does
     for zone in config.zones.values():
         print(f"{zone.origin} ok: {zone.record_count()} records, {len(zone.services)} services ({zone.source})")
     if not config.zones:

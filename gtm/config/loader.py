@@ -529,6 +529,11 @@ def _services(ctx: Ctx, doc: LMap, origin: str, records: list[RecordIn], shared:
     cuts = sorted({r.name for r in records if r.rtype == NS and r.name != origin})
     for key, m, line, path in _named(ctx, doc, "services"):
         start = len(ctx.problems)
+        where = shared.defined_at.get(("services", key))
+        if where is not None:  # health files, metrics and explain name services by key alone
+            ctx.err(line, path, f"duplicate service (also defined at {where}); service names are unique "
+                                f"across zones")
+        shared.defined_at.setdefault(("services", key), f"{ctx.file}:{line}")
         ctx.keys(m, path, SERVICE_KEYS, ("regions",))
         names = []
         raw_names = ctx.seq(m, "names", path)
@@ -697,8 +702,7 @@ def _policy(ctx: Ctx, m: LMap, path: str, cands: list[str], shared: _Shared) -> 
             else:
                 match = _geo_match(ctx, rm, given[0], rpath)
             regs = region_list(rm, "regions", join(rpath, "regions"), None)
-            if match is not None and match.asn is not None and not shared.geoip.asn \
-                    and ("geoip", "") not in shared.defined_at:
+            if match is not None and match.asn is not None and not shared.geoip.asn:
                 ctx.err(rm.value_line("asn"), join(rpath, "asn"), "needs an ASN database: set geoip.asn")
             if match is not None and regs:
                 _check_overlap(ctx, rules, GeoRule(match, regs), rm.line, rpath, rule_paths)

@@ -299,7 +299,7 @@ class _Tcp(asyncio.Protocol):
     def _drain(self) -> None:
         out = []
         responder = self.server.responder
-        garbage = False
+        garbage = answered = False
         while len(self.buf) >= 2 and not self.paused:
             size = self.buf[0] << 8 | self.buf[1]
             if len(self.buf) < 2 + size:
@@ -314,11 +314,13 @@ class _Tcp(asyncio.Protocol):
                     break
                 continue
             out.append(struct.pack("!H", len(resp)) + resp)
+            answered = True
             if len(out) >= 64:  # write as we go, so that pause_writing can stop us between batches
                 self.transport.write(b"".join(out))
                 out.clear()
         if out:
             self.transport.write(b"".join(out))
+        if answered:
             self._arm()
         if garbage:
             self.transport.close()  # after writing what was answered before the garbage

@@ -96,7 +96,10 @@ def explain(table_paths: list[str], name: str, client_text: str | None, qtype_te
 
 def render(info: dict[str, Any]) -> str:
     if not info["managed"]:
-        lines = [f"{info['name']} {info['type']}: static data of zone {info['zone']} (not a managed name)"]
+        if info["zone"] is None:
+            return f"{info['name']} {info['type']}: outside every served zone: the server answers REFUSED"
+        what = {0: "NOERROR", 3: "NXDOMAIN (no such name)"}.get(info["rcode"], f"RCODE {info['rcode']}")
+        lines = [f"{info['name']} {info['type']}: static data of zone {info['zone']} (not a managed name): {what}"]
         lines += [f"  {line}" for line in info["answer"]] or ["  (no records of this type)"]
         return "\n".join(lines)
     c = info["client"]

@@ -56,11 +56,11 @@ def fqdn(service: str) -> str:
 @pytest.mark.parametrize("client, rule, answer, want_scope", [
     ("31.10.130.0/24", "rule asn 64501", "192.0.2.12", 18),
     ("31.10.1.0/24", "rule subdivision DE-BY", "192.0.2.11", 17),
-    ("31.10.250.0/24", "rule cidr 31.10.250.0/24", "192.0.2.21, 192.0.2.22", 24),
+    ("31.10.250.0/24", "rule cidr 31.10.250.0/24", "192.0.2.22, 192.0.2.21", 24),
     ("64.10.3.0/24", "rule subdivision US-CA", "192.0.2.31", 16),
     ("51.10.7.0/24", "rule country GB", "192.0.2.12", 16),
     ("37.10.5.0/24", "rule continent EU", "192.0.2.11", 16),
-    (OUTSIDE_V4, "no rule matched; default", "192.0.2.21, 192.0.2.22", None),
+    (OUTSIDE_V4, "no rule matched; default", "192.0.2.22, 192.0.2.21", None),
 ])
 def test_text_names_the_rule_and_the_answer(cfg: Path, client: str, rule: str, answer: str,
                                             want_scope: int | None) -> None:
@@ -84,6 +84,21 @@ def test_text_for_a_source_address_client(cfg: Path) -> None:
 def test_text_for_a_static_name(cfg: Path) -> None:
     out = explain(cfg, "ns1.steer.test", "64.10.3.0/24")
     assert "static data of zone steer.test." in out and "192.0.2.53" in out
+
+
+def test_json_for_names_that_are_not_managed(cfg: Path) -> None:
+    """The JSON carries the rcode: NXDOMAIN inside the zone, REFUSED outside every zone."""
+    nx = explain(cfg, "nope.steer.test", "64.10.3.0/24", as_json=True)
+    assert (nx["managed"], nx["rcode"], nx["zone"], nx["answer"]) == (False, 3, "steer.test.", [])
+    refused = explain(cfg, "www.example.org", "64.10.3.0/24", as_json=True)
+    assert (refused["managed"], refused["rcode"], refused["zone"]) == (False, 5, None)
+
+
+@pytest.mark.parametrize("name, rcode", [("nope.steer.test", "NXDOMAIN"), ("www.example.org", "REFUSED")])
+def test_text_for_a_name_the_server_does_not_answer_says_so(cfg: Path, name: str, rcode: str) -> None:
+    out = explain(cfg, name, "64.10.3.0/24")
+    assert "zone None" not in out
+    assert rcode in out, out
 
 
 # -- JSON, against the server ---------------------------------------------------------------------------------
@@ -147,12 +162,24 @@ def test_json_weighted_draw_is_flagged(cfg: Path) -> None:
     assert info["ecs_scope"] == 0
 
 
+def test_json_agrees_with_the_server_on_the_bundled_example(gtm_server) -> None:  # type: ignore[no-untyped-def]
+    """zones/ with the embedded GeoLite2 City database: the issue's two clients, explained and asked."""
+    srv = gtm_server(ROOT / "zones")
+    seen = []
+    for client in ("81.2.69.0/24", "8.8.8.0/24"):
+        info = explain(ROOT / "zones", "www.example.com", client, as_json=True)
+        resp = ask(srv.port, "www.example.com.", "A", client)
+        assert info["answer"] == addresses(resp) and info["ecs_scope"] == scope(resp) > 0
+        seen.append(info["regions"][0]["name"])
+    assert seen == ["eu-west", "us-east"]
+
+
 # -- --health -------------------------------------------------------------------------------------------------
 def test_health_file_changes_the_answer(cfg: Path) -> None:
     """The latency service's sticky choice (health-rtt.yaml) against none (health-rtt-unsticky.yaml: the fastest
     wins), and a region down (health-down.yaml) against everything up."""
     nyc = PLACES["nyc"].v4_client
-    assert explain(cfg, fqdn("fast"), nyc, health=HEALTH_RTT, as_json=True)["answer"] == ["192.0.2.21", "192.0.2.22"]
+    assert explain(cfg, fqdn("fast"), nyc, health=HEALTH_RTT, as_json=True)["answer"] == ["192.0.2.22", "192.0.2.21"]
     assert explain(cfg, fqdn("fast"), nyc, health=HEALTH_RTT_UNSTICKY, as_json=True)["answer"] == ["192.0.2.31"]
     # no health file: no RTTs, so proximity
     assert explain(cfg, fqdn("fast"), PLACES["munich"].v4_client, as_json=True)["answer"] == ["192.0.2.11"]

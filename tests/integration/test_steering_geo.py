@@ -135,9 +135,12 @@ def test_geo_reply_echoes_the_ecs_option(port: int) -> None:
 
 
 def test_geo_answer_carries_the_service_ttl_and_every_endpoint_of_the_region(port: int) -> None:
+    """Every usable endpoint of the region, heavier first; a weight-0 endpoint only when no weighted one is up
+    (see test_steering_health.py)."""
     resp = ask(port, "geo", "A", PLACES["nyc"].v4_client)
-    assert [(rrset.ttl, sorted(rd.address for rd in rrset)) for rrset in resp.answer] == \
-        [(30, ["192.0.2.21", "192.0.2.22"])]
+    assert [(rrset.ttl, [rd.address for rd in rrset]) for rrset in resp.answer] == [(30, ["192.0.2.22", "192.0.2.21"])]
+    assert addresses(ask(port, "geo", "A", PLACES["singapore"].v4_client)) == ["192.0.2.41"]
+    assert addresses(ask(port, "geo", "AAAA", PLACES["singapore"].v4_client)) == ["2001:db8:41::1"]
 
 
 # -- clients without ECS, and ECS SOURCE 0 --------------------------------------------------------------------

@@ -127,7 +127,8 @@ def test_weighted_affinity_short_ecs_source_is_hashed_as_its_first_scope_network
 
 
 def test_weighted_affinity_ipv6_scope_is_56(port: int) -> None:
-    base = ipaddress.ip_network("2001:db8:aa00::/40")
+    """IPv6: the /56 is the client network (ecs_scope v6 default); a /64 inside it gets the same answer."""
+    base = ipaddress.IPv6Network("2001:db8:aa00::/40")
     for sub in list(base.subnets(new_prefix=56))[:16]:
         inside = f"{sub.network_address + (0x12 << 64)}/64"  # a /64 inside the /56
         first = steer(port, "wa", str(sub), "AAAA")
@@ -160,12 +161,26 @@ def test_weighted_without_affinity_and_without_ecs(port: int) -> None:
     assert counts["us-east"] > counts["eu-central"]
 
 
+def test_weighted_draws_the_lead_endpoint_by_weight_when_answers_leaves_some_out(port: int) -> None:
+    """``wl``: us-east weighs 1, eu-central 0 (never first), ``answers: 1``. us-east has two IPv4 endpoints,
+    192.0.2.21 (weight 1) and 192.0.2.22 (weight 2): each answer holds one, drawn about 1:2."""
+    counts: Counter[str] = Counter()
+    for _ in range(90):
+        resp = ask(port, "wl", "A", PLACES["paris"].v4_client)
+        assert len(addresses(resp)) == 1 and scope(resp) == 0
+        counts[addresses(resp)[0]] += 1
+    assert set(counts) == {"192.0.2.21", "192.0.2.22"}
+    assert 20 <= counts["192.0.2.21"] <= 40, counts
+    assert {tuple(addresses(ask(port, "wl", "AAAA", PLACES["paris"].v4_client))) for _ in range(6)} == \
+        {("2001:db8:21::1",)}
+
+
 # -- answers: N -----------------------------------------------------------------------------------------------
 def test_answers_n_spills_over_regions_per_family(port: int) -> None:
     """``answers: 3`` means up to 3 addresses per family, from the ranked regions in order: for a Paris client
     (eu-central, eu-west, us-east, ...) A takes one address from each of three regions, and so does AAAA."""
     a = ask(port, "multi", "A", PLACES["paris"].v4_client)
-    assert addresses(a) == ["192.0.2.11", "192.0.2.12", "192.0.2.21"]
+    assert addresses(a) == ["192.0.2.11", "192.0.2.12", "192.0.2.22"]  # us-east's heavier endpoint
     aaaa = ask(port, "multi", "AAAA", PLACES["paris"].v4_client)
     assert addresses(aaaa) == ["2001:db8:11::1", "2001:db8:12::1", "2001:db8:21::1"]
     assert scope(a) == scope(aaaa) == 16

@@ -72,7 +72,7 @@ REGION_OF = {
     "192.0.2.12": "eu-west", "2001:db8:12::1": "eu-west",
     "192.0.2.21": "us-east", "192.0.2.22": "us-east", "2001:db8:21::1": "us-east",
     "192.0.2.31": "us-west", "2001:db8:31::1": "us-west",
-    "192.0.2.41": "ap-southeast", "2001:db8:41::1": "ap-southeast",
+    "192.0.2.41": "ap-southeast", "192.0.2.49": "ap-southeast", "2001:db8:41::1": "ap-southeast",
 }
 
 
@@ -169,7 +169,7 @@ def test_fixture_config_loads(tmp_path: Path) -> None:
 
     cfg = build_config(tmp_path)
     config = load([str(cfg)])
-    assert [s.key for s in config.services] == ["geo", "near", "nearb", "fast", "fo", "wa", "wr", "multi",
+    assert [s.key for s in config.services] == ["geo", "near", "nearb", "fast", "fo", "wa", "wr", "wl", "multi",
                                                 "fopen", "fclosed", "fstatic", "flkg"]
     assert config.geoip == GeoIPSource(str(tmp_path / "city.mmdb"), str(tmp_path / "asn.mmdb"))
     build([str(cfg)])

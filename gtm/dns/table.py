@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import math
 import struct
+from fractions import Fraction
 from typing import Callable
 
 from gtm import steering
@@ -177,22 +178,29 @@ class Steered:
         # last_known_good or fail_open (all up), as in steering.choose; None (fail_closed, static): no draw.
         health = steering.answering_health(self.service, ranking, config, self.table.health)
         healthy = steering.healthy_regions(self.service, config, health) if health is not None else []
-        variants: list[tuple[int, str | None, steering.Lead | None]] = []
+        # Each variant's share is the probability of that draw in steering.choose: the region's weight over the
+        # total, times, per family, the lead endpoint's weight over its region's total of that family. (Plain
+        # products of the endpoint weights would favour regions with heavier endpoints.)
+        shares: list[tuple[Fraction, str | None, steering.Lead | None]] = []
         for region, weight in ranking.weights or ():
             r = config.regions[region]
             if weight <= 0 or region not in healthy:
                 continue
-            leads: list[tuple[int, steering.Lead | None]] = [(1, None)]
+            leads: list[tuple[Fraction, steering.Lead | None]] = [(Fraction(1), None)]
             if steering.draws_endpoints(self.service, r, health):
-                leads = [(1, {})]
+                leads = [(Fraction(1), {})]
                 for family in (4, 6):
                     eps = steering.endpoints_of(r, family, health)
                     if eps:
-                        leads = [(w * (e.weight or 1), {**lead, (region, family): str(e.address)})  # type: ignore[dict-item]
-                                 for w, lead in leads for e in eps]
-            variants += [(weight * w, region, lead) for w, lead in leads]
-        if not variants:  # nothing healthy with weight: the fail mode decides, the same for every query
+                        total_w = sum(e.weight or 1 for e in eps)
+                        leads = [(p * Fraction(e.weight or 1, total_w),
+                                  {**lead, (region, family): str(e.address)})  # type: ignore[dict-item]
+                                 for p, lead in leads for e in eps]
+            shares += [(weight * p, region, lead) for p, lead in leads]
+        if not shares:  # nothing healthy with weight: the fail mode decides, the same for every query
             return [self.for_ranking(ranking)]
+        scale = math.lcm(*(p.denominator for p, _, _ in shares))
+        variants = [(int(p * scale), first, lead) for p, first, lead in shares]
         total = sum(w for w, _, _ in variants)
         if total > ROTATION_LIMIT:
             variants = [(max(1, w * ROTATION_LIMIT // total), r, lead) for w, r, lead in variants]

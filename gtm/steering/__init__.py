@@ -56,15 +56,23 @@ def rank(service: Service, client: Client, ctx: Context) -> Ranking:
 
 
 def _usable(region: Region, health: HealthSnapshot | None) -> list[Endpoint]:
-    """Endpoints of ``region`` that may be answered: up, and of weight > 0 unless only weight-0 ones are up."""
-    if health is None or not (health.down_regions or health.down_endpoints):
-        up = list(region.endpoints)  # the common case, without formatting every address (IPv6 is slow)
+    """Endpoints of ``region`` that may be answered: up, and of weight > 0 unless only weight-0 ones of that
+    family are up. Per family, like A and AAAA everywhere else (and like Route53, where weight 0 is per record
+    set): an up IPv6 endpoint must not hide the weight-0 IPv4 stand-in when the region's weighted IPv4 ones are
+    down (the A answer would spill to another region while the region can serve it)."""
+    if health is None:
+        up = region.endpoints
     elif region.name in health.down_regions:
         return []
+    elif not any(r == region.name for r, _ in health.down_endpoints):
+        up = region.endpoints  # the common case, without formatting every address (slow for IPv6)
     else:
-        up = [e for e in region.endpoints if health.endpoint_up(region.name, str(e.address))]
-    weighted_up = [e for e in up if e.weight > 0]
-    return weighted_up or up
+        up = tuple(e for e in region.endpoints if health.endpoint_up(region.name, str(e.address)))
+    out: list[Endpoint] = []
+    for family in (4, 6):
+        same = [e for e in up if e.address.version == family]
+        out += [e for e in same if e.weight > 0] or same
+    return out
 
 
 def healthy_regions(service: Service, config: Config, health: HealthSnapshot) -> list[str]:
@@ -96,7 +104,7 @@ def _pick(order: tuple[str, ...], service: Service, config: Config, health: Heal
                 used.append(name)
             if service.answers is None or len(out[family]) >= service.answers:
                 break
-    return tuple(out[4]), tuple(out[6]), tuple(used)
+    return tuple(out[4]), tuple(out[6]), tuple(r for r in order if r in used)  # in ranking order
 
 
 def endpoints_of(region: Region, family: int, health: HealthSnapshot | None) -> list[Endpoint]:

@@ -43,7 +43,7 @@ class Decision:
 
     a: tuple[str, ...]
     aaaa: tuple[str, ...]
-    regions: tuple[str, ...]          # regions whose endpoints are in the answer, in answer order
+    regions: tuple[str, ...]          # regions whose endpoints are in the answer, in ranking order
     ranking: Ranking
     mode: str = "normal"              # normal, or the fail mode used when every candidate was down
     trail: tuple[str, ...] = field(default=())

@@ -90,10 +90,6 @@ def test_down_region_and_endpoint_move_clients_and_sighup_rereads_the_file(tmp_p
     assert {i: region(ask(port, "wa", "A", f"198.51.{i}.0/24")) for i in range(32)} == wa_before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gtm/steering/__init__.py _usable(): the weight-0 fallback is decided per region over both families, so "
-    "an up IPv6 endpoint of weight 1 hides the region's up IPv4 weight-0 endpoint and A spills to another "
-    "region; A and AAAA are otherwise decided apart (docs/steering.md step 4), as Route53 record sets are"))
 def test_weight_zero_endpoint_stands_in_for_its_own_family(tmp_path: Path, gtm_server) -> None:  # type: ignore[no-untyped-def]
     """ap-southeast: 192.0.2.41 (weight 1, down), 192.0.2.49 (weight 0, up), 2001:db8:41::1 (weight 1, up).
     A Singapore client's A query should get the local stand-in 192.0.2.49, not us-east from the default list."""

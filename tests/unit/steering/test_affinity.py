@@ -10,7 +10,6 @@ import pytest
 from gtm import steering
 from gtm.model import Location, WeightedPolicy
 from gtm.steering import affinity
-
 from tests.unit.steering.world import config, health, region, service
 
 NAMES = ("r0", "r1", "r2", "r3", "r4")

@@ -9,7 +9,6 @@ import pytest
 
 from gtm import steering
 from gtm.model import FailMode, HealthSnapshot, Location, Service, WeightedPolicy
-
 from tests.unit.steering.world import ALL, UP, config, health, region, service
 
 R1 = region("r1", Location(0, 0), "192.0.2.1", "192.0.2.2", ("192.0.2.3", 2), "2001:db8:1::1")

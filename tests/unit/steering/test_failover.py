@@ -3,9 +3,20 @@ from __future__ import annotations
 
 from gtm import steering
 from gtm.model import Location
-
 from tests.unit.steering.world import (
-    ALL, BERLIN, EU_WEST, TOKYO, UP, US_EAST, AP_SOUTHEAST, client, config, geo, health, region, service,
+    ALL,
+    AP_SOUTHEAST,
+    BERLIN,
+    EU_WEST,
+    TOKYO,
+    UP,
+    US_EAST,
+    client,
+    config,
+    geo,
+    health,
+    region,
+    service,
 )
 
 CFG = config()
@@ -54,20 +65,25 @@ def test_heavier_endpoints_first_equal_weights_keep_configured_order() -> None:
     assert d.a == ("192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.1")
 
 
-def test_weight_zero_endpoints_only_when_no_weighted_endpoint_of_the_region_is_up() -> None:
-    r = region("r", Location(0, 0), ("192.0.2.1", 0), "192.0.2.2", ("2001:db8::1", 0))
+def test_weight_zero_endpoints_only_when_no_weighted_endpoint_of_the_region_and_family_is_up() -> None:
+    r = region("r", Location(0, 0), ("192.0.2.1", 0), "192.0.2.2", ("2001:db8::1", 0), "2001:db8::2")
     other = region("o", Location(0, 0), "198.51.100.1", "2001:db8:9::1")
     cfg = config(regions=(r, other))
     svc = service(("r", "o"))
     d = steering.decide(svc, steering.Client(), cfg, UP)
-    # the region's weighted endpoint is up: its weight-0 ones (of either family) are not answered
-    assert (d.a, d.aaaa, d.regions) == (("192.0.2.2",), ("2001:db8:9::1",), ("r", "o"))
+    assert (d.a, d.aaaa, d.regions) == (("192.0.2.2",), ("2001:db8::2",), ("r",))
+    # the weighted IPv4 endpoint is down: the weight-0 one stands in for it; IPv6 is untouched
     d = steering.decide(svc, steering.Client(), cfg, health("r/192.0.2.2"))
-    assert (d.a, d.aaaa, d.regions) == (("192.0.2.1",), ("2001:db8::1",), ("r",))
-    # only weight-0 endpoints: the region still counts as up and answers them
+    assert (d.a, d.aaaa, d.regions) == (("192.0.2.1",), ("2001:db8::2",), ("r",))
+    d = steering.decide(svc, steering.Client(), cfg, health("r/2001:db8::2"))
+    assert (d.a, d.aaaa, d.regions) == (("192.0.2.2",), ("2001:db8::1",), ("r",))
+    # stand-ins down too: that family spills to the next region
+    d = steering.decide(svc, steering.Client(), cfg, health("r/192.0.2.2", "r/192.0.2.1"))
+    assert (d.a, d.aaaa, d.regions) == (("198.51.100.1",), ("2001:db8::2",), ("r", "o"))
+    # only weight-0 endpoints: the region counts as up and answers them
     zero = region("z", Location(0, 0), ("192.0.2.5", 0), ("192.0.2.6", 0))
     d = steering.decide(service(("z", "o")), steering.Client(), config(regions=(zero, other)), UP)
-    assert (d.a, d.aaaa) == (("192.0.2.5", "192.0.2.6"), ("2001:db8:9::1",))
+    assert (d.a, d.aaaa, d.regions) == (("192.0.2.5", "192.0.2.6"), ("2001:db8:9::1",), ("z", "o"))
 
 
 def test_drained_region_and_down_endpoints_are_the_same_to_steering() -> None:

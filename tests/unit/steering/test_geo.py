@@ -5,7 +5,6 @@ import ipaddress
 
 from gtm import steering
 from gtm.model import GeoInfo, GeoMatch, GeoPolicy, GeoRule
-
 from tests.unit.steering.world import BERLIN, UP, client, config, geo, health, service
 
 CFG = config()
@@ -50,7 +49,7 @@ def test_most_specific_rule_wins_cidr_asn_subdivision_country_continent_default(
         ("continent EU", ("us-east", "eu-west", "ap-southeast")),
         ("no rule matched; default", DEFAULT),
     ]
-    rules = ALL_KINDS
+    rules: tuple[GeoRule, ...] = ALL_KINDS
     for what, order in expected:
         r = ranking(rules, c)
         assert (r.key, r.order) == (f"rule {what}" if what[0] != "n" else what, order)
@@ -98,7 +97,7 @@ def test_rule_regions_down_fall_back_to_the_default_list() -> None:
 
 
 def test_unknown_client_and_client_outside_the_database_get_the_default() -> None:
-    rules = ALL_KINDS
+    rules: tuple[GeoRule, ...] = ALL_KINDS
     r = ranking(rules, steering.Client())
     assert (r.order, r.scope) == (DEFAULT, 0)
     r = ranking(rules, client("192.0.2.1", GeoInfo(False, city_prefix=7)))

@@ -6,9 +6,17 @@ import pytest
 from gtm import steering
 from gtm.model import GeoInfo, HealthSnapshot, LatencyPolicy, Location, Service, Vantage
 from gtm.steering import latency
-
 from tests.unit.steering.world import (
-    ALL, BERLIN, NEW_YORK, TOKYO, UP, client, config, geo, health, service,
+    ALL,
+    BERLIN,
+    NEW_YORK,
+    TOKYO,
+    UP,
+    client,
+    config,
+    geo,
+    health,
+    service,
 )
 
 SVC = service(policy=LatencyPolicy(hysteresis=0.2), key="api")

@@ -6,9 +6,19 @@ import pytest
 from gtm import steering
 from gtm.model import Bias, GeoInfo, Location, ProximityPolicy
 from gtm.steering.geomath import distance_km
-
 from tests.unit.steering.world import (
-    ALL, BERLIN, NEW_YORK, SAO_PAULO, TOKYO, UP, client, config, geo, health, region, service,
+    ALL,
+    BERLIN,
+    NEW_YORK,
+    SAO_PAULO,
+    TOKYO,
+    UP,
+    client,
+    config,
+    geo,
+    health,
+    region,
+    service,
 )
 
 CFG = config()

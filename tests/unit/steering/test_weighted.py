@@ -8,12 +8,21 @@ import pytest
 
 from gtm import steering
 from gtm.model import Config, HealthSnapshot, Location, Service, WeightedPolicy
-
-from tests.unit.steering.world import ALL, BERLIN, UP, client, config, geo, health, region, service
+from tests.unit.steering.world import (
+    ALL,
+    BERLIN,
+    UP,
+    client,
+    config,
+    geo,
+    health,
+    region,
+    service,
+)
 
 CFG = config()
 POLICY = WeightedPolicy(weights=(("us-east", 3), ("eu-west", 0)))  # ap-southeast not named: weight 1
-DRAWS = 20_000
+DRAWS = 8_000
 
 
 def firsts(svc: Service, h: HealthSnapshot, cfg: Config = CFG,
@@ -32,15 +41,15 @@ def test_ranking_without_affinity_carries_the_weights_and_scope_zero() -> None:
 def test_draw_frequencies_follow_the_weights() -> None:
     got = firsts(service(policy=POLICY), UP)
     assert got["eu-west"] == 0  # weight 0: never first while a weighted region is up
-    assert got["us-east"] / DRAWS == pytest.approx(0.75, abs=0.015)
-    assert got["ap-southeast"] / DRAWS == pytest.approx(0.25, abs=0.015)
+    assert got["us-east"] / DRAWS == pytest.approx(0.75, abs=0.02)
+    assert got["ap-southeast"] / DRAWS == pytest.approx(0.25, abs=0.02)
 
 
 def test_draw_is_among_healthy_regions_only() -> None:
     svc = service(policy=WeightedPolicy((("us-east", 1), ("eu-west", 2), ("ap-southeast", 1))))
     got = firsts(svc, health("eu-west"))
     assert set(got) == {"us-east", "ap-southeast"}
-    assert got["us-east"] / DRAWS == pytest.approx(0.5, abs=0.015)
+    assert got["us-east"] / DRAWS == pytest.approx(0.5, abs=0.02)
 
 
 def test_weight_zero_region_answers_when_every_weighted_region_is_down() -> None:
@@ -73,7 +82,7 @@ def test_lead_endpoint_is_drawn_by_endpoint_weight_when_answers_leave_some_out()
     rng = random.Random(7)
     got = Counter(steering.decide(svc, steering.Client(), cfg, UP, rng).a for _ in range(DRAWS))
     assert set(got) == {("192.0.2.1",), ("192.0.2.2",)}
-    assert got[("192.0.2.1",)] / DRAWS == pytest.approx(0.75, abs=0.015)
+    assert got[("192.0.2.1",)] / DRAWS == pytest.approx(0.75, abs=0.02)
     # the AAAA side has one endpoint: always it
     assert {steering.decide(svc, steering.Client(), cfg, UP, rng).aaaa for _ in range(50)} == {("2001:db8::1",)}
 

@@ -2,10 +2,20 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Union
+from typing import Any
 
 from gtm.model import (
-    Config, Endpoint, FailoverPolicy, GeoInfo, HealthSnapshot, Location, Policy, Region, Service, Vantage, Zone,
+    Config,
+    Endpoint,
+    FailoverPolicy,
+    GeoInfo,
+    HealthSnapshot,
+    Location,
+    Policy,
+    Region,
+    Service,
+    Vantage,
+    Zone,
 )
 from gtm.steering import Client
 
@@ -16,7 +26,7 @@ SAO_PAULO = Location(-23.55, -46.63)
 REYKJAVIK = Location(64.15, -21.94)
 
 
-def region(name: str, loc: Location, *endpoints: Union[str, tuple[str, int]]) -> Region:
+def region(name: str, loc: Location, *endpoints: str | tuple[str, int]) -> Region:
     """``endpoints``: an address, or (address, weight)."""
     eps = tuple(Endpoint(ipaddress.ip_address(e), 1) if isinstance(e, str) else
                 Endpoint(ipaddress.ip_address(e[0]), e[1]) for e in endpoints)
@@ -35,9 +45,10 @@ FRANKFURT = Vantage("frankfurt", Location(50.11, 8.68))
 VIRGINIA = Vantage("virginia", Location(38.9, -77.0))
 SINGAPORE = Vantage("singapore", Location(1.29, 103.85))
 VANTAGES = (FRANKFURT, VIRGINIA, SINGAPORE)
+FAILOVER = FailoverPolicy()
 
 
-def service(regions: tuple[str, ...] = ALL, policy: Policy = FailoverPolicy(), key: str = "www",
+def service(regions: tuple[str, ...] = ALL, policy: Policy = FAILOVER, key: str = "www",
             **kw: Any) -> Service:
     return Service(key, "example.com.", (f"{key}.example.com.",), 30, regions, policy, **kw)
 

@@ -27,14 +27,15 @@ from gtm.config.yamlsrc import LMap, LSeq, load_yaml
 from gtm.config.zonebuild import MAX_TTL, RecordIn, build_zone
 from gtm.errors import ConfigError, Problem
 from gtm.model import (
-    A, AAAA, CNAME, NS, SOA, TXT, Bias, Config, Endpoint, FailMode, FailoverPolicy, GeoIPSource, GeoMatch,
-    GeoPolicy, GeoRule, IPAddress, LatencyPolicy, Location, Monitor, MonitorType, Policy, ProximityPolicy, Rdata, Region, Service,
+    A, AAAA, CNAME, NS, SOA, TXT, AdminSettings, Bias, Config, Endpoint, FailMode, FailoverPolicy, GeoIPSource, GeoMatch,
+    GeoPolicy, GeoRule, HealthSettings, IPAddress, LatencyPolicy, Location, Monitor, MonitorType, Policy, ProximityPolicy, Rdata, Region, Service,
     Vantage, WeightedPolicy, Zone, is_subdomain,
 )
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MASTER_SUFFIXES = (".zone",)
-TOP_KEYS = {"zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services", "geoip"}
+TOP_KEYS = {"zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services", "geoip",
+            "health", "admin"}
 ZONE_KEYS = ("ttl", "soa", "ns", "records", "import", "services")  # meaningless without ``zone``
 SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
 REGION_KEYS = {"location", "endpoints", "aws_region", "capacity"}
@@ -64,6 +65,8 @@ class _Shared:
     broken: set[tuple[str, str]] = field(default_factory=set)
     defined_at: dict[tuple[str, str], str] = field(default_factory=dict)  # (section, name) -> "file:line"
     geoip: GeoIPSource = field(default_factory=GeoIPSource)
+    health: HealthSettings = field(default_factory=HealthSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
     quorums: list[tuple[Ctx, int, str, int]] = field(default_factory=list)  # checked once vantages are known
 
 
@@ -145,6 +148,14 @@ def load(paths: list[str] | str) -> Config:
                     target[name] = value
                 else:
                     shared.broken.add((section, name))
+        for section, reader in (("health", _health), ("admin", _admin)):
+            if doc.get(section) is not None:
+                where = shared.defined_at.get((section, ""))
+                if where is not None:
+                    ctx.err(doc.key_line(section), section, f"is set twice (also at {where})")
+                else:
+                    shared.defined_at[(section, "")] = f"{f}:{doc.key_line(section)}"
+                    setattr(shared, section, reader(ctx, f, doc))
         if doc.get("geoip") is not None:
             where = shared.defined_at.get(("geoip", ""))
             if where is not None:
@@ -183,7 +194,7 @@ def load(paths: list[str] | str) -> Config:
     listed = {os.path.abspath(f) for f in files}
     return Config(zones=MappingProxyType(zones), regions=MappingProxyType(shared.regions),
                   monitors=MappingProxyType(shared.monitors), vantages=MappingProxyType(shared.vantages),
-                  geoip=shared.geoip,
+                  geoip=shared.geoip, health=shared.health, admin=shared.admin,
                   sources=tuple(files) + tuple(sorted(p for a, p in imported.items() if a not in listed)))
 
 
@@ -202,6 +213,100 @@ def _geoip(ctx: Ctx, f: str, doc: LMap) -> GeoIPSource:
             path = None
         paths[key] = path
     return GeoIPSource(city=paths["city"], asn=paths["asn"])
+
+
+def _secret_source(ctx: Ctx, f: str, m: LMap, key: str, path: str) -> tuple[str | None, str | None]:
+    """``{file: PATH}`` (relative to the config file; must exist) or ``{env: NAME}``: never the secret itself."""
+    if m.get(key) is None:
+        return None, None
+    p = join(path, key)
+    sm = ctx.mapping(m[key], p, m.value_line(key))
+    if sm is None:
+        return None, None
+    ctx.keys(sm, p, {"file", "env"})
+    if ("file" in sm) == ("env" in sm):
+        ctx.err(sm.line, p, "needs exactly one of file, env (secrets are never written in the config)")
+        return None, None
+    if "env" in sm:
+        name = ctx.string(sm, "env", p, None)
+        if name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            ctx.err(sm.value_line("env"), join(p, "env"), f"must be an environment variable name (got {show(name)})")
+            return None, None
+        return None, name
+    raw = ctx.string(sm, "file", p, None)
+    path_ = os.path.join(os.path.dirname(f), raw) if raw else None
+    if path_ is not None and not os.path.isfile(path_):
+        ctx.err(sm.value_line("file"), join(p, "file"), f"no such file {path_} (got {show(raw)})")
+        return None, None
+    return path_, None
+
+
+def _health(ctx: Ctx, f: str, doc: LMap) -> HealthSettings:
+    """The ``health:`` section (see gtm.model.health.HealthSettings)."""
+    m = ctx.mapping(doc["health"], "health", doc.value_line("health"))
+    if m is None:
+        return HealthSettings()
+    ctx.keys(m, "health", {"keys", "skew", "stale_after", "region_min_up", "warmup", "start_timeout",
+                           "state_file", "report_to", "rtt_alpha"})
+    keys_file, keys_env = _secret_source(ctx, f, m, "keys", "health")
+    state = ctx.string(m, "state_file", "health", None)
+    report_to = []
+    for item, line, p in ctx.seq(m, "report_to", "health"):
+        if isinstance(item, str) and re.fullmatch(r"https?://[^\s/]+(/\S*)?", item):
+            report_to.append(item.rstrip("/"))
+        else:
+            ctx.err(line, p, f"must be an http:// or https:// URL of a node's admin API (got {show(item)})")
+    d = HealthSettings()
+    return HealthSettings(
+        keys_file=keys_file, keys_env=keys_env, skew=ctx.number(m, "skew", "health", d.skew, 1, 3600),
+        stale_after=ctx.number(m, "stale_after", "health", d.stale_after, 1, 100),
+        region_min_up=ctx.integer(m, "region_min_up", "health", d.region_min_up, 1, 1000),
+        warmup=ctx.number(m, "warmup", "health", d.warmup, 0, 3600),
+        start_timeout=ctx.number(m, "start_timeout", "health", d.start_timeout, 0, 3600),
+        state_file=os.path.join(os.path.dirname(f), state) if state else None,
+        report_to=tuple(report_to), rtt_alpha=ctx.number(m, "rtt_alpha", "health", d.rtt_alpha, 0.01, 1))
+
+
+def _admin(ctx: Ctx, f: str, doc: LMap) -> AdminSettings:
+    """The ``admin:`` section (see gtm.model.health.AdminSettings)."""
+    m = ctx.mapping(doc["admin"], "admin", doc.value_line("admin"))
+    if m is None:
+        return AdminSettings()
+    ctx.keys(m, "admin", {"listen", "token", "public", "tls"})
+    d = AdminSettings()
+    listen = d.listen
+    raw = ctx.string(m, "listen", "admin", None)
+    if raw is not None:
+        host, _, port = raw.rpartition(":")
+        host = host.strip("[]")
+        try:
+            ipaddress.ip_address(host)
+            if not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ValueError
+            listen = (host, int(port))
+        except ValueError:
+            ctx.err(m.value_line("listen"), "admin.listen",
+                    f"must be ADDRESS:PORT, IPv6 as [ADDRESS]:PORT (got {show(raw)})")
+    token_file, token_env = _secret_source(ctx, f, m, "token", "admin")
+    public = []
+    for item, line, p in ctx.seq(m, "public", "admin"):
+        if item in ("healthz", "metrics"):
+            public.append(item)
+        else:
+            ctx.err(line, p, f"must be healthz or metrics (got {show(item)})")
+    cert = key = None
+    if m.get("tls") is not None:
+        tm = ctx.mapping(m["tls"], "admin.tls", m.value_line("tls"))
+        if tm is not None:
+            ctx.keys(tm, "admin.tls", {"cert", "key"}, ("cert", "key"))
+            for name in ("cert", "key"):
+                raw_path = ctx.string(tm, name, "admin.tls", None)
+                path_ = os.path.join(os.path.dirname(f), raw_path) if raw_path else None
+                if path_ is not None and not os.path.isfile(path_):
+                    ctx.err(tm.value_line(name), join("admin.tls", name), f"no such file {path_}")
+                    path_ = None
+                cert, key = (path_, key) if name == "cert" else (cert, path_)
+    return AdminSettings(listen, token_file, token_env, tuple(public) if "public" in m else d.public, cert, key)
 
 
 def _add_zone(zones: dict[str, Zone], zone: Zone, f: str, line: int, path: str, problems: list[Problem]) -> None:

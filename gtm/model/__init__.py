@@ -9,6 +9,9 @@ from gtm.model.records import (  # noqa: F401  (re-exported)
     A, AAAA, ADDITIONAL_TARGETS, ANY, CAA, CNAME, COMPRESSIBLE, DS, FIELDS, HINFO, MX, NS, OPT, PTR, SOA, SRV, TXT,
     TYPE_NAMES, TYPE_NUMBERS, Rdata, RRset, is_subdomain, parent, quote_text, type_name,
 )
+from gtm.model.health import (  # noqa: F401  (re-exported)
+    AdminSettings, HealthSettings, Observation, Report, ReportError,
+)
 from gtm.model.traffic import (  # noqa: F401  (re-exported)
     Bias, Endpoint, FailMode, GeoInfo, GeoIPSource, HealthSnapshot, NOWHERE, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule, IPAddress, IPNetwork, LatencyPolicy, Location,
     Monitor, MonitorType, Policy, ProximityPolicy, Region, Service, Vantage, WeightedPolicy,
@@ -53,6 +56,8 @@ class Config:
     monitors: Mapping[str, Monitor] = field(default_factory=lambda: _EMPTY)
     vantages: Mapping[str, Vantage] = field(default_factory=lambda: _EMPTY)
     geoip: GeoIPSource = GeoIPSource()
+    health: HealthSettings = HealthSettings()
+    admin: AdminSettings = AdminSettings()
     sources: tuple[str, ...] = ()
 
     @property

@@ -6,7 +6,7 @@ Units: distances in kilometres, times in seconds, coordinates in decimal degrees
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Union
 
@@ -208,9 +208,18 @@ class HealthSnapshot:
     latency_choice: tuple[tuple[tuple[str, str], str], ...] = ()
     last_good: tuple[tuple[str, "HealthSnapshot"], ...] = ()  # service -> health before its outage
     generation: int = 0
+    down_checks: frozenset[tuple[str, str, str]] = frozenset()  # (monitor, region, address) judged down
 
     def endpoint_up(self, region: str, address: str) -> bool:
         return region not in self.down_regions and (region, address) not in self.down_endpoints
+
+    def for_monitor(self, monitor: str | None) -> "HealthSnapshot":
+        """This health as a service checked by ``monitor`` sees it: that monitor's down checks become down
+        endpoints (other monitors' verdicts do not concern it). Idempotent."""
+        if not self.down_checks:
+            return self
+        mine = frozenset((r, a) for m, r, a in self.down_checks if m == monitor)
+        return replace(self, down_endpoints=self.down_endpoints | mine, down_checks=frozenset())
 
     def rtt(self) -> dict[tuple[str, str], float]:
         return dict(self.rtt_ms)

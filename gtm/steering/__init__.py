@@ -77,6 +77,7 @@ def _usable(region: Region, health: HealthSnapshot | None) -> list[Endpoint]:
 
 def healthy_regions(service: Service, config: Config, health: HealthSnapshot) -> list[str]:
     """Candidate regions with at least one endpoint up, in configured order."""
+    health = health.for_monitor(service.monitor)
     return [r for r in service.regions if _usable(config.regions[r], health)]
 
 
@@ -131,6 +132,7 @@ def answering_health(service: Service, ranking: Ranking, config: Config,
     The weighted draw happens under this health, so the answer tables build their weighted rotation from it
     too: a ``last_known_good`` or ``fail_open`` answer of a weighted service is drawn by weight like any other.
     """
+    health = health.for_monitor(service.monitor)
     if any(_usable(config.regions[r], health) for r in ranking.order):
         return health
     mode = service.fail_mode
@@ -153,6 +155,7 @@ def choose(service: Service, ranking: Ranking, config: Config, health: HealthSna
     When every candidate is down, the same happens under :func:`answering_health` (fail_open: as if every
     candidate were up, so a weighted service still draws by weight).
     """
+    health = health.for_monitor(service.monitor)
     trail = list(ranking.notes)
     down = [r for r in ranking.order if not _usable(config.regions[r], health)]
     if down:

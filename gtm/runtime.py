@@ -13,22 +13,41 @@ import signal
 import time
 from dataclasses import replace
 
+from typing import Any
+
+from aiohttp import web
+
+from gtm import steering
+from gtm.admin.app import make_app, read_token
+from gtm.admin.app import start as admin_start
+from gtm.admin.metrics import NodeMetrics
 from gtm.config import discover, load
 from gtm.config.healthfile import load_health
 from gtm.dns.server import DnsServer, Responder
 from gtm.dns.table import Table
 from gtm.errors import ConfigError, GtmError
 from gtm.geoip import Locator
-from gtm.model import Config, HealthSnapshot
+from gtm.health.node import HealthNode
+from gtm.model import AdminSettings, Config, HealthSnapshot
 from gtm.steering import latency
 
 log = logging.getLogger(__name__)
 
 
-def health_for(config: Config, health_file: str | None) -> HealthSnapshot:
-    """The health to answer under: the health file's, else everything up; latency choices filled in."""
-    health = load_health(health_file, config) if health_file else HealthSnapshot()
-    # The file's sticky choices are the previous ones; hysteresis decides whether they still hold.
+def health_for(config: Config, health_file: str | None, live: HealthSnapshot | None = None) -> HealthSnapshot:
+    """The health to answer under: the live health (from probers) with the health file's forced states on top,
+    else the file's, else everything up; latency choices brought up to date (hysteresis)."""
+    forced = load_health(health_file, config) if health_file else None
+    if live is None:
+        health = forced or HealthSnapshot()
+    elif forced is None:
+        health = live
+    else:
+        health = replace(live, down_endpoints=live.down_endpoints | forced.down_endpoints,
+                         down_regions=live.down_regions | forced.down_regions,
+                         rtt_ms=live.rtt_ms or forced.rtt_ms,
+                         latency_choice=forced.latency_choice or live.latency_choice)
+    # The previous (or the file's sticky) choices are kept unless hysteresis says otherwise.
     return replace(health, latency_choice=latency.update_choices(config, health))
 
 
@@ -42,8 +61,10 @@ class Builder:
 
     def __call__(self, paths: list[str]) -> Table:
         """Load ``paths`` and compile their answers; raises ConfigError (and GtmError for a bad database)."""
-        config = load(paths)
-        health = health_for(config, self.health_file)
+        return self.compile(load(paths))
+
+    def compile(self, config: Config, live: HealthSnapshot | None = None) -> Table:
+        health = health_for(config, self.health_file, live)
         locator = self.locator
         if locator is None or (locator.source != config.geoip):
             try:
@@ -72,54 +93,168 @@ def _mtimes(paths: list[str], extra: tuple[str, ...]) -> dict[str, int]:
 
 
 class Runtime:
-    """Owns the current table and the server; ``reload()`` is safe to call at any time."""
+    """Owns the current table, the health node, the DNS server and the admin API; ``reload()`` is safe to call
+    at any time, and a health change swaps in new answers without blocking queries."""
 
     def __init__(self, paths: list[str], listen: list[tuple[str, int]], watch: float = 0.0, tcp_idle: float = 10.0,
-                 tcp_clients: int = 256, udp_payload: int = 1232, health_file: str | None = None):
+                 tcp_clients: int = 256, udp_payload: int = 1232, health_file: str | None = None,
+                 admin_listen: tuple[str, int] | None = None, probe_as: str | None = None):
         self.paths = paths
         self.builder = Builder(health_file)
-        self.tcp_idle, self.tcp_clients, self.udp_payload = tcp_idle, tcp_clients, udp_payload
         self.listen = listen
         self.watch = watch
+        self.tcp_idle, self.tcp_clients, self.udp_payload = tcp_idle, tcp_clients, udp_payload
+        self.admin_listen = admin_listen
+        self.probe_as = probe_as
         self.responder: Responder | None = None
         self.server: DnsServer | None = None
+        self.node: HealthNode | None = None
+        self.metrics = NodeMetrics()
         self.generation = 0
         self.last_error: str | None = None
+        self.serving = False
+        self.admin_url: str | None = None
+        self.admin_routes: list[web.RouteDef] = []  # extra routes (the demo's)
+        self._admin_runner: web.AppRunner | None = None
+        self._prober: Any = None
+        self._tasks: list[asyncio.Future[Any]] = []
         self._reloading: asyncio.Lock | None = None  # created on the running loop in start()
         self._stop: asyncio.Event | None = None
 
+    # -- health -------------------------------------------------------------------------------------------
+    def _on_health(self, snapshot: HealthSnapshot) -> None:
+        """A new health snapshot: same config, new answers for managed names (static ones are shared)."""
+        if self.responder is None:
+            return
+        old = self.responder.table
+        try:
+            health = health_for(old.config, self.builder.health_file, snapshot)
+        except ConfigError as e:  # the health file broke since the last reload: keep the live part only
+            log.error("health file: %s", e)
+            health = health_for(old.config, None, snapshot)
+        new = old.with_health(health)
+        self.responder.table = new
+        self.metrics.retire(old, steered_only=True)
+
+    async def _tick(self) -> None:
+        """Re-evaluate health as time passes: reports going stale change verdicts too."""
+        while True:
+            await asyncio.sleep(0.25)
+            if self.node is not None:
+                try:
+                    self.node.evaluate()
+                except Exception:
+                    log.exception("health evaluation failed")
+
+    # -- status for the admin API -----------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        table = self.responder.table if self.responder else None
+        out: dict[str, Any] = {
+            "config": {"generation": self.generation, "sources": list(table.config.sources) if table else [],
+                       "zones": sorted(table.config.zones) if table else [], "last_error": self.last_error},
+            "dns": {"listen": [f"{h}:{p}" for h, p in (self.server.bound if self.server else [])],
+                    "serving": self.serving},
+            "health": self.node.status() if self.node else {},
+            "overrides": [],
+        }
+        if table is not None:
+            out["services"] = [{"name": s.key, "policy": s.policy.kind, "names": list(s.names),
+                                "healthy_regions": steering.healthy_regions(s, table.config, table.health)}
+                               for s in table.config.services]
+        return out
+
+    def explain(self, name: str, client: str | None, qtype: str) -> dict[str, Any]:
+        from gtm.cli.explain import explain_table
+
+        assert self.responder is not None
+        return explain_table(self.responder.table, name, client, qtype)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
-        table = self.builder(self.paths)
+        config = load(self.paths)
+        self.node = HealthNode(config, on_change=self._on_health)
+        table = self.builder.compile(config, self.node.current if self.node.ready() else None)
         self.responder = Responder(table, udp_payload=self.udp_payload)
-        self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle)
-        await self.server.start()
+        self.metrics.responder, self.metrics.node, self.metrics.locator = self.responder, self.node, \
+            self.builder.locator
         self.generation = 1
         self._reloading = asyncio.Lock()
-        log.info("serving %s", table.summary())
+        listen_admin = self.admin_listen or (config.admin.listen if "admin" in _sections(config) else None)
+        if listen_admin is not None:
+            await self._start_admin(config, listen_admin)
+        if self.probe_as is not None:
+            self._start_prober(config)
+        self._tasks.append(asyncio.ensure_future(self._tick()))
+        if self.node.monitored and not self.node.ready() and (listen_admin is not None or self.probe_as):
+            # Never publish "all up" before a probe ran: wait for the first full round, bounded.
+            timeout = config.health.start_timeout
+            log.info("waiting for the first full round of health reports (up to %.0f s)", timeout)
+            deadline = time.monotonic() + timeout
+            while not self.node.ready() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if self.node.ready():
+                log.info("first health round complete")
+            else:
+                log.warning("no full health round within %.0f s: endpoints without a verdict count as up", timeout)
+            self._on_health(self.node.current)
+        elif self.node.monitored and not self.node.ready():
+            log.warning("monitors are configured but nothing reports to this node (no admin API, no --probe-as): "
+                        "answering as if every endpoint were up")
+        self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle)
+        self.responder.observe = self.metrics.duration.observe
+        await self.server.start()
+        self.serving = True
+        log.info("serving %s", self.responder.table.summary())
+
+    async def _start_admin(self, config: Config, listen: tuple[str, int]) -> None:
+        assert self.node is not None
+        token = read_token(config.admin)
+        app = make_app(self.node, self.metrics.registry, self.status, self.explain, lambda: self.serving, token,
+                       config.admin.public)
+        if self.admin_routes:
+            app.add_routes(self.admin_routes)
+        self._admin_runner, bound = await admin_start(app, config.admin, listen, token)
+        scheme = "https" if config.admin.tls_cert else "http"
+        host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        self.admin_url = f"{scheme}://{host}:{bound[1]}"
+
+    def _start_prober(self, config: Config) -> None:
+        from gtm.health.prober import Prober
+        from gtm.health.signing import load_keys
+
+        assert self.admin_url is not None, "--probe-as needs the admin API (admin: in the config or --admin-listen)"
+        keys = load_keys(config.health.keys_file, config.health.keys_env)
+        key_id = sorted(keys)[0]
+        token = read_token(config.admin)
+        self._prober = Prober(config, self.probe_as or "", [self.admin_url], key_id, keys[key_id], token=token)
+        self._tasks.append(asyncio.ensure_future(self._prober.run()))
 
     async def reload(self) -> bool:
         """Load and compile the config again; swap it in when it is good. Returns whether it was swapped."""
-        assert self.responder is not None and self._reloading is not None
+        assert self.responder is not None and self._reloading is not None and self.node is not None
         async with self._reloading:
             loop = asyncio.get_running_loop()
             started = time.monotonic()
             try:
-                table = await loop.run_in_executor(None, self.builder, self.paths)
-            except (ConfigError, GtmError) as e:
+                config = await loop.run_in_executor(None, load, self.paths)
+                self.node.set_config(config)
+                table = await loop.run_in_executor(None, self.builder.compile, config, self.node.current)
+            except (GtmError, ValueError) as e:
                 self.last_error = str(e)
                 log.error("reload failed; still serving the previous config:\n%s", e)
-                ok = False
+                return False
             except Exception as e:  # a bug must not take down a serving node either
                 self.last_error = f"{type(e).__name__}: {e}"
                 log.exception("reload failed; still serving the previous config")
-                ok = False
-            else:
-                self.responder.table = table  # one reference swap: each query sees old or new, never a mix
-                self.generation += 1
-                self.last_error = None
-                log.info("reloaded in %.0f ms: %s", (time.monotonic() - started) * 1000, table.summary())
-                ok = True
-        return ok
+                return False
+            old = self.responder.table
+            self.responder.table = table  # one reference swap: each query sees old or new, never a mix
+            self.metrics.retire(old, steered_only=False)
+            self.metrics.locator = self.builder.locator
+            self.generation += 1
+            self.last_error = None
+            log.info("reloaded in %.0f ms: %s", (time.monotonic() - started) * 1000, table.summary())
+            return True
 
     def _sources(self) -> tuple[str, ...]:
         sources = self.responder.table.config.sources if self.responder else ()
@@ -146,14 +281,34 @@ class Runtime:
         pending = asyncio.Event()
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()) if started
                                 else pending.set())
-        await self.start()
-        started = True
-        if pending.is_set():
-            asyncio.ensure_future(self.reload())
-        watcher = asyncio.ensure_future(self._watch()) if self.watch > 0 else None
-        await self._stop.wait()
-        if watcher:
-            watcher.cancel()
-        assert self.server is not None
-        await self.server.stop()
+        try:
+            await self.start()
+            started = True
+            if pending.is_set():
+                asyncio.ensure_future(self.reload())
+            if self.watch > 0:
+                self._tasks.append(asyncio.ensure_future(self._watch()))
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        if self._prober is not None:
+            self._prober.stop()
+            prober_tasks = [t for t in self._tasks if not t.done()]
+            if prober_tasks:
+                await asyncio.wait(prober_tasks, timeout=2)
+        for t in self._tasks:
+            t.cancel()
+        if self.server is not None:
+            await self.server.stop()
+        if self._admin_runner is not None:
+            await self._admin_runner.cleanup()
+        if self.node is not None:
+            self.node.persist()
         log.info("stopped")
+
+
+def _sections(config: Config) -> set[str]:
+    """Top-level sections that were set explicitly (admin starts only when configured or asked for)."""
+    return {"admin"} if config.admin != AdminSettings() else set()

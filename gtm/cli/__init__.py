@@ -49,9 +49,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ImportError:
         uvloop = None  # type: ignore[assignment]
         logging.getLogger(__name__).warning("uvloop is not installed; serving on the slower stdlib event loop")
+    admin = None
+    if args.admin_listen:
+        try:
+            admin = parse_listen(args.admin_listen)
+        except ValueError as e:
+            raise _Usage(f"--admin-listen: {e}") from None
     runtime = Runtime(args.paths, listen, watch=args.watch_interval if args.watch else 0.0,
                       tcp_idle=args.tcp_idle, tcp_clients=args.tcp_clients, udp_payload=args.udp_payload,
-                      health_file=args.health)
+                      health_file=args.health, admin_listen=admin, probe_as=args.probe_as)
     if uvloop is not None:
         uvloop.run(runtime.run())
     else:
@@ -64,6 +70,12 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     args.paths = [args.path]
     return explain.run(args)
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from gtm.cli import probe
+
+    return probe.run(args)
 
 
 class _Usage(Exception):
@@ -107,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest UDP response to EDNS clients (default 1232, 512..4096)")
     s.add_argument("--health", metavar="FILE",
                    help="answer as under this health file (down regions/endpoints, RTTs); reloaded with the config")
+    s.add_argument("--admin-listen", metavar="ADDR:PORT",
+                   help="serve the admin API (reports, status, metrics, status page) here; default: admin.listen "
+                        "when the config has an admin section, else no admin API")
+    s.add_argument("--probe-as", metavar="VANTAGE",
+                   help="also run a prober for this vantage inside the server (single-node setups)")
     s.set_defaults(func=_cmd_serve)
     e = sub.add_parser("explain", help="why NAME answers what it does for a client: the decision trail")
     e.add_argument("path", metavar="PATH", help="YAML config, master file or a directory (as for serve)")
@@ -117,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--health", metavar="FILE", help="health file to decide under (default: everything up)")
     e.add_argument("--json", action="store_true", help="JSON output; the ranked regions are under 'regions'")
     e.set_defaults(func=_cmd_explain)
+    pr = sub.add_parser("probe", help="probe every monitored endpoint from one vantage; push signed reports")
+    pr.add_argument("paths", nargs="+", metavar="PATH", help="YAML config, master file (*.zone) or a directory")
+    pr.add_argument("--vantage", required=True, metavar="NAME", help="the vantage this prober is (see vantages:)")
+    pr.add_argument("--report-to", action="append", metavar="URL",
+                    help="a node's admin API URL, repeatable (default: health.report_to)")
+    pr.add_argument("--key-id", metavar="ID", help="the report key to sign with (needed when there are several)")
+    pr.add_argument("--token-file", metavar="FILE", help="file holding the nodes' admin bearer token")
+    pr.set_defaults(func=_cmd_probe)
     return p
 
 

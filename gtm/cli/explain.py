@@ -14,7 +14,7 @@ from typing import Any
 
 from gtm import steering
 from gtm.dns.codec import name_to_wire
-from gtm.dns.table import Entry, Steered, client_of
+from gtm.dns.table import Entry, Steered, Table, client_of
 from gtm.errors import GtmError
 from gtm.model import A, AAAA, TYPE_NAMES, TYPE_NUMBERS, Config, HealthSnapshot, Service
 from gtm.runtime import Builder
@@ -58,10 +58,20 @@ def _regions(service: Service, config: Config, health: HealthSnapshot, client: s
 def explain(table_paths: list[str], name: str, client_text: str | None, qtype_text: str,
             health_file: str | None) -> dict[str, Any]:
     """The explanation as a JSON-able dict (``regions`` lists the ranked regions)."""
-    qtype = TYPE_NUMBERS.get(qtype_text.upper())
+    _qtype(qtype_text)  # a bad type is reported before the config is loaded
+    return explain_table(Builder(health_file)(table_paths), name, client_text, qtype_text)
+
+
+def _qtype(text: str) -> int:
+    qtype = TYPE_NUMBERS.get(text.upper())
     if qtype not in (A, AAAA):
-        raise GtmError(f"--type must be A or AAAA (got {qtype_text!r})")
-    table = Builder(health_file)(table_paths)
+        raise GtmError(f"--type must be A or AAAA (got {text!r})")
+    return qtype  # type: ignore[return-value]
+
+
+def explain_table(table: Table, name: str, client_text: str | None, qtype_text: str) -> dict[str, Any]:
+    """The explanation from a compiled table (the server's own, for the admin API)."""
+    qtype = _qtype(qtype_text)
     qname = name.lower().rstrip(".") + "."
     key = client_key(client_text)
     found = table.lookup(name_to_wire(qname) + struct.pack("!H", qtype), qname, qtype)

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import socket
 import struct
-from dataclasses import dataclass
-from typing import Any, Literal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
 
 from gtm.dns.codec import (
     BADVERS, DEFAULT_UDP_PAYLOAD, ECS_CODE, FORMERR, NOTIMP, OPCODE_QUERY, OPCODE_UPDATE, QR, REFUSED, SERVFAIL,
@@ -44,6 +45,7 @@ class Stats:
     truncated: int = 0
     errors: int = 0
     tcp_rejected: int = 0
+    rcodes: dict[int, int] = field(default_factory=dict)  # responses without records, by (extended) RCODE
 
 
 class Responder:
@@ -54,6 +56,7 @@ class Responder:
         self.udp_payload = udp_payload
         self.stats = Stats()
         self.udp_protocols: list[_Udp] = []
+        self.observe: Callable[[float], None] | None = None  # receives sampled query durations (seconds)
         self._opt = (opt_rr(udp_payload, do=False), opt_rr(udp_payload, do=True))
         self._opt_pre = (self._opt[0][:-2], self._opt[1][:-2])  # without RDLENGTH
 
@@ -82,6 +85,7 @@ class Responder:
                 if n != qend + 4:
                     return self.slow(data, client, tcp)
                 entry = found.pick(client) if found.steered else found
+                entry.hits += 1
                 resp = data[:2] + entry.heads[rd] + data[12: qend + 4] + entry.body
                 if len(resp) > 512:
                     if not tcp:
@@ -119,6 +123,7 @@ class Responder:
                     opt = self._opt[do]
                 else:
                     return self.slow(data, client, tcp)
+            entry.hits += 1
             resp = data[:2] + entry.heads[rd | 1] + data[12: o] + entry.body + opt
             if len(resp) > 512:
                 if not tcp:
@@ -140,7 +145,7 @@ class Responder:
             # Another opcode without exactly one question (DSO, RFC 8490, has none): NOTIMP, not FORMERR.
             opcode = (data[2] >> 3) & 0xF
             rcode = REFUSED if opcode == OPCODE_UPDATE else NOTIMP
-            return _header_only(data[0] << 8 | data[1], data[2] << 8 | data[3], rcode, b"", b"")
+            return self._reply(data[0] << 8 | data[1], data[2] << 8 | data[3], rcode, b"", b"")
         try:
             q = parse_query(data)
         except Drop:
@@ -149,23 +154,24 @@ class Responder:
         except FormErr as e:
             self.stats.formerr += 1
             log.debug("FORMERR: %s", e)
-            return _header_only(e.id, e.flags, FORMERR, e.question, self._opt[0] if e.edns else b"")
+            return self._reply(e.id, e.flags, FORMERR, e.question, self._opt[0] if e.edns else b"")
         edns = q.edns
         opt = b""
         if edns is not None:
             if edns.version != 0:  # RFC 6891 section 6.1.3
-                return _header_only(q.id, q.flags, 0, q.question, opt_rr(self.udp_payload, BADVERS >> 4, edns.do))
+                return self._reply(q.id, q.flags, 0, q.question, opt_rr(self.udp_payload, BADVERS >> 4, edns.do),
+                                   counted=BADVERS)
             opt = opt_rr(self.udp_payload, do=edns.do,
                           options=edns.ecs.option(0) if edns.ecs is not None else b"")
         if q.opcode != OPCODE_QUERY:
             rcode = REFUSED if q.opcode == OPCODE_UPDATE else NOTIMP  # we take no dynamic updates (RFC 2136)
-            return _header_only(q.id, q.flags, rcode, q.question, opt)
+            return self._reply(q.id, q.flags, rcode, q.question, opt)
         if q.qtype in _META_QTYPES:
             rcode = REFUSED if q.qtype in (251, 252) else FORMERR  # no zone transfers; OPT/TSIG are no questions
             self.stats.formerr += rcode == FORMERR
-            return _header_only(q.id, q.flags, rcode, q.question, opt)
+            return self._reply(q.id, q.flags, rcode, q.question, opt)
         if q.qclass != 1:
-            return _header_only(q.id, q.flags, REFUSED, q.question, opt)
+            return self._reply(q.id, q.flags, REFUSED, q.question, opt)
         found = self.table.lookup(q.qname_wire.lower() + struct.pack("!H", q.qtype), q.qname, q.qtype)
         if isinstance(found, Steered):
             entry = found.pick(edns.ecs.key() if edns is not None and edns.ecs is not None else client)
@@ -178,13 +184,21 @@ class Responder:
     def _render(self, q: Query, entry: Entry, opt: bytes, tcp: bool) -> bytes:
         v = (2 if q.flags & 0x100 else 0) | (1 if q.edns is not None else 0)
         ident = struct.pack("!H", q.id)
+        entry.hits += 1
         resp = ident + entry.heads[v] + q.question + entry.body + opt
         limit = min(q.edns.payload, self.udp_payload) if q.edns is not None else 512
         if tcp and len(resp) > 65535:  # cannot be framed: the zone's validation keeps RRsets below this
-            return _header_only(q.id, q.flags, SERVFAIL, q.question, opt)
+            return self._reply(q.id, q.flags, SERVFAIL, q.question, opt)
         if not tcp and len(resp) > limit:
             return self._shrink(ident, entry, v, q.question, opt, limit)
         return resp
+
+    def _reply(self, id_: int, qflags: int, rcode: int, question: bytes, opt: bytes,
+               counted: int | None = None) -> bytes:
+        """A response without records (errors, refusals), counted by RCODE for the metrics."""
+        key = rcode if counted is None else counted
+        self.stats.rcodes[key] = self.stats.rcodes.get(key, 0) + 1
+        return _header_only(id_, qflags, rcode, question, opt)
 
     def _shrink(self, ident: bytes, entry: Entry, v: int, question: bytes, opt: bytes, limit: int) -> bytes:
         """A UDP reply that does not fit ``limit``: without the additional section if that fits, else TC."""
@@ -239,7 +253,14 @@ class _Udp(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.count += 1
-        resp = self.answer(data, addr[0])
+        if self.count & 63:
+            resp = self.answer(data, addr[0])
+        else:  # one query in 64 is timed, for the duration histogram
+            started = time.perf_counter()
+            resp = self.answer(data, addr[0])
+            observe = self.responder.observe
+            if observe is not None:
+                observe(time.perf_counter() - started)
         if resp is not None:
             self.sendto(resp, addr)
 

@@ -47,9 +47,14 @@ class Entry:
     """
 
     steered = False
-    __slots__ = ("heads", "tc_heads", "body", "lean_heads", "lean_body", "rcode", "scope", "resolution")
+    __slots__ = ("heads", "tc_heads", "body", "lean_heads", "lean_body", "rcode", "scope", "resolution", "hits",
+                 "qtype", "regions")
 
-    def __init__(self, res: Resolution, qname_wire: bytes, scope: int = 0):
+    def __init__(self, res: Resolution, qname_wire: bytes, scope: int = 0, qtype: int = 0,
+                 regions: tuple[str, ...] = ()):
+        self.hits = 0          # queries answered with it (the query path counts; metrics read)
+        self.qtype = qtype
+        self.regions = regions  # for a managed name: the regions whose endpoints are in the answer
         w = Writer(qname_wire, 12 + len(qname_wire) + 4)
         counts = []
         cut = 0
@@ -168,7 +173,7 @@ class Steered:
         else:  # no address of this family (or fail_closed): NODATA, with the SOA (RFC 2308 section 2.2)
             del res.answer[at]
             res.authority.append(self.table.authority.zones[base.zone or ""].negative_soa)
-        return Entry(res, self.qname_wire, scope)
+        return Entry(res, self.qname_wire, scope, self.rtype, decision.regions)
 
     def _rotation(self) -> list[Entry]:
         """Entries in smooth weighted round-robin order over (first region, lead endpoints) variants."""
@@ -236,11 +241,25 @@ class Table:
                     wire = name_to_wire(name)
                     self.entries[wire + struct.pack("!H", rtype)] = self._compile(wire, name, rtype)
 
+    def with_health(self, health: HealthSnapshot) -> "Table":
+        """The same config under new health: static answers are shared, managed names start afresh.
+
+        Cheap (no zone is resolved again), so a health change costs only the steered names' classes, which
+        are compiled again as clients arrive."""
+        t = Table.__new__(Table)
+        t.config, t.health, t.locate = self.config, health, self.locate
+        t.context = steering.Context(self.config, health)
+        t.services, t.authority = self.services, self.authority
+        t.entries = {k: (Steered(t, v.base, v.service, v.rtype, v.qname_wire) if isinstance(v, Steered) else v)
+                     for k, v in self.entries.items()}
+        t.cache = {k: v for k, v in self.cache.items() if not isinstance(v, Steered)}
+        return t
+
     def _compile(self, wire: bytes, qname: str, qtype: int) -> Entry | Steered:
         res = self.authority.resolve(qname, qtype)
         if res.steered is not None and res.service is not None:
             return Steered(self, res, self.services[res.service], res.steered.rrset.rtype, wire)
-        return Entry(res, wire)
+        return Entry(res, wire, qtype=qtype)
 
     def lookup(self, key: bytes, qname: str, qtype: int) -> Entry | Steered:
         """The entry for ``key`` (lower-case wire name + QTYPE), compiling and caching it when new."""

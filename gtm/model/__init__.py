@@ -10,7 +10,7 @@ from gtm.model.records import (  # noqa: F401  (re-exported)
     TYPE_NAMES, TYPE_NUMBERS, Rdata, RRset, is_subdomain, parent, quote_text, type_name,
 )
 from gtm.model.health import (  # noqa: F401  (re-exported)
-    AdminSettings, HealthSettings, Observation, Report, ReportError,
+    MAX_REPORT_BYTES, AdminSettings, HealthSettings, Observation, Report, ReportError,
 )
 from gtm.model.traffic import (  # noqa: F401  (re-exported)
     Bias, Endpoint, FailMode, GeoInfo, GeoIPSource, HealthSnapshot, NOWHERE, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule, IPAddress, IPNetwork, LatencyPolicy, Location,

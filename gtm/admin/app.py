@@ -1,0 +1,141 @@
+"""The admin API of a DNS node (aiohttp): reports in, status, explain, metrics, health check, status page.
+
+| route | what | auth |
+|---|---|---|
+| ``POST /v1/reports`` | a prober's signed report (see ``gtm.health.signing``) | token |
+| ``GET /v1/status`` | regions, endpoints, each vantage's view, verdicts, transitions, generations | token |
+| ``GET /v1/explain?name=&client=&type=`` | the decision trail for a name and client | token |
+| ``GET /metrics`` | Prometheus text format, from the node's own registry | public by default |
+| ``GET /healthz`` | 200 once the node serves DNS, else 503 | public by default |
+| ``GET /`` | the status page (HTML, no external assets) | token (or ``?token=``) |
+
+Authentication is a bearer token (``Authorization: Bearer TOKEN``) read from the file or environment variable
+named in ``admin.token``. Without a configured token the API is open, which is only allowed on a loopback
+address. Errors are JSON ``{"error": "...", "reason": "..."}`` with a 4xx status.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import ssl
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from gtm.admin.page import STATUS_PAGE
+from gtm.errors import GtmError
+from gtm.health.node import HealthNode
+from gtm.model import MAX_REPORT_BYTES, AdminSettings
+
+log = logging.getLogger(__name__)
+
+Explain = Callable[[str, "str | None", str], dict[str, Any]]
+Status = Callable[[], dict[str, Any]]
+Serving = Callable[[], bool]
+
+
+def read_token(settings: AdminSettings) -> str | None:
+    """The bearer token from ``admin.token`` (file or environment variable); GtmError when unreadable."""
+    if settings.token_file:
+        try:
+            with open(settings.token_file, encoding="utf-8") as fh:
+                token = fh.read().strip()
+        except OSError as e:
+            raise GtmError(f"cannot read admin token file {settings.token_file}: {e.strerror or e}") from None
+    elif settings.token_env:
+        token = os.environ.get(settings.token_env, "").strip()
+        if not token:
+            raise GtmError(f"environment variable {settings.token_env} (admin token) is not set")
+    else:
+        return None
+    if len(token) < 16:
+        raise GtmError("the admin token must be 16 characters or more")
+    return token
+
+
+def _json(status: int, body: dict[str, Any]) -> web.Response:
+    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, default=str))
+
+
+def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, explain: Explain, serving: Serving,
+             token: str | None, public: tuple[str, ...] = ("healthz", "metrics")) -> web.Application:
+    """The admin application; ``status``/``explain``/``serving`` are the runtime's, ``node`` its health."""
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                   ) -> web.StreamResponse:
+        name = request.path.strip("/")
+        if token is not None and name not in public:
+            given = request.headers.get("Authorization", "")
+            given = given[7:] if given.startswith("Bearer ") else request.query.get("token", "") \
+                if request.path == "/" and request.method == "GET" else ""
+            if not hmac.compare_digest(given.encode(), token.encode()):
+                return _json(401, {"error": "missing or wrong bearer token", "reason": "unauthorized"})
+        return await handler(request)
+
+    async def reports(request: web.Request) -> web.Response:
+        body = await request.read()
+        code, out = node.receive({k: v for k, v in request.headers.items()}, body)
+        return _json(code, out)
+
+    async def get_status(request: web.Request) -> web.Response:
+        return _json(200, status())
+
+    async def get_explain(request: web.Request) -> web.Response:
+        name = request.query.get("name")
+        if not name:
+            return _json(400, {"error": "query parameter 'name' is required", "reason": "bad_request"})
+        try:
+            return _json(200, explain(name, request.query.get("client"), request.query.get("type", "A")))
+        except GtmError as e:
+            return _json(400, {"error": str(e), "reason": "bad_request"})
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(request: web.Request) -> web.Response:
+        ok = serving()
+        return web.Response(text="ok\n" if ok else "starting\n", status=200 if ok else 503)
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=STATUS_PAGE, content_type="text/html")
+
+    app = web.Application(middlewares=[auth], client_max_size=MAX_REPORT_BYTES)
+    app.add_routes([web.post("/v1/reports", reports), web.get("/v1/status", get_status),
+                    web.get("/v1/explain", get_explain), web.get("/metrics", metrics), web.get("/healthz", healthz),
+                    web.get("/", page)])
+    return app
+
+
+async def start(app: web.Application, settings: AdminSettings, listen: tuple[str, int] | None = None,
+                token: str | None = None) -> tuple[web.AppRunner, tuple[str, int]]:
+    """Serve ``app`` on ``listen`` (default ``settings.listen``), with TLS when configured. Refuses to serve
+    without a token anywhere but on loopback. Returns the runner (to clean up) and the bound address."""
+    host, port = listen or settings.listen
+    if token is None and not ipaddress.ip_address(host).is_loopback:
+        raise GtmError(f"admin API on {host}: set admin.token (a bearer token is required off loopback)")
+    ctx = None
+    if settings.tls_cert and settings.tls_key:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
+        except (OSError, ssl.SSLError) as e:
+            raise GtmError(f"admin TLS: cannot load {settings.tls_cert} / {settings.tls_key}: {e}") from None
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ctx, reuse_address=True)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    server = site._server
+    bound = server.sockets[0].getsockname()[:2] if server is not None and server.sockets else (host, port)
+    scheme = "https" if ctx else "http"
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    log.info("admin API on %s://%s:%d", scheme, shown, bound[1])
+    return runner, (bound[0], int(bound[1]))

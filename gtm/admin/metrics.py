@@ -1,0 +1,155 @@
+"""Prometheus metrics of a node, on its own registry, read from plain counters when scraped.
+
+Nothing on the query path calls prometheus-client: answers count themselves (``Entry.hits``, one integer
+increment) and this collector sums them per label set at scrape time. Counts of answer tables that are
+replaced (reload, health change) are folded into running totals first, so counters never go backwards.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Iterable
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from gtm import steering
+from gtm.dns.table import Entry, Steered, Table
+from gtm.model import TYPE_NAMES
+
+if TYPE_CHECKING:
+    from gtm.dns.server import Responder
+    from gtm.geoip import Locator
+    from gtm.health.node import HealthNode
+
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS"}
+DURATION_BUCKETS = (5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 5e-3, 0.05)
+
+
+def _entries(table: Table, steered_only: bool = False) -> Iterable[Entry]:
+    seen: set[int] = set()
+    for v in list(table.entries.values()) + list(table.cache.values()):
+        if isinstance(v, Steered):
+            for e in list(v.by_ranking.values()) + v.rotation:
+                if id(e) not in seen:
+                    seen.add(id(e))
+                    yield e
+        elif not steered_only and id(v) not in seen:
+            seen.add(id(v))
+            yield v
+
+
+class NodeMetrics:
+    """The registry and the collector over one node's responder, health and GeoIP locator."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.duration = Histogram("gtm_dns_query_duration_seconds",
+                                  "Time to answer a UDP query in the server (sampled: 1 query in 64)",
+                                  buckets=DURATION_BUCKETS, registry=self.registry)
+        self.responder: Responder | None = None
+        self.node: HealthNode | None = None
+        self.locator: Locator | None = None
+        self.queries: Counter[tuple[str, str, str]] = Counter()  # retired tables: (zone, qtype, rcode)
+        self.answers: Counter[tuple[str, str]] = Counter()       # retired tables: (service, region)
+        self.registry.register(_Collector(self))  # type: ignore[arg-type]
+
+    def retire(self, table: Table, steered_only: bool) -> None:
+        """Fold the counts of a table being replaced into the running totals."""
+        for e in _entries(table, steered_only):
+            self._count(e, self.queries, self.answers)
+
+    def _count(self, e: Entry, queries: Counter[tuple[str, str, str]], answers: Counter[tuple[str, str]]) -> None:
+        if not e.hits:
+            return
+        res = e.resolution
+        queries[(res.zone or "", TYPE_NAMES.get(e.qtype, str(e.qtype)), RCODES.get(e.rcode, str(e.rcode)))] += e.hits
+        if res.service is not None:
+            for region in e.regions or ("none",):
+                answers[(res.service, region)] += e.hits
+
+    def collect(self) -> Iterable[Metric]:
+        queries, answers = Counter(self.queries), Counter(self.answers)
+        r = self.responder
+        if r is not None:
+            for e in _entries(r.table):
+                self._count(e, queries, answers)
+            for rcode, n in r.stats.rcodes.items():
+                queries[("", "", RCODES.get(rcode, str(rcode)))] += n
+        q = CounterMetricFamily("gtm_dns_queries", "DNS queries answered", labels=["zone", "qtype", "rcode"])
+        for qkey, n in sorted(queries.items()):
+            q.add_metric(list(qkey), n)
+        yield q
+        a = CounterMetricFamily("gtm_answers", "Answers of managed names, by region answered",
+                                labels=["service", "region"])
+        for akey, n in sorted(answers.items()):
+            a.add_metric(list(akey), n)
+        yield a
+        if r is not None:
+            c = CounterMetricFamily("gtm_dns_events", "Unusual events on the query path", labels=["event"])
+            for name in ("queries_tcp", "slow_path", "formerr", "dropped", "truncated", "errors", "tcp_rejected"):
+                c.add_metric([name], getattr(r.stats, name))
+            c.add_metric(["queries_udp"], r.udp_queries())
+            yield c
+            table = r.table
+            healthy = GaugeMetricFamily("gtm_healthy_regions", "Candidate regions with an endpoint up",
+                                        labels=["service"])
+            for svc in table.config.services:
+                healthy.add_metric([svc.key], len(steering.healthy_regions(svc, table.config, table.health)))
+            yield healthy
+        node = self.node
+        if node is not None:
+            yield from self._health(node)
+        if self.locator is not None:
+            g = CounterMetricFamily("gtm_geoip_lookups", "Client locations looked up", labels=["result"])
+            g.add_metric(["found"], self.locator.lookups - self.locator.misses)
+            g.add_metric(["missing"], self.locator.misses)
+            yield g
+
+    def _health(self, node: "HealthNode") -> Iterable[Metric]:
+        ep = GaugeMetricFamily("gtm_endpoint_up", "Endpoint verdict (1 up, 0 down)",
+                               labels=["monitor", "region", "address"])
+        for (mon, region, addr), up in sorted(node.state.verdicts.items()):
+            ep.add_metric([mon, region, addr], 1.0 if up else 0.0)
+        yield ep
+        rg = GaugeMetricFamily("gtm_region_up", "Region verdict per monitor (1 up, 0 down)",
+                               labels=["monitor", "region"])
+        for (mon, region), up in sorted(node.state.regions.items()):
+            rg.add_metric([mon, region], 1.0 if up else 0.0)
+        yield rg
+        rtt = GaugeMetricFamily("gtm_probe_rtt_seconds", "Smoothed probe RTT per vantage and region",
+                                labels=["vantage", "region"])
+        for (v, region), ms in sorted(node.state.rtt.items()):
+            rtt.add_metric([v, region], ms / 1000.0)
+        yield rtt
+        res = CounterMetricFamily("gtm_probe_results", "Probe observations received", labels=["vantage", "result"])
+        for (v, result), n in sorted(node.results.items()):
+            res.add_metric([v, result], n)
+        yield res
+        rej = CounterMetricFamily("gtm_reports_rejected", "Reports refused", labels=["reason"])
+        for reason, n in sorted(node.rejected.items()):
+            rej.add_metric([reason], n)
+        yield rej
+        acc = CounterMetricFamily("gtm_reports_accepted", "Reports applied")
+        acc.add_metric([], node.accepted)
+        yield acc
+        ign = CounterMetricFamily("gtm_report_observations_ignored", "Observations naming no known check")
+        ign.add_metric([], node.ignored)
+        yield ign
+        tr = CounterMetricFamily("gtm_health_transitions", "Verdict changes", labels=["kind", "state"])
+        for (kind, state), n in sorted(node.transition_counts.items()):
+            tr.add_metric([kind, state], n)
+        yield tr
+        gen = GaugeMetricFamily("gtm_health_generation", "Health snapshots published")
+        gen.add_metric([], node.generation)
+        yield gen
+
+
+class _Collector:
+    def __init__(self, metrics: NodeMetrics):
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return self.metrics.collect()
+
+    def describe(self) -> Iterable[Metric]:
+        return []

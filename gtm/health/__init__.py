@@ -1,0 +1,1 @@
+"""Health: probes, the prober loop, signed reports, aggregation into verdicts (see docs/health.md)."""

@@ -1,0 +1,188 @@
+"""A DNS node's health: verifies and ingests reports, keeps the aggregation state, publishes snapshots.
+
+This is the IO-facing shell around the pure :mod:`gtm.health.aggregate`: it owns the clock, the signature
+verifier, the persisted last-known-good state and the counters the metrics endpoint exposes. Each change of
+verdicts yields a new :class:`~gtm.model.HealthSnapshot` through ``on_change``, from which the runtime builds
+and swaps new answer tables.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import Counter, deque
+from dataclasses import replace
+from typing import Any, Callable
+
+from gtm import steering
+from gtm.health import aggregate
+from gtm.health.aggregate import State, Transition
+from gtm.health.signing import Rejected, Verifier, load_keys
+from gtm.model import Config, HealthSnapshot, Report, ReportError
+from gtm.steering import latency
+
+log = logging.getLogger(__name__)
+
+
+class HealthNode:
+    """Health state of one DNS node. Not thread-safe: call it from the event loop."""
+
+    def __init__(self, config: Config, on_change: Callable[[HealthSnapshot], None] | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self.config = config
+        self.on_change = on_change
+        self.state = State(started=clock())
+        self.verifier: Verifier | None = None
+        self.rejected: Counter[str] = Counter()     # reason -> reports refused
+        self.results: Counter[tuple[str, str]] = Counter()  # (vantage, ok|fail) -> observations
+        self.ignored = 0                             # observations naming no known check
+        self.accepted = 0
+        self.transitions: deque[Transition] = deque(maxlen=200)
+        self.transition_counts: Counter[tuple[str, str]] = Counter()
+        self.generation = 0
+        self.last_good: dict[str, HealthSnapshot] = {}
+        self.restored = False
+        self.current = HealthSnapshot()
+        self.set_config(config)
+        self._restore()
+
+    # -- configuration ------------------------------------------------------------------------------------
+    def set_config(self, config: Config) -> None:
+        """Adopt a (re)loaded config: keys, checks. Raises ValueError when the keys cannot be read."""
+        h = config.health
+        keys = load_keys(h.keys_file, h.keys_env) if (h.keys_file or h.keys_env) else None
+        self.verifier = Verifier(keys, h.skew) if keys else None
+        self.config = config
+        self.evaluate()
+
+    @property
+    def monitored(self) -> bool:
+        """Whether anything is probed at all (services with monitors)."""
+        return bool(aggregate.checks_of(self.config))
+
+    def ready(self) -> bool:
+        return self.restored or aggregate.ready(self.state, self.config)
+
+    # -- reports ------------------------------------------------------------------------------------------
+    def receive(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        """Verify, parse and apply one report request; (HTTP status, JSON body). Nothing is applied on error."""
+        now = self.clock()
+        if self.verifier is None:
+            self.rejected["no_keys"] += 1
+            return 403, {"error": "this node accepts no reports: no report keys configured (health.keys)"}
+        try:
+            self.verifier.verify(headers, body, now)
+            report = Report.from_json(body)
+        except Rejected as e:
+            self.rejected[e.reason] += 1
+            return e.status, {"error": str(e), "reason": e.reason}
+        except ReportError as e:
+            self.rejected["malformed"] += 1
+            return 400, {"error": f"malformed report: {e}", "reason": "malformed"}
+        if report.vantage not in self.config.vantages:
+            self.rejected["unknown_vantage"] += 1
+            return 400, {"error": f"unknown vantage {report.vantage!r}", "reason": "unknown_vantage"}
+        self.state, ignored = aggregate.ingest(self.state, report, now, self.config)
+        self.accepted += 1
+        self.ignored += ignored
+        for o in report.observations:
+            self.results[(report.vantage, "ok" if o.ok else "fail")] += 1
+        self.evaluate()
+        return 200, {"applied": len(report.observations) - ignored, "ignored": ignored}
+
+    # -- verdicts -----------------------------------------------------------------------------------------
+    def evaluate(self) -> None:
+        """Recompute verdicts (also called on a timer: reports going stale change them too)."""
+        self.state, transitions = aggregate.evaluate(self.state, self.clock(), self.config)
+        for t in transitions:
+            log.info("health: %s", t)
+            self.transitions.append(t)
+            self.transition_counts[(t.kind, t.state)] += 1
+        snap = aggregate.snapshot(self.state, self.config, HealthSnapshot(), self.generation + 1)
+        snap = replace(snap, latency_choice=latency.update_choices(
+            self.config, replace(snap, latency_choice=self.current.latency_choice)))
+        self._publish(snap)
+
+    def _publish(self, snap: HealthSnapshot) -> None:
+        for svc in self.config.services:
+            if steering.healthy_regions(svc, self.config, snap):
+                self.last_good[svc.key] = replace(snap.for_monitor(svc.monitor), last_good=(), generation=0)
+        snap = replace(snap, last_good=tuple(sorted(self.last_good.items())))
+        same = (snap.down_checks, snap.rtt_ms, snap.latency_choice) == \
+               (self.current.down_checks, self.current.rtt_ms, self.current.latency_choice)
+        if same and self.generation:
+            return
+        self.generation += 1
+        self.current = replace(snap, generation=self.generation)
+        if self.ready():
+            self.persist()
+            if self.on_change is not None:
+                self.on_change(self.current)
+
+    # -- persistence --------------------------------------------------------------------------------------
+    def persist(self) -> None:
+        path = self.config.health.state_file
+        if not path:
+            return
+        body = {"saved_at": self.clock(),
+                "verdicts": [[*check, up] for check, up in sorted(self.state.verdicts.items())],
+                "regions": [[*key, up] for key, up in sorted(self.state.regions.items())],
+                "rtt": [[*key, ms] for key, ms in sorted(self.state.rtt.items())]}
+        tmp = f"{path}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(body, fh)
+            os.replace(tmp, path)  # atomic: a crash never leaves half a file
+        except OSError as e:
+            log.warning("cannot persist health state to %s: %s", path, e)
+
+    def _restore(self) -> None:
+        path = self.config.health.state_file
+        if not path or not os.path.exists(path):
+            return
+        try:
+            with open(path, encoding="utf-8") as fh:
+                body = json.load(fh)
+            known = aggregate.checks_of(self.config)
+            verdicts = {(m, r, a): bool(up) for m, r, a, up in body["verdicts"] if (m, r, a) in known}
+            regions = {(m, r): bool(up) for m, r, up in body["regions"]}
+            rtt = {(v, r): float(ms) for v, r, ms in body["rtt"]
+                   if v in self.config.vantages and r in self.config.regions}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("ignoring the persisted health state in %s: %s", path, e)
+            return
+        from types import MappingProxyType
+
+        self.state = replace(self.state, verdicts=MappingProxyType(verdicts), regions=MappingProxyType(regions),
+                             rtt=MappingProxyType(rtt))
+        self.restored = True
+        log.info("restored the last-known-good health state from %s (%d verdicts, saved %.0f s ago)", path,
+                 len(verdicts), self.clock() - float(body.get("saved_at", 0)))
+        self.evaluate()
+
+    # -- status -------------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        now = self.clock()
+        fresh = aggregate.fresh_vantages(self.state, now, self.config.health)
+        views: dict[str, list[dict[str, Any]]] = {}
+        for (vantage, (mon, region, addr)), view in sorted(self.state.views.items()):
+            views.setdefault(vantage, []).append({
+                "monitor": mon, "region": region, "address": addr,
+                "up": view.up, "rtt_ms": view.rtt_ms, "detail": view.detail})
+        return {
+            "generation": self.generation, "ready": self.ready(),
+            "endpoints": [{"monitor": m, "region": r, "address": a, "up": self.state.verdicts.get((m, r, a))}
+                          for (m, r, a) in sorted(aggregate.checks_of(self.config))],
+            "regions": [{"monitor": m, "region": r, "up": up} for (m, r), up in sorted(self.state.regions.items())],
+            "vantages": [{"name": v, "fresh": v in fresh, "sick": v in self.state.sick,
+                          "last_report_age_s": round(now - s.at, 3) if (s := self.state.seen.get(v)) else None,
+                          "seq": s.seq if s else None, "view": views.get(v, [])}
+                         for v in self.config.vantages],
+            "rtt_ms": [{"vantage": v, "region": r, "ms": round(ms, 3)} for (v, r), ms in sorted(self.state.rtt.items())],
+            "transitions": [{"at": t.at, "kind": t.kind, "name": t.name, "state": t.state, "cause": t.cause}
+                            for t in reversed(self.transitions)],
+            "reports": {"accepted": self.accepted, "ignored_observations": self.ignored,
+                        "rejected": dict(self.rejected)},
+        }

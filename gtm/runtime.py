@@ -19,6 +19,7 @@ from aiohttp import web
 
 from gtm import steering
 from gtm.admin.app import make_app, read_token
+from gtm.admin.explain import explain_table
 from gtm.admin.app import start as admin_start
 from gtm.admin.metrics import NodeMetrics
 from gtm.config import discover, load
@@ -164,8 +165,6 @@ class Runtime:
         return out
 
     def explain(self, name: str, client: str | None, qtype: str) -> dict[str, Any]:
-        from gtm.cli.explain import explain_table
-
         assert self.responder is not None
         return explain_table(self.responder.table, name, client, qtype)
 

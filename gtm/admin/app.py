@@ -133,8 +133,8 @@ async def start(app: web.Application, settings: AdminSettings, listen: tuple[str
     except OSError:
         await runner.cleanup()
         raise
-    server = site._server
-    bound = server.sockets[0].getsockname()[:2] if server is not None and server.sockets else (host, port)
+    sockets = getattr(site._server, "sockets", None) or []
+    bound = sockets[0].getsockname()[:2] if sockets else (host, port)
     scheme = "https" if ctx else "http"
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     log.info("admin API on %s://%s:%d", scheme, shown, bound[1])

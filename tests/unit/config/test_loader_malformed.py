@@ -15,7 +15,8 @@ from gtm.config.checks import show
 from gtm.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
-TOP = ["zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services", "geoip"]
+TOP = ["zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services", "geoip",
+       "health", "admin"]
 
 
 def outcome(path: Path) -> list[str]:

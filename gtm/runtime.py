@@ -13,7 +13,7 @@ import signal
 import time
 from dataclasses import replace
 
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -99,8 +99,10 @@ class Runtime:
 
     def __init__(self, paths: list[str], listen: list[tuple[str, int]], watch: float = 0.0, tcp_idle: float = 10.0,
                  tcp_clients: int = 256, udp_payload: int = 1232, health_file: str | None = None,
-                 admin_listen: tuple[str, int] | None = None, probe_as: str | None = None):
+                 admin_listen: tuple[str, int] | None = None, probe_as: str | None = None,
+                 transform: Callable[[Config], Config] | None = None):
         self.paths = paths
+        self.transform = transform  # applied to every loaded config (the demo rewrites endpoints to loopback)
         self.builder = Builder(health_file)
         self.listen = listen
         self.watch = watch
@@ -169,8 +171,12 @@ class Runtime:
         return explain_table(self.responder.table, name, client, qtype)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
+    def load(self, paths: list[str]) -> Config:
+        config = load(paths)
+        return self.transform(config) if self.transform is not None else config
+
     async def start(self) -> None:
-        config = load(self.paths)
+        config = self.load(self.paths)
         self.node = HealthNode(config, on_change=self._on_health)
         table = self.builder.compile(config, self.node.current if self.node.ready() else None)
         self.responder = Responder(table, udp_payload=self.udp_payload)
@@ -235,7 +241,7 @@ class Runtime:
             loop = asyncio.get_running_loop()
             started = time.monotonic()
             try:
-                config = await loop.run_in_executor(None, load, self.paths)
+                config = await loop.run_in_executor(None, self.load, self.paths)
                 self.node.set_config(config)
                 table = await loop.run_in_executor(None, self.builder.compile, config, self.node.current)
             except (GtmError, ValueError) as e:

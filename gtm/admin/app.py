@@ -12,6 +12,10 @@
 Authentication is a bearer token (``Authorization: Bearer TOKEN``) read from the file or environment variable
 named in ``admin.token``. Without a configured token the API is open, which is only allowed on a loopback
 address. Errors are JSON ``{"error": "...", "reason": "..."}`` with a 4xx status.
+
+Reports are refused with a reason that is also the label of ``gtm_reports_rejected_total``: ``unsigned``,
+``unknown_key``, ``bad_signature``, ``bad_timestamp``, ``stale``, ``replay`` (409), ``malformed``,
+``unknown_vantage``, ``oversized`` (413, a body over ``MAX_REPORT_BYTES``) and ``no_keys`` (403).
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from gtm.admin.page import STATUS_PAGE
 from gtm.errors import GtmError
 from gtm.health.node import HealthNode
+from gtm.health.signing import HEADER_KEY, HEADER_NONCE, HEADER_SIG, HEADER_TS
 from gtm.model import MAX_REPORT_BYTES, AdminSettings
 
 log = logging.getLogger(__name__)
@@ -57,8 +62,57 @@ def read_token(settings: AdminSettings) -> str | None:
     return token
 
 
-def _json(status: int, body: dict[str, Any]) -> web.Response:
-    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, default=str))
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers, dumps=lambda o: json.dumps(o, default=str))
+
+
+SIGNATURE_HEADERS = (HEADER_KEY, HEADER_TS, HEADER_NONCE, HEADER_SIG)
+
+# The status page carries the token in its URL (``/?token=``): no referrer, no caching, nothing from elsewhere.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                               "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _bearer(header: str) -> str:
+    """The credentials of an ``Authorization: Bearer ...`` header ('' for any other); the scheme is
+    case-insensitive (RFC 7235 section 2.1)."""
+    scheme, _, credentials = header.strip().partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not a domain name a DNS query could carry (None when it is one)."""
+    if any(c.isspace() or not c.isprintable() for c in name):
+        return "contains whitespace or control characters"
+    bare = name[:-1] if name.endswith(".") else name
+    if not bare:
+        return None  # the root
+    if len(bare.encode()) > 253:
+        return "longer than 253 characters"
+    for label in bare.split("."):
+        if not label:
+            return "has an empty label"
+        if len(label.encode()) > 63:
+            return f"has a label longer than 63 characters ({label[:20]}...)"
+    return None
+
+
+def client_problem(client: str) -> str | None:
+    """Why ``client`` is neither an IP address nor a network (None when it is one)."""
+    try:
+        if "/" in client:
+            ipaddress.ip_network(client, strict=False)
+        else:
+            ipaddress.ip_address(client)
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, explain: Explain, serving: Serving,
@@ -70,29 +124,47 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
                    ) -> web.StreamResponse:
         name = request.path.strip("/")
         if token is not None and name not in public:
-            given = request.headers.get("Authorization", "")
-            given = given[7:] if given.startswith("Bearer ") else request.query.get("token", "") \
-                if request.path == "/" and request.method == "GET" else ""
+            given = _bearer(request.headers.get("Authorization", ""))
+            if not given and request.path == "/" and request.method == "GET":
+                given = request.query.get("token", "")  # the status page, opened from a link
             if not hmac.compare_digest(given.encode(), token.encode()):
-                return _json(401, {"error": "missing or wrong bearer token", "reason": "unauthorized"})
+                return _json(401, {"error": "missing or wrong bearer token", "reason": "unauthorized"},
+                             {"WWW-Authenticate": 'Bearer realm="gtm"'})
         return await handler(request)
 
     async def reports(request: web.Request) -> web.Response:
-        body = await request.read()
-        code, out = node.receive({k: v for k, v in request.headers.items()}, body)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            node.rejected["oversized"] += 1
+            return _json(413, {"error": f"report body larger than {MAX_REPORT_BYTES} bytes", "reason": "oversized"})
+        # Header names are case-insensitive: look the signature up in aiohttp's multidict, pass plain names on.
+        headers = {h: request.headers[h] for h in SIGNATURE_HEADERS if h in request.headers}
+        code, out = node.receive(headers, body)
         return _json(code, out)
 
     async def get_status(request: web.Request) -> web.Response:
         return _json(200, status())
 
     async def get_explain(request: web.Request) -> web.Response:
-        name = request.query.get("name")
+        def bad(message: str) -> web.Response:
+            return _json(400, {"error": message, "reason": "bad_request"})
+
+        name = request.query.get("name", "").strip()
         if not name:
-            return _json(400, {"error": "query parameter 'name' is required", "reason": "bad_request"})
+            return bad("query parameter 'name' is required")
+        if (problem := name_problem(name)) is not None:
+            return bad(f"query parameter 'name' is not a domain name: {problem}")
+        client = request.query.get("client", "").strip() or None
+        if client is not None and (problem := client_problem(client)) is not None:
+            return bad(f"query parameter 'client' must be an IP address or network: {problem}")
+        qtype = request.query.get("type", "A").strip()
+        if qtype.upper() not in ("A", "AAAA"):
+            return bad(f"query parameter 'type' must be A or AAAA (got {qtype[:16]!r})")
         try:
-            return _json(200, explain(name, request.query.get("client"), request.query.get("type", "A")))
-        except GtmError as e:
-            return _json(400, {"error": str(e), "reason": "bad_request"})
+            return _json(200, explain(name, client, qtype))
+        except (GtmError, ValueError) as e:
+            return bad(str(e))
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -102,7 +174,7 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
         return web.Response(text="ok\n" if ok else "starting\n", status=200 if ok else 503)
 
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text=STATUS_PAGE, content_type="text/html")
+        return web.Response(text=STATUS_PAGE, content_type="text/html", headers=PAGE_HEADERS)
 
     app = web.Application(middlewares=[auth], client_max_size=MAX_REPORT_BYTES)
     app.add_routes([web.post("/v1/reports", reports), web.get("/v1/status", get_status),

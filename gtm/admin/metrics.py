@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from gtm import steering
 from gtm.dns.table import Entry, Steered, Table
-from gtm.model import TYPE_NAMES
+from gtm.model import TYPE_NAMES, Config
 
 if TYPE_CHECKING:
     from gtm.dns.server import Responder
@@ -38,6 +38,18 @@ def _entries(table: Table, steered_only: bool = False) -> Iterable[Entry]:
             yield v
 
 
+def _answered_regions(e: Entry, config: Config) -> tuple[str, ...]:
+    """The regions whose endpoints are in this answer. ``Entry.regions`` are the decision's, for both address
+    families: an AAAA answer without addresses (NODATA: no region has IPv6 endpoints) answers no region, and a
+    multi-value answer may spill over to a region in one family only."""
+    if not e.regions:
+        return ()
+    answered = {str(rd.fields[0]) for rr in e.resolution.answer if rr.rrset.rtype == e.qtype
+                for rd in rr.rrset.rdatas}
+    return tuple(r for r in e.regions if r in config.regions
+                 and any(str(ep.address) in answered for ep in config.regions[r].endpoints))
+
+
 class NodeMetrics:
     """The registry and the collector over one node's responder, health and GeoIP locator."""
 
@@ -56,23 +68,25 @@ class NodeMetrics:
     def retire(self, table: Table, steered_only: bool) -> None:
         """Fold the counts of a table being replaced into the running totals."""
         for e in _entries(table, steered_only):
-            self._count(e, self.queries, self.answers)
+            self._count(e, table.config, self.queries, self.answers)
 
-    def _count(self, e: Entry, queries: Counter[tuple[str, str, str]], answers: Counter[tuple[str, str]]) -> None:
+    def _count(self, e: Entry, config: Config, queries: Counter[tuple[str, str, str]],
+               answers: Counter[tuple[str, str]]) -> None:
         if not e.hits:
             return
         res = e.resolution
         queries[(res.zone or "", TYPE_NAMES.get(e.qtype, str(e.qtype)), RCODES.get(e.rcode, str(e.rcode)))] += e.hits
         if res.service is not None:
-            for region in e.regions or ("none",):
+            for region in _answered_regions(e, config) or ("none",):
                 answers[(res.service, region)] += e.hits
 
     def collect(self) -> Iterable[Metric]:
         queries, answers = Counter(self.queries), Counter(self.answers)
         r = self.responder
         if r is not None:
-            for e in _entries(r.table):
-                self._count(e, queries, answers)
+            table = r.table
+            for e in _entries(table):
+                self._count(e, table.config, queries, answers)
             for rcode, n in r.stats.rcodes.items():
                 queries[("", "", RCODES.get(rcode, str(rcode)))] += n
         q = CounterMetricFamily("gtm_dns_queries", "DNS queries answered", labels=["zone", "qtype", "rcode"])
@@ -90,7 +104,6 @@ class NodeMetrics:
                 c.add_metric([name], getattr(r.stats, name))
             c.add_metric(["queries_udp"], r.udp_queries())
             yield c
-            table = r.table
             healthy = GaugeMetricFamily("gtm_healthy_regions", "Candidate regions with an endpoint up",
                                         labels=["service"])
             for svc in table.config.services:

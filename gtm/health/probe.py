@@ -48,7 +48,7 @@ def url_host(address: str) -> str:
 
 async def probe(session: aiohttp.ClientSession, monitor: Monitor, region: str, address: str,
                 ssl_ctx: ssl.SSLContext | None = None, *,
-                timer: Callable[[], float] = time.perf_counter) -> Observation:
+                timer: Callable[[], float] = time.perf_counter, user_agent: str = "gtm-prober") -> Observation:
     """Check ``address`` as ``monitor`` says, within ``monitor.timeout`` seconds; never raises for network errors.
 
     ``session`` should not reuse connections (``TCPConnector(force_close=True)``) so that every probe measures a
@@ -59,7 +59,7 @@ async def probe(session: aiohttp.ClientSession, monitor: Monitor, region: str, a
     if monitor.type is MonitorType.TCP:
         ok, rtt, detail = await _tcp(monitor, address, timer)
     else:
-        ok, rtt, detail = await _http(session, monitor, address, ssl_ctx, timer)
+        ok, rtt, detail = await _http(session, monitor, address, ssl_ctx, timer, user_agent)
     return Observation(monitor.name, region, address, ok, None if rtt is None else round(rtt * 1000.0, 3),
                        detail[:MAX_DETAIL])
 
@@ -86,10 +86,12 @@ async def _tcp(monitor: Monitor, address: str, timer: Callable[[], float]) -> tu
 
 
 async def _http(session: aiohttp.ClientSession, monitor: Monitor, address: str, ssl_ctx: ssl.SSLContext | None,
-                timer: Callable[[], float]) -> tuple[bool, float | None, str]:
+                timer: Callable[[], float], user_agent: str = "gtm-prober") -> tuple[bool, float | None, str]:
     https = monitor.type is MonitorType.HTTPS
     url = f"{'https' if https else 'http'}://{url_host(address)}:{monitor.port}{monitor.path}"
-    headers = {"Host": monitor.host} if monitor.host else {}
+    headers = {"User-Agent": user_agent}
+    if monitor.host:
+        headers["Host"] = monitor.host
     # ssl=False still does TLS, without verification; server_hostname sets the SNI (and the name verified).
     tls: ssl.SSLContext | bool = (ssl_ctx or True) if monitor.tls_verify else False
     rtt: float | None = None

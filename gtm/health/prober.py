@@ -170,7 +170,8 @@ class Prober:
             await asyncio.sleep(max(0.0, due - loop.time()))
             async with sem:
                 try:
-                    obs = await probe(session, t.monitor, t.region, t.address, self._ssl_ctx)
+                    obs = await probe(session, t.monitor, t.region, t.address, self._ssl_ctx,
+                                      user_agent=f"gtm-prober ({self.vantage})")
                 except Exception as e:  # a bug in probe() must not end this target's checks for good
                     log.exception("probe of %s %s by %s failed", t.region, t.address, t.monitor.name)
                     obs = Observation(t.monitor.name, t.region, t.address, False, None, f"error: {type(e).__name__}")

@@ -1,0 +1,207 @@
+"""``gtm demo``: the whole system on loopback in one command, for a first look.
+
+It serves the bundled example (``zones/``: a geo-steered ``www``, a latency-steered ``api``) with its regional
+load balancers simulated on loopback (aiohttp backends on 127.0.R.E with a health endpoint), a prober for each
+of its vantages, the DNS server and the admin API with the status page. The simulated backends answer a prober after a delay that grows with the great-circle distance
+between the prober's vantage and the region (1 ms per 100 km), so the latency policy has something real to
+measure. ``POST /demo/regions/{name}/fail`` and ``/recover`` on the admin API make a region's backends fail
+their health checks and come back. Ctrl-C stops everything.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import re
+import secrets
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from aiohttp import web
+
+from gtm.config import load
+from gtm.health.prober import Prober
+from gtm.health.signing import load_keys
+from gtm.model import Config, Endpoint, Location, MonitorType
+from gtm.runtime import Runtime
+from gtm.steering.geomath import distance_km
+
+log = logging.getLogger(__name__)
+
+CLIENTS = [("Europe (London)", "81.2.69.0/24"), ("America (US)", "8.8.8.0/24"), ("Asia (Singapore)", "1.128.0.0/11")]
+ENDPOINTS_PER_REGION = 2
+
+@dataclass
+class SimRegion:
+    """One simulated region: its backends' addresses, whether they fail health checks."""
+
+    name: str
+    location: Location
+    addresses: list[str]
+    failed: bool = False
+    runners: list[web.AppRunner] = field(default_factory=list)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+async def _start_backends(region: SimRegion, port: int, vantages: dict[str, Location]) -> None:
+    async def healthz(request: web.Request) -> web.Response:
+        # Simulated geography: a prober's vantage is in its User-Agent; answer after 1 ms per 100 km.
+        m = re.search(r"\(([^)]+)\)", request.headers.get("User-Agent", ""))
+        where = vantages.get(m.group(1)) if m else None
+        if where is not None:
+            await asyncio.sleep(distance_km(where, region.location) / 100 / 1000)
+        if region.failed:
+            return web.Response(status=503, text=f"{region.name}: failing (demo)\n")
+        return web.Response(text=f"{region.name} ok\n")
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text=f"hello from {region.name} ({request.host})\n")
+
+    for address in region.addresses:
+        app = web.Application()
+        app.add_routes([web.get("/healthz", healthz), web.get("/", hello)])
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, address, port).start()
+        region.runners.append(runner)
+
+
+def simulate(config: Config, regions: dict[str, SimRegion], port: int, keys_file: str) -> Config:
+    """The example config with its load balancers simulated on loopback: each region's IPv4 endpoints become
+    127.0.R.E (IPv6 ones are left out: loopback has one IPv6 address), every monitor checks the simulated
+    backends' /healthz each second (fall 2, rise 2, quorum 2), and reports are signed with the demo's key."""
+    new_regions = {}
+    for i, (name, region) in enumerate(config.regions.items(), 1):
+        v4 = [e for e in region.endpoints if e.address.version == 4] or [Endpoint(ipaddress.ip_address("0.0.0.0"))]
+        eps = tuple(Endpoint(ipaddress.ip_address(f"127.0.{i}.{e}"), ep.weight) for e, ep in enumerate(v4, 1))
+        new_regions[name] = replace(region, endpoints=eps)
+        if name not in regions:
+            regions[name] = SimRegion(name, region.location, [str(e.address) for e in eps])
+    monitors = {n: replace(m, type=MonitorType.HTTP, port=port, path="/healthz", host=None, expect=(200,), body=None,
+                           interval=1.0, timeout=0.5, rise=2, fall=2, quorum=min(2, len(config.vantages)),
+                           tls_verify=True) for n, m in config.monitors.items()}
+    health = replace(config.health, keys_file=keys_file, keys_env=None, start_timeout=10.0, state_file=None)
+    return replace(config, regions=MappingProxyType(new_regions), monitors=MappingProxyType(monitors),
+                   health=health)
+
+
+def demo_routes(regions: dict[str, SimRegion]) -> list[web.RouteDef]:
+    async def change(request: web.Request) -> web.Response:
+        name, action = request.match_info["name"], request.match_info["action"]
+        region = regions.get(name)
+        if region is None:
+            return web.json_response({"error": f"unknown region {name!r}; regions: {', '.join(regions)}",
+                                      "reason": "unknown_region"}, status=404)
+        region.failed = action == "fail"
+        log.info("demo: region %s %s", name, "now fails its health checks" if region.failed else "recovered")
+        return web.json_response({"region": name, "failing": region.failed})
+
+    async def listing(request: web.Request) -> web.Response:
+        return web.json_response({n: {"addresses": r.addresses, "failing": r.failed} for n, r in regions.items()})
+
+    return [web.post(r"/demo/regions/{name}/{action:fail|recover}", change), web.get("/demo/regions", listing)]
+
+
+def _banner(dns: tuple[str, int], admin_url: str) -> str:
+    host, port = dns
+    lines = [f"dns: {host}:{port}", f"admin: {admin_url}", "",
+             "Three simulated regions (us-east, eu-west, ap-southeast), probed from virginia, frankfurt and "
+             "singapore.", "", "Ask as clients in different places:"]
+    for where, net in CLIENTS:
+        lines.append(f"  dig @{host} -p {port} www.example.com +subnet={net} +short   # {where}")
+    lines += [f"  dig @{host} -p {port} api.example.com +subnet=81.2.69.0/24 +short   # latency-steered", "",
+              f"Status page: {admin_url}/", "",
+              "Fail a region, then watch answers move (and come back):",
+              f"  curl -X POST {admin_url}/demo/regions/eu-west/fail",
+              f"  curl -X POST {admin_url}/demo/regions/eu-west/recover", "",
+              "Why an answer: gtm explain (or GET /v1/explain?name=www.example.com&client=81.2.69.0/24).",
+              "Ctrl-C stops everything."]
+    return "\n".join(lines)
+
+
+async def run_demo(paths: list[str], dns: tuple[str, int], admin: tuple[str, int]) -> int:
+    if dns[1] and admin[1]:  # known now: say where things are before anything else
+        print(f"dns: {dns[0]}:{dns[1]}\nadmin: http://{admin[0]}:{admin[1]}", flush=True)
+    directory = Path(tempfile.mkdtemp(prefix="gtm-demo-"))
+    keys_file = directory / "keys.txt"
+    keys_file.write_text(f"demo:{secrets.token_hex(24)}\n")
+    keys_file.chmod(0o600)
+    port = _free_port("127.0.1.1")
+    regions: dict[str, SimRegion] = {}
+    config = simulate(load(paths), regions, port, str(keys_file))  # a config error surfaces here, before starting
+    for region in regions.values():
+        await _start_backends(region, port, {v.name: v.location for v in config.vantages.values()})
+    runtime = Runtime(paths, [dns], admin_listen=admin,
+                      transform=lambda c: simulate(c, regions, port, str(keys_file)))
+    runtime.admin_routes = demo_routes(regions)
+    serving = asyncio.ensure_future(runtime.run())
+    while runtime.admin_url is None and not serving.done():
+        await asyncio.sleep(0.02)
+    probers: list[Prober] = []
+    tasks = []
+    if runtime.admin_url is not None:
+        keys = load_keys(str(keys_file), None)
+        for vantage in config.vantages:
+            p = Prober(config, vantage, [runtime.admin_url], "demo", keys["demo"])
+            probers.append(p)
+            tasks.append(asyncio.ensure_future(p.run()))
+    while not runtime.serving and not serving.done():
+        await asyncio.sleep(0.05)
+    if runtime.serving and runtime.server is not None and runtime.admin_url is not None:
+        bound = runtime.server.bound[0]
+        text = _banner(bound, runtime.admin_url)
+        if dns[1] and admin[1]:
+            text = text.split("\n", 2)[2]  # the first two lines went out at start
+        print(text, flush=True)
+    try:
+        await serving  # until Ctrl-C / SIGTERM (the runtime's signal handlers end it)
+    finally:
+        for p in probers:
+            p.stop()
+        if tasks:
+            await asyncio.wait(tasks, timeout=3)
+        for region in regions.values():
+            for runner in region.runners:
+                await runner.cleanup()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from gtm.dns.server import parse_listen
+
+    try:
+        dns = parse_listen(args.dns_listen)
+        admin = parse_listen(args.admin_listen)
+    except ValueError as e:
+        print(f"gtm demo: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        import uvloop
+
+        return int(uvloop.run(run_demo(args.paths, dns, admin)))
+    except ImportError:
+        return asyncio.run(run_demo(args.paths, dns, admin))
+
+
+def add_parser(sub: Any) -> None:
+    d = sub.add_parser("demo", help="everything on loopback: simulated regions, probers, DNS, admin API")
+    d.add_argument("--dns-listen", default="127.0.0.1:5353", metavar="ADDR:PORT", help="DNS (default 127.0.0.1:5353)")
+    d.add_argument("--admin-listen", default="127.0.0.1:8053", metavar="ADDR:PORT",
+                   help="admin API and status page (default 127.0.0.1:8053)")
+    d.add_argument("paths", nargs="*", default=["zones"], metavar="PATH",
+                   help="the config to simulate (default: zones/, the bundled example)")
+    d.set_defaults(func=run)
+
+
+__all__ = ["add_parser", "run"]

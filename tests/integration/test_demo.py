@@ -1,0 +1,90 @@
+"""`gtm demo`: one command, the whole system on loopback, as the README promises."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dns.edns
+import dns.message
+import dns.query
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENTS = {"eu-west": "81.2.69.0", "us-east": "8.8.8.0", "ap-southeast": "1.128.0.0"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _region(port: int, client: str) -> set[str]:
+    q = dns.message.make_query("www.example.com", "A", use_edns=0, options=[dns.edns.ECSOption(client, 24)])
+    r = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+    names = {"1": "us-east", "2": "eu-west", "3": "ap-southeast"}
+    return {names[rd.address.split(".")[2]] for rrset in r.answer for rd in rrset}
+
+
+def _until(pred, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_demo_runs_steers_fails_over_and_stops_cleanly() -> None:
+    dns_port, admin_port = _free_port(), _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gtm", "demo", "--dns-listen", f"127.0.0.1:{dns_port}",
+                             "--admin-listen", f"127.0.0.1:{admin_port}"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout is not None
+        first = [proc.stdout.readline().rstrip("\n") for _ in range(2)]
+        assert first == [f"dns: 127.0.0.1:{dns_port}", f"admin: http://127.0.0.1:{admin_port}"]
+        banner = []
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "the demo exited early"
+            banner.append(line)
+            if line.startswith("Ctrl-C"):
+                break
+        text = "".join(banner)
+        assert f"dig @127.0.0.1 -p {dns_port} www.example.com +subnet=81.2.69.0/24" in text
+        assert f"curl -X POST http://127.0.0.1:{admin_port}/demo/regions/eu-west/fail" in text
+        # Clients in Europe, America and Asia get their own region.
+        for region, client in CLIENTS.items():
+            assert _region(dns_port, client) == {region}
+        # The status page and the status API answer without a token on loopback.
+        admin = f"http://127.0.0.1:{admin_port}"
+        with urllib.request.urlopen(admin + "/", timeout=5) as r:
+            assert b"gtm status" in r.read()
+        with urllib.request.urlopen(admin + "/v1/status", timeout=5) as r:
+            status = json.load(r)
+        assert {v["name"] for v in status["health"]["vantages"]} == {"virginia", "frankfurt", "singapore"}
+        # Fail eu-west: European clients move within a few seconds; recover: they come back.
+        urllib.request.urlopen(urllib.request.Request(admin + "/demo/regions/eu-west/fail", method="POST",
+                                                      data=b""), timeout=5).read()
+        assert _until(lambda: "eu-west" not in _region(dns_port, CLIENTS["eu-west"]), 10)
+        urllib.request.urlopen(urllib.request.Request(admin + "/demo/regions/eu-west/recover", method="POST",
+                                                      data=b""), timeout=5).read()
+        assert _until(lambda: _region(dns_port, CLIENTS["eu-west"]) == {"eu-west"}, 10)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            rc = proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert rc == 0
+    err = proc.stderr.read() if proc.stderr else ""
+    assert "Traceback" not in err, err

@@ -179,6 +179,7 @@ class Runtime:
         config = self.load(self.paths)
         self.node = HealthNode(config, on_change=self._on_health)
         table = self.builder.compile(config, self.node.current if self.node.ready() else None)
+        table.on_evict = self.metrics.evicted
         self.responder = Responder(table, udp_payload=self.udp_payload)
         self.metrics.responder, self.metrics.node, self.metrics.locator = self.responder, self.node, \
             self.builder.locator
@@ -253,6 +254,7 @@ class Runtime:
                 log.exception("reload failed; still serving the previous config")
                 return False
             old = self.responder.table
+            table.on_evict = self.metrics.evicted
             self.responder.table = table  # one reference swap: each query sees old or new, never a mix
             self.metrics.retire(old, steered_only=False)
             self.metrics.locator = self.builder.locator

@@ -65,6 +65,12 @@ class NodeMetrics:
         self.answers: Counter[tuple[str, str]] = Counter()       # retired tables: (service, region)
         self.registry.register(_Collector(self))  # type: ignore[arg-type]
 
+    def evicted(self, table: Table, entries: list[Entry | Steered]) -> None:
+        """Fold the counts of answers dropped from a table's bounded cache into the running totals."""
+        for v in entries:
+            for e in (list(v.by_ranking.values()) + v.rotation) if isinstance(v, Steered) else [v]:
+                self._count(e, table.config, self.queries, self.answers)
+
     def retire(self, table: Table, steered_only: bool) -> None:
         """Fold the counts of a table being replaced into the running totals."""
         for e in _entries(table, steered_only):

@@ -45,7 +45,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .down{background:var(--down-bg)}.down .state,.down.state{color:var(--down)}
 .unknown{background:var(--unk-bg)}.unknown .state,.unknown.state{color:var(--unk)}
 .sick{background:var(--sick-bg)}.sick .state,.sick.state{color:var(--sick)}
-.cell .sub{display:block;color:var(--muted);font-size:.85em;white-space:nowrap}
+.sub{display:block;color:var(--muted);font-size:.85em;font-weight:400;white-space:nowrap}
 small,.muted{color:var(--muted)}
 #err{display:none;margin:1em 0;padding:.6em 1em;border-radius:6px;background:var(--down-bg);color:var(--down);
   border:1px solid #e9a9ab;font-weight:600}
@@ -103,9 +103,9 @@ function renderMatrix(h){
   const rtt = new Map((h.rtt_ms || []).map(x => [x.vantage + "\\u0000" + x.region, x.ms]));
   let m = "<thead><tr><th>region</th><th>verdict</th>" + vantages.map(v => {
     const st = v.sick ? "sick" : v.fresh ? "" : "unknown";
-    const note = v.sick ? "sick: votes ignored" : v.fresh ? "report " + ago(v.last_report_age_s) :
+    const note = v.sick ? "sick: votes ignored" : v.fresh ? "reported " + ago(v.last_report_age_s) :
       v.last_report_age_s == null ? "silent: no report yet" : "silent: last report " + ago(v.last_report_age_s);
-    return "<th class='" + st + "'" + attr("vantage", v.name) + ">" + esc(v.name) + "<span class='sub muted'>" +
+    return "<th class='" + st + "'" + attr("vantage", v.name) + ">" + esc(v.name) + "<span class='sub'>" +
       esc(note) + "</span></th>";
   }).join("") + "</tr></thead><tbody>";
   const multi = new Set(rows.map(r => r.monitor)).size > 1;

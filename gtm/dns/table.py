@@ -235,6 +235,7 @@ class Table:
         self.authority = Authority([ZoneIndex(zone) for zone in config.zones.values()])
         self.entries: dict[bytes, Entry | Steered] = {}
         self.cache: dict[bytes, Entry | Steered] = {}
+        self.on_evict: Callable[[Table, list[Entry | Steered]], None] | None = None
         for z in self.authority.zones.values():
             for name in z.exists:
                 for rtype in z.types_at(name):
@@ -253,6 +254,7 @@ class Table:
         t.entries = {k: (Steered(t, v.base, v.service, v.rtype, v.qname_wire) if isinstance(v, Steered) else v)
                      for k, v in self.entries.items()}
         t.cache = {k: v for k, v in self.cache.items() if not isinstance(v, Steered)}
+        t.on_evict = self.on_evict
         return t
 
     def _compile(self, wire: bytes, qname: str, qtype: int) -> Entry | Steered:
@@ -266,6 +268,8 @@ class Table:
         entry = self.entries.get(key) or self.cache.get(key)
         if entry is None:
             if len(self.cache) >= CACHE_LIMIT:
+                if self.on_evict is not None:  # let the metrics keep what these answers counted
+                    self.on_evict(self, list(self.cache.values()))
                 self.cache.clear()  # bounded: a flood of random names cannot grow memory
             entry = self._compile(key[:-2], qname, qtype)
             self.cache[key] = entry

@@ -13,6 +13,7 @@ import re
 import ssl
 import textwrap
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -60,10 +61,12 @@ services:
 """
 
 
-def write_node(directory: Path, *, admin: str = "", health: str = "", keys: bool = True) -> Path:
+def write_node(directory: Path, *, admin: str = "", health: str = "", keys: bool = True, token: bool = True
+               ) -> Path:
     """The config directory of a node: the zone, ``keys.txt``, ``token.txt`` and the ``health:`` and ``admin:``
-    sections (``admin`` and ``health`` are extra YAML lines inside them). The DNS port comes from the command
-    line, the admin API listens on a free loopback port."""
+    sections (``admin`` and ``health`` are extra YAML lines inside them; ``keys``/``token``: whether the
+    sections name the key and token files). The DNS port comes from the command line, the admin API listens
+    on a free loopback port."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "keys.txt").write_text(f"{KEY_ID}:{SECRET.decode()}\n{OTHER_KEY_ID}:{OTHER_SECRET.decode()}\n")
     (directory / "token.txt").write_text(TOKEN + "\n")
@@ -72,6 +75,8 @@ def write_node(directory: Path, *, admin: str = "", health: str = "", keys: bool
         text += "  keys: {file: keys.txt}\n"
     text += textwrap.indent(textwrap.dedent(health), "  ") if health.strip() else ""
     text += "admin:\n  listen: 127.0.0.1:0\n"
+    if token:
+        text += "  token: {file: token.txt}\n"
     text += textwrap.indent(textwrap.dedent(admin), "  ") if admin.strip() else ""
     (directory / f"{ZONE}.yaml").write_text(text)
     return directory
@@ -219,8 +224,9 @@ def stop_node(node: AdminNode) -> None:
     assert not bad, "the node logged errors:\n" + node.proc.log
 
 
+@contextmanager
 def running_node(directory: Path, *extra: str, ssl_context: ssl.SSLContext | None = None) -> Iterator[AdminNode]:
-    """Body of a fixture: a node for the test (or module), stopped and checked afterwards."""
+    """A node for the test (or module), stopped and checked afterwards."""
     node = start_node(directory, *extra, ssl_context=ssl_context)
     try:
         yield node
@@ -230,7 +236,7 @@ def running_node(directory: Path, *extra: str, ssl_context: ssl.SSLContext | Non
 
 # -- the fixture itself -----------------------------------------------------------------------------------------
 def test_node_fixture_serves_dns_and_the_admin_api(tmp_path: Path) -> None:
-    for node in running_node(write_node(tmp_path)):
+    with running_node(write_node(tmp_path)) as node:
         assert node.url.startswith("http://127.0.0.1:") and node.admin_port != node.dns_port
         assert node.get("/healthz", token=None).status == 200
         assert [str(rr) for rr in node.query(f"www.{ZONE}").answer] == [f"www.{ZONE}. 3600 IN A 192.0.2.80"]

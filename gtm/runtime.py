@@ -197,6 +197,8 @@ class Runtime:
             log.info("waiting for the first full round of health reports (up to %.0f s)", timeout)
             deadline = time.monotonic() + timeout
             while not self.node.ready() and time.monotonic() < deadline:
+                if self._stop is not None and self._stop.is_set():
+                    return  # asked to stop while waiting: never open the DNS port
                 await asyncio.sleep(0.05)
             if self.node.ready():
                 log.info("first health round complete")

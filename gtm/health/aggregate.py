@@ -12,7 +12,7 @@ Four steps (DESIGN.md section 4):
    every check down while another fresh vantage sees some of them up is **sick**: it does not vote, and is
    flagged, because it is far likelier that one prober lost its network than that the world went down.
 3. **Endpoints → region.** For each monitor, a region is up when at least ``region_min_up`` of its checked
-   endpoints are up.
+   endpoints are up (an endpoint without a verdict yet counts as up, as everywhere: fail open).
 4. **RTT.** Each successful observation's RTT feeds an EWMA per (vantage, region), for the latency policy.
 
 Every change of a verdict, a region or a vantage's sickness is a :class:`Transition` with its cause.
@@ -180,12 +180,17 @@ def evaluate(state: State, now: float, config: Config) -> tuple[State, list[Tran
     for key, vs in by_region.items():
         if all(v is None for v in vs):
             continue
+        # An endpoint without a verdict yet (e.g. just added by a reload) counts as up, as it does in the
+        # snapshot (fail open): it must not take a region whose known endpoints are up below region_min_up.
         up_count = sum(1 for v in vs if v)
-        regions[key] = up_count >= min(settings.region_min_up, len(vs))
+        unknown = sum(1 for v in vs if v is None)
+        needs = min(settings.region_min_up, len(vs))
+        regions[key] = up_count + unknown >= needs
         if state.regions.get(key) != regions[key]:
             transitions.append(Transition(now, "region", " ".join(key), "up" if regions[key] else "down",
-                                          f"{up_count} of {len(vs)} endpoints up (needs "
-                                          f"{min(settings.region_min_up, len(vs))})"))
+                                          f"{up_count} of {len(vs)} endpoints up"
+                                          + (f", {unknown} without a verdict" if unknown else "")
+                                          + f" (needs {needs})"))
     new_state = replace(state, verdicts=MappingProxyType(verdicts), regions=MappingProxyType(regions),
                         sick=frozenset(sick))
     return new_state, transitions

@@ -13,16 +13,20 @@ import os
 import time
 from collections import Counter, deque
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any, Callable
 
 from gtm import steering
 from gtm.health import aggregate
 from gtm.health.aggregate import State, Transition
-from gtm.health.signing import Rejected, Verifier, load_keys
+from gtm.health.signing import HEADER_KEY, HEADER_NONCE, HEADER_SIG, HEADER_TS, Rejected, Verifier, load_keys
 from gtm.model import Config, HealthSnapshot, Report, ReportError
 from gtm.steering import latency
 
 log = logging.getLogger(__name__)
+
+# HTTP header names are case-insensitive (RFC 9110 section 5.1), and HTTP/2 proxies send them in lower case.
+_SIGNING_HEADERS = {h.lower(): h for h in (HEADER_KEY, HEADER_TS, HEADER_NONCE, HEADER_SIG)}
 
 
 class HealthNode:
@@ -45,17 +49,25 @@ class HealthNode:
         self.last_good: dict[str, HealthSnapshot] = {}
         self.restored = False
         self.current = HealthSnapshot()
-        self.set_config(config)
+        self._delivered = False                      # on_change has seen a snapshot since the node went live
+        self._load_keys(config)
+        # Restore before the first evaluation: publishing first could persist an empty state over the saved one.
         self._restore()
+        self.evaluate()
 
     # -- configuration ------------------------------------------------------------------------------------
     def set_config(self, config: Config) -> None:
         """Adopt a (re)loaded config: keys, checks. Raises ValueError when the keys cannot be read."""
+        self._load_keys(config)
+        self.evaluate()
+
+    def _load_keys(self, config: Config) -> None:
         h = config.health
         keys = load_keys(h.keys_file, h.keys_env) if (h.keys_file or h.keys_env) else None
-        self.verifier = Verifier(keys, h.skew) if keys else None
+        # The nonces seen so far outlive a reload: a report captured before it must not be replayable after it.
+        seen = self.verifier.seen if self.verifier is not None else {}
+        self.verifier = Verifier(keys, h.skew, seen) if keys else None
         self.config = config
-        self.evaluate()
 
     @property
     def monitored(self) -> bool:
@@ -63,7 +75,14 @@ class HealthNode:
         return bool(aggregate.checks_of(self.config))
 
     def ready(self) -> bool:
+        """Whether the node knows the health it should answer under: restored, or the first full round is in."""
         return self.restored or aggregate.ready(self.state, self.config)
+
+    def live(self) -> bool:
+        """Whether changes are published (persisted, handed to ``on_change``): once ready, or once
+        ``health.start_timeout`` has passed without a full round (the runtime then answers with what is known,
+        and must keep getting changes even while some check never gets a verdict)."""
+        return self.ready() or self.clock() - self.state.started >= self.config.health.start_timeout
 
     # -- reports ------------------------------------------------------------------------------------------
     def receive(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
@@ -71,7 +90,9 @@ class HealthNode:
         now = self.clock()
         if self.verifier is None:
             self.rejected["no_keys"] += 1
-            return 403, {"error": "this node accepts no reports: no report keys configured (health.keys)"}
+            return 403, {"error": "this node accepts no reports: no report keys configured (health.keys)",
+                         "reason": "no_keys"}
+        headers = {_SIGNING_HEADERS.get(k.lower(), k): v for k, v in headers.items()}
         try:
             self.verifier.verify(headers, body, now)
             report = Report.from_json(body)
@@ -112,19 +133,24 @@ class HealthNode:
         snap = replace(snap, last_good=tuple(sorted(self.last_good.items())))
         same = (snap.down_checks, snap.rtt_ms, snap.latency_choice) == \
                (self.current.down_checks, self.current.rtt_ms, self.current.latency_choice)
-        if same and self.generation:
+        if not same or not self.generation:
+            self.generation += 1
+            self.current = replace(snap, generation=self.generation)
+        elif self._delivered:
             return
-        self.generation += 1
-        self.current = replace(snap, generation=self.generation)
-        if self.ready():
+        if self.live():
+            # Also the first time the node goes live with a snapshot computed (unpublished) while it was not.
+            self._delivered = True
             self.persist()
             if self.on_change is not None:
                 self.on_change(self.current)
 
     # -- persistence --------------------------------------------------------------------------------------
     def persist(self) -> None:
+        """Save the verdicts and RTTs to ``health.state_file`` (atomically). Nothing is saved while no check has
+        a verdict: an empty state restored at the next start would count as known and answer "all up"."""
         path = self.config.health.state_file
-        if not path:
+        if not path or not self.state.verdicts:
             return
         body = {"saved_at": self.clock(),
                 "verdicts": [[*check, up] for check, up in sorted(self.state.verdicts.items())],
@@ -150,17 +176,18 @@ class HealthNode:
             regions = {(m, r): bool(up) for m, r, up in body["regions"]}
             rtt = {(v, r): float(ms) for v, r, ms in body["rtt"]
                    if v in self.config.vantages and r in self.config.regions}
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            saved_at = float(body.get("saved_at", 0))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             log.warning("ignoring the persisted health state in %s: %s", path, e)
             return
-        from types import MappingProxyType
-
+        if not verdicts:  # nothing known about the checks of this config: wait for the first round instead
+            log.warning("ignoring the persisted health state in %s: no verdict on any check of this config", path)
+            return
         self.state = replace(self.state, verdicts=MappingProxyType(verdicts), regions=MappingProxyType(regions),
                              rtt=MappingProxyType(rtt))
         self.restored = True
         log.info("restored the last-known-good health state from %s (%d verdicts, saved %.0f s ago)", path,
-                 len(verdicts), self.clock() - float(body.get("saved_at", 0)))
-        self.evaluate()
+                 len(verdicts), self.clock() - saved_at)
 
     # -- status -------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -7,8 +7,9 @@ Shape of a running :class:`Prober`:
   ``concurrency`` probes run at once (a semaphore), all through ONE aiohttp session that never reuses a connection
   (``force_close=True``), so every probe measures a fresh connect;
 * one **round task**: every round (the smallest monitor interval among the targets) it builds one
-  :class:`~gtm.model.health.Report` holding the latest observation of every target probed so far (a target not yet
-  probed is left out: it casts no vote, rather than a made-up "up") and hands it to every node's sender;
+  :class:`~gtm.model.health.Report` holding the observations made since the previous report (a target not probed
+  in between is left out: its view at the node stands, rather than counting one probe twice) and hands it to
+  every node's sender;
 * one **sender task per node** URL: ``POST {url}/v1/reports`` with the report's JSON, signed
   (:func:`gtm.health.signing.sign`, fresh timestamp and nonce per attempt) and with ``Authorization: Bearer`` when a
   token is given. A failure (connection error, timeout, non-2xx) is retried after 1 s, 2 s, 4 s … capped at 30 s,
@@ -112,7 +113,8 @@ class Prober:
         self.targets = targets(config)
         self.round = min((t.monitor.interval for t in self.targets), default=DEFAULT_ROUND)
         self.nodes = {url.rstrip("/"): NodeState(url.rstrip("/")) for url in report_to}
-        self.latest: dict[tuple[str, str, str], Observation] = {}
+        self.latest: dict[tuple[str, str, str], Observation] = {}   # the newest observation of each target
+        self.unreported: set[tuple[str, str, str]] = set()          # targets observed since the last report
         self.seq = 0
         self._key_id, self._secret, self._token = key_id, secret, token
         self._concurrency = concurrency
@@ -176,14 +178,18 @@ class Prober:
                     log.exception("probe of %s %s by %s failed", t.region, t.address, t.monitor.name)
                     obs = Observation(t.monitor.name, t.region, t.address, False, None, f"error: {type(e).__name__}")
             self.latest[t.key] = obs
+            self.unreported.add(t.key)
             due += self.jittered(t.monitor.interval)
             if due < loop.time():  # overran (slow probe, busy loop): do not burst to catch up
                 due = loop.time()
 
     def build_report(self) -> Report:
-        """The next report: the latest observation of every target probed so far, ``seq`` one more than before."""
+        """The next report: every observation made since the previous report (the newest per target), ``seq``
+        one more than before. An observation is reported once: nodes count consecutive failures and successes
+        for rise/fall, so sending one probe's result twice would count it twice."""
         self.seq += 1
-        observations = tuple(self.latest[t.key] for t in self.targets if t.key in self.latest)
+        observations = tuple(self.latest[t.key] for t in self.targets if t.key in self.unreported)
+        self.unreported = set()
         return Report(self.vantage, self._clock(), self.seq, self.round, observations)
 
     async def _round_loop(self) -> None:

@@ -34,8 +34,9 @@ class Rejected(Exception):
 def parse_keys(text: str, where: str) -> dict[str, bytes]:
     """``KEY_ID:SECRET`` entries, one per line or comma-separated; ``#`` starts a comment. ValueError if bad."""
     keys: dict[str, bytes] = {}
-    for n, raw in enumerate(text.replace(",", "\n").splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
+    entries = [e for raw in text.splitlines() for e in raw.split("#", 1)[0].split(",")]  # comments first
+    for n, raw in enumerate(entries, 1):
+        line = raw.strip()
         if not line:
             continue
         key_id, sep, secret = line.partition(":")

@@ -103,7 +103,7 @@ def write_setup(directory: Path, ports: dict[str, int], health: dict[str, str] |
     directory.mkdir(parents=True, exist_ok=True)
     text = (HEALTH / "health.test.yaml").read_text()
     for key, value in (health or {}).items():
-        text, n = re.subn(rf"^  {key}: .*$", f"  {key}: {value}", text, flags=re.M)
+        text, n = re.subn(rf"^  {key}: .*$", f"  {key}: {value}", text, flags=re.MULTILINE)
         if not n:
             text = text.replace("\nhealth:\n", f"\nhealth:\n  {key}: {value}\n")
     assert "port: 18080" in text
@@ -191,7 +191,7 @@ class Lab:
             port, socks = _ports_free_on_all(ADDRESSES)
             self.ports[v] = port
             self._by_port[port] = v
-            for address, sock in zip(ADDRESSES, socks):
+            for address, sock in zip(ADDRESSES, socks, strict=True):
                 site = web.SockSite(self._runner, sock)
                 await site.start()
                 self._sites[(address, v)] = site
@@ -345,6 +345,30 @@ def running(setup: Setup, the_lab: Lab, vantages: tuple[str, ...] = VANTAGES, st
         n.no_errors()
 
 
+@contextmanager
+def probe_processes(setup: Setup, report_to: str, vantages: tuple[str, ...] = VANTAGES) -> Iterator[list[GtmProcess]]:
+    """``gtm probe`` processes, one per vantage (each on its own config copy), stopped by PID afterwards."""
+    procs: list[GtmProcess] = []
+    try:
+        for v in vantages:
+            p = GtmProcess.__new__(GtmProcess)
+            p.lines = []
+            p.proc = subprocess.Popen(
+                [sys.executable, "-m", "gtm.cli", "probe", "--vantage", v, "--key-id", v, "--report-to", report_to,
+                 str(setup.probers[v])],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            p._reader = threading.Thread(target=p._read, daemon=True)
+            p._reader.start()
+            procs.append(p)
+        yield procs
+    finally:
+        for p in procs:
+            p.stop()
+    for p in procs:
+        assert p.proc.returncode == 0, p.log
+
+
 # -- DNS ---------------------------------------------------------------------------------------------------------
 def ask(port: int, name: str, client: str | None = None, rdtype: str = "A") -> list[str]:
     """The addresses answered for ``name`` (relative to health.test) to a client in ``client`` (ECS)."""
@@ -363,6 +387,17 @@ def ask(port: int, name: str, client: str | None = None, rdtype: str = "A") -> l
 def regions_answered(port: int, name: str, client: str | None = None) -> list[str]:
     """The regions whose endpoints the answer holds (sorted)."""
     return sorted({REGION_OF[a] for a in ask(port, name, client)})
+
+
+def answers_during(port: int, name: str, seconds: float, client: str | None = None,
+                   step: float = 0.05) -> set[tuple[str, ...]]:
+    """Every distinct answer (sorted addresses) to ``name`` while polling it for ``seconds``."""
+    seen: set[tuple[str, ...]] = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        seen.add(tuple(ask(port, name, client)))
+        time.sleep(step)
+    return seen
 
 
 def test_fixture_loads(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ that fails to load is logged with every problem and changes nothing: the last go
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -138,6 +139,7 @@ class Runtime:
         new = old.with_health(health)
         self.responder.table = new
         self.metrics.retire(old, steered_only=True)
+        _settle()
 
     async def _tick(self) -> None:
         """Re-evaluate health as time passes: reports going stale change verdicts too."""
@@ -212,6 +214,7 @@ class Runtime:
         self.responder.observe = self.metrics.duration.observe
         await self.server.start()
         self.serving = True
+        _settle()
         log.info("serving %s", self.responder.table.summary())
 
     async def _start_admin(self, config: Config, listen: tuple[str, int]) -> None:
@@ -260,6 +263,7 @@ class Runtime:
             self.responder.table = table  # one reference swap: each query sees old or new, never a mix
             self.metrics.retire(old, steered_only=False)
             self.metrics.locator = self.builder.locator
+            _settle()
             self.generation += 1
             self.last_error = None
             log.info("reloaded in %.0f ms: %s", (time.monotonic() - started) * 1000, table.summary())
@@ -316,6 +320,14 @@ class Runtime:
         if self.node is not None:
             self.node.persist()
         log.info("stopped")
+
+
+def _settle() -> None:
+    """Move every object alive now (config, answer tables, imported modules) out of the cyclic garbage
+    collector's reach: its full collections would otherwise walk them all, a pause of milliseconds that lands
+    on whatever queries are waiting (the p99). Replaced tables hold no reference cycles, so reference
+    counting still frees them (see ``gtm.dns.table.TableEnv``)."""
+    gc.freeze()
 
 
 def _sections(config: Config) -> set[str]:

@@ -14,6 +14,7 @@ carries them, so the query path looks an answer up with one slice, one ``lower()
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 import logging
 import math
 import struct
@@ -108,6 +109,20 @@ def client_of(key: bytes | str | None, locate: Locate | None) -> Client:
     return Client(address, source, locate(address) if locate is not None else NOWHERE)
 
 
+@dataclass(frozen=True)
+class TableEnv:
+    """What a Steered entry needs of its table. Not the Table itself: a Table refers to its entries, and an
+    entry referring back would make a reference cycle, which only the cyclic garbage collector could free;
+    the runtime freezes long-lived objects out of that collector's reach (``gc.freeze``) to keep its pauses
+    off the query path, so replaced tables must be freed by reference counting alone."""
+
+    config: Config
+    health: HealthSnapshot
+    locate: "Locate | None"
+    context: steering.Context
+    authority: Authority
+
+
 class Steered:
     """The answers of one managed name and type, one compiled :class:`Entry` per client class.
 
@@ -120,7 +135,7 @@ class Steered:
     __slots__ = ("table", "base", "service", "rtype", "qname_wire", "by_client", "by_ranking", "rotation",
                  "turn", "pick")
 
-    def __init__(self, table: "Table", base: Resolution, service: Service, rtype: int, qname_wire: bytes):
+    def __init__(self, table: "TableEnv", base: Resolution, service: Service, rtype: int, qname_wire: bytes):
         self.table, self.base, self.service, self.rtype = table, base, service, rtype
         self.qname_wire = qname_wire
         self.by_client: dict[bytes | str | None, Entry] = {}
@@ -233,6 +248,7 @@ class Table:
         self.context = steering.Context(config, health)
         self.services = {svc.key: svc for svc in config.services}
         self.authority = Authority([ZoneIndex(zone) for zone in config.zones.values()])
+        self.env = TableEnv(config, health, locate, self.context, self.authority)
         self.entries: dict[bytes, Entry | Steered] = {}
         self.cache: dict[bytes, Entry | Steered] = {}
         self.on_evict: Callable[[Table, list[Entry | Steered]], None] | None = None
@@ -251,7 +267,8 @@ class Table:
         t.config, t.health, t.locate = self.config, health, self.locate
         t.context = steering.Context(self.config, health)
         t.services, t.authority = self.services, self.authority
-        t.entries = {k: (Steered(t, v.base, v.service, v.rtype, v.qname_wire) if isinstance(v, Steered) else v)
+        t.env = TableEnv(self.config, health, self.locate, t.context, self.authority)
+        t.entries = {k: (Steered(t.env, v.base, v.service, v.rtype, v.qname_wire) if isinstance(v, Steered) else v)
                      for k, v in self.entries.items()}
         t.cache = {k: v for k, v in self.cache.items() if not isinstance(v, Steered)}
         t.on_evict = self.on_evict
@@ -260,7 +277,7 @@ class Table:
     def _compile(self, wire: bytes, qname: str, qtype: int) -> Entry | Steered:
         res = self.authority.resolve(qname, qtype)
         if res.steered is not None and res.service is not None:
-            return Steered(self, res, self.services[res.service], res.steered.rrset.rtype, wire)
+            return Steered(self.env, res, self.services[res.service], res.steered.rrset.rtype, wire)
         return Entry(res, wire, qtype=qtype)
 
     def lookup(self, key: bytes, qname: str, qtype: int) -> Entry | Steered:

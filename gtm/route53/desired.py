@@ -1,0 +1,290 @@
+"""Config → the record sets and health checks Route53 should hold (pure: the mapping, no AWS calls).
+
+For each service and address family the tree is, from the leaves up (``<n>`` = the service's name):
+
+* **region pools** ``_gtm-r-<region>.<n>``: one multivalue record per endpoint of that family (weight > 0),
+  each with its endpoint's health check, so a pool answers the region's healthy endpoints (up to 8);
+* **failover chains** ``_gtm-f-<hash>.<n>`` for an ordered list of regions: PRIMARY aliases the first region's
+  pool and carries that region's health check; SECONDARY aliases the chain of the rest; the last SECONDARY
+  aliases the **terminal** ``_gtm-last.<n>``: static values without a health check (the fail mode's answer),
+  so Route53 never answers empty;
+* **the name itself**: failover → an alias to the chain of the configured order; weighted → one weighted
+  record per region aliasing its pool under the region's check, plus a weight-0 record aliasing the terminal;
+  geo → one geolocation record per rule (continent, country, US state) and a ``*`` default, each aliasing the
+  chain of the rule's regions then the default list; latency and proximity → one latency record per AWS
+  region, aliasing the chain that starts there;
+* an owner marker ``_gtm-owner.<n>`` TXT ``"gtm owner=<id>"``.
+
+Health checks, per region used: one per endpoint (HTTP/HTTPS/TCP from the service's monitor), a **switch**
+(CALCULATED, no children, threshold 0: always healthy; draining the region = inverting it), ``eps`` (CALCULATED:
+at least ``region_min_up`` endpoint checks healthy) and the **region** check (CALCULATED: ``eps`` AND the
+switch). Route53 cannot express everything gtm does; each such case is a warning in ``Desired.warnings``.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+
+from gtm.model import Config, FailMode, GeoPolicy, LatencyPolicy, Monitor, MonitorType, ProximityPolicy, Service
+from gtm.model import WeightedPolicy
+from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
+
+FAMILIES = (("A", 4), ("AAAA", 6))
+MULTIVALUE_MAX = 8
+
+
+def _h(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _label(text: str) -> str:
+    """A region name as a DNS label (letters, digits, hyphens), hashed when it would not fit."""
+    clean = re.sub(r"[^a-z0-9-]", "-", text.lower()).strip("-")
+    return clean if clean and len(clean) <= 40 else _h(text)
+
+
+class _Builder:
+    def __init__(self, config: Config, zone: str, owner: str):
+        self.config, self.zone, self.owner = config, zone, owner
+        self.records: dict[tuple[str, str, str], RecordSpec] = {}
+        self.checks: dict[str, HealthCheckSpec] = {}
+        self.warnings: list[str] = []
+
+    def sid(self, name: str, *parts: str) -> str:
+        """A SetIdentifier unique in the zone (moto deletes every rrset sharing one), stable across runs (never a
+        list position), with the owner's prefix; hashed when it would pass Route53's 128 characters."""
+        text = ":".join(("gtm", self.owner, _h(name)) + parts)
+        return text if len(text) <= 128 else ":".join(("gtm", self.owner, _h(text)))
+
+    def add(self, r: RecordSpec) -> None:
+        self.records[r.key] = r
+
+    # -- health checks --------------------------------------------------------------------------------------
+    def endpoint_check(self, service: Service, monitor: Monitor, region: str, address: str) -> str:
+        key = f"ep:{region}:{address}"
+        if key in self.checks:
+            return key
+        kind = {MonitorType.HTTP: "HTTP", MonitorType.HTTPS: "HTTPS", MonitorType.TCP: "TCP"}[monitor.type]
+        search = None
+        if monitor.body and kind != "TCP":
+            if re.fullmatch(r"[\w \-.:/=\"']+", monitor.body) and len(monitor.body) <= 255:
+                kind, search = kind + "_STR_MATCH", monitor.body
+            else:
+                self._warn(f"service {service.key}: monitor {monitor.name}: body pattern {monitor.body!r} is a "
+                           "regular expression; Route53 matches plain text only, so the body is not checked there")
+        if set(monitor.expect) - set(range(200, 400)):
+            self._warn(f"service {service.key}: monitor {monitor.name}: Route53 counts any 2xx/3xx as healthy "
+                       f"(expect {list(monitor.expect)} is not checked exactly)")
+        interval = 10 if monitor.interval <= 10 else 30
+        self.checks[key] = HealthCheckSpec(
+            key=key, type=kind, ip=address, port=monitor.port, fqdn=monitor.host,
+            path=monitor.path if kind != "TCP" else None, search=search, request_interval=interval,
+            failure_threshold=max(1, min(10, monitor.fall)), enable_sni=kind.startswith("HTTPS"), region=region)
+        return key
+
+    def region_check(self, service: Service, region: str) -> str:
+        """The region's check: (enough endpoints up) AND its switch. Built once per region."""
+        key = f"region:{region}"
+        if key in self.checks:
+            return key
+        switch = f"switch:{region}"
+        self.checks[switch] = HealthCheckSpec(switch, "CALCULATED", health_threshold=0, region=region)
+        monitor = self.config.monitors.get(service.monitor or "")
+        children = [switch]
+        if monitor is not None:
+            eps = tuple(self.endpoint_check(service, monitor, region, str(e.address))
+                        for e in self.config.regions[region].endpoints)
+            need = min(self.config.health.region_min_up, len(eps))
+            self.checks[f"eps:{region}"] = HealthCheckSpec(f"eps:{region}", "CALCULATED", children=eps,
+                                                           health_threshold=need, region=region)
+            children.insert(0, f"eps:{region}")
+        self.checks[key] = HealthCheckSpec(key, "CALCULATED", children=tuple(children),
+                                           health_threshold=len(children), region=region)
+        return key
+
+    # -- records --------------------------------------------------------------------------------------------
+    def pool(self, service: Service, name: str, rtype: str, family: int, region: str) -> str | None:
+        """The region's pool of endpoints of one family; None when it has none."""
+        eps = [e for e in self.config.regions[region].endpoints if e.address.version == family]
+        weighted = [e for e in eps if e.weight > 0] or eps
+        if not weighted:
+            return None
+        pool = f"_gtm-r-{_label(region)}.{name}"
+        monitor = self.config.monitors.get(service.monitor or "")
+        if len(weighted) > MULTIVALUE_MAX:
+            self._warn(f"service {service.key}: region {region} has {len(weighted)} {rtype} endpoints; a Route53 "
+                       f"multivalue answer carries at most {MULTIVALUE_MAX}")
+        for e in weighted:
+            addr = str(e.address)
+            hc = self.endpoint_check(service, monitor, region, addr) if monitor is not None else None
+            self.add(RecordSpec(pool, rtype, self.sid(f"{name}/{rtype}", "ep", addr), service.ttl, (addr,), health_check=hc,
+                                multivalue=True))
+        return pool
+
+    def terminal(self, service: Service, name: str, rtype: str, family: int) -> str | None:
+        """Static values without a health check that every chain ends in: the fail mode's answer."""
+        if service.fail_mode is FailMode.STATIC:
+            values = [str(a) for a in service.fallback_addresses if a.version == family]
+        else:
+            if service.fail_mode is not FailMode.FAIL_OPEN:
+                self._warn(f"service {service.key}: fail_mode {service.fail_mode.value} cannot be expressed in "
+                           "Route53; when every region is down the mirror answers as fail_open")
+            values = []
+            for region in service.regions:  # fail open: the first region's endpoints, as if all were up
+                values = [str(e.address) for e in self.config.regions[region].endpoints
+                          if e.address.version == family and e.weight > 0]
+                if values:
+                    break
+        if not values:
+            return None
+        last = f"_gtm-last.{name}"
+        self.add(RecordSpec(last, rtype, None, service.ttl, tuple(sorted(values))))
+        return last
+
+    def chain(self, service: Service, name: str, rtype: str, family: int, order: list[str]) -> str | None:
+        """Failover chain over ``order``; returns the name to alias (or None when nothing can answer)."""
+        order = [r for r in order if self.pool(service, name, rtype, family, r) is not None]
+        tail = self.terminal(service, name, rtype, family)
+        for i in range(len(order) - 1, -1, -1):
+            region = order[i]
+            head = f"_gtm-f-{_h(','.join(order[i:]))}.{name}"
+            key = ":".join(order[i:])
+            if (head, rtype, self.sid(f"{name}/{rtype}", "primary", key)) not in self.records:
+                self.add(RecordSpec(head, rtype, self.sid(f"{name}/{rtype}", "primary", key), alias=f"_gtm-r-{_label(region)}.{name}",
+                                    evaluate_target_health=True, failover="PRIMARY",
+                                    health_check=self.region_check(service, region)))
+                if tail is not None:
+                    self.add(RecordSpec(head, rtype, self.sid(f"{name}/{rtype}", "secondary", key), alias=tail,
+                                        evaluate_target_health=True, failover="SECONDARY"))
+            tail = head
+        return tail
+
+    def service(self, service: Service) -> None:
+        policy = service.policy
+        self._unexpressible(service)
+        for name in service.names:
+            self.add(RecordSpec(f"_gtm-owner.{name}", "TXT", None, 300, (f'"gtm owner={self.owner}"',)))
+            for rtype, family in FAMILIES:
+                if isinstance(policy, WeightedPolicy):
+                    self._weighted(service, name, rtype, family, policy)
+                elif isinstance(policy, GeoPolicy):
+                    self._geo(service, name, rtype, family, policy)
+                elif isinstance(policy, (LatencyPolicy, ProximityPolicy)):
+                    self._latency(service, name, rtype, family)
+                else:
+                    target = self.chain(service, name, rtype, family, list(service.regions))
+                    if target is not None:
+                        self.add(RecordSpec(name, rtype, None, alias=target, evaluate_target_health=False))
+
+    def _weighted(self, service: Service, name: str, rtype: str, family: int, policy: WeightedPolicy) -> None:
+        weights = dict(policy.weights)
+        any_pool = False
+        for region in service.regions:
+            pool = self.pool(service, name, rtype, family, region)
+            if pool is None:
+                continue
+            any_pool = True
+            self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "w", region), alias=pool, evaluate_target_health=True,
+                                weight=weights.get(region, 1), health_check=self.region_check(service, region)))
+        last = self.terminal(service, name, rtype, family) if any_pool else None
+        if last is not None:  # standby: used only when every weighted region is unhealthy
+            self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "w", "last"), alias=last, weight=0))
+
+    def _geo(self, service: Service, name: str, rtype: str, family: int, policy: GeoPolicy) -> None:
+        default = list(policy.default)
+        for rule in policy.rules:
+            m = rule.match
+            geo: tuple[str, ...]
+            if m.continent:
+                geo = ("continent", m.continent)
+            elif m.country:
+                geo = ("country", m.country)
+            elif m.subdivision and m.subdivision.startswith("US-"):
+                geo = ("subdivision", "US", m.subdivision[3:])
+            else:
+                continue  # reported once per service by _unexpressible
+            target = self.chain(service, name, rtype, family, list(dict.fromkeys(list(rule.regions) + default)))
+            if target is not None:
+                self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "geo", *geo[1:]), alias=target,
+                                    evaluate_target_health=True, geo=geo))
+        target = self.chain(service, name, rtype, family, default)
+        if target is not None:
+            self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "geo", "default"), alias=target, evaluate_target_health=True,
+                                geo=("default",)))
+
+    def _latency(self, service: Service, name: str, rtype: str, family: int) -> None:
+        seen: dict[str, str] = {}
+        for i, region in enumerate(service.regions):
+            aws = self.config.regions[region].aws_region
+            if aws is None:
+                self._warn(f"service {service.key}: region {region} has no aws_region; it gets no latency record "
+                           "(it is still answered when the regions before it in a chain are down)")
+                continue
+            if aws in seen:
+                self._warn(f"service {service.key}: regions {seen[aws]} and {region} share aws_region {aws}; "
+                           f"Route53 allows one latency record per AWS region, {seen[aws]} gets it")
+                continue
+            seen[aws] = region
+            order = [region] + [r for r in service.regions if r != region]
+            target = self.chain(service, name, rtype, family, order)
+            if target is not None:
+                self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "lat", aws), alias=target, evaluate_target_health=True,
+                                    region=aws))
+
+    def _unexpressible(self, service: Service) -> None:
+        p = service.policy
+        if isinstance(p, LatencyPolicy):
+            self._warn(f"service {service.key}: latency is measured by Route53 from clients to AWS regions "
+                       "(aws_region), not by gtm's probers to the load balancers")
+        if isinstance(p, ProximityPolicy):
+            self._warn(f"service {service.key}: proximity is mirrored as Route53 latency records per aws_region"
+                       + (" (the bias is not expressible)" if p.bias else ""))
+        if isinstance(p, GeoPolicy):
+            skipped = [r for r in p.rules if r.match.cidr is not None or r.match.asn is not None
+                       or (r.match.subdivision and not r.match.subdivision.startswith("US-"))]
+            for r in skipped:
+                what = r.match.cidr or (f"AS{r.match.asn}" if r.match.asn else r.match.subdivision)
+                self._warn(f"service {service.key}: geo rule on {what} has no Route53 geolocation equivalent "
+                           "(CIDR collections and non-US subdivisions are not used); those clients get the next "
+                           "matching rule or the default")
+        if service.affinity:
+            self._warn(f"service {service.key}: affinity (consistent hashing) is not expressible; Route53 draws "
+                       "weighted records per query")
+        if service.answers is not None:
+            self._warn(f"service {service.key}: answers: {service.answers} is mirrored as a multivalue answer of "
+                       f"the first healthy region (up to {MULTIVALUE_MAX}), not spilled across regions")
+        monitor = self.config.monitors.get(service.monitor or "")
+        if monitor is not None:
+            if monitor.rise != monitor.fall:
+                self._warn(f"service {service.key}: monitor {monitor.name}: rise {monitor.rise} differs from fall "
+                           f"{monitor.fall}; Route53 uses one FailureThreshold ({max(1, min(10, monitor.fall))}) "
+                           "for both")
+            if monitor.quorum > 1:
+                self._warn(f"service {service.key}: monitor {monitor.name}: quorum {monitor.quorum} becomes "
+                           "Route53's rule (healthy when more than 18 % of its checkers say so)")
+            if monitor.interval not in (10.0, 30.0):
+                self._warn(f"service {service.key}: monitor {monitor.name}: interval {monitor.interval:g} s becomes "
+                           f"Route53's {10 if monitor.interval <= 10 else 30} s")
+        elif service.monitor is None:
+            self._warn(f"service {service.key}: no monitor: the mirror has no endpoint health checks, only the "
+                       "regions' switches")
+
+    def _warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+
+def desired(config: Config, zone: str, owner: str) -> Desired:
+    """Everything gtm wants in the hosted zone ``zone`` for the services of the config zone of that name."""
+    zone = zone.lower().rstrip(".") + "."
+    if not re.fullmatch(r"[a-z0-9-]{1,32}", owner):
+        raise ValueError(f"owner id must be 1-32 lower-case letters, digits or hyphens (got {owner!r})")
+    b = _Builder(config, zone, owner)
+    z = config.zones.get(zone)
+    if z is None:
+        raise ValueError(f"the config has no zone {zone}; zones: {', '.join(config.zones) or 'none'}")
+    for service in z.services:
+        b.service(service)
+    records = tuple(sorted(b.records.values(), key=lambda r: r.key))
+    checks = tuple(sorted(b.checks.values(), key=lambda c: c.key))
+    return Desired(zone, records, checks, tuple(b.warnings))

@@ -1,0 +1,68 @@
+"""The Route53 side as plain values: record sets and health checks as gtm wants them (pure, stdlib only).
+
+Names are absolute and lower-case with the trailing dot. Health checks are referred to by a stable ``key``
+(``ep:<region>:<address>``, ``switch:<region>``, ``region:<region>``) that the apply step maps to Route53's
+ids; record sets are identified by (name, type, set_id) as in Route53.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CHECKER_REGIONS = ("us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-southeast-1", "ap-southeast-2",
+                   "ap-northeast-1", "sa-east-1")
+
+
+@dataclass(frozen=True)
+class HealthCheckSpec:
+    key: str
+    type: str                              # HTTP | HTTPS | HTTP_STR_MATCH | HTTPS_STR_MATCH | TCP | CALCULATED
+    ip: str | None = None
+    port: int | None = None
+    fqdn: str | None = None                # Host header and SNI
+    path: str | None = None
+    search: str | None = None              # *_STR_MATCH: text that must appear in the first 5,120 bytes
+    request_interval: int = 30             # 10 or 30; cannot change after creation
+    failure_threshold: int = 3             # 1..10
+    regions: tuple[str, ...] = ()          # checker regions (>= 3 when given; empty = Route53's default)
+    children: tuple[str, ...] = ()         # CALCULATED: keys of the child checks
+    health_threshold: int = 0              # CALCULATED: children that must be healthy
+    inverted: bool = False
+    disabled: bool = False
+    enable_sni: bool = False
+    region: str = ""                       # gtm region it belongs to (a tag)
+
+    @property
+    def calculated(self) -> bool:
+        return self.type == "CALCULATED"
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    name: str
+    type: str                              # A | AAAA | TXT
+    set_id: str | None = None
+    ttl: int | None = None                 # None for aliases (they take the target's TTL)
+    values: tuple[str, ...] = ()
+    alias: str | None = None               # target name in the same zone
+    evaluate_target_health: bool = False
+    health_check: str | None = None        # key of a HealthCheckSpec
+    failover: str | None = None            # PRIMARY | SECONDARY
+    weight: int | None = None              # 0..255
+    geo: tuple[str, ...] | None = None     # ("continent", "EU") | ("country", "DE") | ("subdivision", "US", "CA")
+                                           # | ("default",)
+    region: str | None = None              # latency: an AWS region code
+    multivalue: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.name, self.type, self.set_id or "")
+
+
+@dataclass(frozen=True)
+class Desired:
+    """Everything gtm wants in one hosted zone, and what the config asks that Route53 cannot express."""
+
+    zone: str
+    records: tuple[RecordSpec, ...]
+    health_checks: tuple[HealthCheckSpec, ...]
+    warnings: tuple[str, ...] = ()

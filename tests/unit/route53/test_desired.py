@@ -1,0 +1,95 @@
+"""The mapping from config to Route53 record sets and health checks (plain values)."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from gtm.config import load
+from gtm.route53.desired import desired
+from gtm.route53.model import Desired
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def example() -> Desired:
+    return desired(load([str(ROOT / "zones")]), "example.com", "main")
+
+
+def test_every_alias_target_exists_and_every_check_is_defined(example: Desired) -> None:
+    names = {(r.name, r.type) for r in example.records}
+    checks = {c.key for c in example.health_checks}
+    for r in example.records:
+        if r.alias is not None:
+            assert (r.alias, r.type) in names, r
+            assert r.ttl is None and not r.values
+        else:
+            assert r.ttl is not None and r.values, r
+        if r.health_check is not None:
+            assert r.health_check in checks, r
+    for c in example.health_checks:
+        assert set(c.children) <= checks, c
+
+
+def test_keys_and_set_identifiers_are_unique(example: Desired) -> None:
+    assert len({r.key for r in example.records}) == len(example.records)
+    sids = Counter(r.set_id for r in example.records if r.set_id)
+    assert max(sids.values()) == 1  # zone-unique: no two rrsets share a SetIdentifier
+    assert all(s.startswith("gtm:main:") and len(s) <= 128 for s in sids)
+
+
+def test_every_chain_ends_in_a_terminal_without_health_check(example: Desired) -> None:
+    by_name: dict[tuple[str, str], list] = {}
+    for r in example.records:
+        by_name.setdefault((r.name, r.type), []).append(r)
+
+    def ends(name: str, rtype: str, seen: frozenset[str] = frozenset()) -> bool:
+        assert name not in seen, f"loop at {name}"
+        group = by_name[(name, rtype)]
+        if all(r.alias is None and r.health_check is None and not r.multivalue for r in group):
+            return True  # a static terminal
+        failover = {r.failover: r for r in group if r.failover}
+        if failover:
+            return ends(failover["SECONDARY"].alias, rtype, seen | {name})
+        return any(r.alias is not None and ends(r.alias, rtype, seen | {name}) for r in group)
+
+    for r in example.records:
+        if r.name in ("www.example.com.", "api.example.com."):
+            assert ends(r.name, r.type), r
+
+
+def test_geo_records_cover_the_rules_and_a_default(example: Desired) -> None:
+    geo = sorted(r.geo for r in example.records if r.name == "www.example.com." and r.type == "A")
+    assert geo == [("continent", "AS"), ("continent", "EU"), ("continent", "OC"), ("country", "BR"), ("default",)]
+
+
+def test_latency_records_one_per_aws_region(example: Desired) -> None:
+    regions = sorted(r.region for r in example.records if r.name == "api.example.com." and r.type == "A")
+    assert regions == ["ap-southeast-1", "eu-west-1", "us-east-1"]
+
+
+def test_health_checks_per_endpoint_and_a_switch_per_region(example: Desired) -> None:
+    checks = {c.key: c for c in example.health_checks}
+    assert checks["switch:eu-west"].type == "CALCULATED" and checks["switch:eu-west"].health_threshold == 0
+    region = checks["region:eu-west"]
+    assert region.children == ("eps:eu-west", "switch:eu-west") and region.health_threshold == 2
+    ep = checks["ep:eu-west:198.51.100.10"]
+    assert (ep.type, ep.port, ep.path, ep.request_interval) == ("HTTPS", 443, "/healthz", 10)
+    # one check per endpoint, shared by every record and service that uses it
+    assert sum(1 for c in example.health_checks if c.key.startswith("ep:")) == 9
+
+
+def test_unexpressible_parts_are_warned(example: Desired) -> None:
+    text = "\n".join(example.warnings)
+    assert "latency is measured by Route53 from clients to AWS regions" in text
+    assert "quorum 2 becomes Route53's rule" in text
+
+
+def test_bad_owner_or_zone() -> None:
+    config = load([str(ROOT / "zones")])
+    with pytest.raises(ValueError, match="owner id"):
+        desired(config, "example.com", "Bad Owner")
+    with pytest.raises(ValueError, match="no zone example.org."):
+        desired(config, "example.org", "main")

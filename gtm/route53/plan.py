@@ -1,0 +1,242 @@
+"""Desired vs existing → a Plan: the exact changes, in an order where every step is valid (pure).
+
+* Only what gtm owns is compared: rrsets whose SetIdentifier starts with ``gtm:<owner>:``, gtm's internal
+  names (``_gtm-…``) and owner markers of the managed names. Any other rrset at a name gtm wants to write is a
+  **conflict**: reported, never changed, unless ``adopt`` is given.
+* Records: CREATE what is missing, UPSERT only what differs (field by field), DELETE what gtm owns and no
+  longer wants (the existing rrset verbatim). Creates and upserts go first, targets before the aliases that
+  point at them; deletes last, aliases before their targets; so no alias ever points at nothing.
+* Health checks: create the missing ones first; update in place what may change (with HealthCheckVersion);
+  replace (create new, repoint, delete old) what cannot (type, request interval); delete unused ones only
+  after the record changes that stopped using them have succeeded.
+* Batches respect Route53's limits: 1,000 ResourceRecord elements (UPSERT counts twice) and 32,000
+  characters of values per ChangeResourceRecordSets call.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Iterable
+
+from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
+
+MAX_RECORDS_PER_BATCH = 1000
+MAX_CHARS_PER_BATCH = 32_000
+IMMUTABLE_CHECK_FIELDS = ("type", "request_interval")
+Change = tuple[str, RecordSpec]  # (CREATE | UPSERT | DELETE, rrset)
+
+
+@dataclass(frozen=True)
+class ExistingCheck:
+    """A health check as read from Route53: its id and version, the gtm key its CallerReference names (None
+    when it is not gtm's), and its configuration in gtm's terms (children as keys where known)."""
+
+    id: str
+    version: int
+    key: str | None
+    spec: HealthCheckSpec
+
+
+@dataclass(frozen=True)
+class Plan:
+    zone: str
+    create_checks: tuple[HealthCheckSpec, ...] = ()
+    update_checks: tuple[tuple[ExistingCheck, HealthCheckSpec], ...] = ()
+    replace_checks: tuple[tuple[ExistingCheck, HealthCheckSpec], ...] = ()
+    delete_checks: tuple[ExistingCheck, ...] = ()
+    batches: tuple[tuple[Change, ...], ...] = ()
+    conflicts: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        return tuple(c for b in self.batches for c in b)
+
+    def is_empty(self) -> bool:
+        return not (self.create_checks or self.update_checks or self.replace_checks or self.delete_checks
+                    or self.batches)
+
+    def destructive(self) -> int:
+        """Deletes and rewrites of records, and check deletions/replacements (``--force`` beyond a threshold)."""
+        return sum(1 for a, _ in self.changes if a in ("DELETE", "UPSERT")) + len(self.delete_checks) + \
+            len(self.replace_checks)
+
+    def to_text(self) -> str:
+        out = [f"zone {self.zone}"]
+        for c in self.create_checks:
+            out.append(f"  + health check {c.key} ({_check_text(c)})")
+        for old, new in self.update_checks:
+            out.append(f"  ~ health check {new.key} ({old.id}): {', '.join(_diff_fields(old.spec, new))}")
+        for old, new in self.replace_checks:
+            out.append(f"  ± health check {new.key} ({old.id}) recreated: "
+                       f"{', '.join(_diff_fields(old.spec, new))} cannot change in place")
+        for i, changes in enumerate(self.batches, 1):
+            out.append(f"  batch {i} ({len(changes)} changes):")
+            for action, r in changes:
+                sign = {"CREATE": "+", "UPSERT": "~", "DELETE": "-"}[action]
+                out.append(f"    {sign} {_record_text(r)}")
+        for gone in self.delete_checks:
+            out.append(f"  - health check {gone.key or '?'} ({gone.id}) after the record changes")
+        for text in self.conflicts:
+            out.append(f"  ! conflict: {text}")
+        for text in self.warnings:
+            out.append(f"  warning: {text}")
+        if self.is_empty():
+            out.append("  no changes")
+        return "\n".join(out)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "zone": self.zone,
+            "health_checks": {"create": [asdict(c) for c in self.create_checks],
+                              "update": [{"id": o.id, "key": n.key, "fields": _diff_fields(o.spec, n)}
+                                         for o, n in self.update_checks],
+                              "replace": [{"id": o.id, "key": n.key, "fields": _diff_fields(o.spec, n)}
+                                          for o, n in self.replace_checks],
+                              "delete": [{"id": c.id, "key": c.key} for c in self.delete_checks]},
+            "batches": [[{"action": a, "record": asdict(r)} for a, r in b] for b in self.batches],
+            "conflicts": list(self.conflicts), "warnings": list(self.warnings),
+        }, indent=2)
+
+
+def _check_text(c: HealthCheckSpec) -> str:
+    if c.calculated:
+        return f"CALCULATED {c.health_threshold} of [{', '.join(c.children)}]" + (" inverted" if c.inverted else "")
+    return f"{c.type} {c.ip}:{c.port}{c.path or ''} every {c.request_interval} s"
+
+
+def _record_text(r: RecordSpec) -> str:
+    what = f"alias {r.alias}" if r.alias else f"{r.ttl} {' '.join(r.values)}"
+    routing = [f"set {r.set_id}"] if r.set_id else []
+    for label, value in (("failover", r.failover), ("weight", r.weight), ("geo", r.geo), ("region", r.region),
+                         ("check", r.health_check)):
+        if value is not None:
+            routing.append(f"{label} {value if not isinstance(value, tuple) else '-'.join(value)}")
+    if r.multivalue:
+        routing.append("multivalue")
+    return f"{r.name} {r.type} {what}" + (f" [{'; '.join(routing)}]" if routing else "")
+
+
+def _diff_fields(old: HealthCheckSpec, new: HealthCheckSpec) -> list[str]:
+    a, b = asdict(old), asdict(new)
+    return [k for k in b if k not in ("key", "region") and a.get(k) != b[k]]
+
+
+def owned(r: RecordSpec, owner: str, managed: set[str]) -> bool:
+    """Whether gtm (this owner) wrote ``r``."""
+    if r.set_id is not None:
+        return r.set_id.startswith(f"gtm:{owner}:")
+    if r.name.startswith("_gtm-") and any(r.name.endswith("." + m) for m in managed):
+        return True  # internal names are ours (terminals, owner markers)
+    return False
+
+
+def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[ExistingCheck], owner: str,
+         adopt: bool = False) -> Plan:
+    """The plan that makes Route53 hold ``desired``; ``existing`` records have health check ids already mapped
+    to gtm keys where the check is gtm's."""
+    managed = {r.name for r in desired.records if not r.name.startswith("_gtm-")}
+    want = {r.key: r for r in desired.records}
+    have_all = {r.key: r for r in existing}
+    have = {k: r for k, r in have_all.items() if owned(r, owner, managed)}
+    conflicts = []
+    wanted_names = {(r.name, r.type) for r in desired.records}
+    for k, r in sorted(have_all.items()):
+        if k in have or (r.name, r.type) not in wanted_names:
+            continue
+        if adopt:
+            have[k] = r  # taken over: rewritten or deleted like our own
+        else:
+            conflicts.append(f"{r.name} {r.type}{' set ' + r.set_id if r.set_id else ''} exists and is not "
+                             f"gtm's (owner {owner}); it is left alone (use --adopt to take it over)")
+    blocked = {(r.name, r.type) for k, r in have_all.items() if k not in have and (r.name, r.type) in wanted_names}
+
+    # Health checks.
+    by_key = {c.key: c for c in checks if c.key is not None}
+    create, update, recreate = [], [], []
+    for spec in desired.health_checks:
+        old = by_key.get(spec.key)
+        if old is None:
+            create.append(spec)
+        elif any(getattr(old.spec, f) != getattr(spec, f) for f in IMMUTABLE_CHECK_FIELDS):
+            recreate.append((old, spec))
+        elif _diff_fields(old.spec, spec):
+            update.append((old, spec))
+    wanted_checks = {c.key for c in desired.health_checks}
+    delete_checks = [c for k, c in sorted(by_key.items()) if k not in wanted_checks]
+    delete_checks += [old for old, _ in recreate]
+
+    # Records: field-level diff on (name, type, set id).
+    upserts, creates, deletes = [], [], []
+    for k, r in want.items():
+        if (r.name, r.type) in blocked:
+            continue
+        if k not in have:
+            creates.append(r)
+        elif _normal(have[k]) != _normal(r) or r.health_check in {n.key for _, n in recreate}:
+            upserts.append(r)
+    for k, r in have.items():
+        if k not in want:
+            deletes.append(r)
+    changes = [(("CREATE" if r in creates else "UPSERT"), r) for r in _targets_first(creates + upserts)]
+    changes += [("DELETE", r) for r in reversed(_targets_first(deletes))]
+    return Plan(desired.zone, tuple(create), tuple(update), tuple(recreate), tuple(delete_checks),
+                tuple(batch(changes)), tuple(conflicts), desired.warnings)
+
+
+def _normal(r: RecordSpec) -> RecordSpec:
+    return replace(r, values=tuple(sorted(r.values)))
+
+
+def _targets_first(records: list[RecordSpec]) -> list[RecordSpec]:
+    """Records ordered so that an alias comes after every record of its target name (depth from the leaves)."""
+    names = {(r.name, r.type) for r in records}
+    by_name: dict[tuple[str, str], list[RecordSpec]] = {}
+    for r in records:
+        by_name.setdefault((r.name, r.type), []).append(r)
+    depth: dict[tuple[str, str], int] = {}
+
+    def d(n: tuple[str, str], seen: frozenset[tuple[str, str]] = frozenset()) -> int:
+        if n in depth:
+            return depth[n]
+        if n in seen:
+            raise ValueError(f"alias loop at {n[0]} {n[1]}")
+        deps = [(r.alias, r.type) for r in by_name.get(n, []) if r.alias and (r.alias, r.type) in names]
+        depth[n] = 1 + max((d(t, seen | {n}) for t in deps), default=0)
+        return depth[n]
+
+    return sorted(records, key=lambda r: (d((r.name, r.type)), r.key))
+
+
+def _weight(action: str, r: RecordSpec) -> tuple[int, int]:
+    n = max(1, len(r.values))
+    return (n * (2 if action == "UPSERT" else 1), sum(len(v) for v in r.values) * (2 if action == "UPSERT" else 1))
+
+
+def batch(changes: list[Change], max_records: int = MAX_RECORDS_PER_BATCH,
+          max_chars: int = MAX_CHARS_PER_BATCH) -> list[tuple[Change, ...]]:
+    """Split ``changes`` (already in a valid order) into batches within Route53's limits. All changes of one
+    (name, type) stay in one batch, so that a group is never half-changed between two calls."""
+    groups: list[list[Change]] = []
+    for c in changes:
+        if groups and (groups[-1][0][1].name, groups[-1][0][1].type, groups[-1][0][0]) == (c[1].name, c[1].type,
+                                                                                              c[0]):
+            groups[-1].append(c)
+        else:
+            groups.append([c])
+    out: list[list[Change]] = []
+    size = chars = 0
+    for g in groups:
+        gs = sum(_weight(a, r)[0] for a, r in g)
+        gc = sum(_weight(a, r)[1] for a, r in g)
+        if out and (size + gs > max_records or chars + gc > max_chars):
+            out.append([])
+            size = chars = 0
+        if not out:
+            out.append([])
+        out[-1].extend(g)
+        size, chars = size + gs, chars + gc
+    return [tuple(b) for b in out if b]
+
+
+__all__ = ["Change", "ExistingCheck", "Plan", "batch", "diff", "owned"]

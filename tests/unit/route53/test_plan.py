@@ -1,0 +1,128 @@
+"""Plans: minimal, ordered, owned-only, within Route53's batch limits (plain values)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gtm.config import load
+from gtm.route53.desired import desired
+from gtm.route53.model import Desired, RecordSpec
+from gtm.route53.plan import ExistingCheck, Plan, batch, diff
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def want() -> Desired:
+    return desired(load([str(ROOT / "zones")]), "example.com", "main")
+
+
+def applied(want: Desired) -> tuple[list[RecordSpec], list[ExistingCheck]]:
+    """What Route53 holds after a successful apply of ``want`` (checks read back with their keys)."""
+    return list(want.records), [ExistingCheck(f"id-{i}", 1, c.key, c) for i, c in enumerate(want.health_checks)]
+
+
+def order_is_valid(plan: Plan, existing: list[RecordSpec]) -> None:
+    """Replaying the changes in order, no alias ever points at a name that does not exist."""
+    state = {r.key: r for r in existing}
+    for action, r in plan.changes:
+        if action == "DELETE":
+            del state[r.key]
+        else:
+            state[r.key] = r
+        names = {(x.name, x.type) for x in state.values()}
+        for x in state.values():
+            assert x.alias is None or (x.alias, x.type) in names, f"{x.name} -> {x.alias} dangles after {action} {r.key}"
+
+
+def test_initial_plan_creates_everything_in_a_valid_order(want: Desired) -> None:
+    plan = diff(want, [], [], "main")
+    assert [a for a, _ in plan.changes] == ["CREATE"] * len(want.records)
+    assert len(plan.create_checks) == len(want.health_checks)
+    order_is_valid(plan, [])
+    assert len(plan.batches) == 1
+
+
+def test_second_plan_is_empty(want: Desired) -> None:
+    records, checks = applied(want)
+    plan = diff(want, records, checks, "main")
+    assert plan.is_empty(), plan.to_text()
+    assert plan.to_text().endswith("no changes")
+
+
+def test_one_value_change_is_one_upsert(want: Desired) -> None:
+    records, checks = applied(want)
+    pool = next(r for r in want.records if r.multivalue and r.type == "A")
+    changed = replace(pool, ttl=(pool.ttl or 0) + 1)
+    new = replace(want, records=tuple(changed if r.key == pool.key else r for r in want.records))
+    plan = diff(new, records, checks, "main")
+    assert plan.changes == (("UPSERT", changed),)
+    assert not (plan.create_checks or plan.update_checks or plan.delete_checks)
+
+
+def test_drain_is_one_switch_update(want: Desired) -> None:
+    records, checks = applied(want)
+    switch = next(c for c in want.health_checks if c.key == "switch:eu-west")
+    drained = replace(want, health_checks=tuple(replace(c, inverted=True) if c.key == switch.key else c
+                                                 for c in want.health_checks))
+    plan = diff(drained, records, checks, "main")
+    assert [(old.key, new.inverted) for old, new in plan.update_checks] == [("switch:eu-west", True)]
+    assert not plan.changes and not plan.create_checks and not plan.delete_checks
+
+
+def test_foreign_records_are_never_touched(want: Desired) -> None:
+    records, checks = applied(want)
+    foreign = RecordSpec("www.example.com.", "TXT", None, 300, ('"not ours"',))
+    elsewhere = RecordSpec("other.example.com.", "A", None, 300, ("192.0.2.99",))
+    clash = RecordSpec("api.example.com.", "A", "someone-else", 60, ("192.0.2.1",), weight=1)
+    plan = diff(want, records + [foreign, elsewhere, clash], checks, "main")
+    touched = {r.key for _, r in plan.changes}
+    assert not touched & {foreign.key, elsewhere.key, clash.key}
+    assert [c.split(" exists")[0] for c in plan.conflicts] == ["api.example.com. A set someone-else"]
+    adopted = diff(want, records + [clash], checks, "main", adopt=True)
+    assert ("DELETE", clash) in adopted.changes and not adopted.conflicts
+
+
+def test_another_owner_is_left_alone(want: Desired) -> None:
+    theirs = desired(load([str(ROOT / "zones")]), "example.com", "blue")
+    records, checks = applied(want)
+    plan = diff(theirs, records, [], "blue")
+    assert all(a != "DELETE" for a, _ in plan.changes)  # blue never deletes main's rrsets
+
+
+def test_leftovers_are_deleted_after_the_creates(want: Desired) -> None:
+    records, checks = applied(want)
+    gone = next(r for r in want.records if r.weight is None and r.failover == "PRIMARY")
+    old_only = RecordSpec("_gtm-f-0000000000.www.example.com.", "A", "gtm:main:x:primary:old", alias=gone.alias,
+                          evaluate_target_health=True, failover="PRIMARY")
+    stale_check = ExistingCheck("id-stale", 1, "ep:gone:192.0.2.250", replace(want.health_checks[0], key="ep:gone"))
+    plan = diff(want, records + [old_only], checks + [stale_check], "main")
+    assert plan.changes == (("DELETE", old_only),)
+    assert [c.id for c in plan.delete_checks] == ["id-stale"]
+    order_is_valid(plan, records + [old_only])
+
+
+def test_immutable_check_fields_recreate(want: Desired) -> None:
+    records, checks = applied(want)
+    ep = next(c for c in checks if c.key and c.key.startswith("ep:"))
+    old = replace(ep, spec=replace(ep.spec, request_interval=30 if ep.spec.request_interval == 10 else 10))
+    plan = diff(want, records, [old if c.id == ep.id else c for c in checks], "main")
+    assert [o.id for o, _ in plan.replace_checks] == [ep.id]
+    assert ep.id in [c.id for c in plan.delete_checks]
+    assert {r.health_check for _, r in plan.changes} == {ep.key}  # records using it are repointed
+
+
+def test_large_plans_split_into_batches_within_limits() -> None:
+    changes = [("CREATE", RecordSpec(f"_gtm-r-x.n{i}.example.com.", "A", f"gtm:main:{i}", 60,
+                                     tuple(f"10.0.{j}.{i % 250}" for j in range(3)), multivalue=True))
+               for i in range(1500)]
+    batches = batch(changes)
+    assert len(batches) >= 5
+    for b in batches:
+        assert sum(len(r.values) * (2 if a == "UPSERT" else 1) for a, r in b) <= 1000
+        assert sum(len(v) for _, r in b for v in r.values) <= 32_000
+    assert [c for b in batches for c in b] == changes  # order kept
+    upserts = [("UPSERT", r) for _, r in changes[:600]]
+    assert all(sum(2 * len(r.values) for _, r in b) <= 1000 for b in batch(upserts))

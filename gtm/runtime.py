@@ -121,6 +121,7 @@ class Runtime:
         self.admin_routes: list[web.RouteDef] = []  # extra routes (the demo's)
         self._admin_runner: web.AppRunner | None = None
         self._prober: Any = None
+        self._prober_task: asyncio.Future[Any] | None = None
         self._tasks: list[asyncio.Future[Any]] = []
         self._reloading: asyncio.Lock | None = None  # created on the running loop in start()
         self._stop: asyncio.Event | None = None
@@ -139,7 +140,6 @@ class Runtime:
         new = old.with_health(health)
         self.responder.table = new
         self.metrics.retire(old, steered_only=True)
-        _settle()
 
     async def _tick(self) -> None:
         """Re-evaluate health as time passes: reports going stale change verdicts too."""
@@ -238,7 +238,19 @@ class Runtime:
         key_id = sorted(keys)[0]
         token = read_token(config.admin)
         self._prober = Prober(config, self.probe_as or "", [self.admin_url], key_id, keys[key_id], token=token)
-        self._tasks.append(asyncio.ensure_future(self._prober.run()))
+        self._prober_task = asyncio.ensure_future(self._prober.run())
+
+    async def _restart_prober(self, config: Config) -> None:
+        """A reloaded config may add or remove endpoints: the built-in prober starts over with it."""
+        await self._stop_prober()
+        self._start_prober(config)
+
+    async def _stop_prober(self) -> None:
+        if self._prober is not None:
+            self._prober.stop()
+            if self._prober_task is not None:
+                await asyncio.wait([self._prober_task], timeout=5)
+            self._prober = self._prober_task = None
 
     async def reload(self) -> bool:
         """Load and compile the config again; swap it in when it is good. Returns whether it was swapped."""
@@ -248,8 +260,9 @@ class Runtime:
             started = time.monotonic()
             try:
                 config = await loop.run_in_executor(None, self.load, self.paths)
-                self.node.set_config(config)
-                table = await loop.run_in_executor(None, self.builder.compile, config, self.node.current)
+                keys_ok = HealthNode.check_keys(config)  # fails here, before anything changed
+                snap = self.node.current
+                table = await loop.run_in_executor(None, self.builder.compile, config, snap)
             except (GtmError, ValueError) as e:
                 self.last_error = str(e)
                 log.error("reload failed; still serving the previous config:\n%s", e)
@@ -263,7 +276,13 @@ class Runtime:
             self.responder.table = table  # one reference swap: each query sees old or new, never a mix
             self.metrics.retire(old, steered_only=False)
             self.metrics.locator = self.builder.locator
-            _settle()
+            # Only a config that compiled reaches the health node; its verdicts may change with it, and a
+            # health change that arrived while compiling must not be lost: apply the newest to the new table.
+            self.node.set_config(config, keys_ok)
+            if self.node.current is not snap:
+                self._on_health(self.node.current)
+            if self._prober is not None:
+                await self._restart_prober(config)
             self.generation += 1
             self.last_error = None
             log.info("reloaded in %.0f ms: %s", (time.monotonic() - started) * 1000, table.summary())
@@ -306,11 +325,7 @@ class Runtime:
             await self.stop()
 
     async def stop(self) -> None:
-        if self._prober is not None:
-            self._prober.stop()
-            prober_tasks = [t for t in self._tasks if not t.done()]
-            if prober_tasks:
-                await asyncio.wait(prober_tasks, timeout=2)
+        await self._stop_prober()
         for t in self._tasks:
             t.cancel()
         if self.server is not None:
@@ -323,10 +338,13 @@ class Runtime:
 
 
 def _settle() -> None:
-    """Move every object alive now (config, answer tables, imported modules) out of the cyclic garbage
-    collector's reach: its full collections would otherwise walk them all, a pause of milliseconds that lands
-    on whatever queries are waiting (the p99). Replaced tables hold no reference cycles, so reference
-    counting still frees them (see ``gtm.dns.table.TableEnv``)."""
+    """Once, after start-up: collect what start-up left behind, then move every object alive now (modules,
+    the config, the first answer tables) out of the cyclic garbage collector's reach: its full collections
+    would otherwise walk them all, a pause of milliseconds that lands on whatever queries are waiting (the
+    p99). Not repeated on later swaps: whatever is frozen is never collected if it ends up in a cycle, and
+    later tables are smaller than what start-up imports. Answer tables hold no reference cycles, so replaced
+    ones are freed by reference counting anyway (see ``gtm.dns.table.TableEnv``)."""
+    gc.collect()
     gc.freeze()
 
 

@@ -67,9 +67,12 @@ class NodeMetrics:
 
     def evicted(self, table: Table, entries: list[Entry | Steered]) -> None:
         """Fold the counts of answers dropped from a table's bounded cache into the running totals."""
+        seen: set[int] = set()
         for v in entries:
             for e in (list(v.by_ranking.values()) + v.rotation) if isinstance(v, Steered) else [v]:
-                self._count(e, table.config, self.queries, self.answers)
+                if id(e) not in seen:  # a rotation repeats its entries
+                    seen.add(id(e))
+                    self._count(e, table.config, self.queries, self.answers)
 
     def retire(self, table: Table, steered_only: bool) -> None:
         """Fold the counts of a table being replaced into the running totals."""

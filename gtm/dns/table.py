@@ -133,7 +133,7 @@ class Steered:
 
     steered = True
     __slots__ = ("table", "base", "service", "rtype", "qname_wire", "by_client", "by_ranking", "rotation",
-                 "turn", "pick")
+                 "turn")
 
     def __init__(self, table: "TableEnv", base: Resolution, service: Service, rtype: int, qname_wire: bytes):
         self.table, self.base, self.service, self.rtype = table, base, service, rtype
@@ -142,12 +142,15 @@ class Steered:
         self.by_ranking: dict[tuple[object, ...], Entry] = {}
         self.rotation: list[Entry] = []
         self.turn = 0
-        self.pick: Callable[[bytes | str | None], Entry] = self._pick_client
         if isinstance(service.policy, WeightedPolicy) and not service.affinity:
             self.rotation = self._rotation()
-            self.pick = self._pick_rotation
 
-    def _pick_client(self, key: bytes | str | None) -> Entry:
+    def pick(self, key: bytes | str | None) -> Entry:
+        """The entry for a client key. (A method, not a bound method stored on the instance: that would be a
+        reference cycle, which reference counting alone cannot free.)"""
+        if self.rotation:
+            self.turn = (self.turn + 1) % len(self.rotation)
+            return self.rotation[self.turn]
         entry = self.by_client.get(key)
         if entry is None:
             if len(self.by_client) >= STEER_CACHE_LIMIT:
@@ -157,10 +160,6 @@ class Steered:
             entry = self.for_ranking(ranking)
             self.by_client[key] = entry
         return entry
-
-    def _pick_rotation(self, key: bytes | str | None) -> Entry:
-        self.turn = (self.turn + 1) % len(self.rotation)
-        return self.rotation[self.turn]
 
     def decision(self, ranking: Ranking, first: str | None = None, lead: steering.Lead | None = None) -> Decision:
         return steering.choose(self.service, ranking, self.table.config, self.table.health, first=first, lead=lead)

@@ -56,14 +56,22 @@ class HealthNode:
         self.evaluate()
 
     # -- configuration ------------------------------------------------------------------------------------
-    def set_config(self, config: Config) -> None:
-        """Adopt a (re)loaded config: keys, checks. Raises ValueError when the keys cannot be read."""
-        self._load_keys(config)
+    @staticmethod
+    def check_keys(config: Config) -> dict[str, bytes] | None:
+        """The report keys a config names (None: it names none); ValueError when they cannot be read."""
+        h = config.health
+        return load_keys(h.keys_file, h.keys_env) if (h.keys_file or h.keys_env) else None
+
+    def set_config(self, config: Config, keys: dict[str, bytes] | None | bool = False) -> None:
+        """Adopt a (re)loaded config: keys, checks. Raises ValueError when the keys cannot be read; ``keys``
+        may carry the keys already read with :meth:`check_keys` (so that nothing can fail any more)."""
+        self._load_keys(config, keys)
         self.evaluate()
 
-    def _load_keys(self, config: Config) -> None:
+    def _load_keys(self, config: Config, keys: dict[str, bytes] | None | bool = False) -> None:
         h = config.health
-        keys = load_keys(h.keys_file, h.keys_env) if (h.keys_file or h.keys_env) else None
+        if keys is False or keys is True:
+            keys = self.check_keys(config)
         # The nonces seen so far outlive a reload: a report captured before it must not be replayable after it.
         seen = self.verifier.seen if self.verifier is not None else {}
         self.verifier = Verifier(keys, h.skew, seen) if keys else None
@@ -131,8 +139,11 @@ class HealthNode:
             if steering.healthy_regions(svc, self.config, snap):
                 self.last_good[svc.key] = replace(snap.for_monitor(svc.monitor), last_good=(), generation=0)
         snap = replace(snap, last_good=tuple(sorted(self.last_good.items())))
-        same = (snap.down_checks, snap.rtt_ms, snap.latency_choice) == \
-               (self.current.down_checks, self.current.rtt_ms, self.current.latency_choice)
+        # RTTs move with every report; what matters to answers is their order per vantage (the latency
+        # choices themselves are compared too). Rebuilding answers on every jitter would throw the per-client
+        # caches away several times a second.
+        same = (snap.down_checks, _rtt_order(snap), snap.latency_choice) == \
+               (self.current.down_checks, _rtt_order(self.current), self.current.latency_choice)
         if not same or not self.generation:
             self.generation += 1
             self.current = replace(snap, generation=self.generation)
@@ -213,3 +224,11 @@ class HealthNode:
             "reports": {"accepted": self.accepted, "ignored_observations": self.ignored,
                         "rejected": dict(self.rejected)},
         }
+
+
+def _rtt_order(snap: HealthSnapshot) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Per vantage, its regions from fastest to slowest."""
+    by_vantage: dict[str, list[tuple[float, str]]] = {}
+    for (vantage, region), ms in snap.rtt_ms:
+        by_vantage.setdefault(vantage, []).append((ms, region))
+    return tuple(sorted((v, tuple(r for _, r in sorted(rs))) for v, rs in by_vantage.items()))

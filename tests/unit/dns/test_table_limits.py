@@ -51,3 +51,35 @@ def test_any_answers_the_lowest_type(tmp_path: Path) -> None:
     r = Responder(_table(tmp_path))
     reply = dns.message.from_wire(r.answer(dns.message.make_query("multi.t.test", "ANY").to_wire(), "192.0.2.1"))
     assert [rrset.to_text() for rrset in reply.answer] == ["multi.t.test. 3600 IN A 192.0.2.7"]
+
+
+def test_replaced_tables_are_freed_without_the_cyclic_collector(tmp_path: Path) -> None:
+    """The runtime freezes long-lived objects out of the cyclic GC; a table replaced on a health change must
+    then be freed by reference counting alone, so it may hold no reference cycle (Steered included)."""
+    import gc
+    import weakref
+
+    from gtm.model import HealthSnapshot
+
+    extra = ("regions:\n  r1: {location: {lat: 1, lon: 2}, endpoints: [192.0.2.10]}\n"
+             "  r2: {location: {lat: 3, lon: 4}, endpoints: [192.0.2.20]}\n"
+             "services:\n  www: {regions: [r1, r2], policy: {type: weighted, weights: {r1: 3, r2: 1}}}\n"
+             "  geo: {regions: [r1, r2], policy: proximity}\n")
+    table = _table(tmp_path, extra)
+    gc.disable()
+    try:
+        refs = []
+        for i in range(20):
+            new = table.with_health(HealthSnapshot(down_regions=frozenset({"r1"} if i % 2 else set())))
+            for v in new.entries.values():
+                if getattr(v, "steered", False):
+                    v.pick("192.0.2.1")
+            refs.append(weakref.ref(table))
+            table = new
+        assert sum(1 for r in refs if r() is not None) == 0
+        from gtm.dns.table import Steered
+
+        alive = sum(1 for o in gc.get_objects() if isinstance(o, Steered))
+        assert alive == sum(1 for v in table.entries.values() if isinstance(v, Steered))  # none of the old ones
+    finally:
+        gc.enable()

@@ -1,0 +1,284 @@
+"""Route53 through boto3 (the only boto3 importer): read the zone and gtm's health checks, apply a Plan.
+
+Reads are paginated with a guard against a page that repeats (moto never returns NextRecordIdentifier).
+Writes follow the plan's order: health checks first (children before the CALCULATED checks that combine them),
+then the record batches, then the deletion of checks nothing uses any more. Throttling and
+PriorRequestNotComplete are retried with exponential backoff; credentials, region and profile come from
+boto3's standard chain.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict
+from typing import Any, Callable
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from gtm.errors import ApplyError, GtmError
+from gtm.route53.model import HealthCheckSpec, RecordSpec
+from gtm.route53.plan import ExistingCheck, Plan
+
+log = logging.getLogger(__name__)
+
+RETRY_CODES = {"Throttling", "ThrottlingException", "PriorRequestNotComplete", "RequestLimitExceeded"}
+TAG_KEY, TAG_OWNER = "gtm:key", "gtm:owner"
+
+
+def client(profile: str | None = None) -> Any:
+    """A Route53 client from boto3's standard credential chain, with adaptive retries."""
+    session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+    return session.client("route53", config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 8}))
+
+
+def call(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """``fn(**kwargs)`` with backoff on throttling and PriorRequestNotComplete; other errors as GtmError."""
+    delay = 0.5
+    for attempt in range(8):
+        try:
+            return fn(**kwargs)
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "")
+            if code in RETRY_CODES and attempt < 7:
+                time.sleep(delay)
+                delay = min(delay * 2, 20)
+                continue
+            raise GtmError(f"Route53 {fn.__name__}: {code}: {e.response.get('Error', {}).get('Message', e)}") \
+                from None
+        except NoCredentialsError:
+            raise GtmError("no AWS credentials found (boto3's chain: environment, profile, instance role)") from None
+        except BotoCoreError as e:
+            raise GtmError(f"Route53 {fn.__name__}: {e}") from None
+    raise AssertionError("unreachable")
+
+
+def find_zone(r53: Any, zone: str) -> str:
+    """The hosted zone id of ``zone`` (public zones first); GtmError when there is none."""
+    out = call(r53.list_hosted_zones_by_name, DNSName=zone, MaxItems="10")
+    for z in out.get("HostedZones", []):
+        if z["Name"].lower() == zone and not z.get("Config", {}).get("PrivateZone", False):
+            return str(z["Id"]).split("/")[-1]
+    raise GtmError(f"no public hosted zone {zone} in this AWS account")
+
+
+def _name(text: str) -> str:
+    text = text.lower().replace("\\052", "*")
+    return text if text.endswith(".") else text + "."
+
+
+def read_records(r53: Any, zone_id: str, check_keys: dict[str, str]) -> list[RecordSpec]:
+    """Every rrset of the zone as RecordSpec (health check ids mapped to gtm keys where known)."""
+    out: list[RecordSpec] = []
+    kwargs: dict[str, Any] = {"HostedZoneId": zone_id, "MaxItems": "300"}
+    seen: set[tuple[str, str, str]] = set()
+    while True:
+        page = call(r53.list_resource_record_sets, **kwargs)
+        for rr in page.get("ResourceRecordSets", []):
+            spec = to_spec(rr, check_keys)
+            if spec.key in seen:
+                continue  # a repeated page (moto ignores StartRecordIdentifier)
+            seen.add(spec.key)
+            out.append(spec)
+        if not page.get("IsTruncated"):
+            return out
+        nxt = (page.get("NextRecordName"), page.get("NextRecordType"), page.get("NextRecordIdentifier"))
+        key = (_name(nxt[0] or ""), nxt[1] or "", nxt[2] or "")
+        if key in seen and not nxt[2]:
+            log.warning("Route53 paging repeats at %s %s; stopping (all distinct rrsets were read)", nxt[0], nxt[1])
+            return out
+        kwargs.update(StartRecordName=nxt[0], StartRecordType=nxt[1])
+        if nxt[2]:
+            kwargs["StartRecordIdentifier"] = nxt[2]
+        else:
+            kwargs.pop("StartRecordIdentifier", None)
+        if len(seen) > 1_000_000:
+            raise GtmError("Route53 paging does not end")
+
+
+def to_spec(rr: dict[str, Any], check_keys: dict[str, str]) -> RecordSpec:
+    geo: tuple[str, ...] | None = None
+    g = rr.get("GeoLocation")
+    if g:
+        if g.get("ContinentCode"):
+            geo = ("continent", g["ContinentCode"])
+        elif g.get("CountryCode") == "*":
+            geo = ("default",)
+        elif g.get("SubdivisionCode"):
+            geo = ("subdivision", g["CountryCode"], g["SubdivisionCode"])
+        else:
+            geo = ("country", g["CountryCode"])
+    alias = rr.get("AliasTarget")
+    hc = rr.get("HealthCheckId")
+    return RecordSpec(
+        name=_name(rr["Name"]), type=rr["Type"], set_id=rr.get("SetIdentifier"), ttl=rr.get("TTL"),
+        values=tuple(v["Value"] for v in rr.get("ResourceRecords", [])),
+        alias=_name(alias["DNSName"]) if alias else None,
+        evaluate_target_health=bool(alias and alias.get("EvaluateTargetHealth")),
+        health_check=check_keys.get(hc, hc) if hc else None, failover=rr.get("Failover"),
+        weight=rr.get("Weight"), geo=geo, region=rr.get("Region"), multivalue=bool(rr.get("MultiValueAnswer")))
+
+
+def to_aws(r: RecordSpec, zone_id: str, check_ids: dict[str, str]) -> dict[str, Any]:
+    rr: dict[str, Any] = {"Name": r.name, "Type": r.type}
+    if r.set_id is not None:
+        rr["SetIdentifier"] = r.set_id
+    if r.alias is not None:
+        rr["AliasTarget"] = {"HostedZoneId": zone_id, "DNSName": r.alias,
+                             "EvaluateTargetHealth": r.evaluate_target_health}
+    else:
+        rr["TTL"] = r.ttl
+        rr["ResourceRecords"] = [{"Value": v} for v in r.values]
+    if r.health_check is not None:
+        rr["HealthCheckId"] = check_ids.get(r.health_check, r.health_check)
+    if r.failover:
+        rr["Failover"] = r.failover
+    if r.weight is not None:
+        rr["Weight"] = r.weight
+    if r.geo is not None:
+        rr["GeoLocation"] = ({"ContinentCode": r.geo[1]} if r.geo[0] == "continent" else
+                             {"CountryCode": "*"} if r.geo[0] == "default" else
+                             {"CountryCode": r.geo[1], "SubdivisionCode": r.geo[2]} if r.geo[0] == "subdivision"
+                             else {"CountryCode": r.geo[1]})
+    if r.region is not None:
+        rr["Region"] = r.region
+    if r.multivalue:
+        rr["MultiValueAnswer"] = True
+    return rr
+
+
+# -- health checks ------------------------------------------------------------------------------------------
+def _caller_ref(owner: str, spec: HealthCheckSpec) -> str:
+    """Unique per (owner, key, configuration), at most 64 characters: a retried create is idempotent."""
+    body = repr(sorted(asdict(spec).items())).encode()
+    return f"gtm1:{owner}:{hashlib.sha256(spec.key.encode()).hexdigest()[:12]}:{hashlib.sha256(body).hexdigest()[:12]}"
+
+
+def _check_config(spec: HealthCheckSpec, check_ids: dict[str, str]) -> dict[str, Any]:
+    if spec.calculated:
+        return {"Type": "CALCULATED", "ChildHealthChecks": [check_ids[c] for c in spec.children],
+                "HealthThreshold": spec.health_threshold, "Inverted": spec.inverted, "Disabled": spec.disabled}
+    cfg: dict[str, Any] = {"Type": spec.type, "IPAddress": spec.ip, "Port": spec.port,
+                           "RequestInterval": spec.request_interval, "FailureThreshold": spec.failure_threshold,
+                           "Inverted": spec.inverted, "Disabled": spec.disabled, "MeasureLatency": False}
+    if spec.fqdn:
+        cfg["FullyQualifiedDomainName"] = spec.fqdn
+    if spec.path and spec.type != "TCP":
+        cfg["ResourcePath"] = spec.path
+    if spec.search:
+        cfg["SearchString"] = spec.search
+    if spec.type.startswith("HTTPS"):
+        cfg["EnableSNI"] = spec.enable_sni
+    if spec.regions:
+        cfg["Regions"] = list(spec.regions)
+    return cfg
+
+
+def read_checks(r53: Any, owner: str) -> list[ExistingCheck]:
+    """gtm's health checks of this owner (by CallerReference prefix), with their keys from the tags."""
+    raw: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"MaxItems": "1000"}
+    markers: set[str] = set()
+    while True:
+        page = call(r53.list_health_checks, **kwargs)
+        raw += [h for h in page.get("HealthChecks", []) if h["CallerReference"].startswith(f"gtm1:{owner}:")]
+        marker = page.get("NextMarker")
+        if not page.get("IsTruncated") or not marker or marker in markers:  # moto has no IsTruncated
+            break
+        markers.add(marker)
+        kwargs["Marker"] = marker
+    keys: dict[str, str] = {}
+    ids = [h["Id"] for h in raw]
+    for i in range(0, len(ids), 10):  # at most 10 ids per ListTagsForResources call
+        out = call(r53.list_tags_for_resources, ResourceType="healthcheck", ResourceIds=ids[i:i + 10])
+        for res in out.get("ResourceTagSets", []):
+            tags = {t["Key"]: t["Value"] for t in res.get("Tags", [])}
+            if TAG_KEY in tags:
+                keys[res["ResourceId"]] = tags[TAG_KEY]
+    result = []
+    for h in raw:
+        cfg = h["HealthCheckConfig"]
+        key = keys.get(h["Id"])
+        children = tuple(keys.get(c, c) for c in cfg.get("ChildHealthChecks", []) or [])
+        spec = HealthCheckSpec(
+            key=key or h["Id"], type=cfg["Type"], ip=cfg.get("IPAddress"), port=cfg.get("Port"),
+            fqdn=cfg.get("FullyQualifiedDomainName"), path=cfg.get("ResourcePath"),
+            search=cfg.get("SearchString"), request_interval=cfg.get("RequestInterval", 30),
+            failure_threshold=cfg.get("FailureThreshold", 3), regions=tuple(cfg.get("Regions", []) or []),
+            children=children, health_threshold=cfg.get("HealthThreshold", 0),
+            inverted=bool(cfg.get("Inverted")), disabled=bool(cfg.get("Disabled")),
+            enable_sni=bool(cfg.get("EnableSNI")) if cfg["Type"].startswith("HTTPS") else False)
+        if cfg["Type"] == "CALCULATED":
+            spec = HealthCheckSpec(key=spec.key, type="CALCULATED", children=children,
+                                   health_threshold=spec.health_threshold, inverted=spec.inverted,
+                                   disabled=spec.disabled)
+        result.append(ExistingCheck(h["Id"], int(h.get("HealthCheckVersion", 1)), key, spec))
+    return result
+
+
+def _creation_order(specs: list[HealthCheckSpec]) -> list[HealthCheckSpec]:
+    """Children before the CALCULATED checks that name them."""
+    keys = {s.key for s in specs}
+    done: set[str] = set()
+    out: list[HealthCheckSpec] = []
+    pending = list(specs)
+    while pending:
+        ready = [s for s in pending if all(c in done or c not in keys for c in s.children)]
+        if not ready:
+            raise ApplyError("health checks refer to each other in a loop")
+        for s in ready:
+            out.append(s)
+            done.add(s.key)
+            pending.remove(s)
+    return out
+
+
+def apply(r53: Any, zone_id: str, plan: Plan, owner: str, existing: list[ExistingCheck]) -> dict[str, int]:
+    """Carry out ``plan``; returns counts. On failure raises ApplyError after logging what was done: every
+    step is idempotent, so the next plan shows what remains and the next apply finishes it."""
+    ids = {c.key: c.id for c in existing if c.key is not None}
+    done = {"checks_created": 0, "checks_updated": 0, "batches": 0, "checks_deleted": 0}
+    replaced = {new.key for _, new in plan.replace_checks}
+    for spec in _creation_order(list(plan.create_checks) + [new for _, new in plan.replace_checks]):
+        ref = _caller_ref(owner, spec)
+        out = call(r53.create_health_check, CallerReference=ref, HealthCheckConfig=_check_config(spec, ids))
+        new_id = out["HealthCheck"]["Id"]
+        call(r53.change_tags_for_resource, ResourceType="healthcheck", ResourceId=new_id,
+             AddTags=[{"Key": TAG_KEY, "Value": spec.key}, {"Key": TAG_OWNER, "Value": owner},
+                      {"Key": "Name", "Value": f"gtm {owner} {spec.key}"[:255]}])
+        if spec.key in replaced:  # the old one loses its key now, so that it is deleted below, not reused
+            old = next(o for o, n in plan.replace_checks if n.key == spec.key)
+            call(r53.change_tags_for_resource, ResourceType="healthcheck", ResourceId=old.id,
+                 RemoveTagKeys=[TAG_KEY])
+        ids[spec.key] = new_id
+        done["checks_created"] += 1
+    for old, spec in plan.update_checks:
+        cfg = _check_config(spec, ids)
+        update: dict[str, Any] = {"HealthCheckId": old.id, "HealthCheckVersion": old.version}
+        if spec.calculated:
+            update.update(ChildHealthChecks=cfg["ChildHealthChecks"], HealthThreshold=cfg["HealthThreshold"],
+                          Inverted=cfg["Inverted"], Disabled=cfg["Disabled"])
+        else:
+            for k in ("IPAddress", "Port", "ResourcePath", "FullyQualifiedDomainName", "SearchString",
+                      "FailureThreshold", "Inverted", "Disabled", "EnableSNI", "Regions"):
+                if k in cfg:
+                    update[k] = cfg[k]
+        call(r53.update_health_check, **update)
+        done["checks_updated"] += 1
+    for i, batch in enumerate(plan.batches, 1):
+        changes = [{"Action": a, "ResourceRecordSet": to_aws(r, zone_id, ids)} for a, r in batch]
+        try:
+            call(r53.change_resource_record_sets, HostedZoneId=zone_id,
+                 ChangeBatch={"Comment": f"gtm {owner} batch {i}/{len(plan.batches)}", "Changes": changes})
+        except GtmError as e:
+            raise ApplyError(f"batch {i} of {len(plan.batches)} failed ({e}); {i - 1} applied. Run plan again: "
+                             "it shows what remains") from None
+        done["batches"] += 1
+    # Only now, with no record using them any more: parents before the children they combine.
+    for gone in reversed(_creation_order([c.spec for c in plan.delete_checks])):
+        check_id = next(c.id for c in plan.delete_checks if c.spec.key == gone.key)
+        call(r53.delete_health_check, HealthCheckId=check_id)
+        done["checks_deleted"] += 1
+    return done

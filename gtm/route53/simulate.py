@@ -389,8 +389,9 @@ class _Resolver:
                 self.note(depth, f"  client's latency region {self.latency_region}: {rec.set_id}")
                 return rec
         rec = next(r for r in group if healthy[id(r)])
-        self.note(depth, f"  region {self.latency_region} has no healthy record: first healthy, {rec.set_id} "
-                  f"({rec.region})")
+        why = (f"region {self.latency_region} has no healthy record" if self.latency_region
+               else "no client latency region")
+        self.note(depth, f"  {why}: first healthy in order, {rec.set_id} ({rec.region})")
         return rec
 
     def _weighted(self, group: list[RecordSpec], healthy: Mapping[int, bool],

@@ -6,10 +6,12 @@ For each service and address family the tree is, from the leaves up (``<n>`` = t
   each with its endpoint's health check, so a pool answers the region's healthy endpoints (up to 8);
 * **failover chains** ``_gtm-f-<hash>.<n>`` for an ordered list of regions: PRIMARY aliases the first region's
   pool and carries that region's health check; SECONDARY aliases the chain of the rest; the last SECONDARY
-  aliases the **terminal** ``_gtm-last.<n>``: static values without a health check (the fail mode's answer),
-  so Route53 never answers empty;
+  aliases a **terminal** ``_gtm-last-<first region>.<n>`` (``_gtm-last.<n>`` with static fallback addresses):
+  static values without a health check, what gtm answers when every candidate is down, so Route53 never
+  answers empty;
 * **the name itself**: failover → an alias to the chain of the configured order; weighted → one weighted
-  record per region aliasing its pool under the region's check, plus a weight-0 record aliasing the terminal;
+  record per region aliasing its pool under the region's check (all unhealthy: Route53 fails open by weight,
+  as gtm does; a weight-0 standby aliases the static fallback when there is one);
   geo → one geolocation record per rule (continent, country, US state) and a ``*`` default, each aliasing the
   chain of the rule's regions then the default list; latency and proximity → one latency record per AWS
   region, aliasing the chain that starts there;
@@ -121,34 +123,38 @@ class _Builder:
                                 multivalue=True))
         return pool
 
-    def terminal(self, service: Service, name: str, rtype: str, family: int) -> str | None:
-        """Static values without a health check that every chain ends in: the fail mode's answer."""
+    def terminal(self, service: Service, name: str, rtype: str, family: int, first: str | None) -> str | None:
+        """Static values without a health check that a chain ends in: what gtm answers when every candidate is
+        down — the fallback addresses (``static``), else the chain's first region as if it were up
+        (``fail_open``, Route53's own behaviour too)."""
         if service.fail_mode is FailMode.STATIC:
             values = [str(a) for a in service.fallback_addresses if a.version == family]
+            last = f"_gtm-last.{name}"
         else:
             if service.fail_mode is not FailMode.FAIL_OPEN:
                 self._warn(f"service {service.key}: fail_mode {service.fail_mode.value} cannot be expressed in "
                            "Route53; when every region is down the mirror answers as fail_open")
-            values = []
-            for region in service.regions:  # fail open: the first region's endpoints, as if all were up
-                values = [str(e.address) for e in self.config.regions[region].endpoints
-                          if e.address.version == family and e.weight > 0]
-                if values:
-                    break
+            if first is None:
+                return None
+            values = [str(e.address) for e in self.config.regions[first].endpoints
+                      if e.address.version == family and e.weight > 0] or \
+                     [str(e.address) for e in self.config.regions[first].endpoints if e.address.version == family]
+            last = f"_gtm-last-{_label(first)}.{name}"
         if not values:
             return None
-        last = f"_gtm-last.{name}"
         self.add(RecordSpec(last, rtype, None, service.ttl, tuple(sorted(values))))
         return last
 
     def chain(self, service: Service, name: str, rtype: str, family: int, order: list[str]) -> str | None:
         """Failover chain over ``order``; returns the name to alias (or None when nothing can answer)."""
         order = [r for r in order if self.pool(service, name, rtype, family, r) is not None]
-        tail = self.terminal(service, name, rtype, family)
+        last_region = order[0] if order and service.fail_mode is not FailMode.STATIC else None
+        tail = last = self.terminal(service, name, rtype, family, order[0] if order else None)
         for i in range(len(order) - 1, -1, -1):
             region = order[i]
-            head = f"_gtm-f-{_h(','.join(order[i:]))}.{name}"
-            key = ":".join(order[i:])
+            # Named by the regions and the terminal: chains that end differently must not share a sub-chain.
+            head = f"_gtm-f-{_h(','.join(order[i:]) + '>' + str(last))}.{name}"
+            key = ":".join(order[i:]) + (f">{_label(last_region)}" if last_region else "")
             if (head, rtype, self.sid(f"{name}/{rtype}", "primary", key)) not in self.records:
                 self.add(RecordSpec(head, rtype, self.sid(f"{name}/{rtype}", "primary", key), alias=f"_gtm-r-{_label(region)}.{name}",
                                     evaluate_target_health=True, failover="PRIMARY",
@@ -186,9 +192,14 @@ class _Builder:
             any_pool = True
             self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "w", region), alias=pool, evaluate_target_health=True,
                                 weight=weights.get(region, 1), health_check=self.region_check(service, region)))
-        last = self.terminal(service, name, rtype, family) if any_pool else None
-        if last is not None:  # standby: used only when every weighted region is unhealthy
-            self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "w", "last"), alias=last, weight=0))
+        # When every weighted region is unhealthy Route53 fails open and draws among all of them by weight,
+        # as gtm's fail_open does; only static fallback addresses need a standby (weight 0: used only then).
+        if any_pool and service.fail_mode is FailMode.STATIC:
+            last = self.terminal(service, name, rtype, family, None)
+            if last is not None:
+                self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "w", "last"), alias=last, weight=0))
+        elif service.fail_mode is not FailMode.FAIL_OPEN:
+            self.terminal(service, name, rtype, family, None)  # only for its warning
 
     def _geo(self, service: Service, name: str, rtype: str, family: int, policy: GeoPolicy) -> None:
         default = list(policy.default)

@@ -213,10 +213,12 @@ def _weight(action: str, r: RecordSpec) -> tuple[int, int]:
     return (n * (2 if action == "UPSERT" else 1), sum(len(v) for v in r.values) * (2 if action == "UPSERT" else 1))
 
 
-def batch(changes: list[Change], max_records: int = MAX_RECORDS_PER_BATCH,
-          max_chars: int = MAX_CHARS_PER_BATCH) -> list[tuple[Change, ...]]:
+def batch(changes: list[Change], max_records: int | None = None,
+          max_chars: int | None = None) -> list[tuple[Change, ...]]:
     """Split ``changes`` (already in a valid order) into batches within Route53's limits. All changes of one
     (name, type) stay in one batch, so that a group is never half-changed between two calls."""
+    max_records = max_records or MAX_RECORDS_PER_BATCH
+    max_chars = max_chars or MAX_CHARS_PER_BATCH
     groups: list[list[Change]] = []
     for c in changes:
         if groups and (groups[-1][0][1].name, groups[-1][0][1].type, groups[-1][0][0]) == (c[1].name, c[1].type,

@@ -1,0 +1,67 @@
+"""``gtm route53 plan|apply``: mirror the config's services to a Route53 hosted zone."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from gtm.config import load
+from gtm.errors import GtmError
+
+DESTRUCTIVE_LIMIT = 10  # deletes and rewrites above this need --force
+
+
+def add_parser(sub: Any) -> None:
+    r = sub.add_parser("route53", help="mirror the services to AWS Route53 (plan, apply)")
+    rsub = r.add_subparsers(dest="route53_command", metavar="plan|apply")
+    rsub.required = True
+    for name, text in (("plan", "print exactly what apply would change"), ("apply", "make the changes")):
+        p = rsub.add_parser(name, help=text)
+        p.add_argument("paths", nargs="+", metavar="PATH")
+        p.add_argument("--zone", help="the hosted zone (default: the config's only zone with services)")
+        p.add_argument("--owner", default="gtm", help="owner id marking what this installation manages (default gtm)")
+        p.add_argument("--adopt", action="store_true", help="take over records at managed names that are not ours")
+        p.add_argument("--profile", help="AWS profile (default: boto3's standard chain)")
+        if name == "plan":
+            p.add_argument("--json", action="store_true", help="the plan as JSON")
+        else:
+            p.add_argument("--yes", action="store_true", help="apply without asking")
+            p.add_argument("--force", action="store_true",
+                           help=f"allow more than {DESTRUCTIVE_LIMIT} deletes/rewrites in one apply")
+        p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gtm.route53 import aws
+    from gtm.route53.sync import make_plan, run_apply
+
+    config = load(args.paths)
+    zone = args.zone
+    if zone is None:
+        zones = [z.origin for z in config.zones.values() if z.services]
+        if len(zones) != 1:
+            raise GtmError(f"--zone is needed: the config has {len(zones)} zones with services "
+                           f"({', '.join(zones) or 'none'})")
+        zone = zones[0]
+    r53 = aws.client(args.profile)
+    sync = make_plan(r53, config, zone, args.owner, args.adopt)
+    plan = sync.plan
+    if args.route53_command == "plan":
+        print(plan.to_json() if args.json else plan.to_text())
+        return 0
+    print(plan.to_text())
+    if plan.is_empty():
+        return 0
+    if plan.destructive() > DESTRUCTIVE_LIMIT and not args.force:
+        print(f"gtm route53 apply: refusing {plan.destructive()} deletes/rewrites without --force", file=sys.stderr)
+        return 1
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("gtm route53 apply: not a terminal; pass --yes to apply", file=sys.stderr)
+            return 1
+        if input("apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
+            return 1
+    done = run_apply(r53, sync, args.owner)
+    print(f"applied: {done['checks_created']} health checks created, {done['checks_updated']} updated, "
+          f"{done['batches']} change batches, {done['checks_deleted']} health checks deleted")
+    return 0

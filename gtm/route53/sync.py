@@ -1,0 +1,50 @@
+"""Plan and apply against a live hosted zone: read, diff, validate, write (the IO steps around the pure parts)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gtm.errors import GtmError
+from gtm.model import Config
+from gtm.route53 import aws
+from gtm.route53.desired import desired
+from gtm.route53.model import Desired
+from gtm.route53.plan import ExistingCheck, Plan, diff
+from gtm.route53.validate import apply_changes, validate_batch, validate_health_checks
+
+
+@dataclass(frozen=True)
+class Sync:
+    """A plan together with what it was made from."""
+
+    plan: Plan
+    zone_id: str
+    desired: Desired
+    checks: tuple[ExistingCheck, ...]
+
+
+def make_plan(r53: Any, config: Config, zone: str, owner: str, adopt: bool = False) -> Sync:
+    """Read the hosted zone and gtm's checks, and plan; GtmError when the plan would be refused by Route53."""
+    try:
+        want = desired(config, zone, owner)
+    except ValueError as e:
+        raise GtmError(str(e)) from None
+    zone_id = aws.find_zone(r53, want.zone)
+    checks = aws.read_checks(r53, owner)
+    keys = {c.id: c.key for c in checks if c.key is not None}
+    existing = aws.read_records(r53, zone_id, keys)
+    plan = diff(want, existing, checks, owner, adopt)
+    problems = validate_health_checks(list(want.health_checks), allow_private_ip=True)
+    state = {r.key: r for r in existing}
+    known = {c.key for c in want.health_checks} | {c.key for c in checks if c.key is not None}
+    for i, batch in enumerate(plan.batches, 1):
+        problems += [f"batch {i}: {p}" for p in validate_batch(list(batch), state, known)]
+        state = apply_changes(state, list(batch))
+    if problems:
+        raise GtmError("the plan would be refused by Route53: " + "; ".join(problems[:10]) +
+                       (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""))
+    return Sync(plan, zone_id, want, tuple(checks))
+
+
+def run_apply(r53: Any, sync: Sync, owner: str) -> dict[str, int]:
+    return aws.apply(r53, sync.zone_id, sync.plan, owner, list(sync.checks))

@@ -63,7 +63,7 @@ class _Builder:
 
     # -- health checks --------------------------------------------------------------------------------------
     def endpoint_check(self, service: Service, monitor: Monitor, region: str, address: str) -> str:
-        key = f"ep:{region}:{address}"
+        key = f"ep:{monitor.name}:{region}:{address}"  # per monitor: services may check one LB differently
         if key in self.checks:
             return key
         kind = {MonitorType.HTTP: "HTTP", MonitorType.HTTPS: "HTTPS", MonitorType.TCP: "TCP"}[monitor.type]
@@ -86,20 +86,21 @@ class _Builder:
 
     def region_check(self, service: Service, region: str) -> str:
         """The region's check: (enough endpoints up) AND its switch. Built once per region."""
-        key = f"region:{region}"
+        monitor = self.config.monitors.get(service.monitor or "")
+        key = f"region:{monitor.name if monitor else '-'}:{region}"
         if key in self.checks:
             return key
-        switch = f"switch:{region}"
+        switch = f"switch:{region}"  # one per region, whatever the monitor: a drain is one update
         self.checks[switch] = HealthCheckSpec(switch, "CALCULATED", health_threshold=0, region=region)
-        monitor = self.config.monitors.get(service.monitor or "")
         children = [switch]
         if monitor is not None:
             eps = tuple(self.endpoint_check(service, monitor, region, str(e.address))
                         for e in self.config.regions[region].endpoints)
             need = min(self.config.health.region_min_up, len(eps))
-            self.checks[f"eps:{region}"] = HealthCheckSpec(f"eps:{region}", "CALCULATED", children=eps,
-                                                           health_threshold=need, region=region)
-            children.insert(0, f"eps:{region}")
+            eps_key = f"eps:{monitor.name}:{region}"
+            self.checks[eps_key] = HealthCheckSpec(eps_key, "CALCULATED", children=eps, health_threshold=need,
+                                                   region=region)
+            children.insert(0, eps_key)
         self.checks[key] = HealthCheckSpec(key, "CALCULATED", children=tuple(children),
                                            health_threshold=len(children), region=region)
         return key

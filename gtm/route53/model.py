@@ -1,7 +1,7 @@
 """The Route53 side as plain values: record sets and health checks as gtm wants them (pure, stdlib only).
 
 Names are absolute and lower-case with the trailing dot. Health checks are referred to by a stable ``key``
-(``ep:<region>:<address>``, ``switch:<region>``, ``region:<region>``) that the apply step maps to Route53's
+(``ep:<monitor>:<region>:<address>``, ``switch:<region>``, ``region:<monitor>:<region>``) that the apply step maps to Route53's
 ids; record sets are identified by (name, type, set_id) as in Route53.
 """
 from __future__ import annotations

@@ -73,12 +73,15 @@ def test_latency_records_one_per_aws_region(example: Desired) -> None:
 def test_health_checks_per_endpoint_and_a_switch_per_region(example: Desired) -> None:
     checks = {c.key: c for c in example.health_checks}
     assert checks["switch:eu-west"].type == "CALCULATED" and checks["switch:eu-west"].health_threshold == 0
-    region = checks["region:eu-west"]
-    assert region.children == ("eps:eu-west", "switch:eu-west") and region.health_threshold == 2
-    ep = checks["ep:eu-west:198.51.100.10"]
+    region = checks["region:web:eu-west"]
+    assert region.children == ("eps:web:eu-west", "switch:eu-west") and region.health_threshold == 2
+    ep = checks["ep:web:eu-west:198.51.100.10"]
     assert (ep.type, ep.port, ep.path, ep.request_interval) == ("HTTPS", 443, "/healthz", 10)
-    # one check per endpoint, shared by every record and service that uses it
-    assert sum(1 for c in example.health_checks if c.key.startswith("ep:")) == 9
+    api = checks["ep:api:eu-west:198.51.100.10"]  # the api service checks the same LB its own way
+    assert (api.type, api.port, api.path) == ("HTTP", 8080, "/health")
+    # one check per endpoint and monitor, shared by every record and service that uses it
+    assert sum(1 for c in example.health_checks if c.key.startswith("ep:")) == 18
+    assert sum(1 for c in example.health_checks if c.key.startswith("switch:")) == 3
 
 
 def test_unexpressible_parts_are_warned(example: Desired) -> None:

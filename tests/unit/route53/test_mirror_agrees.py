@@ -59,7 +59,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 def states(config, down: set[str]) -> tuple[HealthSnapshot, dict[str, bool]]:  # type: ignore[no-untyped-def]
     health = HealthSnapshot(down_checks=frozenset(("web", r, str(e.address)) for r in down
                                                   for e in config.regions[r].endpoints))
-    observed = {f"ep:{r}:{e.address}": r not in down for r in REGIONS for e in config.regions[r].endpoints}
+    observed = {f"ep:web:{r}:{e.address}": r not in down for r in REGIONS for e in config.regions[r].endpoints}
     return health, observed
 
 
@@ -113,7 +113,7 @@ def test_a_drained_region_is_never_answered_while_another_is_up(world) -> None: 
     config, want = world
     drained = Desired(want.zone, want.records, tuple(
         c.__class__(**{**c.__dict__, "inverted": True}) if c.key == "switch:eu" else c for c in want.health_checks))
-    observed = {f"ep:{r}:{e.address}": True for r in REGIONS for e in config.regions[r].endpoints}
+    observed = {f"ep:web:{r}:{e.address}": True for r in REGIONS for e in config.regions[r].endpoints}
     eu = {str(e.address) for e in config.regions["eu"].endpoints}
     for name in ("fo.m.test.", "geo.m.test.", "w.m.test."):
         for _, client_geo in CLIENTS.values():

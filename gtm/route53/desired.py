@@ -30,6 +30,7 @@ import re
 from gtm.model import Config, FailMode, GeoPolicy, LatencyPolicy, Monitor, MonitorType, ProximityPolicy, Service
 from gtm.model import WeightedPolicy
 from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
+from gtm.route53.validate import AWS_REGIONS, US_STATES
 
 FAMILIES = (("A", 4), ("AAAA", 6))
 MULTIVALUE_MAX = 8
@@ -295,6 +296,21 @@ def desired(config: Config, zone: str, owner: str) -> Desired:
     z = config.zones.get(zone)
     if z is None:
         raise ValueError(f"the config has no zone {zone}; zones: {', '.join(config.zones) or 'none'}")
+    problems = []
+    for service in z.services:
+        for region in service.regions:
+            aws = config.regions[region].aws_region
+            if aws is not None and aws not in AWS_REGIONS:
+                problems.append(f"service {service.key}: region {region}: aws_region {aws!r} is not an AWS region "
+                                f"Route53 knows")
+        if isinstance(service.policy, GeoPolicy):
+            for rule in service.policy.rules:
+                sub = rule.match.subdivision
+                if sub and sub.startswith("US-") and sub[3:] not in US_STATES:
+                    problems.append(f"service {service.key}: geo rule subdivision {sub}: Route53 knows no such US "
+                                    f"state")
+    if problems:
+        raise ValueError("; ".join(sorted(set(problems))))
     for service in z.services:
         b.service(service)
     records = tuple(sorted(b.records.values(), key=lambda r: r.key))

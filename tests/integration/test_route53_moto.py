@@ -109,3 +109,23 @@ def test_no_hosted_zone_is_a_one_line_error(r53: Any, capsys: pytest.CaptureFixt
     assert main(["route53", "plan", "--zone", "example.org", str(ROOT / "zones")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["gtm: error: the config has no zone example.org.; zones: example.com."]
+
+
+def test_large_rewrites_need_force(r53: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["route53", "apply", "--yes", str(ROOT / "zones")]) == 0
+    capsys.readouterr()
+    # Another owner id would own nothing; the same owner with the services removed deletes a lot.
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp())
+    shutil.copy(ROOT / "zones" / "example.com.yaml", d / "example.com.yaml")
+    text = (d / "example.com.yaml").read_text()
+    (d / "example.com.yaml").write_text(text[:text.index("\nservices:")] + "\n")
+    before = writes(r53)
+    # No services left: the config has no zone with services, so --zone is needed.
+    assert main(["route53", "apply", "--yes", "--zone", "example.com", str(d)]) == 1
+    assert "refusing" in capsys.readouterr().err
+    assert writes(r53) == before  # nothing was written
+    assert main(["route53", "apply", "--yes", "--force", "--zone", "example.com", str(d)]) == 0
+    assert not [rr for rr in records(r53) if rr.get("SetIdentifier", "").startswith("gtm:gtm:")]

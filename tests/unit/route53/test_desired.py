@@ -96,3 +96,13 @@ def test_bad_owner_or_zone() -> None:
         desired(config, "example.com", "Bad Owner")
     with pytest.raises(ValueError, match="no zone example.org."):
         desired(config, "example.org", "main")
+
+
+def test_unknown_aws_region_is_an_error_naming_service_and_field(tmp_path: Path) -> None:
+    (tmp_path / "z.yaml").write_text(
+        "zone: z.test\nsoa: {}\nns: [ns1]\nrecords: {ns1: {A: 192.0.2.1}}\n"
+        "regions: {mars: {location: {lat: 0, lon: 0}, aws_region: xx-north-9, endpoints: [192.0.2.9]}}\n"
+        "services: {www: {regions: [mars], policy: latency}}\nvantages: {v: {location: {lat: 0, lon: 0}}}\n")
+    with pytest.raises(ValueError) as e:
+        desired(load([str(tmp_path)]), "z.test", "main")
+    assert str(e.value) == "service www: region mars: aws_region 'xx-north-9' is not an AWS region Route53 knows"

@@ -86,6 +86,18 @@ class GtmProcess:
                 self.proc.wait(5)
 
 
+def serve_checked(args: list[str | Path], cwd: Path = ROOT) -> Iterator[GtmProcess]:
+    """Body of a module-scoped fixture: one server for a whole module; afterwards its log must show no error
+    (the query path drops a packet silently when it fails, so a test accepting silence would miss a crash)."""
+    proc = GtmProcess([str(a) for a in args], cwd)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+    bad = [line for line in proc.lines if " ERROR " in line or "Traceback" in line]
+    assert not bad, "the server logged errors:\n" + proc.log
+
+
 @pytest.fixture
 def gtm_server() -> Iterator[Callable[..., GtmProcess]]:
     """Factory: `gtm_server(path, ..., cwd=ROOT)` starts a server on a free port; all are stopped afterwards."""

@@ -7,7 +7,7 @@ import struct
 from typing import Any
 
 from gtm import steering
-from gtm.dns.codec import name_to_wire
+from gtm.dns.codec import describe, name_to_wire
 from gtm.dns.table import Entry, Steered, Table, client_of
 from gtm.errors import GtmError
 from gtm.model import A, AAAA, TYPE_NAMES, TYPE_NUMBERS, Config, HealthSnapshot, Service
@@ -72,6 +72,8 @@ def explain_table(table: Table, name: str, client_text: str | None, qtype_text: 
     ranking = steering.rank(service, client, table.context)
     decision = steering.choose(service, ranking, config, health)
     entry: Entry = found.pick(key)  # what the server answers this client with
+    # The reply itself, as the server sends it to this client (ID 0, RD off, no EDNS), rendered like dig.
+    wire = struct.pack("!H", 0) + entry.heads[0] + name_to_wire(qname) + struct.pack("!HH", qtype, 1) + entry.body
     answered = [str(rd.fields[0]) for rr in entry.resolution.answer if rr.rrset.rtype == qtype
                 for rd in rr.rrset.rdatas]
     out.update({
@@ -83,7 +85,7 @@ def explain_table(table: Table, name: str, client_text: str | None, qtype_text: 
                    "database_network_prefix": client.geo.city_prefix},
         "regions": _regions(service, config, health, client, ranking),
         "class": ranking.key, "trail": list(decision.trail), "mode": decision.mode,
-        "answer": answered, "ttl": service.ttl, "ecs_scope": entry.scope,
+        "answer": answered, "ttl": service.ttl, "ecs_scope": entry.scope, "reply": describe(wire),
     })
     if ranking.weights is not None:
         out["weights"] = dict(ranking.weights)

@@ -49,6 +49,8 @@ def render(info: dict[str, Any]) -> str:
     answer = ", ".join(info["answer"]) or "no addresses (NODATA)"
     lines.append(f"answer: {answer}  (TTL {info['ttl']}, mode {info['mode']})")
     lines.append(f"ECS scope: /{info['ecs_scope']}" + ("" if c["ecs"] else " (only sent to ECS queries)"))
+    lines.append("reply:")
+    lines += [f"  {line}" for line in info["reply"].splitlines()]
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ import dns.message
 import dns.query
 import dns.rrset
 
-from tests.conftest import FIXTURES, ROOT, GtmProcess
+from tests.conftest import FIXTURES, GtmProcess, serve_checked
 
 ZONES = FIXTURES / "dns"
 HOST = "127.0.0.1"
@@ -34,13 +34,7 @@ def serve() -> Iterator[GtmProcess]:
     At the end the log must show no error: the query path drops a packet silently when it fails, so a
     test that accepts silence would not notice a crash there without this check.
     """
-    proc = GtmProcess([str(ZONES)], ROOT)
-    try:
-        yield proc
-    finally:
-        proc.stop()
-    bad = [line for line in proc.lines if " ERROR " in line or "Traceback" in line]
-    assert not bad, "the server logged errors:\n" + proc.log
+    yield from serve_checked([ZONES])
 
 
 # -- dnspython ------------------------------------------------------------------------------------------------

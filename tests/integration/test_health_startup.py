@@ -8,7 +8,6 @@ import json
 import time
 from pathlib import Path
 
-import pytest
 
 from tests.integration.test_health_support import (
     ENDPOINTS, INTERVAL, VANTAGES, ask, lab, node, running, wait_until, write_setup,

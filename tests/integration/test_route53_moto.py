@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -81,7 +80,6 @@ def test_drain_flips_only_the_switch(r53: Any) -> None:
 
 def test_a_failed_batch_is_repaired_by_the_next_apply(r53: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     config = load([str(ROOT / "zones")])
-    sync = make_plan(r53, config, "example.com", "gtm")
     real = r53.change_resource_record_sets
     monkeypatch.setattr("gtm.route53.plan.MAX_RECORDS_PER_BATCH", 40)  # force several batches
     sync = make_plan(r53, config, "example.com", "gtm")

@@ -20,7 +20,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from tests.conftest import FIXTURES, ROOT, GtmProcess
+from tests.conftest import FIXTURES, GtmProcess, serve_checked
 from tests.support.mmdb import city_record, write_asn, write_city
 
 HOST = "127.0.0.1"
@@ -92,13 +92,7 @@ def build_config(directory: Path) -> Path:
 
 def serve(config: Path, *extra: str | Path) -> Iterator[GtmProcess]:
     """Body of a module-scoped fixture: one server on ``config``; afterwards its log must show no error."""
-    proc = GtmProcess([str(config), *(str(e) for e in extra)], ROOT)
-    try:
-        yield proc
-    finally:
-        proc.stop()
-    bad = [line for line in proc.lines if " ERROR " in line or "Traceback" in line]
-    assert not bad, "the server logged errors:\n" + proc.log
+    yield from serve_checked([config, *extra])
 
 
 # -- queries --------------------------------------------------------------------------------------------------

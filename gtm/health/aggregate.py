@@ -8,9 +8,9 @@ Four steps (DESIGN.md section 4):
 2. **Views → endpoint verdict.** Only fresh vantages vote (a vantage whose last report is older than
    ``stale_after`` of its intervals is silent). At least ``quorum`` down votes make a check down, at least
    ``quorum`` up votes make it up; otherwise the verdict stays as it was (so when every prober goes silent,
-   the last known state stands). During the warm-up after start, down votes do not count. A vantage that sees
-   every check down while another fresh vantage sees some of them up is **sick**: it does not vote, and is
-   flagged, because it is far likelier that one prober lost its network than that the world went down.
+   the last known state stands). During the warm-up after start, down votes do not count. A vantage with an
+   established view of every check, all down, while another fresh vantage sees some of them up is **sick**: it
+   does not vote, and is flagged, because it is far likelier that one prober lost its network than that the world went down.
 3. **Endpoints → region.** For each monitor, a region is up when at least ``region_min_up`` of its checked
    endpoints are up (an endpoint without a verdict yet counts as up, as everywhere: fail open).
 4. **RTT.** Each successful observation's RTT feeds an EWMA per (vantage, region), for the latency policy.
@@ -132,11 +132,13 @@ def evaluate(state: State, now: float, config: Config) -> tuple[State, list[Tran
     fresh = fresh_vantages(state, now, settings)
     transitions: list[Transition] = []
 
-    # Sick vantages: every established view down, while another fresh vantage sees one of those checks up.
+    # Sick vantages: a view of every check established, all of them down, while another fresh vantage sees one
+    # of those checks up. Until all of its views are established a vantage is not judged: at start, fall may be
+    # met for the checks it fails before rise is met for the ones it passes, and that is no sickness.
     sick = set()
     for v in fresh:
-        mine = {c: view.up for (vv, c), view in state.views.items() if vv == v and view.up is not None}
-        if mine and not any(mine.values()):
+        mine = {c: state.views[(v, c)].up for c in checks if (v, c) in state.views}
+        if mine and len(mine) == len(checks) and not any(up is not False for up in mine.values()):
             others_up = any(state.views.get((o, c), View()).up for o in fresh if o != v for c in mine)
             if others_up:
                 sick.add(v)

@@ -328,6 +328,21 @@ def test_a_vantage_with_nothing_established_is_not_sick() -> None:
     assert run.state.sick == frozenset()
 
 
+def test_a_vantage_failing_one_region_from_the_start_is_not_sick_before_its_other_views_rise() -> None:
+    """rise 3, fall 2: a vantage whose path to eu fails from the start has eu down after two rounds, while us
+    (which it sees up) is established only after three. In between, every view it has established is down;
+    that is no sickness, and no transition says so. (b and c started earlier and see everything up.)"""
+    run = Run(config(quorum=2, rise=3, fall=2))
+    run.rounds(0, 3, {"b": views(), "c": views()})
+    run.rounds(3, 2, {"a": views(EU1, EU2), "b": views(), "c": views()})
+    assert run.view("a", EU1) is False and run.view("a", US1) is None and run.view("b", EU1) is True
+    assert run.state.sick == frozenset()
+    run.rounds(5, 3, {"a": views(EU1, EU2), "b": views(), "c": views()})
+    assert run.view("a", US1) is True
+    assert run.state.sick == frozenset()
+    assert not [x for x in run.transitions if x.kind == "vantage"]
+
+
 # -- regions -----------------------------------------------------------------------------------------------------
 def test_a_region_is_up_while_region_min_up_endpoints_are() -> None:
     run = Run(config(health=HealthSettings(region_min_up=1)))

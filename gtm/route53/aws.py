@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from gtm.errors import ApplyError, GtmError
 from gtm.route53.model import HealthCheckSpec, RecordSpec
-from gtm.route53.plan import ExistingCheck, Plan
+from gtm.route53.plan import CREATE_CHECK_BURST, CREATE_CHECK_RATE, ExistingCheck, Plan
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,57 @@ def client(profile: str | None = None) -> Any:
     return session.client("route53", config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 8}))
 
 
+class AwsError(GtmError):
+    """A Route53 error, with its code (e.g. ``HealthCheckVersionMismatch``)."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
+
+class Pacer:
+    """Client-side token buckets shaped like Route53's API throttling (per account: burst 50, 10 requests/s;
+    CreateHealthCheck: burst 50, 0.5/s; DeleteHealthCheck: burst 15, 3/s), so that creating hundreds of health
+    checks waits its turn instead of being throttled and retried. ``clock`` and ``sleep`` are arguments so the
+    pacing itself can be tested without waiting."""
+
+    ACCOUNT = (50.0, 10.0)
+    OPERATIONS = {"create_health_check": (CREATE_CHECK_BURST, CREATE_CHECK_RATE), "delete_health_check": (15.0, 3.0)}
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.clock, self.sleep = clock, sleep
+        self.buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens, at)
+        self.waited = 0.0
+
+    def _take(self, name: str, burst: float, rate: float) -> float:
+        """Take one token from bucket ``name``; returns how long to wait for it (and books that wait)."""
+        now = self.clock()
+        tokens, at = self.buckets.get(name, (burst, now))
+        tokens = min(burst, tokens + (now - at) * rate) - 1
+        self.buckets[name] = (tokens, now)
+        return max(0.0, -tokens / rate)
+
+    def wait(self, operation: str) -> float:
+        delay = self._take("account", *self.ACCOUNT)
+        if operation in self.OPERATIONS:
+            delay = max(delay, self._take(operation, *self.OPERATIONS[operation]))
+        if delay > 0:
+            if delay >= 1:
+                log.info("pacing %s: waiting %.1f s (Route53's request rate)", operation, delay)
+            self.sleep(delay)
+            self.waited += delay
+        return delay
+
+
+PACER = Pacer()
+
+
 def call(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """``fn(**kwargs)`` with backoff on throttling and PriorRequestNotComplete; other errors as GtmError."""
+    """``fn(**kwargs)``, paced by PACER, with backoff on throttling and PriorRequestNotComplete; other errors as
+    AwsError (one line, with the operation and Route53's code and message)."""
     delay = 0.5
     for attempt in range(8):
+        PACER.wait(fn.__name__)
         try:
             return fn(**kwargs)
         except ClientError as e:
@@ -46,8 +93,8 @@ def call(fn: Callable[..., Any], **kwargs: Any) -> Any:
                 time.sleep(delay)
                 delay = min(delay * 2, 20)
                 continue
-            raise GtmError(f"Route53 {fn.__name__}: {code}: {e.response.get('Error', {}).get('Message', e)}") \
-                from None
+            raise AwsError(f"Route53 {fn.__name__}: {code}: {e.response.get('Error', {}).get('Message', e)}",
+                           code) from None
         except NoCredentialsError:
             raise GtmError("no AWS credentials found (boto3's chain: environment, profile, instance role)") from None
         except BotoCoreError as e:
@@ -76,6 +123,7 @@ def read_records(r53: Any, zone_id: str, check_keys: dict[str, str]) -> list[Rec
     seen: set[tuple[str, str, str]] = set()
     while True:
         page = call(r53.list_resource_record_sets, **kwargs)
+        before = len(seen)
         for rr in page.get("ResourceRecordSets", []):
             spec = to_spec(rr, check_keys)
             if spec.key in seen:
@@ -84,6 +132,9 @@ def read_records(r53: Any, zone_id: str, check_keys: dict[str, str]) -> list[Rec
             out.append(spec)
         if not page.get("IsTruncated"):
             return out
+        if len(seen) == before:
+            raise GtmError(f"Route53 paging repeats itself at {page.get('NextRecordName')} "
+                           f"{page.get('NextRecordType')} without returning new record sets")
         nxt = (page.get("NextRecordName"), page.get("NextRecordType"), page.get("NextRecordIdentifier"))
         key = (_name(nxt[0] or ""), nxt[1] or "", nxt[2] or "")
         if key in seen and not nxt[2]:
@@ -265,7 +316,18 @@ def apply(r53: Any, zone_id: str, plan: Plan, owner: str, existing: list[Existin
                       "FailureThreshold", "Inverted", "Disabled", "EnableSNI", "Regions"):
                 if k in cfg:
                     update[k] = cfg[k]
-        call(r53.update_health_check, **update)
+        try:
+            call(r53.update_health_check, **update)
+        except AwsError as e:
+            if e.code != "HealthCheckVersionMismatch":
+                raise
+            # Changed by someone else since it was read: take its current version and set the planned
+            # configuration (every mutable field is in ``update``, so the result is what the plan showed).
+            current = call(r53.get_health_check, HealthCheckId=old.id)["HealthCheck"]
+            log.warning("health check %s (%s) changed since the plan (version %s, now %s); applying the plan's "
+                        "configuration over it", spec.key, old.id, old.version, current["HealthCheckVersion"])
+            update["HealthCheckVersion"] = current["HealthCheckVersion"]
+            call(r53.update_health_check, **update)
         done["checks_updated"] += 1
     for i, batch in enumerate(plan.batches, 1):
         changes = [{"Action": a, "ResourceRecordSet": to_aws(r, zone_id, ids)} for a, r in batch]

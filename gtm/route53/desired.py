@@ -25,19 +25,37 @@ switch). Route53 cannot express everything gtm does; each such case is a warning
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 
 from gtm.model import Config, FailMode, GeoPolicy, LatencyPolicy, Monitor, MonitorType, ProximityPolicy, Service
 from gtm.model import WeightedPolicy
 from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
-from gtm.route53.validate import AWS_REGIONS, US_STATES
+from gtm.route53.validate import AWS_REGIONS, MAX_CHILDREN, MAX_GROUP, US_STATES, checkable_ip
 
 FAMILIES = (("A", 4), ("AAAA", 6))
 MULTIVALUE_MAX = 8
+DEFAULT_CHECK_QUOTA = 200  # active health checks per account, unless raised
 
 
 def _h(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _buckets(items: list[str], cap: int) -> list[tuple[int, list[str]]]:
+    """``items`` spread over hash buckets of at most ``cap`` each, numbered; one bucket (0) when they fit. A
+    bucket is chosen by a hash of the item, so adding or removing one item moves no other (unless the number of
+    buckets changes); buckets start about 80 % full."""
+    if len(items) <= cap:
+        return [(0, items)]
+    n = -(-len(items) * 5 // (cap * 4))
+    while True:
+        out: list[list[str]] = [[] for _ in range(n)]
+        for item in items:
+            out[int(_h(item), 16) % n].append(item)
+        if max(map(len, out)) <= cap:
+            return [(k, b) for k, b in enumerate(out) if b]
+        n += 1
 
 
 def _label(text: str) -> str:
@@ -95,12 +113,25 @@ class _Builder:
         self.checks[switch] = HealthCheckSpec(switch, "CALCULATED", health_threshold=0, region=region)
         children = [switch]
         if monitor is not None:
-            eps = tuple(self.endpoint_check(service, monitor, region, str(e.address))
-                        for e in self.config.regions[region].endpoints)
+            eps = [self.endpoint_check(service, monitor, region, str(e.address))
+                   for e in self.config.regions[region].endpoints]
             need = min(self.config.health.region_min_up, len(eps))
             eps_key = f"eps:{monitor.name}:{region}"
-            self.checks[eps_key] = HealthCheckSpec(eps_key, "CALCULATED", children=eps, health_threshold=need,
-                                                   region=region)
+            groups = _buckets(eps, MAX_CHILDREN)
+            if len(groups) == 1:
+                self.checks[eps_key] = HealthCheckSpec(eps_key, "CALCULATED", children=tuple(eps),
+                                                       health_threshold=need, region=region)
+            else:  # more endpoints than a CALCULATED check's 255 children: one level more
+                for k, group in groups:
+                    self.checks[f"{eps_key}:{k}"] = HealthCheckSpec(
+                        f"{eps_key}:{k}", "CALCULATED", children=tuple(group),
+                        health_threshold=min(need, len(group)), region=region)
+                self.checks[eps_key] = HealthCheckSpec(eps_key, "CALCULATED", health_threshold=1, region=region,
+                                                       children=tuple(f"{eps_key}:{k}" for k, _ in groups))
+                if need > 1:
+                    self._warn(f"region {region}: {len(eps)} endpoint checks are more than a CALCULATED check's "
+                               f"{MAX_CHILDREN} children; split in {len(groups)} groups, the region is up when one "
+                               f"group has region_min_up {need} endpoints up (not {need} across groups)")
             children.insert(0, eps_key)
         self.checks[key] = HealthCheckSpec(key, "CALCULATED", children=tuple(children),
                                            health_threshold=len(children), region=region)
@@ -118,11 +149,18 @@ class _Builder:
         if len(weighted) > MULTIVALUE_MAX:
             self._warn(f"service {service.key}: region {region} has {len(weighted)} {rtype} endpoints; a Route53 "
                        f"multivalue answer carries at most {MULTIVALUE_MAX}")
-        for e in weighted:
-            addr = str(e.address)
-            hc = self.endpoint_check(service, monitor, region, addr) if monitor is not None else None
-            self.add(RecordSpec(pool, rtype, self.sid(f"{name}/{rtype}", "ep", addr), service.ttl, (addr,), health_check=hc,
-                                multivalue=True))
+        parts = _buckets([str(e.address) for e in weighted], MAX_GROUP)
+        for k, addrs in parts:
+            # More than 100 endpoints (Route53's limit of multivalue rrsets per name and type): sub-pools of at
+            # most 100, behind weighted aliases (weight = size) that skip a sub-pool with no healthy endpoint.
+            sub = pool if len(parts) == 1 else f"_gtm-r-{_label(region)}-p{k}.{name}"
+            for addr in addrs:
+                hc = self.endpoint_check(service, monitor, region, addr) if monitor is not None else None
+                self.add(RecordSpec(sub, rtype, self.sid(f"{name}/{rtype}", "ep", addr), service.ttl, (addr,),
+                                    health_check=hc, multivalue=True))
+            if sub != pool:
+                self.add(RecordSpec(pool, rtype, self.sid(f"{name}/{rtype}", "part", region, str(k)), None, (),
+                                    alias=sub, evaluate_target_health=True, weight=len(addrs)))
         return pool
 
     def terminal(self, service: Service, name: str, rtype: str, family: int, first: str | None) -> str | None:
@@ -141,6 +179,7 @@ class _Builder:
             values = [str(e.address) for e in self.config.regions[first].endpoints
                       if e.address.version == family and e.weight > 0] or \
                      [str(e.address) for e in self.config.regions[first].endpoints if e.address.version == family]
+            values = values[:MULTIVALUE_MAX]  # as many as a multivalue answer; the first in config order
             last = f"_gtm-last-{_label(first)}.{name}"
         if not values:
             return None
@@ -315,4 +354,16 @@ def desired(config: Config, zone: str, owner: str) -> Desired:
         b.service(service)
     records = tuple(sorted(b.records.values(), key=lambda r: r.key))
     checks = tuple(sorted(b.checks.values(), key=lambda c: c.key))
+    if len(checks) > DEFAULT_CHECK_QUOTA:
+        b.warnings.append(f"{len(checks)} health checks: more than Route53's default quota of {DEFAULT_CHECK_QUOTA} "
+                          "active health checks per account; request a higher quota before applying")
+    unreachable = sorted({c.ip for c in checks if c.ip is not None and not checkable_ip(c.ip)},
+                         key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
+    if unreachable:
+        shown = ", ".join(unreachable[:6]) + (f" and {len(unreachable) - 6} more" if len(unreachable) > 6 else "")
+        b.warnings.append(f"{len(unreachable)} endpoint addresses are in private, reserved or documentation ranges "
+                          f"({shown}): Route53's checkers cannot reach them and AWS refuses their CreateHealthCheck "
+                          "(InvalidInput), so an apply to AWS stops at the first one; configure the load balancers' "
+                          "public addresses")
     return Desired(zone, records, checks, tuple(b.warnings))
+

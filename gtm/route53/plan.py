@@ -20,6 +20,8 @@ from typing import Iterable
 
 from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
 
+# Route53 throttles CreateHealthCheck to a burst of 50, refilled at 0.5/s (gtm.route53.aws paces to match).
+CREATE_CHECK_BURST, CREATE_CHECK_RATE = 50.0, 0.5
 MAX_RECORDS_PER_BATCH = 1000
 MAX_CHARS_PER_BATCH = 32_000
 IMMUTABLE_CHECK_FIELDS = ("type", "request_interval")
@@ -81,6 +83,11 @@ class Plan:
             out.append(f"  ! conflict: {text}")
         for text in self.warnings:
             out.append(f"  warning: {text}")
+        creates = len(self.create_checks) + len(self.replace_checks)
+        if creates > CREATE_CHECK_BURST:
+            minutes = (creates - CREATE_CHECK_BURST) / CREATE_CHECK_RATE / 60
+            out.append(f"  note: {creates} health checks to create; at Route53's CreateHealthCheck rate (a burst of "
+                       f"{CREATE_CHECK_BURST:g}, then {CREATE_CHECK_RATE:g}/s) that takes about {minutes:.0f} min")
         if self.is_empty():
             out.append("  no changes")
         return "\n".join(out)

@@ -29,7 +29,10 @@ MAX_VALUE_CHARS = 32_000
 MAX_SET_ID = 128
 MAX_WEIGHT = 255
 MAX_TTL = 2_147_483_647
-MAX_CHILDREN = 256
+MAX_CHILDREN = 255          # child health checks of a CALCULATED check (Route53 quotas page)
+MAX_HEALTH_THRESHOLD = 256  # HealthThreshold's API range is 0..256
+MAX_VALUES = 400            # values in one rrset
+MAX_GROUP = 100             # geolocation, latency, multivalue and weighted rrsets of one name and type
 MAX_SEARCH = 255
 MAX_PATH = 255
 MAX_FQDN = 255
@@ -132,6 +135,8 @@ def validate_record(rec: RecordSpec, health_check_ids: AbstractSet[str] | None =
             errors.append(f"{at}: TTL {rec.ttl} is outside 0..{MAX_TTL}")
         if not rec.values:
             errors.append(f"{at}: a non-alias record needs at least one value")
+        elif len(rec.values) > MAX_VALUES:
+            errors.append(f"{at}: {len(rec.values)} values exceed Route53's {MAX_VALUES} per record")
         errors.extend(f"{at}: {e}" for e in _value_errors(rec.type, rec.values))
     if health_check_ids is not None and rec.health_check is not None and rec.health_check not in health_check_ids:
         errors.append(f"{at}: HealthCheckId {rec.health_check!r} does not exist")
@@ -311,6 +316,9 @@ def _group_errors(key: tuple[str, str], group: list[RecordSpec]) -> list[str]:
     routed = sorted(k for k in kinds if k != "simple")
     if len(routed) > 1:
         errors.append(f"{at}: mixes routing policies {', '.join(routed)} (one policy per name and type)")
+    for kind in set(routed) - {"failover"}:
+        if kinds[kind] > MAX_GROUP:
+            errors.append(f"{at}: {kinds[kind]} {kind} rrsets exceed Route53's {MAX_GROUP} per name and type")
     for role in ("PRIMARY", "SECONDARY"):
         ids = [r.set_id or "" for r in group if r.failover == role]
         if len(ids) > 1:
@@ -388,8 +396,8 @@ def validate_health_check(spec: HealthCheckSpec, *, allow_private_ip: bool = Fal
             errors.append(f"{at}: a child health check is listed twice")
         if spec.key in spec.children:
             errors.append(f"{at}: a CALCULATED check cannot be its own child")
-        if not 0 <= spec.health_threshold <= MAX_CHILDREN:
-            errors.append(f"{at}: HealthThreshold {spec.health_threshold} is outside 0..{MAX_CHILDREN}")
+        if not 0 <= spec.health_threshold <= MAX_HEALTH_THRESHOLD:
+            errors.append(f"{at}: HealthThreshold {spec.health_threshold} is outside 0..{MAX_HEALTH_THRESHOLD}")
     else:
         if spec.children:
             errors.append(f"{at}: only a CALCULATED check has child health checks")
@@ -415,12 +423,18 @@ def validate_health_check(spec: HealthCheckSpec, *, allow_private_ip: bool = Fal
     return errors
 
 
+def checkable_ip(ip: str) -> bool:
+    """Whether Route53's checkers may be pointed at ``ip``: a globally routable unicast address."""
+    addr = ipaddress.ip_address(ip)
+    return addr.is_global and not addr.is_multicast
+
+
 def _ip_errors(ip: str, allow_private: bool) -> list[str]:
     try:
-        addr = ipaddress.ip_address(ip)
+        ipaddress.ip_address(ip)
     except ValueError:
         return [f"IPAddress {ip!r} is not an IP address"]
-    if not allow_private and (not addr.is_global or addr.is_multicast):
+    if not allow_private and not checkable_ip(ip):
         return [f"IPAddress {ip} is in a local, private, reserved or multicast range that Route53 cannot check"]
     return []
 

@@ -1,6 +1,7 @@
 """The Route53 mirror against moto (AWS itself is out of reach): apply, idempotency, ownership, drains."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +32,18 @@ def r53(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         client.meta.events.register("before-call.route53",
                                     lambda model, **kw: client.calls.update([model.name]))  # type: ignore[attr-defined]
         monkeypatch.setattr(aws, "client", lambda profile=None: client)
+        monkeypatch.setattr(aws, "PACER", virtual_pacer())
         yield client
+
+
+def virtual_pacer() -> aws.Pacer:
+    """Route53's pacing on a virtual clock that only sleeping advances: the waits are counted, not waited."""
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    return aws.Pacer(lambda: now[0], sleep)
 
 
 def writes(client: Any) -> int:
@@ -127,3 +139,69 @@ def test_large_rewrites_need_force(r53: Any, capsys: pytest.CaptureFixture[str])
     assert writes(r53) == before  # nothing was written
     assert main(["route53", "apply", "--yes", "--force", "--zone", "example.com", str(d)]) == 0
     assert not [rr for rr in records(r53) if rr.get("SetIdentifier", "").startswith("gtm:gtm:")]
+
+
+def test_a_service_with_1500_endpoints_goes_in_several_valid_batches(r53: Any, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Every batch is checked by the strict validator inside make_plan (the plan would be refused otherwise);
+    moto itself enforces the 1,000-record limit. Health checks are created at Route53's pace (virtual clock)."""
+    from tests.support.route53 import write_big_config
+
+    r53.create_hosted_zone(Name="big.test", CallerReference="big")
+    path = str(write_big_config(tmp_path, 1500))
+    assert main(["route53", "plan", path]) == 0
+    out = capsys.readouterr().out
+    assert "batch 2 (" in out and "batch 3 (" not in out
+    assert re.search(r"note: 15\d\d health checks to create; .* takes about 4\d min", out), out[-2000:]
+    assert main(["route53", "apply", "--yes", path]) == 0
+    assert r53.calls["ChangeResourceRecordSets"] == 2
+    creates = r53.calls["CreateHealthCheck"]
+    assert creates > 1500
+    assert aws.PACER.waited == pytest.approx((creates - 50) / 0.5, rel=0.01)  # 50 at once, then 0.5/s
+    r53.calls.clear()
+    config = load([path])
+    assert make_plan(r53, config, "big.test", "gtm").plan.is_empty()
+    assert writes(r53) == 0
+    zone_id = aws.find_zone(r53, "big.test.")
+    pool = [rr for rr in aws.read_records(r53, zone_id, {}) if rr.multivalue]
+    assert len(pool) == 1501  # 1,500 + the small region's one
+
+
+def test_a_check_changed_since_the_plan_is_updated_at_its_current_version(r53: Any,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """moto never raises HealthCheckVersionMismatch (its versions stay 1), so the first UpdateHealthCheck gets
+    Route53's answer for a stale version injected through botocore's before-call hook; apply reads the check
+    and updates it at the version it has now."""
+    config = load([str(ROOT / "zones")])
+    run_apply(r53, make_plan(r53, config, "example.com", "gtm"), "gtm")
+    sync = make_plan(r53, config, "example.com", "gtm")
+    drained = replace(sync.desired, health_checks=tuple(replace(c, inverted=True) if c.key == "switch:us-east"
+                                                         else c for c in sync.desired.health_checks))
+    from gtm.route53.plan import diff
+    keys = {c.id: c.key for c in sync.checks if c.key}
+    plan = diff(drained, aws.read_records(r53, sync.zone_id, keys), list(sync.checks), "gtm")
+    [(old, _)] = plan.update_checks
+    versions: list[int] = []
+
+    def sent(params: dict[str, Any], **_: Any) -> None:
+        versions.append(params["HealthCheckVersion"])
+
+    def stale_once(**_: Any) -> Any:
+        if len(versions) == 1:
+            return (type("Http", (), {"status_code": 400, "headers": {}})(),
+                    {"Error": {"Code": "HealthCheckVersionMismatch", "Message": "The value of HealthCheckVersion "
+                               "in the request doesn't match the value of HealthCheckVersion in the health check"},
+                     "ResponseMetadata": {"HTTPStatusCode": 400}})
+        return None
+
+    r53.meta.events.register("before-parameter-build.route53.UpdateHealthCheck", sent)
+    r53.meta.events.register("before-call.route53.UpdateHealthCheck", stale_once)
+    r53.calls.clear()
+    with caplog.at_level("WARNING", logger="gtm.route53.aws"):
+        aws.apply(r53, sync.zone_id, plan, "gtm", list(sync.checks))
+    assert len(versions) == 2  # two UpdateHealthCheck attempts: the refused one and the retry
+    assert r53.calls["GetHealthCheck"] == 1
+    assert r53.calls["UpdateHealthCheck"] == 1  # the refused attempt never reached moto (or the counting hook)
+    assert "changed since the plan" in caplog.text
+    assert r53.get_health_check(HealthCheckId=old.id)["HealthCheck"]["HealthCheckConfig"]["Inverted"] is True
+    assert make_plan(r53, config, "example.com", "gtm").plan.update_checks  # the config itself wants it back

@@ -88,6 +88,10 @@ def test_unexpressible_parts_are_warned(example: Desired) -> None:
     text = "\n".join(example.warnings)
     assert "latency is measured by Route53 from clients to AWS regions" in text
     assert "quorum 2 becomes Route53's rule" in text
+    # the example's load balancers are in documentation ranges: Route53 would refuse to check them
+    [ips] = [w for w in example.warnings if "private, reserved or documentation ranges" in w]
+    assert ips.startswith("9 endpoint addresses") and "192.0.2.10, 192.0.2.11, 198.51.100.10" in ips, ips
+    assert "InvalidInput" in ips and "and 3 more" in ips
 
 
 def test_bad_owner_or_zone() -> None:
@@ -106,3 +110,18 @@ def test_unknown_aws_region_is_an_error_naming_service_and_field(tmp_path: Path)
     with pytest.raises(ValueError) as e:
         desired(load([str(tmp_path)]), "z.test", "main")
     assert str(e.value) == "service www: region mars: aws_region 'xx-north-9' is not an AWS region Route53 knows"
+
+
+def test_public_endpoint_addresses_raise_no_range_warning(tmp_path: Path) -> None:
+    (tmp_path / "z.yaml").write_text(
+        "zone: z.test\nsoa: {}\nns: [ns1]\nrecords: {ns1: {A: 192.0.2.1}}\n"
+        "monitors: {web: {type: http, port: 80}}\n"
+        "regions: {a: {location: {lat: 0, lon: 0}, endpoints: [8.8.4.4, '2600::1']},\n"
+        "          b: {location: {lat: 0, lon: 9}, endpoints: [10.0.0.1]}}\n"
+        "services: {www: {regions: [a], policy: failover, monitor: web}}\n"
+        "vantages: {v: {location: {lat: 0, lon: 0}}}\n")
+    config = load([str(tmp_path)])
+    assert not [w for w in desired(config, "z.test", "main").warnings if "documentation ranges" in w]
+    (tmp_path / "z.yaml").write_text((tmp_path / "z.yaml").read_text().replace("regions: [a]", "regions: [a, b]"))
+    [w] = [w for w in desired(load([str(tmp_path)]), "z.test", "main").warnings if "documentation ranges" in w]
+    assert w.startswith("1 endpoint addresses are in private, reserved or documentation ranges (10.0.0.1)")

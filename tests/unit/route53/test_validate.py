@@ -247,6 +247,21 @@ def test_latency_has_one_rrset_per_region() -> None:
         "more than one rrset for latency Region us-east-1 (a, b)")
 
 
+def test_at_most_400_values_per_record() -> None:
+    values = tuple(f"10.0.{i // 256}.{i % 256}" for i in range(401))
+    assert validate_record(rec(values=values[:400])) == []
+    one(validate_record(rec(values=values)), "401 values exceed Route53's 400 per record")
+
+
+def test_at_most_100_routed_rrsets_per_name_and_type() -> None:
+    hundred = [rec(set_id=f"m{i}", values=(f"192.0.2.{i}",), multivalue=True) for i in range(100)]
+    assert errs(create(*hundred)) == []
+    one(errs(create(*hundred, rec(set_id="m100", values=("192.0.2.200",), multivalue=True))),
+        f"{API} A: 101 multivalue rrsets exceed Route53's 100 per name and type")
+    weighted = [rec(set_id=f"w{i}", weight=1) for i in range(101)]
+    one(errs(create(*weighted)), "101 weighted rrsets exceed")
+
+
 def test_geolocation_has_one_rrset_per_location() -> None:
     assert errs(create(rec(set_id="a", geo=("country", "US")), rec(set_id="b", geo=("subdivision", "US", "CA")))) == []
     one(errs(create(rec(set_id="a", geo=("default",)), rec(set_id="b", geo=("country", "*")))),
@@ -322,12 +337,12 @@ def test_regions_empty_or_at_least_three_checker_regions() -> None:
     one(validate_health_check(hc(regions=("us-east-1", "eu-west-1", "eu-west-1"))), "twice")
 
 
-def test_calculated_takes_no_endpoint_and_at_most_256_children() -> None:
+def test_calculated_takes_no_endpoint_and_at_most_255_children() -> None:
     one(validate_health_check(calc(ip=PUBLIC, port=443)), "CALCULATED check takes no ip, port")
     one(validate_health_check(calc(regions=("us-east-1", "eu-west-1", "ap-southeast-1"))), "takes no Regions")
-    kids = tuple(f"c{i}" for i in range(257))
-    one(validate_health_check(calc(children=kids[:256], health_threshold=256)) + validate_health_check(
-        calc(children=kids, health_threshold=1)), "257 child health checks exceed 256")
+    kids = tuple(f"c{i}" for i in range(256))
+    one(validate_health_check(calc(children=kids[:255], health_threshold=255)) + validate_health_check(
+        calc(children=kids, health_threshold=1)), "256 child health checks exceed 255")
     one(validate_health_check(calc(children=("a", "a"), health_threshold=1)), "listed twice")
     one(validate_health_check(calc(children=("region:eu",))), "its own child")
 

@@ -1,0 +1,25 @@
+"""A config with one very large region, for the Route53 mirror's limits (100 rrsets per name and type, 255
+children per CALCULATED check, 1,000 records per change batch)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def big_address(i: int) -> str:
+    """The i-th address of the big region: public (Route53 checks only those), never contacted by any test."""
+    return f"11.{i // 250}.{i % 250}.{1 + i // 62500}"
+
+
+def write_big_config(directory: Path, n: int, *, drop: int | None = None, region_min_up: int = 1) -> Path:
+    """Zone big.test: service www over region big (``n`` endpoints, minus endpoint ``drop``) then small (one),
+    failover, HTTP monitor."""
+    endpoints = ", ".join(big_address(i) for i in range(n) if i != drop)
+    (directory / "big.test.yaml").write_text(
+        "zone: big.test\nsoa: {}\nns: [ns1]\nrecords: {ns1: {A: 192.0.2.53}}\n"
+        f"health: {{region_min_up: {region_min_up}}}\n"
+        "monitors: {web: {type: http, port: 80, path: /health, interval: 10, fall: 3, rise: 3}}\n"
+        f"regions:\n  big: {{location: {{lat: 50, lon: 8}}, aws_region: eu-central-1, endpoints: [{endpoints}]}}\n"
+        "  small: {location: {lat: 39, lon: -77}, aws_region: us-east-1, endpoints: [12.0.0.1]}\n"
+        "services: {www: {regions: [big, small], monitor: web, policy: failover}}\n"
+        "vantages: {v: {location: {lat: 0, lon: 0}}}\n")
+    return directory

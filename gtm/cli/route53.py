@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
         print(plan.to_json() if args.json else plan.to_text())
         return 0
     print(plan.to_text())
+    if plan.conflicts:  # half a service mirrored is worse than none: settle the conflicts first
+        print(f"gtm route53 apply: refusing: {len(plan.conflicts)} record set(s) at managed names are not gtm's "
+              f"(owner {args.owner}); remove them or pass --adopt to take them over", file=sys.stderr)
+        return 1
     if plan.is_empty():
         return 0
     if plan.destructive() > DESTRUCTIVE_LIMIT and not args.force:

@@ -185,8 +185,17 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
     for k, r in have.items():
         if k not in want:
             deletes.append(r)
-    changes = [(("CREATE" if r in creates else "UPSERT"), r) for r in _targets_first(creates + upserts)]
-    changes += [("DELETE", r) for r in reversed(_targets_first(deletes))]
+    # A (name, type) whose rrsets are replaced by others (an adopted record, a changed routing policy) loses
+    # the old ones just before it gets the new ones, in the same batch: Route53 allows one policy per name.
+    replaced = {(r.name, r.type) for r in deletes} & {(r.name, r.type) for r in creates}
+    changes: list[Change] = []
+    for r in _targets_first(creates + upserts):
+        if (r.name, r.type) in replaced:
+            replaced.discard((r.name, r.type))
+            changes += [("DELETE", d) for d in deletes if (d.name, d.type) == (r.name, r.type)]
+        changes.append(("CREATE" if r in creates else "UPSERT", r))
+    early = {id(d) for a, d in changes if a == "DELETE"}
+    changes += [("DELETE", r) for r in reversed(_targets_first(deletes)) if id(r) not in early]
     return Plan(desired.zone, tuple(create), tuple(update), tuple(recreate), tuple(delete_checks),
                 tuple(batch(changes)), tuple(conflicts), desired.warnings)
 
@@ -228,8 +237,7 @@ def batch(changes: list[Change], max_records: int | None = None,
     max_chars = max_chars or MAX_CHARS_PER_BATCH
     groups: list[list[Change]] = []
     for c in changes:
-        if groups and (groups[-1][0][1].name, groups[-1][0][1].type, groups[-1][0][0]) == (c[1].name, c[1].type,
-                                                                                              c[0]):
+        if groups and (groups[-1][0][1].name, groups[-1][0][1].type) == (c[1].name, c[1].type):
             groups[-1].append(c)
         else:
             groups.append([c])

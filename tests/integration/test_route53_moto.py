@@ -205,3 +205,62 @@ def test_a_check_changed_since_the_plan_is_updated_at_its_current_version(r53: A
     assert "changed since the plan" in caplog.text
     assert r53.get_health_check(HealthCheckId=old.id)["HealthCheck"]["HealthCheckConfig"]["Inverted"] is True
     assert make_plan(r53, config, "example.com", "gtm").plan.update_checks  # the config itself wants it back
+
+
+def test_a_foreign_record_at_a_managed_name_blocks_apply_until_adopted(r53: Any,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    zone_id = aws.find_zone(r53, "example.com.")
+    theirs = {"Name": "www.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.7"}]}
+    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": theirs}]})
+    assert main(["route53", "plan", str(ROOT / "zones")]) == 0
+    assert "! conflict: www.example.com. A exists and is not gtm's (owner gtm)" in capsys.readouterr().out
+    r53.calls.clear()
+    assert main(["route53", "apply", "--yes", str(ROOT / "zones")]) == 1
+    assert "refusing: 1 record set(s) at managed names are not gtm's" in capsys.readouterr().err
+    assert writes(r53) == 0
+    assert [rr for rr in records(r53) if rr["Name"] == "www.example.com."] == [theirs]
+    assert main(["route53", "apply", "--yes", "--adopt", str(ROOT / "zones")]) == 0
+    www = [rr for rr in records(r53) if rr["Name"] == "www.example.com." and rr["Type"] == "A"]
+    assert www and all(rr.get("AliasTarget") and rr["SetIdentifier"].startswith("gtm:gtm:") for rr in www)
+
+
+def test_two_installations_with_different_owners_share_a_zone(r53: Any, tmp_path: Path) -> None:
+    """blue mirrors the example's services; green mirrors a service of its own (shop) into the same hosted
+    zone. Each apply leaves the other's rrsets and checks alone, and each is idempotent afterwards."""
+    text = (ROOT / "zones" / "example.com.yaml").read_text()
+    green_dir = tmp_path / "green"
+    green_dir.mkdir()
+    head = text[:text.index("\nservices:")]
+    (green_dir / "example.com.yaml").write_text(
+        head + "\nservices:\n  shop:\n    regions: [eu-west, us-east]\n    policy: failover\n")
+    blue, green = load([str(ROOT / "zones")]), load([str(green_dir)])
+    run_apply(r53, make_plan(r53, blue, "example.com", "blue"), "blue")
+    blue_rrsets = {(rr["Name"], rr["Type"], rr.get("SetIdentifier")) for rr in records(r53)}
+    plan = make_plan(r53, green, "example.com", "green")
+    assert not plan.plan.conflicts and all(a == "CREATE" for a, _ in plan.plan.changes)
+    run_apply(r53, plan, "green")
+    after = {(rr["Name"], rr["Type"], rr.get("SetIdentifier")) for rr in records(r53)}
+    assert blue_rrsets < after
+    assert {n for n, _, _ in after - blue_rrsets} >= {"shop.example.com.", "_gtm-owner.shop.example.com."}
+    for config, owner in ((blue, "blue"), (green, "green")):
+        again = make_plan(r53, config, "example.com", owner)
+        assert again.plan.is_empty(), (owner, again.plan.to_text())
+    # green has no monitor: per region a switch and the region check over it
+    assert len(aws.read_checks(r53, "blue")) == 33 and len(aws.read_checks(r53, "green")) == 4
+
+
+def test_no_credentials_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Outside moto, with boto3's chain empty (no variables, no files, no instance metadata): botocore raises
+    before any request leaves the machine."""
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+              "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    assert main(["route53", "plan", str(ROOT / "zones")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["gtm: error: no AWS credentials found (boto3's chain: environment, profile, instance role)"]

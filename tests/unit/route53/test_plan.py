@@ -126,3 +126,32 @@ def test_large_plans_split_into_batches_within_limits() -> None:
     assert [c for b in batches for c in b] == changes  # order kept
     upserts = [("UPSERT", r) for _, r in changes[:600]]
     assert all(sum(2 * len(r.values) for _, r in b) <= 1000 for b in batch(upserts))
+
+
+def test_a_changed_routing_policy_replaces_the_group_in_one_batch(want: Desired, tmp_path: Path) -> None:
+    """www turns from geo into failover: its old geolocation rrsets are deleted right before the new failover
+    ones are created (Route53 allows one policy per name and type), in one batch even when batches are small,
+    and every batch passes the strict validator in order."""
+    from gtm.route53.validate import apply_changes, validate_batch
+    text = (ROOT / "zones" / "example.com.yaml").read_text()
+    start = text.index("  www:\n")
+    end = text.index("\n  api:", start)
+    (tmp_path / "example.com.yaml").write_text(
+        text[:start] + "  www:\n    regions: [eu-west, us-east]\n    policy: failover\n" + text[end + 1:])
+    new = desired(load([str(tmp_path)]), "example.com", "main")
+    records, checks = applied(want)
+    plan = diff(new, records, checks, "main")
+    top = [(a, r) for a, r in plan.changes if r.name == "www.example.com." and r.type == "A"]
+    assert {a for a, _ in top} == {"DELETE", "CREATE"}
+    first_create = [a for a, _ in top].index("CREATE")
+    assert all(a == "DELETE" for a, _ in top[:first_create]) and all(a == "CREATE" for a, _ in top[first_create:])
+    small = batch(list(plan.changes), max_records=8)
+    assert len(small) > 3
+    assert [i for i, b in enumerate(small) for a, r in b if (r.name, r.type) == ("www.example.com.", "A")] == \
+        [next(i for i, b in enumerate(small) if any(r.name == "www.example.com." and r.type == "A" for _, r in b))] * \
+        len(top)
+    state = {r.key: r for r in records}
+    known = {c.key for c in new.health_checks} | {c.key for c in want.health_checks}
+    for b in plan.batches:
+        assert validate_batch(list(b), state, known) == []
+        state = apply_changes(state, list(b))

@@ -51,12 +51,12 @@ data "aws_iam_policy_document" "route53" {
     resources = ["*"]
   }
 
-  # plan: the gtm:key tags that say which check is which. apply: re-read a check whose version changed since
-  # the plan (HealthCheckVersionMismatch) before updating it again.
+  # apply: re-read a check whose version changed since the plan (HealthCheckVersionMismatch) before updating
+  # it again. (Keys come from the CallerReference that ListHealthChecks returns: no tag reads.)
   statement {
     sid       = "ReadHealthChecks"
     effect    = "Allow"
-    actions   = ["route53:GetHealthCheck", "route53:ListTagsForResources"]
+    actions   = ["route53:GetHealthCheck"]
     resources = [local.healthcheck_arn]
   }
 
@@ -76,7 +76,7 @@ data "aws_iam_policy_document" "route53" {
     resources = [local.healthcheck_arn]
   }
 
-  # apply: tag new checks (gtm:key, gtm:owner, Name) and untag a replaced one.
+  # apply: tag new checks (gtm:key, gtm:owner, Name) for people and cost reports.
   statement {
     sid       = "TagHealthChecks"
     effect    = "Allow"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import time
-from dataclasses import asdict
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -201,10 +201,16 @@ def to_aws(r: RecordSpec, zone_id: str, check_ids: dict[str, str]) -> dict[str, 
 
 
 # -- health checks ------------------------------------------------------------------------------------------
-def _caller_ref(owner: str, spec: HealthCheckSpec) -> str:
-    """Unique per (owner, key, configuration), at most 64 characters: a retried create is idempotent."""
-    body = repr(sorted(asdict(spec).items())).encode()
-    return f"gtm1:{owner}:{hashlib.sha256(spec.key.encode()).hexdigest()[:12]}:{hashlib.sha256(body).hexdigest()[:12]}"
+def _digest(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()[:12]
+
+
+def _caller_ref(owner: str, key: str, nonce: str) -> str:
+    """``gtm1:<owner>:<digest of key>:<nonce of this apply>``, at most 64 characters. The same reference is
+    sent again when a create is retried (Route53 then returns the check it made), and a new apply uses a new
+    one (Route53 refuses the reference of a deleted check for some days, so a key that comes back must not
+    reuse it). The key digest lets reading the checks back find their keys without tag calls."""
+    return f"gtm1:{owner}:{_digest(key)}:{nonce}"
 
 
 def _check_config(spec: HealthCheckSpec, check_ids: dict[str, str]) -> dict[str, Any]:
@@ -227,8 +233,12 @@ def _check_config(spec: HealthCheckSpec, check_ids: dict[str, str]) -> dict[str,
     return cfg
 
 
-def read_checks(r53: Any, owner: str) -> list[ExistingCheck]:
-    """gtm's health checks of this owner (by CallerReference prefix), with their keys from the tags."""
+def read_checks(r53: Any, owner: str, wanted: Iterable[HealthCheckSpec]) -> list[ExistingCheck]:
+    """gtm's health checks of this owner (by CallerReference prefix). A check's key comes from the key digest
+    in its CallerReference, matched against the ``wanted`` checks: one ListHealthChecks page per 1,000 checks
+    and no tag reads. A check whose key is not wanted any more has key None (it is deleted); of two checks
+    with one key (a replacement whose old check was not deleted yet), the one whose fixed fields (type,
+    interval) are the wanted ones keeps the key."""
     raw: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"MaxItems": "1000"}
     markers: set[str] = set()
@@ -240,14 +250,19 @@ def read_checks(r53: Any, owner: str) -> list[ExistingCheck]:
             break
         markers.add(marker)
         kwargs["Marker"] = marker
+    specs = {_digest(s.key): s for s in wanted}
+    holders: dict[str, list[dict[str, Any]]] = {}
+    for h in raw:
+        parts = h["CallerReference"].split(":")
+        spec = specs.get(parts[2]) if len(parts) == 4 else None
+        if spec is not None:
+            holders.setdefault(spec.key, []).append(h)
     keys: dict[str, str] = {}
-    ids = [h["Id"] for h in raw]
-    for i in range(0, len(ids), 10):  # at most 10 ids per ListTagsForResources call
-        out = call(r53.list_tags_for_resources, ResourceType="healthcheck", ResourceIds=ids[i:i + 10])
-        for res in out.get("ResourceTagSets", []):
-            tags = {t["Key"]: t["Value"] for t in res.get("Tags", [])}
-            if TAG_KEY in tags:
-                keys[res["ResourceId"]] = tags[TAG_KEY]
+    for key, hs in holders.items():
+        spec = specs[_digest(key)]
+        fits = [h for h in hs if h["HealthCheckConfig"]["Type"] == spec.type and
+                (spec.calculated or h["HealthCheckConfig"].get("RequestInterval", 30) == spec.request_interval)]
+        keys[min(fits or hs, key=lambda h: str(h["Id"]))["Id"]] = key
     result = []
     for h in raw:
         cfg = h["HealthCheckConfig"]
@@ -290,19 +305,15 @@ def apply(r53: Any, zone_id: str, plan: Plan, owner: str, existing: list[Existin
     """Carry out ``plan``; returns counts. On failure raises ApplyError after logging what was done: every
     step is idempotent, so the next plan shows what remains and the next apply finishes it."""
     ids = {c.key: c.id for c in existing if c.key is not None}
+    nonce = secrets.token_hex(4)
     done = {"checks_created": 0, "checks_updated": 0, "batches": 0, "checks_deleted": 0}
-    replaced = {new.key for _, new in plan.replace_checks}
     for spec in _creation_order(list(plan.create_checks) + [new for _, new in plan.replace_checks]):
-        ref = _caller_ref(owner, spec)
+        ref = _caller_ref(owner, spec.key, nonce)
         out = call(r53.create_health_check, CallerReference=ref, HealthCheckConfig=_check_config(spec, ids))
         new_id = out["HealthCheck"]["Id"]
         call(r53.change_tags_for_resource, ResourceType="healthcheck", ResourceId=new_id,
              AddTags=[{"Key": TAG_KEY, "Value": spec.key}, {"Key": TAG_OWNER, "Value": owner},
                       {"Key": "Name", "Value": f"gtm {owner} {spec.key}"[:255]}])
-        if spec.key in replaced:  # the old one loses its key now, so that it is deleted below, not reused
-            old = next(o for o, n in plan.replace_checks if n.key == spec.key)
-            call(r53.change_tags_for_resource, ResourceType="healthcheck", ResourceId=old.id,
-                 RemoveTagKeys=[TAG_KEY])
         ids[spec.key] = new_id
         done["checks_created"] += 1
     for old, spec in plan.update_checks:

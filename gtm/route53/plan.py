@@ -142,7 +142,12 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
          adopt: bool = False) -> Plan:
     """The plan that makes Route53 hold ``desired``; ``existing`` records have health check ids already mapped
     to gtm keys where the check is gtm's."""
+    checks, existing = list(checks), list(existing)
     managed = {r.name for r in desired.records if not r.name.startswith("_gtm-")}
+    # Names this owner managed before (its marker is still there): their internal records are ours to delete.
+    marker = f'"gtm owner={owner}"'
+    managed |= {r.name.removeprefix("_gtm-owner.") for r in existing
+                if r.name.startswith("_gtm-owner.") and r.type == "TXT" and r.values == (marker,)}
     want = {r.key: r for r in desired.records}
     have_all = {r.key: r for r in existing}
     have = {k: r for k, r in have_all.items() if owned(r, owner, managed)}
@@ -171,6 +176,7 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
             update.append((old, spec))
     wanted_checks = {c.key for c in desired.health_checks}
     delete_checks = [c for k, c in sorted(by_key.items()) if k not in wanted_checks]
+    delete_checks += sorted((c for c in checks if c.key is None), key=lambda c: c.id)  # ours, no longer wanted
     delete_checks += [old for old, _ in recreate]
 
     # Records: field-level diff on (name, type, set id).
@@ -196,6 +202,10 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
         changes.append(("CREATE" if r in creates else "UPSERT", r))
     early = {id(d) for a, d in changes if a == "DELETE"}
     changes += [("DELETE", r) for r in reversed(_targets_first(deletes)) if id(r) not in early]
+    # The owner markers: created first and deleted last, so that whatever an interrupted apply left behind
+    # still sits under a marker that tells the next plan it is ours.
+    changes.sort(key=lambda c: 0 if c[0] != "DELETE" and c[1].name.startswith("_gtm-owner.") else
+                 2 if c[0] == "DELETE" and c[1].name.startswith("_gtm-owner.") else 1)
     return Plan(desired.zone, tuple(create), tuple(update), tuple(recreate), tuple(delete_checks),
                 tuple(batch(changes)), tuple(conflicts), desired.warnings)
 

@@ -30,8 +30,7 @@ AWS_PY = ROOT / "gtm" / "route53" / "aws.py"
 # Route53 actions without resource-level permissions: the only ones a "*" resource is allowed for.
 UNSCOPED_ROUTE53 = {"ListHostedZonesByName", "ListHealthChecks", "CreateHealthCheck"}
 RECORD_ACTIONS = {"ListResourceRecordSets", "ChangeResourceRecordSets"}
-HEALTHCHECK_ACTIONS = {"GetHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck", "ChangeTagsForResource",
-                       "ListTagsForResources"}
+HEALTHCHECK_ACTIONS = {"GetHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck", "ChangeTagsForResource"}
 DYNAMODB_TABLE_ACTIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "ConditionCheckItem",
                           "DescribeTable"}
 DYNAMODB_STREAM_ACTIONS = {"DescribeStream", "GetRecords", "GetShardIterator"}
@@ -145,7 +144,7 @@ def resources_of(statement: dict[str, Any], local_values: dict[str, Any]) -> lis
 # -- what the code calls -------------------------------------------------------------------------------------
 def route53_calls() -> set[str]:
     """The Route53 API operations gtm/route53/aws.py uses: every ``r53.<method>`` (and ``getattr(r53, "...")``),
-    as IAM action names (list_tags_for_resources -> ListTagsForResources)."""
+    as IAM action names (list_hosted_zones_by_name -> ListHostedZonesByName)."""
     methods: set[str] = set()
     for node in ast.walk(ast.parse(AWS_PY.read_text(), str(AWS_PY))):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "r53":
@@ -171,7 +170,7 @@ def test_every_tf_file_parses() -> None:
 def test_route53_calls_are_derived_from_the_code() -> None:
     calls = route53_calls()
     assert "ChangeResourceRecordSets" in calls and "ListResourceRecordSets" in calls, calls
-    assert "ListTagsForResources" in calls, calls  # snake_case to PascalCase, word by word
+    assert "ListHostedZonesByName" in calls, calls  # snake_case to PascalCase, word by word
     assert len(calls) >= 8, calls
 
 

@@ -155,3 +155,19 @@ def test_a_changed_routing_policy_replaces_the_group_in_one_batch(want: Desired,
     for b in plan.batches:
         assert validate_batch(list(b), state, known) == []
         state = apply_changes(state, list(b))
+
+
+def test_owner_markers_come_first_and_go_last(want: Desired) -> None:
+    """An interrupted apply must leave every record it wrote under a marker the next plan recognises: the
+    markers are the first creates and the last deletes; and records under a marker of ours whose service is
+    gone from the config are deleted (they are ours), while another owner's are not."""
+    first = diff(want, [], [], "main").changes
+    markers = [i for i, (_, r) in enumerate(first) if r.name.startswith("_gtm-owner.")]
+    assert markers == list(range(len(markers))) and len(markers) == 2
+    records, checks = applied(want)
+    empty = replace(want, records=(), health_checks=())
+    gone = diff(empty, records, checks, "main").changes
+    assert {r.key for _, r in gone} == {r.key for r in records} and all(a == "DELETE" for a, _ in gone)
+    tail = [r.name for _, r in gone[-2:]]
+    assert all(n.startswith("_gtm-owner.") for n in tail)
+    assert diff(empty, records, checks, "other").changes == ()  # not other's to delete

@@ -258,11 +258,11 @@ def read_checks(r53: Any, owner: str, wanted: Iterable[HealthCheckSpec]) -> list
         if spec is not None:
             holders.setdefault(spec.key, []).append(h)
     keys: dict[str, str] = {}
-    for key, hs in holders.items():
-        spec = specs[_digest(key)]
-        fits = [h for h in hs if h["HealthCheckConfig"]["Type"] == spec.type and
-                (spec.calculated or h["HealthCheckConfig"].get("RequestInterval", 30) == spec.request_interval)]
-        keys[min(fits or hs, key=lambda h: str(h["Id"]))["Id"]] = key
+    for wanted_key, hs in holders.items():
+        want = specs[_digest(wanted_key)]
+        fits = [h for h in hs if h["HealthCheckConfig"]["Type"] == want.type and
+                (want.calculated or h["HealthCheckConfig"].get("RequestInterval", 30) == want.request_interval)]
+        keys[min(fits or hs, key=lambda h: str(h["Id"]))["Id"]] = wanted_key
     result = []
     for h in raw:
         cfg = h["HealthCheckConfig"]

@@ -293,3 +293,34 @@ def test_a_check_that_comes_back_gets_a_new_caller_reference(r53: Any, tmp_path:
 
 def full_checks(sync: Any) -> Any:
     return sync.desired.health_checks
+
+
+def test_an_interrupted_replacement_is_finished_by_the_next_apply(r53: Any, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """web's interval goes from 5 s to 60 s: Route53's RequestInterval (10 -> 30) cannot change in place, so its
+    endpoint checks are recreated. The record batch fails: old and new checks now share keys. The next plan
+    gives each key to the check with the wanted interval, repoints nothing twice, and deletes the old ones."""
+    text = (ROOT / "zones" / "example.com.yaml").read_text()
+    assert "    interval: 5\n" in text
+    (tmp_path / "example.com.yaml").write_text(text.replace("    interval: 5\n", "    interval: 60\n"))
+    before, after = load([str(ROOT / "zones")]), load([str(tmp_path)])
+    run_apply(r53, make_plan(r53, before, "example.com", "gtm"), "gtm")
+    sync = make_plan(r53, after, "example.com", "gtm")
+    assert len(sync.plan.replace_checks) == 9  # web's endpoint checks
+    real = r53.change_resource_record_sets
+
+    def refused(**_: Any) -> Any:
+        raise aws.ClientError({"Error": {"Code": "InvalidChangeBatch", "Message": "injected"}},
+                              "ChangeResourceRecordSets")
+
+    monkeypatch.setattr(r53, "change_resource_record_sets", refused)
+    with pytest.raises(Exception, match="batch 1 of 1 failed"):
+        run_apply(r53, sync, "gtm")
+    monkeypatch.setattr(r53, "change_resource_record_sets", real)
+    assert len(r53.list_health_checks()["HealthChecks"]) == 33 + 9
+    again = make_plan(r53, after, "example.com", "gtm")
+    assert not again.plan.create_checks and not again.plan.replace_checks
+    assert len(again.plan.delete_checks) == 9 and all(c.spec.request_interval == 10 for c in again.plan.delete_checks)
+    run_apply(r53, again, "gtm")
+    assert len(r53.list_health_checks()["HealthChecks"]) == 33
+    assert make_plan(r53, after, "example.com", "gtm").plan.is_empty()

@@ -33,7 +33,7 @@ def _regions(service: Service, config: Config, health: HealthSnapshot, client: s
              ranking: steering.Ranking) -> list[dict[str, Any]]:
     vantage = nearest_vantage(config, client)
     rtt = health.rtt()
-    health = health.for_monitor(service.monitor)
+    health = health.for_service(service.key, service.monitor)
     out = []
     for name in ranking.order:
         region = config.regions[name]

@@ -13,7 +13,7 @@ from gtm.model.health import (  # noqa: F401  (re-exported)
     MAX_REPORT_BYTES, AdminSettings, HealthSettings, Observation, Report, ReportError,
 )
 from gtm.model.traffic import (  # noqa: F401  (re-exported)
-    Bias, Endpoint, FailMode, GeoInfo, GeoIPSource, HealthSnapshot, NOWHERE, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule, IPAddress, IPNetwork, LatencyPolicy, Location,
+    Bias, Endpoint, FailMode, Force, GeoInfo, GeoIPSource, HealthSnapshot, NOWHERE, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule, IPAddress, IPNetwork, LatencyPolicy, Location,
     Monitor, MonitorType, Policy, ProximityPolicy, Region, Service, Vantage, WeightedPolicy,
 )
 

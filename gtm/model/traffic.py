@@ -209,9 +209,19 @@ class HealthSnapshot:
     last_good: tuple[tuple[str, "HealthSnapshot"], ...] = ()  # service -> health before its outage
     generation: int = 0
     down_checks: frozenset[tuple[str, str, str]] = frozenset()  # (monitor, region, address) judged down
+    forces: tuple["Force", ...] = ()  # operators' overrides in force, oldest first (a later one wins)
+    # Drained: never answered, not even when every candidate is down and the fail mode answers as if all were up.
+    drained_regions: frozenset[str] = frozenset()
+    drained_endpoints: frozenset[tuple[str, str]] = frozenset()
+    assumed: bool = False  # the fail_open stand-in: every endpoint taken as up (but the drained)
 
     def endpoint_up(self, region: str, address: str) -> bool:
-        return region not in self.down_regions and (region, address) not in self.down_endpoints
+        return (region not in self.down_regions and (region, address) not in self.down_endpoints and
+                region not in self.drained_regions and (region, address) not in self.drained_endpoints)
+
+    def region_out(self, region: str) -> bool:
+        """Whether the region as a whole is down or drained."""
+        return region in self.down_regions or region in self.drained_regions
 
     def for_monitor(self, monitor: str | None) -> "HealthSnapshot":
         """This health as a service checked by ``monitor`` sees it: that monitor's down checks become down
@@ -221,11 +231,57 @@ class HealthSnapshot:
         mine = frozenset((r, a) for m, r, a in self.down_checks if m == monitor)
         return replace(self, down_endpoints=self.down_endpoints | mine, down_checks=frozenset())
 
+    def for_service(self, key: str, monitor: str | None) -> "HealthSnapshot":
+        """This health as service ``key`` (checked by ``monitor``) sees it: :meth:`for_monitor`, then the
+        overrides that concern it (global ones and its own), oldest first, so that a later one wins. Idempotent:
+        the result has no down checks and no forces left."""
+        health = self.for_monitor(monitor)
+        if not self.forces:
+            return health
+        down_r, down_e = set(health.down_regions), set(health.down_endpoints)
+        drained_r, drained_e = set(health.drained_regions), set(health.drained_endpoints)
+        for f in self.forces:
+            if f.service is not None and f.service != key:
+                continue
+            if f.address is None:
+                if f.action == "up":
+                    down_r.discard(f.region)
+                    drained_r.discard(f.region)
+                    down_e = {e for e in down_e if e[0] != f.region}
+                    drained_e = {e for e in drained_e if e[0] != f.region}
+                else:
+                    (down_r if f.action == "down" else drained_r).add(f.region)
+            else:
+                target = (f.region, f.address)
+                if f.action == "up":
+                    down_e.discard(target)
+                    drained_e.discard(target)
+                else:
+                    (down_e if f.action == "down" else drained_e).add(target)
+        return replace(health, down_regions=frozenset(down_r), down_endpoints=frozenset(down_e),
+                       drained_regions=frozenset(drained_r), drained_endpoints=frozenset(drained_e), forces=())
+
+    def all_up(self) -> "HealthSnapshot":
+        """The fail_open stand-in for this (projected) health: every endpoint up, except the drained ones."""
+        return HealthSnapshot(drained_regions=self.drained_regions, drained_endpoints=self.drained_endpoints,
+                              assumed=True)
+
     def rtt(self) -> dict[tuple[str, str], float]:
         return dict(self.rtt_ms)
 
     def choices(self) -> dict[tuple[str, str], str]:
         return dict(self.latency_choice)
+
+
+@dataclass(frozen=True)
+class Force:
+    """An operator's override as steering applies it: ``action`` ("down", "drain" or "up") on a region, or on
+    one endpoint of it (``address``), for every service or only ``service`` (a service key)."""
+
+    action: str
+    region: str
+    address: str | None = None
+    service: str | None = None
 
 
 @dataclass(frozen=True)

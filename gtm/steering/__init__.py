@@ -12,7 +12,7 @@ per ranking), ``gtm explain`` prints its trail, and tests assert that the tables
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
 from gtm.model import Config, Endpoint, FailMode, HealthSnapshot, Region, Service
@@ -62,9 +62,10 @@ def _usable(region: Region, health: HealthSnapshot | None) -> list[Endpoint]:
     down (the A answer would spill to another region while the region can serve it)."""
     if health is None:
         up = region.endpoints
-    elif region.name in health.down_regions:
+    elif health.region_out(region.name):
         return []
-    elif not any(r == region.name for r, _ in health.down_endpoints):
+    elif not any(r == region.name for r, _ in health.down_endpoints) and \
+            not any(r == region.name for r, _ in health.drained_endpoints):
         up = region.endpoints  # the common case, without formatting every address (slow for IPv6)
     else:
         up = tuple(e for e in region.endpoints if health.endpoint_up(region.name, str(e.address)))
@@ -77,7 +78,7 @@ def _usable(region: Region, health: HealthSnapshot | None) -> list[Endpoint]:
 
 def healthy_regions(service: Service, config: Config, health: HealthSnapshot) -> list[str]:
     """Candidate regions with at least one endpoint up, in configured order."""
-    health = health.for_monitor(service.monitor)
+    health = health.for_service(service.key, service.monitor)
     return [r for r in service.regions if _usable(config.regions[r], health)]
 
 
@@ -119,7 +120,7 @@ def draws_endpoints(service: Service, region: Region, health: HealthSnapshot | N
         len(endpoints_of(region, f, health)) > service.answers for f in (4, 6))
 
 
-ALL_UP = HealthSnapshot()  # the health fail_open answers under: every endpoint up
+ALL_UP = HealthSnapshot(assumed=True)  # the health fail_open answers under: every endpoint up
 
 
 def answering_health(service: Service, ranking: Ranking, config: Config,
@@ -127,22 +128,30 @@ def answering_health(service: Service, ranking: Ranking, config: Config,
     """The health the answer is chosen under: ``health`` itself while a ranked region is up; when every one is
     down, the fail mode's: the health from before the outage (``last_known_good``, when a ranked region was up
     in it), every endpoint up (``fail_open``, and ``last_known_good`` without such a state), or None
-    (``fail_closed`` and ``static``: no region answers).
+    (``fail_closed`` and ``static``: no region answers). Drained regions and endpoints stay out of the fail
+    mode's health too, unless every candidate is drained.
 
     The weighted draw happens under this health, so the answer tables build their weighted rotation from it
     too: a ``last_known_good`` or ``fail_open`` answer of a weighted service is drawn by weight like any other.
     """
-    health = health.for_monitor(service.monitor)
+    health = health.for_service(service.key, service.monitor)
     if any(_usable(config.regions[r], health) for r in ranking.order):
         return health
     mode = service.fail_mode
     if mode is FailMode.FAIL_CLOSED or mode is FailMode.STATIC:
         return None
+    # What is drained stays out, whatever the fail mode.
+    drained = health.all_up() if health.drained_regions or health.drained_endpoints else ALL_UP
     if mode is FailMode.LAST_KNOWN_GOOD:
         before = dict(health.last_good).get(service.key)
-        if before is not None and any(_usable(config.regions[r], before) for r in ranking.order):
-            return before
-    return ALL_UP
+        if before is not None:
+            if drained is not ALL_UP:
+                before = replace(before, drained_regions=drained.drained_regions,
+                                 drained_endpoints=drained.drained_endpoints)
+            if any(_usable(config.regions[r], before) for r in ranking.order):
+                return before
+    # Every candidate drained too (guardrails refuse that without --force): never answer nothing.
+    return drained if any(_usable(config.regions[r], drained) for r in ranking.order) else ALL_UP
 
 
 def choose(service: Service, ranking: Ranking, config: Config, health: HealthSnapshot,
@@ -155,7 +164,7 @@ def choose(service: Service, ranking: Ranking, config: Config, health: HealthSna
     When every candidate is down, the same happens under :func:`answering_health` (fail_open: as if every
     candidate were up, so a weighted service still draws by weight).
     """
-    health = health.for_monitor(service.monitor)
+    health = health.for_service(service.key, service.monitor)
     trail = list(ranking.notes)
     down = [r for r in ranking.order if not _usable(config.regions[r], health)]
     if down:
@@ -171,7 +180,7 @@ def choose(service: Service, ranking: Ranking, config: Config, health: HealthSna
                         (), ranking, mode.value, tuple(trail))
     if effective is None:  # fail_closed
         return Decision((), (), (), ranking, mode.value, tuple(trail))
-    if effective is not ALL_UP:
+    if not effective.assumed:
         trail.append("answered with the health from before the outage")
     else:
         if mode is FailMode.LAST_KNOWN_GOOD:

@@ -51,15 +51,6 @@ data "aws_iam_policy_document" "route53" {
     resources = ["*"]
   }
 
-  # apply: re-read a check whose version changed since the plan (HealthCheckVersionMismatch) before updating
-  # it again. (Keys come from the CallerReference that ListHealthChecks returns: no tag reads.)
-  statement {
-    sid       = "ReadHealthChecks"
-    effect    = "Allow"
-    actions   = ["route53:GetHealthCheck"]
-    resources = [local.healthcheck_arn]
-  }
-
   # apply: new checks (no resource-level permissions: the check has no id before it exists).
   statement {
     sid       = "CreateHealthChecks"
@@ -69,6 +60,7 @@ data "aws_iam_policy_document" "route53" {
   }
 
   # apply: change checks in place (a drain inverts a switch) and delete the ones nothing uses any more.
+  # (Keys come from the CallerReference that ListHealthChecks returns: no per-check reads.)
   statement {
     sid       = "WriteHealthChecks"
     effect    = "Allow"

@@ -16,11 +16,11 @@ from typing import Any, Callable, Iterable
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
 from gtm.errors import ApplyError, GtmError
 from gtm.route53.model import HealthCheckSpec, RecordSpec
-from gtm.route53.plan import CREATE_CHECK_BURST, CREATE_CHECK_RATE, ExistingCheck, Plan
+from gtm.route53.plan import CREATE_CHECK_BURST, CREATE_CHECK_RATE, ExistingCheck, Plan, normal_field
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,10 @@ TAG_KEY, TAG_OWNER = "gtm:key", "gtm:owner"
 
 def client(profile: str | None = None) -> Any:
     """A Route53 client from boto3's standard credential chain, with adaptive retries."""
-    session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+    try:
+        session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+    except ProfileNotFound as e:
+        raise GtmError(f"--profile: {e}") from None
     return session.client("route53", config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 8}))
 
 
@@ -169,7 +172,8 @@ def to_spec(rr: dict[str, Any], check_keys: dict[str, str]) -> RecordSpec:
         alias=_name(alias["DNSName"]) if alias else None,
         evaluate_target_health=bool(alias and alias.get("EvaluateTargetHealth")),
         health_check=check_keys.get(hc, hc) if hc else None, failover=rr.get("Failover"),
-        weight=rr.get("Weight"), geo=geo, region=rr.get("Region"), multivalue=bool(rr.get("MultiValueAnswer")))
+        weight=rr.get("Weight"), geo=geo, region=rr.get("Region"), multivalue=bool(rr.get("MultiValueAnswer")),
+        raw=rr)
 
 
 def to_aws(r: RecordSpec, zone_id: str, check_ids: dict[str, str]) -> dict[str, Any]:
@@ -205,12 +209,17 @@ def _digest(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()[:12]
 
 
-def _caller_ref(owner: str, key: str, nonce: str) -> str:
-    """``gtm1:<owner>:<digest of key>:<nonce of this apply>``, at most 64 characters. The same reference is
-    sent again when a create is retried (Route53 then returns the check it made), and a new apply uses a new
-    one (Route53 refuses the reference of a deleted check for some days, so a key that comes back must not
-    reuse it). The key digest lets reading the checks back find their keys without tag calls."""
-    return f"gtm1:{owner}:{_digest(key)}:{nonce}"
+def _caller_ref(owner: str, zone: str, key: str, nonce: str) -> str:
+    """``gtm1:<owner>:<zone digest>:<key digest>:<nonce of this apply>``, at most 62 characters. The same
+    reference is sent again when a create is retried (Route53 then returns the check it made), and a new apply
+    uses a new one (Route53 refuses the reference of a deleted check for some days, so a key that comes back
+    must not reuse it). The digests let reading the checks back find each one's zone and key without tag
+    calls; the zone keeps two hosted zones of one owner from taking each other's checks for leftovers."""
+    return f"gtm1:{owner}:{_digest(zone)[:6]}:{_digest(key)[:10]}:{nonce}"
+
+
+def _check_prefix(owner: str, zone: str) -> str:
+    return f"gtm1:{owner}:{_digest(zone)[:6]}:"
 
 
 def _check_config(spec: HealthCheckSpec, check_ids: dict[str, str]) -> dict[str, Any]:
@@ -233,33 +242,34 @@ def _check_config(spec: HealthCheckSpec, check_ids: dict[str, str]) -> dict[str,
     return cfg
 
 
-def read_checks(r53: Any, owner: str, wanted: Iterable[HealthCheckSpec]) -> list[ExistingCheck]:
-    """gtm's health checks of this owner (by CallerReference prefix). A check's key comes from the key digest
-    in its CallerReference, matched against the ``wanted`` checks: one ListHealthChecks page per 1,000 checks
-    and no tag reads. A check whose key is not wanted any more has key None (it is deleted); of two checks
-    with one key (a replacement whose old check was not deleted yet), the one whose fixed fields (type,
-    interval) are the wanted ones keeps the key."""
+def read_checks(r53: Any, owner: str, zone: str, wanted: Iterable[HealthCheckSpec]) -> list[ExistingCheck]:
+    """gtm's health checks of this owner for hosted zone ``zone`` (by CallerReference prefix). A check's key
+    comes from the key digest in its CallerReference, matched against the ``wanted`` checks: one
+    ListHealthChecks page per 1,000 checks and no tag reads. A check whose key is not wanted any more has key
+    None (it is deleted); of two checks with one key (a replacement whose old check was not deleted yet), the
+    one whose fixed fields (type, interval) are the wanted ones keeps the key."""
+    prefix = _check_prefix(owner, zone)
     raw: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"MaxItems": "1000"}
     markers: set[str] = set()
     while True:
         page = call(r53.list_health_checks, **kwargs)
-        raw += [h for h in page.get("HealthChecks", []) if h["CallerReference"].startswith(f"gtm1:{owner}:")]
+        raw += [h for h in page.get("HealthChecks", []) if h["CallerReference"].startswith(prefix)]
         marker = page.get("NextMarker")
         if not page.get("IsTruncated") or not marker or marker in markers:  # moto has no IsTruncated
             break
         markers.add(marker)
         kwargs["Marker"] = marker
-    specs = {_digest(s.key): s for s in wanted}
+    specs = {_digest(s.key)[:10]: s for s in wanted}
     holders: dict[str, list[dict[str, Any]]] = {}
     for h in raw:
         parts = h["CallerReference"].split(":")
-        spec = specs.get(parts[2]) if len(parts) == 4 else None
+        spec = specs.get(parts[3]) if len(parts) == 5 else None
         if spec is not None:
             holders.setdefault(spec.key, []).append(h)
     keys: dict[str, str] = {}
     for wanted_key, hs in holders.items():
-        want = specs[_digest(wanted_key)]
+        want = specs[_digest(wanted_key)[:10]]
         fits = [h for h in hs if h["HealthCheckConfig"]["Type"] == want.type and
                 (want.calculated or h["HealthCheckConfig"].get("RequestInterval", 30) == want.request_interval)]
         keys[min(fits or hs, key=lambda h: str(h["Id"]))["Id"]] = wanted_key
@@ -302,56 +312,76 @@ def _creation_order(specs: list[HealthCheckSpec]) -> list[HealthCheckSpec]:
 
 
 def apply(r53: Any, zone_id: str, plan: Plan, owner: str, existing: list[ExistingCheck]) -> dict[str, int]:
-    """Carry out ``plan``; returns counts. On failure raises ApplyError after logging what was done: every
-    step is idempotent, so the next plan shows what remains and the next apply finishes it."""
+    """Carry out ``plan``; returns counts. On failure raises ApplyError saying how far it got: every step is
+    idempotent, so the next plan shows what remains and the next apply finishes it."""
     ids = {c.key: c.id for c in existing if c.key is not None}
-    nonce = secrets.token_hex(4)
+    nonce = secrets.token_hex(3)
     done = {"checks_created": 0, "checks_updated": 0, "batches": 0, "checks_deleted": 0}
+
+    def stopped(step: str, e: GtmError) -> ApplyError:
+        return ApplyError(f"{step} failed ({e}); done so far: {done['checks_created']} health checks created, "
+                          f"{done['checks_updated']} updated, {done['batches']} of {len(plan.batches)} record "
+                          f"batches, {done['checks_deleted']} checks deleted. Run plan again: it shows what remains")
+
     for spec in _creation_order(list(plan.create_checks) + [new for _, new in plan.replace_checks]):
-        ref = _caller_ref(owner, spec.key, nonce)
-        out = call(r53.create_health_check, CallerReference=ref, HealthCheckConfig=_check_config(spec, ids))
-        new_id = out["HealthCheck"]["Id"]
-        call(r53.change_tags_for_resource, ResourceType="healthcheck", ResourceId=new_id,
-             AddTags=[{"Key": TAG_KEY, "Value": spec.key}, {"Key": TAG_OWNER, "Value": owner},
-                      {"Key": "Name", "Value": f"gtm {owner} {spec.key}"[:255]}])
-        ids[spec.key] = new_id
-        done["checks_created"] += 1
-    for old, spec in plan.update_checks:
-        cfg = _check_config(spec, ids)
-        update: dict[str, Any] = {"HealthCheckId": old.id, "HealthCheckVersion": old.version}
-        if spec.calculated:
-            update.update(ChildHealthChecks=cfg["ChildHealthChecks"], HealthThreshold=cfg["HealthThreshold"],
-                          Inverted=cfg["Inverted"], Disabled=cfg["Disabled"])
-        else:
-            for k in ("IPAddress", "Port", "ResourcePath", "FullyQualifiedDomainName", "SearchString",
-                      "FailureThreshold", "Inverted", "Disabled", "EnableSNI", "Regions"):
-                if k in cfg:
-                    update[k] = cfg[k]
         try:
-            call(r53.update_health_check, **update)
+            out = call(r53.create_health_check, CallerReference=_caller_ref(owner, plan.zone, spec.key, nonce),
+                       HealthCheckConfig=_check_config(spec, ids))
+            new_id = out["HealthCheck"]["Id"]
+            ids[spec.key] = new_id
+            done["checks_created"] += 1
+            call(r53.change_tags_for_resource, ResourceType="healthcheck", ResourceId=new_id,
+                 AddTags=[{"Key": TAG_KEY, "Value": spec.key}, {"Key": TAG_OWNER, "Value": owner},
+                          {"Key": "Name", "Value": f"gtm {owner} {spec.key}"[:255]}])
+        except GtmError as e:
+            raise stopped(f"creating health check {spec.key}", e) from None
+    for old, spec in plan.update_checks:
+        try:
+            call(r53.update_health_check, **_check_update(old, spec, ids))
         except AwsError as e:
-            if e.code != "HealthCheckVersionMismatch":
-                raise
-            # Changed by someone else since it was read: take its current version and set the planned
-            # configuration (every mutable field is in ``update``, so the result is what the plan showed).
-            current = call(r53.get_health_check, HealthCheckId=old.id)["HealthCheck"]
-            log.warning("health check %s (%s) changed since the plan (version %s, now %s); applying the plan's "
-                        "configuration over it", spec.key, old.id, old.version, current["HealthCheckVersion"])
-            update["HealthCheckVersion"] = current["HealthCheckVersion"]
-            call(r53.update_health_check, **update)
+            if e.code == "HealthCheckVersionMismatch":  # optimistic locking: someone changed it since the plan
+                e = AwsError(f"health check {spec.key} ({old.id}) was changed by someone else since the plan "
+                             f"(HealthCheckVersion {old.version} is stale)", e.code)
+            raise stopped(f"updating health check {spec.key}", e) from None
         done["checks_updated"] += 1
     for i, batch in enumerate(plan.batches, 1):
-        changes = [{"Action": a, "ResourceRecordSet": to_aws(r, zone_id, ids)} for a, r in batch]
+        changes = [{"Action": a, "ResourceRecordSet": r.raw if a == "DELETE" and r.raw is not None
+                    else to_aws(r, zone_id, ids)} for a, r in batch]
         try:
             call(r53.change_resource_record_sets, HostedZoneId=zone_id,
                  ChangeBatch={"Comment": f"gtm {owner} batch {i}/{len(plan.batches)}", "Changes": changes})
         except GtmError as e:
-            raise ApplyError(f"batch {i} of {len(plan.batches)} failed ({e}); {i - 1} applied. Run plan again: "
-                             "it shows what remains") from None
+            raise stopped(f"batch {i} of {len(plan.batches)}", e) from None
         done["batches"] += 1
     # Only now, with no record using them any more: parents before the children they combine.
     for gone in reversed(_creation_order([c.spec for c in plan.delete_checks])):
         check_id = next(c.id for c in plan.delete_checks if c.spec.key == gone.key)
-        call(r53.delete_health_check, HealthCheckId=check_id)
+        try:
+            call(r53.delete_health_check, HealthCheckId=check_id)
+        except GtmError as e:
+            raise stopped(f"deleting health check {gone.key} ({check_id}), after every record batch", e) from None
         done["checks_deleted"] += 1
     return done
+
+
+# Fields UpdateHealthCheck cannot set to "nothing" by omission: they are reset by name (ResetElements).
+_RESETTABLE = {"fqdn": "FullyQualifiedDomainName", "path": "ResourcePath", "regions": "Regions",
+               "children": "ChildHealthChecks"}
+
+
+def _check_update(old: ExistingCheck, spec: HealthCheckSpec, ids: dict[str, str]) -> dict[str, Any]:
+    """The UpdateHealthCheck request that turns ``old`` into ``spec`` (every mutable field, at old's version;
+    fields ``spec`` leaves empty that ``old`` has are reset)."""
+    cfg = _check_config(spec, ids)
+    update: dict[str, Any] = {"HealthCheckId": old.id, "HealthCheckVersion": old.version}
+    keys = (("ChildHealthChecks", "HealthThreshold", "Inverted", "Disabled") if spec.calculated else
+            ("IPAddress", "Port", "ResourcePath", "FullyQualifiedDomainName", "SearchString", "FailureThreshold",
+             "Inverted", "Disabled", "EnableSNI", "Regions"))
+    update.update({k: cfg[k] for k in keys if k in cfg})
+    reset = [name for field_name, name in _RESETTABLE.items()
+             if normal_field(old.spec, field_name) and not normal_field(spec, field_name)]
+    if reset:
+        update["ResetElements"] = reset
+        for name in reset:
+            update.pop(name, None)
+    return update

@@ -139,29 +139,44 @@ class _Builder:
 
     # -- records --------------------------------------------------------------------------------------------
     def pool(self, service: Service, name: str, rtype: str, family: int, region: str) -> str | None:
-        """The region's pool of endpoints of one family; None when it has none."""
+        """The region's pool of endpoints of one family; None when it has none. Weight-0 endpoints are standbys,
+        as in gtm: answered only while every weighted endpoint of the family is down. Route53 has no such
+        rule within a multivalue group, so a region with both gets a failover pair at the pool name: PRIMARY
+        the weighted endpoints, SECONDARY the standbys (each group healthy while one of its records is)."""
         eps = [e for e in self.config.regions[region].endpoints if e.address.version == family]
-        weighted = [e for e in eps if e.weight > 0] or eps
-        if not weighted:
+        if not eps:
             return None
+        weighted = [str(e.address) for e in eps if e.weight > 0]
+        standby = [str(e.address) for e in eps if e.weight == 0]
         pool = f"_gtm-r-{_label(region)}.{name}"
+        if len(weighted or standby) > MULTIVALUE_MAX:
+            self._warn(f"service {service.key}: region {region} has {len(weighted or standby)} {rtype} endpoints; "
+                       f"a Route53 multivalue answer carries at most {MULTIVALUE_MAX}")
+        if weighted and standby:
+            for role, addrs, tag in (("PRIMARY", weighted, "w"), ("SECONDARY", standby, "s")):
+                group = f"_gtm-r-{_label(region)}-{tag}.{name}"
+                self._members(service, name, rtype, region, group, addrs)
+                self.add(RecordSpec(pool, rtype, self.sid(f"{name}/{rtype}", "standby", region, role.lower()),
+                                    alias=group, evaluate_target_health=True, failover=role))
+        else:
+            self._members(service, name, rtype, region, pool, weighted or standby)
+        return pool
+
+    def _members(self, service: Service, name: str, rtype: str, region: str, pool: str, addrs: list[str]) -> None:
+        """One multivalue rrset per address at ``pool``, each with its endpoint's check; past 100 (Route53's
+        limit per name and type), sub-pools of at most 100 behind weighted aliases (weight = size) that skip a
+        sub-pool with no healthy endpoint."""
         monitor = self.config.monitors.get(service.monitor or "")
-        if len(weighted) > MULTIVALUE_MAX:
-            self._warn(f"service {service.key}: region {region} has {len(weighted)} {rtype} endpoints; a Route53 "
-                       f"multivalue answer carries at most {MULTIVALUE_MAX}")
-        parts = _buckets([str(e.address) for e in weighted], MAX_GROUP)
-        for k, addrs in parts:
-            # More than 100 endpoints (Route53's limit of multivalue rrsets per name and type): sub-pools of at
-            # most 100, behind weighted aliases (weight = size) that skip a sub-pool with no healthy endpoint.
-            sub = pool if len(parts) == 1 else f"_gtm-r-{_label(region)}-p{k}.{name}"
-            for addr in addrs:
+        parts = _buckets(addrs, MAX_GROUP)
+        for k, members in parts:
+            sub = pool if len(parts) == 1 else f"{pool.split('.', 1)[0]}-p{k}.{name}"
+            for addr in members:
                 hc = self.endpoint_check(service, monitor, region, addr) if monitor is not None else None
                 self.add(RecordSpec(sub, rtype, self.sid(f"{name}/{rtype}", "ep", addr), service.ttl, (addr,),
                                     health_check=hc, multivalue=True))
             if sub != pool:
-                self.add(RecordSpec(pool, rtype, self.sid(f"{name}/{rtype}", "part", region, str(k)), None, (),
-                                    alias=sub, evaluate_target_health=True, weight=len(addrs)))
-        return pool
+                self.add(RecordSpec(pool, rtype, self.sid(f"{name}/{rtype}", "part", pool.split(".", 1)[0], str(k)),
+                                    None, (), alias=sub, evaluate_target_health=True, weight=len(members)))
 
     def terminal(self, service: Service, name: str, rtype: str, family: int, first: str | None) -> str | None:
         """Static values without a health check that a chain ends in: what gtm answers when every candidate is
@@ -265,6 +280,13 @@ class _Builder:
                                 geo=("default",)))
 
     def _latency(self, service: Service, name: str, rtype: str, family: int) -> None:
+        if not any(self.config.regions[r].aws_region for r in service.regions):
+            self._warn(f"service {service.key}: no region has an aws_region, so Route53 has no latency to go "
+                       "by: mirrored as failover in the configured order")
+            target = self.chain(service, name, rtype, family, list(service.regions))
+            if target is not None:
+                self.add(RecordSpec(name, rtype, None, alias=target, evaluate_target_health=False))
+            return
         seen: dict[str, str] = {}
         for i, region in enumerate(service.regions):
             aws = self.config.regions[region].aws_region

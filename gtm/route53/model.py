@@ -6,7 +6,8 @@ ids; record sets are identified by (name, type, set_id) as in Route53.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 CHECKER_REGIONS = ("us-east-1", "us-west-1", "us-west-2", "eu-west-1", "ap-southeast-1", "ap-southeast-2",
                    "ap-northeast-1", "sa-east-1")
@@ -52,6 +53,9 @@ class RecordSpec:
                                            # | ("default",)
     region: str | None = None              # latency: an AWS region code
     multivalue: bool = False
+    # The rrset exactly as Route53 returned it (read records only): a DELETE sends it back unchanged, so that
+    # fields gtm does not model (another zone's alias target, CIDR routing, ...) still match.
+    raw: Any = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -1,11 +1,13 @@
 """Desired vs existing → a Plan: the exact changes, in an order where every step is valid (pure).
 
-* Only what gtm owns is compared: rrsets whose SetIdentifier starts with ``gtm:<owner>:``, gtm's internal
-  names (``_gtm-…``) and owner markers of the managed names. Any other rrset at a name gtm wants to write is a
-  **conflict**: reported, never changed, unless ``adopt`` is given.
+* Only what gtm owns is compared: rrsets whose SetIdentifier starts with ``gtm:<owner>:``, the owner's markers
+  (``_gtm-owner.<name>`` TXT), and A/AAAA rrsets at a name carrying the owner's marker or at an internal name
+  (``_gtm-…``) right below one. Any other rrset at a name gtm wants to write is a **conflict**: reported, never
+  changed, unless ``adopt`` is given.
 * Records: CREATE what is missing, UPSERT only what differs (field by field), DELETE what gtm owns and no
   longer wants (the existing rrset verbatim). Creates and upserts go first, targets before the aliases that
-  point at them; deletes last, aliases before their targets; so no alias ever points at nothing.
+  point at them; a group that keeps rrsets loses its old ones right before it gets the new ones; groups that
+  go away entirely are deleted last, aliases before their targets; so no alias ever points at nothing.
 * Health checks: create the missing ones first; update in place what may change (with HealthCheckVersion);
   replace (create new, repoint, delete old) what cannot (type, request interval); delete unused ones only
   after the record changes that stopped using them have succeeded.
@@ -15,10 +17,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
-from typing import Iterable
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Iterable
 
-from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
+from gtm.route53.model import CHECKER_REGIONS, Desired, HealthCheckSpec, RecordSpec
 
 # Route53 throttles CreateHealthCheck to a burst of 50, refilled at 0.5/s (gtm.route53.aws paces to match).
 CREATE_CHECK_BURST, CREATE_CHECK_RATE = 50.0, 0.5
@@ -101,7 +103,8 @@ class Plan:
                               "replace": [{"id": o.id, "key": n.key, "fields": _diff_fields(o.spec, n)}
                                           for o, n in self.replace_checks],
                               "delete": [{"id": c.id, "key": c.key} for c in self.delete_checks]},
-            "batches": [[{"action": a, "record": asdict(r)} for a, r in b] for b in self.batches],
+            "batches": [[{"action": a, "record": {k: v for k, v in asdict(r).items() if k != "raw"}} for a, r in b]
+                        for b in self.batches],
             "conflicts": list(self.conflicts), "warnings": list(self.warnings),
         }, indent=2)
 
@@ -124,18 +127,44 @@ def _record_text(r: RecordSpec) -> str:
     return f"{r.name} {r.type} {what}" + (f" [{'; '.join(routing)}]" if routing else "")
 
 
+def normal_field(spec: HealthCheckSpec, name: str) -> Any:
+    """A check's field as compared: children as a set (Route53 keeps no order); checker regions empty when
+    they are Route53's default list (which it reports for a check created without any)."""
+    value = getattr(spec, name)
+    if name == "children":
+        return tuple(sorted(value))
+    if name == "regions":
+        return () if set(value) == set(CHECKER_REGIONS) else tuple(sorted(value))
+    return value
+
+
 def _diff_fields(old: HealthCheckSpec, new: HealthCheckSpec) -> list[str]:
-    a, b = asdict(old), asdict(new)
-    return [k for k in b if k not in ("key", "region") and a.get(k) != b[k]]
+    """The fields of ``new`` that differ from ``old`` (see :func:`normal_field`)."""
+    return [f.name for f in fields(HealthCheckSpec) if f.name not in ("key", "region")
+            and normal_field(old, f.name) != normal_field(new, f.name)]
 
 
-def owned(r: RecordSpec, owner: str, managed: set[str]) -> bool:
-    """Whether gtm (this owner) wrote ``r``."""
+MARKER = "_gtm-owner."
+
+
+def marked_names(existing: Iterable[RecordSpec], owner: str) -> set[str]:
+    """The managed names that carry this owner's marker (``_gtm-owner.<name>`` TXT ``"gtm owner=<owner>"``)."""
+    value = (f'"gtm owner={owner}"',)
+    return {r.name[len(MARKER):] for r in existing
+            if r.name.startswith(MARKER) and r.type == "TXT" and r.set_id is None and r.values == value}
+
+
+def owned(r: RecordSpec, owner: str, marked: set[str]) -> bool:
+    """Whether gtm (this owner) wrote ``r``: a SetIdentifier with the owner's prefix; else the owner's marker
+    itself; else an A/AAAA record at a name marked as this owner's, or at an internal name (``_gtm-…``) right
+    below one. Nothing else, however it is named."""
     if r.set_id is not None:
         return r.set_id.startswith(f"gtm:{owner}:")
-    if r.name.startswith("_gtm-") and any(r.name.endswith("." + m) for m in managed):
-        return True  # internal names are ours (terminals, owner markers)
-    return False
+    if r.name.startswith(MARKER):
+        return r.type == "TXT" and r.values == (f'"gtm owner={owner}"',)
+    if r.type not in ("A", "AAAA"):  # all gtm writes besides its markers
+        return False
+    return r.name in marked or (r.name.startswith("_gtm-") and r.name.split(".", 1)[1] in marked)
 
 
 def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[ExistingCheck], owner: str,
@@ -143,14 +172,10 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
     """The plan that makes Route53 hold ``desired``; ``existing`` records have health check ids already mapped
     to gtm keys where the check is gtm's."""
     checks, existing = list(checks), list(existing)
-    managed = {r.name for r in desired.records if not r.name.startswith("_gtm-")}
-    # Names this owner managed before (its marker is still there): their internal records are ours to delete.
-    marker = f'"gtm owner={owner}"'
-    managed |= {r.name.removeprefix("_gtm-owner.") for r in existing
-                if r.name.startswith("_gtm-owner.") and r.type == "TXT" and r.values == (marker,)}
+    marked = marked_names(existing, owner)
     want = {r.key: r for r in desired.records}
     have_all = {r.key: r for r in existing}
-    have = {k: r for k, r in have_all.items() if owned(r, owner, managed)}
+    have = {k: r for k, r in have_all.items() if owned(r, owner, marked)}
     conflicts = []
     wanted_names = {(r.name, r.type) for r in desired.records}
     for k, r in sorted(have_all.items()):
@@ -174,6 +199,12 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
             recreate.append((old, spec))
         elif _diff_fields(old.spec, spec):
             update.append((old, spec))
+    # A recreated check gets a new id: every CALCULATED check that combines it must be pointed at the new one.
+    renewed = {spec.key for _, spec in recreate}
+    planned = {spec.key for spec in create} | {spec.key for _, spec in update} | renewed
+    for spec in desired.health_checks:
+        if spec.key not in planned and set(spec.children) & renewed:
+            update.append((by_key[spec.key], spec))
     wanted_checks = {c.key for c in desired.health_checks}
     delete_checks = [c for k, c in sorted(by_key.items()) if k not in wanted_checks]
     delete_checks += sorted((c for c in checks if c.key is None), key=lambda c: c.id)  # ours, no longer wanted
@@ -191,9 +222,11 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
     for k, r in have.items():
         if k not in want:
             deletes.append(r)
-    # A (name, type) whose rrsets are replaced by others (an adopted record, a changed routing policy) loses
-    # the old ones just before it gets the new ones, in the same batch: Route53 allows one policy per name.
-    replaced = {(r.name, r.type) for r in deletes} & {(r.name, r.type) for r in creates}
+    # A (name, type) that keeps rrsets loses its old ones just before it gets the new ones, all in one batch:
+    # a replaced group (an adopted record, a changed routing policy) must be empty of the old policy first
+    # (Route53 allows one per name), and a group is never half-changed between two batches. Groups that go
+    # away entirely are deleted at the end, aliases before their targets.
+    replaced = {(r.name, r.type) for r in deletes} & {(r.name, r.type) for r in creates + upserts}
     changes: list[Change] = []
     for r in _targets_first(creates + upserts):
         if (r.name, r.type) in replaced:

@@ -30,7 +30,7 @@ def make_plan(r53: Any, config: Config, zone: str, owner: str, adopt: bool = Fal
     except ValueError as e:
         raise GtmError(str(e)) from None
     zone_id = aws.find_zone(r53, want.zone)
-    checks = aws.read_checks(r53, owner, want.health_checks)
+    checks = aws.read_checks(r53, owner, want.zone, want.health_checks)
     keys = {c.id: c.key for c in checks if c.key is not None}
     existing = aws.read_records(r53, zone_id, keys)
     plan = diff(want, existing, checks, owner, adopt)

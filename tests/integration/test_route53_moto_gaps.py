@@ -12,6 +12,8 @@ check that gtm's reads come out right despite them.
    brings nothing new.
 4. DELETE of one weighted rrset deletes every rrset in the zone with that SetIdentifier: gtm's SetIdentifiers
    are unique in the zone (a hash of name and type in each).
+5. UpdateHealthCheck ignores ResetElements: gtm sends it to clear a field (e.g. a monitor's host), as Route53
+   requires; on moto the field stays, so the plan after such an apply is not empty there.
 """
 from __future__ import annotations
 
@@ -52,12 +54,13 @@ def test_moto_gap_1_a_retried_create_makes_a_second_check(r53: Any) -> None:
 
 
 def test_moto_gap_2_list_health_checks_is_not_paginated(r53: Any) -> None:
+    prefix = aws._check_prefix("t", "gaps.test.")
     for i in range(5):
-        r53.create_health_check(CallerReference=f"gtm1:t:{i}", HealthCheckConfig=HC)
+        r53.create_health_check(CallerReference=f"{prefix}{i}", HealthCheckConfig=HC)
     page = r53.list_health_checks(MaxItems="2")
     assert len(page["HealthChecks"]) == 5 and not page.get("IsTruncated"), \
         "moto now paginates ListHealthChecks: drop the IsTruncated workaround note in gtm.route53.aws"
-    assert len(aws.read_checks(r53, "t", [])) == 5
+    assert len(aws.read_checks(r53, "t", "gaps.test.", [])) == 5
 
 
 def test_moto_gap_3_paging_inside_one_name_repeats(r53: Any) -> None:
@@ -99,3 +102,13 @@ def test_moto_gap_4_deleting_one_weighted_rrset_deletes_its_set_identifier_every
         {"Action": "DELETE", "ResourceRecordSet": d1}]})
     left = {rr["Name"] for rr in r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]}
     assert "d2.gaps.test." not in left, "moto now deletes only the named rrset, as Route53 does"
+
+
+def test_moto_gap_5_reset_elements_is_ignored(r53: Any) -> None:
+    check = r53.create_health_check(CallerReference="gtm1:t:reset", HealthCheckConfig={
+        **HC, "FullyQualifiedDomainName": "a.gaps.test"})["HealthCheck"]
+    r53.update_health_check(HealthCheckId=check["Id"], HealthCheckVersion=1,
+                            ResetElements=["FullyQualifiedDomainName"])
+    config = r53.get_health_check(HealthCheckId=check["Id"])["HealthCheck"]["HealthCheckConfig"]
+    assert config.get("FullyQualifiedDomainName") == "a.gaps.test", \
+        "moto now honours ResetElements: tighten test_route53_lifecycle.py::test_a_cleared_monitor_field_is_reset"

@@ -30,7 +30,7 @@ AWS_PY = ROOT / "gtm" / "route53" / "aws.py"
 # Route53 actions without resource-level permissions: the only ones a "*" resource is allowed for.
 UNSCOPED_ROUTE53 = {"ListHostedZonesByName", "ListHealthChecks", "CreateHealthCheck"}
 RECORD_ACTIONS = {"ListResourceRecordSets", "ChangeResourceRecordSets"}
-HEALTHCHECK_ACTIONS = {"GetHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck", "ChangeTagsForResource"}
+HEALTHCHECK_ACTIONS = {"UpdateHealthCheck", "DeleteHealthCheck", "ChangeTagsForResource"}
 DYNAMODB_TABLE_ACTIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "ConditionCheckItem",
                           "DescribeTable"}
 DYNAMODB_STREAM_ACTIONS = {"DescribeStream", "GetRecords", "GetShardIterator"}

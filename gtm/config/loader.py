@@ -11,11 +11,13 @@ expected, ``null``, a number where a name is expected, an empty file) is a probl
 """
 from __future__ import annotations
 
+import datetime
 import difflib
 import ipaddress
 import os
 import re
-from dataclasses import dataclass, field
+import zoneinfo
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Callable
 
@@ -27,6 +29,7 @@ from gtm.config.yamlsrc import LMap, LSeq, load_yaml
 from gtm.config.zonebuild import MAX_TTL, RecordIn, build_zone
 from gtm.errors import ConfigError, Problem
 from gtm.model import (
+    Demand, DrillSettings, NodeAddress, StoreSettings, Window,
     A, AAAA, CNAME, NS, SOA, TXT, AdminSettings, Bias, Config, Endpoint, FailMode, FailoverPolicy, GeoIPSource, GeoMatch,
     GeoPolicy, GeoRule, HealthSettings, IPAddress, LatencyPolicy, Location, Monitor, MonitorType, Policy, ProximityPolicy, Rdata, Region, Service,
     Vantage, WeightedPolicy, Zone, is_subdomain,
@@ -35,14 +38,14 @@ from gtm.model import (
 YAML_SUFFIXES = (".yaml", ".yml")
 MASTER_SUFFIXES = (".zone",)
 TOP_KEYS = {"zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services", "geoip",
-            "health", "admin"}
+            "health", "admin", "overrides", "drills"}
 ZONE_KEYS = ("ttl", "soa", "ns", "records", "import", "services")  # meaningless without ``zone``
 SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
 REGION_KEYS = {"location", "endpoints", "aws_region", "capacity"}
 MONITOR_KEYS = {"type", "port", "path", "host", "expect", "body", "interval", "timeout", "rise", "fall", "quorum",
                 "tls_verify"}
 SERVICE_KEYS = {"names", "ttl", "regions", "policy", "monitor", "answers", "affinity", "fail_mode", "fallback",
-                "ecs_scope"}
+                "ecs_scope", "demand"}
 MAX_ANSWERS = 64  # addresses per family in one multi-value answer
 POLICIES = ["failover", "weighted", "geo", "proximity", "latency"]
 POLICY_KEYS = {"failover": {"type"}, "weighted": {"type", "weights"}, "geo": {"type", "rules", "default"},
@@ -67,6 +70,8 @@ class _Shared:
     geoip: GeoIPSource = field(default_factory=GeoIPSource)
     health: HealthSettings = field(default_factory=HealthSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    overrides: StoreSettings = field(default_factory=StoreSettings)
+    drills: DrillSettings = field(default_factory=DrillSettings)
     quorums: list[tuple[Ctx, int, str, int]] = field(default_factory=list)  # checked once vantages are known
 
 
@@ -148,7 +153,8 @@ def load(paths: list[str] | str) -> Config:
                     target[name] = value
                 else:
                     shared.broken.add((section, name))
-        for section, reader in (("health", _health), ("admin", _admin)):
+        for section, reader in (("health", _health), ("admin", _admin), ("overrides", _overrides),
+                                ("drills", _drills)):
             if doc.get(section) is not None:
                 where = shared.defined_at.get((section, ""))
                 if where is not None:
@@ -195,6 +201,7 @@ def load(paths: list[str] | str) -> Config:
     return Config(zones=MappingProxyType(zones), regions=MappingProxyType(shared.regions),
                   monitors=MappingProxyType(shared.monitors), vantages=MappingProxyType(shared.vantages),
                   geoip=shared.geoip, health=shared.health, admin=shared.admin,
+                  overrides=_store_default(shared.overrides, files), drills=shared.drills,
                   sources=tuple(files) + tuple(sorted(p for a, p in imported.items() if a not in listed)))
 
 
@@ -265,6 +272,148 @@ def _health(ctx: Ctx, f: str, doc: LMap) -> HealthSettings:
         start_timeout=ctx.number(m, "start_timeout", "health", d.start_timeout, 0, 3600),
         state_file=os.path.join(os.path.dirname(f), state) if state else None,
         report_to=tuple(report_to), rtt_alpha=ctx.number(m, "rtt_alpha", "health", d.rtt_alpha, 0.01, 1))
+
+
+def _demand(ctx: Ctx, m: LMap, path: str) -> Demand | None:
+    """A service's ``demand:``: ``latency_ms`` and either ``rps`` or ``per_query``."""
+    if m.get("demand") is None:
+        return None
+    dp = join(path, "demand")
+    dm = ctx.mapping(m["demand"], dp, m.value_line("demand"))
+    if dm is None:
+        return None
+    ctx.keys(dm, dp, {"rps", "per_query", "latency_ms"}, ("latency_ms",))
+    latency = ctx.number(dm, "latency_ms", dp, None, 0.001, 3_600_000)
+    rps = ctx.number(dm, "rps", dp, None, 0, 1e12)
+    per_query = ctx.number(dm, "per_query", dp, None, 0, 1e9)
+    if (rps is None) == (per_query is None):
+        ctx.err(dm.line, dp, "needs exactly one of rps (requests/s) or per_query (requests per DNS query)")
+        return None
+    return Demand(latency, rps, per_query) if latency is not None else None
+
+
+def _overrides(ctx: Ctx, f: str, doc: LMap) -> StoreSettings:
+    """The ``overrides:`` section (see gtm.model.StoreSettings)."""
+    m = ctx.mapping(doc["overrides"], "overrides", doc.value_line("overrides"))
+    if m is None:
+        return StoreSettings()
+    ctx.keys(m, "overrides", {"store", "path", "table", "aws_region", "poll"})
+    d = StoreSettings()
+    kind = ctx.choice(m, "store", "overrides", ["file", "dynamodb"], d.kind)
+    path = ctx.string(m, "path", "overrides", None)
+    if path is not None and kind != "file":
+        ctx.err(m.value_line("path"), "overrides.path", f"is only used with store: file (got store: {kind})")
+    for key in ("table", "aws_region"):
+        if m.get(key) is not None and kind != "dynamodb":
+            ctx.err(m.value_line(key), f"overrides.{key}", f"is only used with store: dynamodb (got store: {kind})")
+    table = ctx.string(m, "table", "overrides", d.table)
+    if table is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", table):
+        ctx.err(m.value_line("table"), "overrides.table", f"must be 3-255 of A-Z a-z 0-9 _ . - (got {show(table)})")
+    return StoreSettings(kind=kind, path=os.path.join(os.path.dirname(f), path) if path else None, table=table,
+                         aws_region=ctx.string(m, "aws_region", "overrides", None),
+                         poll=ctx.number(m, "poll", "overrides", d.poll, 0.05, 60))
+
+
+def _store_default(settings: StoreSettings, files: list[str]) -> StoreSettings:
+    """A file store without a path lives beside the first configuration file."""
+    if settings.kind != "file" or settings.path is not None or not files:
+        return settings
+    return replace(settings, path=os.path.join(os.path.dirname(os.path.abspath(files[0])), ".gtm-overrides.json"))
+
+
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _drills(ctx: Ctx, f: str, doc: LMap) -> DrillSettings:
+    """The ``drills:`` section (see gtm.model.DrillSettings)."""
+    m = ctx.mapping(doc["drills"], "drills", doc.value_line("drills"))
+    if m is None:
+        return DrillSettings()
+    ctx.keys(m, "drills", {"blackout", "budget", "nodes", "clients"})
+    d = DrillSettings()
+    windows = []
+    for item, line, p in ctx.seq(m, "blackout", "drills", single_ok=False):
+        w = _window(ctx, item, line, p)
+        if w is not None:
+            windows.append(w)
+    nodes = []
+    for item, line, p in ctx.seq(m, "nodes", "drills", single_ok=False):
+        nm = ctx.mapping(item, p, line)
+        if nm is None:
+            continue
+        ctx.keys(nm, p, {"dns", "admin"}, ("dns",))
+        dns = _host_port(ctx, nm, "dns", p)
+        admin = ctx.string(nm, "admin", p, None)
+        if admin is not None and not re.fullmatch(r"https?://[^\s/]+", admin.rstrip("/")):
+            ctx.err(nm.value_line("admin"), join(p, "admin"), f"must be an http:// or https:// URL (got {show(admin)})")
+            admin = None
+        if dns is not None:
+            nodes.append(NodeAddress(dns, admin.rstrip("/") if admin else None))
+    return DrillSettings(blackout=tuple(windows), budget=ctx.number(m, "budget", "drills", d.budget, 0, 3600),
+                         nodes=tuple(nodes), clients=ctx.integer(m, "clients", "drills", d.clients, 1, 50))
+
+
+def _host_port(ctx: Ctx, m: LMap, key: str, path: str) -> tuple[str, int] | None:
+    raw = ctx.string(m, key, path, None)
+    if raw is None:
+        return None
+    host, _, port = raw.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        if not port.isdigit() or not 0 < int(port) <= 65535:
+            raise ValueError
+    except ValueError:
+        ctx.err(m.value_line(key), join(path, key), f"must be ADDRESS:PORT, IPv6 as [ADDRESS]:PORT (got {show(raw)})")
+        return None
+    return host, int(port)
+
+
+def _window(ctx: Ctx, item: Any, line: int, p: str) -> Window | None:
+    """``{days: [sat, sun], from: "09:00", to: "17:00", tz: Europe/Berlin}`` or ``{start: ISO, end: ISO}``."""
+    wm = ctx.mapping(item, p, line)
+    if wm is None:
+        return None
+    ctx.keys(wm, p, {"days", "from", "to", "tz", "start", "end"})
+    text = ", ".join(f"{k}: {wm[k]}" for k in wm)
+    if "start" in wm or "end" in wm:
+        at = []
+        for key in ("start", "end"):
+            raw = wm.get(key)
+            try:
+                when = datetime.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+                if when.tzinfo is None:
+                    raise ValueError("no time zone")
+                at.append(when.timestamp())
+            except (TypeError, ValueError):
+                ctx.err(wm.value_line(key) if key in wm else wm.line, join(p, key),
+                        f"must be an ISO 8601 time with a zone, e.g. 2026-12-24T00:00:00Z (got {show(raw)})")
+        if len(at) == 2 and at[1] <= at[0]:
+            ctx.err(wm.value_line("end"), join(p, "end"), "must be after start")
+        return Window(at=(at[0], at[1]), text=text) if len(at) == 2 and at[1] > at[0] else None
+    days = []
+    for d, dline, dpath in ctx.seq(wm, "days", p):
+        if isinstance(d, str) and d.lower()[:3] in DAYS:
+            days.append(DAYS.index(d.lower()[:3]))
+        else:
+            ctx.err(dline, dpath, f"must be a day of the week, mon..sun (got {show(d)})")
+    minutes = []
+    for key, default in (("from", "00:00"), ("to", "24:00")):
+        raw = str(wm.get(key, default))
+        hm = re.fullmatch(r"(\d{1,2}):(\d{2})", raw)
+        if hm is None or int(hm[1]) * 60 + int(hm[2]) > 24 * 60 or int(hm[2]) > 59:
+            ctx.err(wm.value_line(key) if key in wm else wm.line, join(p, key), f"must be HH:MM (got {show(raw)})")
+            minutes.append(0)
+        else:
+            minutes.append(int(hm[1]) * 60 + int(hm[2]))
+    tz = str(wm.get("tz", "UTC"))
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        ctx.err(wm.value_line("tz"), join(p, "tz"), f"unknown time zone (got {show(tz)})")
+    if minutes[1] <= minutes[0]:
+        ctx.err(wm.value_line("to") if "to" in wm else wm.line, join(p, "to"), "must be after from")
+    return Window(days=tuple(days), start=minutes[0], end=minutes[1], tz=tz, text=text)
 
 
 def _admin(ctx: Ctx, f: str, doc: LMap) -> AdminSettings:
@@ -711,10 +860,11 @@ def _services(ctx: Ctx, doc: LMap, origin: str, records: list[RecordIn], shared:
                 ctx.keys(sm, sp, {"v4", "v6"})
                 scope4 = ctx.integer(sm, "v4", sp, 24, 0, 32)
                 scope6 = ctx.integer(sm, "v6", sp, 56, 0, 128)
+        demand = _demand(ctx, m, path)
         policy = _policy(ctx, m, path, cands, shared)
         if len(ctx.problems) == start and not broken and names and cands and policy is not None:
             out.append(Service(key, origin, tuple(names), ttl, tuple(cands), policy, monitor, answers,
-                               bool(affinity), FailMode(fail_mode), tuple(fallback), scope4, scope6))
+                               bool(affinity), FailMode(fail_mode), tuple(fallback), scope4, scope6, demand))
     return tuple(out)
 
 

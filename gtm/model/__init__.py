@@ -12,6 +12,9 @@ from gtm.model.records import (  # noqa: F401  (re-exported)
 from gtm.model.health import (  # noqa: F401  (re-exported)
     MAX_REPORT_BYTES, AdminSettings, HealthSettings, Observation, Report, ReportError,
 )
+from gtm.model.override import (  # noqa: F401  (re-exported)
+    ACTIONS as OVERRIDE_ACTIONS, Demand, DrillSettings, NodeAddress, Override, StoreSettings, Window,
+)
 from gtm.model.traffic import (  # noqa: F401  (re-exported)
     Bias, Endpoint, FailMode, Force, GeoInfo, GeoIPSource, HealthSnapshot, NOWHERE, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule, IPAddress, IPNetwork, LatencyPolicy, Location,
     Monitor, MonitorType, Policy, ProximityPolicy, Region, Service, Vantage, WeightedPolicy,
@@ -59,6 +62,8 @@ class Config:
     health: HealthSettings = HealthSettings()
     admin: AdminSettings = AdminSettings()
     sources: tuple[str, ...] = ()
+    overrides: StoreSettings = StoreSettings()
+    drills: DrillSettings = DrillSettings()
 
     @property
     def services(self) -> tuple[Service, ...]:

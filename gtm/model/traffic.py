@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Union
 
+from gtm.model.override import Demand
+
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -182,6 +184,7 @@ class Service:
     fallback_addresses: tuple[IPAddress, ...] = field(default=())
     ecs_scope_v4: int = 24        # ECS scope for steered answers (RFC 7871 section 7.2.1)
     ecs_scope_v6: int = 56
+    demand: Demand | None = None  # what it carries, for the drills' capacity guardrail
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,114 @@
+"""Overrides as pure values: parse a target, make an override, apply "later wins" and expiry, and turn what is
+in force into the ``Force`` values steering applies (no IO, no clock: ``now`` is an argument)."""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Iterable, Sequence
+
+from gtm.errors import GtmError
+from gtm.model import OVERRIDE_ACTIONS, Config, Force, Override
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``15m``, ``2h``, ``1d``, ``1h30m`` -> seconds; GtmError otherwise."""
+    parts = _DURATION.findall(text.strip().lower())
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", text.strip().lower()):
+        raise GtmError(f"a duration is a number and a unit s, m, h or d, e.g. 30m or 1h30m (got {text!r})")
+    seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise GtmError(f"a duration must be positive (got {text!r})")
+    return seconds
+
+
+def parse_target(config: Config, text: str) -> tuple[str, str | None]:
+    """A region (``eu-west``), one of its endpoints (``eu-west/192.0.2.10``) or an endpoint address alone;
+    GtmError naming the known regions otherwise."""
+    region, _, address = text.partition("/")
+    if not address:
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            if text not in config.regions:
+                raise GtmError(f"unknown region {text!r}; regions: {', '.join(sorted(config.regions))}") from None
+            return text, None
+        owners = [r.name for r in config.regions.values() if any(e.address == ip for e in r.endpoints)]
+        if len(owners) != 1:
+            raise GtmError(f"{text} is an endpoint of {len(owners)} regions; name it as REGION/ADDRESS"
+                           if owners else f"no region has an endpoint {text}")
+        return owners[0], str(ip)
+    if region not in config.regions:
+        raise GtmError(f"unknown region {region!r}; regions: {', '.join(sorted(config.regions))}")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise GtmError(f"{address!r} is not an IP address") from None
+    if not any(e.address == ip for e in config.regions[region].endpoints):
+        raise GtmError(f"region {region} has no endpoint {address}; it has "
+                       f"{', '.join(str(e.address) for e in config.regions[region].endpoints)}")
+    return region, str(ip)
+
+
+def check_service(config: Config, service: str | None, region: str) -> None:
+    if service is None:
+        return
+    known = {s.key: s for s in config.services}
+    if service not in known:
+        raise GtmError(f"unknown service {service!r}; services: {', '.join(sorted(known))}")
+    if region not in known[service].regions:
+        raise GtmError(f"service {service} does not use region {region} (it uses "
+                       f"{', '.join(known[service].regions)})")
+
+
+def make(config: Config, current: Sequence[Override], action: str, target: str, *, service: str | None,
+         reason: str, author: str, now: float, expires_in: float | None, new_id: str) -> Override:
+    """A new override, checked against the config and what is in force: GtmError for an unknown target or
+    service, and for one that would change nothing (draining what is already drained the same way)."""
+    if action not in OVERRIDE_ACTIONS:
+        raise GtmError(f"action must be one of {', '.join(OVERRIDE_ACTIONS)} (got {action!r})")
+    region, address = parse_target(config, target)
+    check_service(config, service, region)
+    new = Override(new_id, action, region, address, service, reason, author, now,
+                   None if expires_in is None else now + expires_in)
+    same = next((o for o in active(current, now) if o.slot == new.slot), None)
+    if same is not None and same.action == action:
+        by = f" by {same.author}" if same.author else ""
+        why = f" ({same.reason})" if same.reason else ""
+        raise GtmError(f"{new.describe()}: already in force{by}{why}; clear it first or choose another action")
+    return new
+
+
+def put(current: Iterable[Override], new: Override, now: float) -> list[Override]:
+    """``current`` with ``new`` in force: it replaces any override of the same slot; expired ones go."""
+    return [o for o in current if o.slot != new.slot and o.active(now)] + [new]
+
+
+def clear(current: Iterable[Override], region: str, address: str | None, service: str | None | bool,
+          now: float) -> tuple[list[Override], list[Override]]:
+    """Remove the overrides on ``region``/``address``: for ``service`` only, or for every scope when
+    ``service`` is True. Returns (kept, removed); expired ones are dropped silently."""
+    kept, removed = [], []
+    for o in current:
+        if not o.active(now):
+            continue
+        hit = o.region == region and o.address == address and (service is True or o.service == service)
+        (removed if hit else kept).append(o)
+    return kept, removed
+
+
+def active(overrides: Iterable[Override], now: float) -> list[Override]:
+    """What is in force at ``now``, oldest first (a later one wins)."""
+    return sorted((o for o in overrides if o.active(now)), key=lambda o: (o.created, o.id))
+
+
+def forces(overrides: Iterable[Override], now: float) -> tuple[Force, ...]:
+    return tuple(Force(o.action, o.region, o.address, o.service) for o in active(overrides, now))
+
+
+def next_expiry(overrides: Iterable[Override], now: float) -> float | None:
+    """When the next override in force runs out (None when none will)."""
+    times = [o.expires for o in overrides if o.expires is not None and o.expires > now]
+    return min(times) if times else None

@@ -1,0 +1,186 @@
+"""Where overrides live, shared by every node and the CLI: one small interface, two backends (``STORES``).
+
+A store holds a version number and the overrides; every write names the version it was based on and fails
+with :class:`ConflictError` when someone else wrote in between (compare-and-swap), so two operators writing
+at once never lose an update: :func:`update` re-reads and re-applies the change. Every write also appends an
+audit entry (who, what, why, when), never rewritten.
+
+* ``file`` (:class:`FileStore`): one JSON file, for one node or nodes sharing a disk. Writes take an
+  exclusive lock beside it, write a temporary file, fsync it, rename it over the store and fsync the
+  directory: a reader sees the old or the new store, never half of one. The audit log is a JSON-lines file
+  beside it (``<store>.audit.jsonl``), appended and fsynced.
+* ``dynamodb`` (:mod:`gtm.state.dynamodb`): a DynamoDB table, for nodes on several machines and regions.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
+
+from gtm.errors import GtmError
+from gtm.model import Override, StoreSettings
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(GtmError):
+    """The store cannot be read or written (a one-line reason)."""
+
+
+class ConflictError(StoreError):
+    """Someone else wrote the store since it was read."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    version: int
+    overrides: tuple[Override, ...] = ()
+
+
+class Store(Protocol):
+    def read(self) -> Stored:
+        """The current version and overrides (version 0 and none for a store never written)."""
+
+    def token(self) -> Any:
+        """Something cheap that changes whenever the store does (nodes poll it)."""
+
+    def write(self, expected: int, overrides: Sequence[Override], audit: dict[str, Any]) -> int:
+        """Replace the overrides if the version is still ``expected``; returns the new version. Raises
+        ConflictError when it is not, StoreError when the store cannot be written."""
+
+    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest audit entries, oldest first."""
+
+
+Change = Callable[[Stored], tuple[list[Override], dict[str, Any]]]
+
+
+def update(store: Store, change: Change, retries: int = 5) -> tuple[Stored, int]:
+    """Read, apply ``change`` (which may raise GtmError to refuse), write; on a conflict read again and
+    re-apply, up to ``retries`` times. Returns the new state and how many conflicts were met."""
+    conflicts = 0
+    while True:
+        current = store.read()
+        overrides, audit = change(current)
+        try:
+            version = store.write(current.version, overrides, audit)
+            return Stored(version, tuple(overrides)), conflicts
+        except ConflictError:
+            conflicts += 1
+            log.warning("override store changed while writing (conflict %d); reading it again", conflicts)
+            if conflicts > retries:
+                raise
+
+
+def decode(text: str, where: str) -> Stored:
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("version"), int):
+            raise ValueError("not a gtm override store (no version)")
+        return Stored(data["version"], tuple(Override.from_json(o) for o in data.get("overrides", [])))
+    except ValueError as e:  # json.JSONDecodeError is a ValueError
+        raise StoreError(f"{where}: {e}") from None
+
+
+def encode(version: int, overrides: Sequence[Override]) -> str:
+    return json.dumps({"version": version, "overrides": [o.to_json() for o in overrides]}, indent=1) + "\n"
+
+
+class FileStore:
+    def __init__(self, path: str):
+        self.path = path
+        self.lock_path = path + ".lock"
+        self.audit_path = path + ".audit.jsonl"
+
+    def read(self) -> Stored:
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                return decode(fh.read(), self.path)
+        except FileNotFoundError:
+            return Stored(0)
+        except OSError as e:
+            raise StoreError(f"cannot read the override store {self.path}: {e.strerror}") from None
+
+    def token(self) -> Any:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise StoreError(f"cannot read the override store {self.path}: {e.strerror}") from None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def write(self, expected: int, overrides: Sequence[Override], audit: dict[str, Any]) -> int:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            os.makedirs(directory, exist_ok=True)
+            with open(self.lock_path, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                current = self.read()
+                if current.version != expected:
+                    raise ConflictError(f"the override store {self.path} changed (version {current.version}, "
+                                        f"expected {expected})")
+                version = expected + 1
+                tmp = f"{self.path}.tmp{os.getpid()}"
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    fh.write(encode(version, overrides))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.path)
+                dfd = os.open(directory, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+                with open(self.audit_path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({**audit, "version": version}, sort_keys=True) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                return version
+        except OSError as e:
+            raise StoreError(f"cannot write the override store {self.path}: {e.strerror or e}") from None
+
+    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        try:
+            with open(self.audit_path, encoding="utf-8") as fh:
+                lines = fh.readlines()[-limit:]
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise StoreError(f"cannot read {self.audit_path}: {e.strerror}") from None
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a torn last line after a crash: skipped, never rewritten
+        return out
+
+
+def _dynamodb(settings: StoreSettings) -> Store:
+    from gtm.state.dynamodb import DynamoStore  # boto3 only when asked for
+
+    return DynamoStore(settings.table, settings.aws_region)
+
+
+# One shape per extension point: store kind -> factory.
+STORES: dict[str, Callable[[StoreSettings], Store]] = {
+    "file": lambda s: FileStore(s.path or ".gtm-overrides.json"),
+    "dynamodb": _dynamodb,
+}
+
+
+def open_store(settings: StoreSettings) -> Store:
+    try:
+        return STORES[settings.kind](settings)
+    except KeyError:
+        raise GtmError(f"unknown override store {settings.kind!r}; known: {', '.join(STORES)}") from None
+
+
+def audit_entry(action: str, overrides: Sequence[Override], author: str, reason: str, **extra: Any) -> dict[str, Any]:
+    return {"at": time.time(), "action": action, "author": author, "reason": reason,
+            "overrides": [o.to_json() for o in overrides], **extra}

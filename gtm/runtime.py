@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import time
+from collections import deque
 from dataclasses import replace
 
 from typing import Any, Callable
@@ -30,7 +31,9 @@ from gtm.dns.table import Table
 from gtm.errors import ConfigError, GtmError
 from gtm.geoip import Locator
 from gtm.health.node import HealthNode
-from gtm.model import AdminSettings, Config, HealthSnapshot
+from gtm.model import AdminSettings, Config, Force, HealthSnapshot, Override, StoreSettings
+from gtm.state import overrides as overrides_
+from gtm.state.store import Store, StoreError, open_store
 from gtm.steering import latency
 
 log = logging.getLogger(__name__)
@@ -65,8 +68,8 @@ class Builder:
         """Load ``paths`` and compile their answers; raises ConfigError (and GtmError for a bad database)."""
         return self.compile(load(paths))
 
-    def compile(self, config: Config, live: HealthSnapshot | None = None) -> Table:
-        health = health_for(config, self.health_file, live)
+    def compile(self, config: Config, live: HealthSnapshot | None = None, forces: tuple[Force, ...] = ()) -> Table:
+        health = replace(health_for(config, self.health_file, live), forces=forces)
         locator = self.locator
         if locator is None or (locator.source != config.geoip):
             try:
@@ -125,6 +128,15 @@ class Runtime:
         self._tasks: list[asyncio.Future[Any]] = []
         self._reloading: asyncio.Lock | None = None  # created on the running loop in start()
         self._stop: asyncio.Event | None = None
+        # Operators' overrides: the store, what it last held, what is in force, and its last error.
+        self.store: Store | None = None
+        self.store_settings: StoreSettings | None = None
+        self.overrides: tuple[Override, ...] = ()
+        self.overrides_version = 0
+        self.forces: tuple[Force, ...] = ()
+        self.store_error: str | None = None
+        self.override_changes = 0
+        self._rates: deque[tuple[float, dict[str, int]]] = deque(maxlen=8)
 
     # -- health -------------------------------------------------------------------------------------------
     def _on_health(self, snapshot: HealthSnapshot) -> None:
@@ -137,7 +149,7 @@ class Runtime:
         except ConfigError as e:  # the health file broke since the last reload: keep the live part only
             log.error("health file: %s", e)
             health = health_for(old.config, None, snapshot)
-        new = old.with_health(health)
+        new = old.with_health(replace(health, forces=self.forces))
         self.responder.table = new
         self.metrics.retire(old, steered_only=True)
 
@@ -160,13 +172,92 @@ class Runtime:
             "dns": {"listen": [f"{h}:{p}" for h, p in (self.server.bound if self.server else [])],
                     "serving": self.serving},
             "health": self.node.status() if self.node else {},
-            "overrides": [],
+            "overrides": self.override_status(),
         }
         if table is not None:
+            rates = self.query_rates()
+            bare = replace(table.health, forces=())
             out["services"] = [{"name": s.key, "policy": s.policy.kind, "names": list(s.names),
-                                "healthy_regions": steering.healthy_regions(s, table.config, table.health)}
+                                "healthy_regions": steering.healthy_regions(s, table.config, table.health),
+                                "up_regions": steering.healthy_regions(s, table.config, bare),
+                                "queries_per_s": rates.get(s.key)}
                                for s in table.config.services]
+            out["regions"] = {name: [str(e.address) for e in r.endpoints] for name, r in table.config.regions.items()}
         return out
+
+    # -- overrides ------------------------------------------------------------------------------------------
+    def override_status(self) -> dict[str, Any]:
+        now = time.time()
+        return {"store": self.store_settings.kind if self.store_settings else None,
+                "where": (self.store_settings.path if self.store_settings and self.store_settings.kind == "file"
+                          else self.store_settings.table if self.store_settings else None),
+                "version": self.overrides_version, "error": self.store_error,
+                "in_force": [{**o.to_json(), "target": o.target} for o in overrides_.active(self.overrides, now)]}
+
+    def _open_store(self, config: Config) -> None:
+        if self.store_settings != config.overrides:
+            self.store_settings = config.overrides
+            self.store = open_store(config.overrides)
+            self._store_token: Any = object()  # read on the next look
+
+    def _read_store(self) -> bool:
+        """Look at the store (blocking: runs in a thread); True when it holds something new."""
+        assert self.store is not None
+        token = self.store.token()
+        if token == self._store_token:
+            return False
+        stored = self.store.read()
+        self._store_token = token
+        changed = stored.version != self.overrides_version or stored.overrides != self.overrides
+        self.overrides, self.overrides_version = stored.overrides, stored.version
+        return changed
+
+    def _apply_forces(self) -> None:
+        """Publish the overrides in force now (a change, or one running out) as new answers."""
+        forces = overrides_.forces(self.overrides, time.time())
+        if forces == self.forces or self.responder is None:
+            self.forces = forces
+            return
+        self.forces = forces
+        old = self.responder.table
+        self.responder.table = old.with_health(replace(old.health, forces=forces))
+        self.metrics.retire(old, steered_only=True)
+        self.override_changes += 1
+        log.info("overrides in force: %s", "; ".join(
+            f"{o.describe()} ({o.author}: {o.reason})" for o in overrides_.active(self.overrides, time.time()))
+            or "none")
+
+    async def _watch_store(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            settings = self.store_settings
+            await asyncio.sleep(settings.poll if settings else 0.5)
+            try:
+                await loop.run_in_executor(None, self._read_store)
+                if self.store_error is not None:
+                    log.info("override store readable again")
+                self.store_error = None
+            except StoreError as e:  # keep the overrides last read: a store outage changes no answer
+                if self.store_error != str(e):
+                    log.error("override store: %s (keeping the %d overrides last read)", e, len(self.overrides))
+                self.store_error = str(e)
+            except Exception as e:
+                self.store_error = f"{type(e).__name__}: {e}"
+                log.exception("override store")
+            self._apply_forces()
+            self._sample_rates()
+
+    def _sample_rates(self) -> None:
+        now = time.monotonic()
+        if not self._rates or now - self._rates[-1][0] >= 5:
+            self._rates.append((now, dict(self.metrics.service_totals())))
+
+    def query_rates(self) -> dict[str, float]:
+        """Answers per second per service over the last half minute or so (empty until two samples)."""
+        if len(self._rates) < 2:
+            return {}
+        (t0, first), (t1, last) = self._rates[0], self._rates[-1]
+        return {k: round((n - first.get(k, 0)) / (t1 - t0), 3) for k, n in last.items()} if t1 > t0 else {}
 
     def explain(self, name: str, client: str | None, qtype: str) -> dict[str, Any]:
         assert self.responder is not None
@@ -179,8 +270,15 @@ class Runtime:
 
     async def start(self) -> None:
         config = self.load(self.paths)
+        self._open_store(config)
+        try:
+            self._read_store()
+        except StoreError as e:  # start without overrides rather than not at all; the watcher keeps trying
+            self.store_error = str(e)
+            log.error("override store: %s (starting without overrides)", e)
+        self.forces = overrides_.forces(self.overrides, time.time())
         self.node = HealthNode(config, on_change=self._on_health)
-        table = self.builder.compile(config, self.node.current if self.node.ready() else None)
+        table = self.builder.compile(config, self.node.current if self.node.ready() else None, self.forces)
         table.on_evict = self.metrics.evicted
         self.responder = Responder(table, udp_payload=self.udp_payload)
         self.metrics.responder, self.metrics.node, self.metrics.locator = self.responder, self.node, \
@@ -193,6 +291,7 @@ class Runtime:
         if self.probe_as is not None:
             self._start_prober(config)
         self._tasks.append(asyncio.ensure_future(self._tick()))
+        self._tasks.append(asyncio.ensure_future(self._watch_store()))
         if self.node.monitored and not self.node.ready() and (listen_admin is not None or self.probe_as):
             # Never publish "all up" before a probe ran: wait for the first full round, bounded.
             timeout = config.health.start_timeout
@@ -262,7 +361,7 @@ class Runtime:
                 config = await loop.run_in_executor(None, self.load, self.paths)
                 keys_ok = HealthNode.check_keys(config)  # fails here, before anything changed
                 snap = self.node.current
-                table = await loop.run_in_executor(None, self.builder.compile, config, snap)
+                table = await loop.run_in_executor(None, self.builder.compile, config, snap, self.forces)
             except (GtmError, ValueError) as e:
                 self.last_error = str(e)
                 log.error("reload failed; still serving the previous config:\n%s", e)
@@ -279,6 +378,7 @@ class Runtime:
             # Only a config that compiled reaches the health node; its verdicts may change with it, and a
             # health change that arrived while compiling must not be lost: apply the newest to the new table.
             self.node.set_config(config, keys_ok)
+            self._open_store(config)
             if self.node.current is not snap:
                 self._on_health(self.node.current)
             if self._prober is not None:

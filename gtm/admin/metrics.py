@@ -89,6 +89,19 @@ class NodeMetrics:
             for region in _answered_regions(e, config) or ("none",):
                 answers[(res.service, region)] += e.hits
 
+    def service_totals(self) -> Counter[str]:
+        """Answers given per service so far (retired tables and the current one)."""
+        queries: Counter[tuple[str, str, str]] = Counter()
+        answers = Counter(self.answers)
+        r = self.responder
+        if r is not None:
+            for e in _entries(r.table):
+                self._count(e, r.table.config, queries, answers)
+        out: Counter[str] = Counter()
+        for (service, _), n in answers.items():
+            out[service] += n
+        return out
+
     def collect(self) -> Iterable[Metric]:
         queries, answers = Counter(self.queries), Counter(self.answers)
         r = self.responder
@@ -113,6 +126,11 @@ class NodeMetrics:
                 c.add_metric([name], getattr(r.stats, name))
             c.add_metric(["queries_udp"], r.udp_queries())
             yield c
+            forced = GaugeMetricFamily("gtm_overrides", "Operators' overrides in force", labels=["action"])
+            counts = Counter(f.action for f in table.health.forces)
+            for action in ("drain", "down", "up"):
+                forced.add_metric([action], counts.get(action, 0))
+            yield forced
             healthy = GaugeMetricFamily("gtm_healthy_regions", "Candidate regions with an endpoint up",
                                         labels=["service"])
             for svc in table.config.services:

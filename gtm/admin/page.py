@@ -187,14 +187,17 @@ function renderNode(s){
 }
 
 function renderOverrides(s){
-  const ov = s.overrides || [];
-  if (!ov.length) { $("overrides").innerHTML = "<span class='muted'>none</span>"; return; }
-  const keys = [...new Set(ov.flatMap(o => o && typeof o === "object" ? Object.keys(o) : ["value"]))];
-  $("overrides").innerHTML = "<table><thead><tr>" + keys.map(k => "<th>" + esc(k) + "</th>").join("") +
-    "</tr></thead><tbody>" + ov.map(o => "<tr>" + keys.map(k => {
-      const v = o && typeof o === "object" ? o[k] : o;
-      return "<td>" + esc(v == null ? "" : typeof v === "object" ? JSON.stringify(v) : v) + "</td>";
-    }).join("") + "</tr>").join("") + "</tbody></table>";
+  const st = s.overrides || {};
+  const ov = st.in_force || [];
+  const err = st.error ? "<p class='down state'>store: " + esc(st.error) + "</p>" : "";
+  if (!ov.length) { $("overrides").innerHTML = err + "<span class='muted'>none</span>"; return; }
+  const when = t => t == null ? "until cleared" : new Date(t * 1000).toISOString().replace(".000Z", "Z");
+  $("overrides").innerHTML = err + "<table><thead><tr><th>action</th><th>target</th><th>service</th>" +
+    "<th>by</th><th>reason</th><th>since</th><th>expires</th></tr></thead><tbody>" +
+    ov.map(o => "<tr class='override'><td><span class='state " + (o.action === "up" ? "up" : "down") + "'>" +
+      esc(o.action) + "</span></td><td>" + esc(o.target) + "</td><td>" + esc(o.service || "all") + "</td><td>" +
+      esc(o.author || "") + "</td><td>" + esc(o.reason || "") + "</td><td>" + esc(when(o.created)) +
+      "</td><td>" + esc(when(o.expires)) + "</td></tr>").join("") + "</tbody></table>";
 }
 
 function renderTransitions(h){

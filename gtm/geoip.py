@@ -111,3 +111,52 @@ def parse_client(text: str) -> tuple[IPAddress, int]:
     """``192.0.2.1`` or ``192.0.2.0/24`` -> (network address, prefix length); ValueError with a reason."""
     net = ipaddress.ip_network(text.strip(), strict=False)
     return net.network_address, net.prefixlen
+
+
+def sample_networks(source: GeoIPSource, countries: set[str], continents: set[str], per: int,
+                    max_records: int = 3_000_000) -> list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
+                                                                 str, str]]:
+    """Client networks to verify answers from: ``per`` networks in each of ``countries`` (ISO codes) and in
+    each of ``continents`` (from distinct countries where it can), as (network, continent, country), in
+    database order. Networks of one country come from different /8s, so that they are not neighbours; each is
+    narrowed to at most a /24 (IPv4) or /48 (IPv6) inside it. The scan stops when every quota is met or after
+    ``max_records`` records."""
+    path = source.city or embedded_city_database()
+    reader = maxminddb.open_database(path, maxminddb.MODE_AUTO)
+    want_country = {c: per for c in countries}
+    want_continent = {c: per for c in continents}
+    continent_countries: dict[str, set[str]] = {c: set() for c in continents}
+    used: set[tuple[str, int]] = set()
+    out: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str, str]] = []
+    try:
+        for n, (network, record) in enumerate(reader):
+            if n >= max_records or (not any(want_country.values()) and not any(want_continent.values())):
+                break
+            if not isinstance(record, dict):
+                continue
+            country = (record.get("country") or {}).get("iso_code")
+            continent = (record.get("continent") or {}).get("code")
+            if not country or not continent:
+                continue
+            first = int(network.network_address) >> (24 if network.version == 4 else 120)
+            if (country, first) in used:
+                continue
+            take = want_country.get(country, 0) > 0
+            if not take and want_continent.get(continent, 0) > 0:
+                take = country not in continent_countries[continent] or \
+                    len(continent_countries[continent]) >= per
+            if not take:
+                continue
+            used.add((country, first))
+            if want_country.get(country, 0) > 0:
+                want_country[country] -= 1
+            elif want_continent.get(continent, 0) > 0:
+                want_continent[continent] -= 1
+                continent_countries[continent].add(country)
+            width = 24 if network.version == 4 else 48
+            narrow = network if network.prefixlen >= width else ipaddress.ip_network(
+                (network.network_address, width))
+            out.append((narrow, continent, country))
+    finally:
+        reader.close()
+    return out

@@ -125,11 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--probe-as", metavar="VANTAGE",
                    help="also run a prober for this vantage inside the server (single-node setups)")
     s.set_defaults(func=_cmd_serve)
-    from gtm.cli import demo, override, route53
+    from gtm.cli import demo, drill, override, route53
 
     demo.add_parser(sub)
     route53.add_parser(sub)
     override.add_parser(sub)
+    drill.add_parser(sub)
     e = sub.add_parser("explain", help="why NAME answers what it does for a client: the decision trail")
     e.add_argument("path", metavar="PATH", help="YAML config, master file or a directory (as for serve)")
     e.add_argument("name", metavar="NAME", help="the name asked, e.g. www.example.com")

@@ -31,6 +31,21 @@ def add_parser(sub: Any) -> None:
         p.set_defaults(func=run)
 
 
+def _drained(config: Any) -> frozenset[str]:
+    """Regions the override store has drained for every service: their switch checks stay inverted."""
+    import time
+
+    from gtm.state.overrides import drained_everywhere
+    from gtm.state.store import open_store
+
+    stored = open_store(config.overrides).read()
+    drained = drained_everywhere(config, stored.overrides, time.time())
+    if drained:
+        print(f"override store: {', '.join(sorted(drained))} drained; their switch checks stay inverted",
+              file=sys.stderr)
+    return drained
+
+
 def run(args: argparse.Namespace) -> int:
     from gtm.route53 import aws
     from gtm.route53.sync import make_plan, run_apply
@@ -44,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
                            f"({', '.join(zones) or 'none'})")
         zone = zones[0]
     r53 = aws.client(args.profile)
-    sync = make_plan(r53, config, zone, args.owner, args.adopt)
+    drained = _drained(config)
+    sync = make_plan(r53, config, zone, args.owner, args.adopt, drained)
     plan = sync.plan
     if args.route53_command == "plan":
         print(plan.to_json() if args.json else plan.to_text())

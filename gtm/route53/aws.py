@@ -364,6 +364,17 @@ def apply(r53: Any, zone_id: str, plan: Plan, owner: str, existing: list[Existin
     return done
 
 
+def set_inverted(r53: Any, check: ExistingCheck, inverted: bool) -> None:
+    """Invert (or not) one check, at the version read: a drain or restore of a region's switch."""
+    try:
+        call(r53.update_health_check, HealthCheckId=check.id, HealthCheckVersion=check.version, Inverted=inverted)
+    except AwsError as e:
+        if e.code == "HealthCheckVersionMismatch":
+            raise AwsError(f"health check {check.key} ({check.id}) changed while it was being switched; "
+                           "try again", e.code) from None
+        raise
+
+
 # Fields UpdateHealthCheck cannot set to "nothing" by omission: they are reset by name (ResetElements).
 _RESETTABLE = {"fqdn": "FullyQualifiedDomainName", "path": "ResourcePath", "regions": "Regions",
                "children": "ChildHealthChecks"}

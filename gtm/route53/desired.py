@@ -65,8 +65,9 @@ def _label(text: str) -> str:
 
 
 class _Builder:
-    def __init__(self, config: Config, zone: str, owner: str):
+    def __init__(self, config: Config, zone: str, owner: str, drained: frozenset[str] = frozenset()):
         self.config, self.zone, self.owner = config, zone, owner
+        self.drained = drained
         self.records: dict[tuple[str, str, str], RecordSpec] = {}
         self.checks: dict[str, HealthCheckSpec] = {}
         self.warnings: list[str] = []
@@ -110,7 +111,9 @@ class _Builder:
         if key in self.checks:
             return key
         switch = f"switch:{region}"  # one per region, whatever the monitor: a drain is one update
-        self.checks[switch] = HealthCheckSpec(switch, "CALCULATED", health_threshold=0, region=region)
+        # Threshold 0: always healthy; inverted (a drain), always unhealthy, so the region check fails.
+        self.checks[switch] = HealthCheckSpec(switch, "CALCULATED", health_threshold=0, region=region,
+                                              inverted=region in self.drained)
         children = [switch]
         if monitor is not None:
             eps = [self.endpoint_check(service, monitor, region, str(e.address))
@@ -348,12 +351,14 @@ class _Builder:
             self.warnings.append(text)
 
 
-def desired(config: Config, zone: str, owner: str) -> Desired:
-    """Everything gtm wants in the hosted zone ``zone`` for the services of the config zone of that name."""
+def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = frozenset()) -> Desired:
+    """Everything gtm wants in the hosted zone ``zone`` for the services of the config zone of that name;
+    the regions in ``drained`` (drained for every service in the override store) have their switch inverted,
+    so that an apply keeps a drain made by ``gtm failover`` or a drill instead of undoing it."""
     zone = zone.lower().rstrip(".") + "."
     if not re.fullmatch(r"[a-z0-9-]{1,32}", owner):
         raise ValueError(f"owner id must be 1-32 lower-case letters, digits or hyphens (got {owner!r})")
-    b = _Builder(config, zone, owner)
+    b = _Builder(config, zone, owner, drained)
     z = config.zones.get(zone)
     if z is None:
         raise ValueError(f"the config has no zone {zone}; zones: {', '.join(config.zones) or 'none'}")

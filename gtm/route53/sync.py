@@ -23,10 +23,11 @@ class Sync:
     checks: tuple[ExistingCheck, ...]
 
 
-def make_plan(r53: Any, config: Config, zone: str, owner: str, adopt: bool = False) -> Sync:
+def make_plan(r53: Any, config: Config, zone: str, owner: str, adopt: bool = False,
+              drained: frozenset[str] = frozenset()) -> Sync:
     """Read the hosted zone and gtm's checks, and plan; GtmError when the plan would be refused by Route53."""
     try:
-        want = desired(config, zone, owner)
+        want = desired(config, zone, owner, drained)
     except ValueError as e:
         raise GtmError(str(e)) from None
     zone_id = aws.find_zone(r53, want.zone)
@@ -48,3 +49,24 @@ def make_plan(r53: Any, config: Config, zone: str, owner: str, adopt: bool = Fal
 
 def run_apply(r53: Any, sync: Sync, owner: str) -> dict[str, int]:
     return aws.apply(r53, sync.zone_id, sync.plan, owner, list(sync.checks))
+
+
+def switch_regions(r53: Any, config: Config, owner: str, region: str, drained: bool) -> list[str]:
+    """Drain (or restore) ``region`` on Route53: invert (or not) its switch check in every hosted zone whose
+    services use it: one UpdateHealthCheck per zone, no record change. Returns the check ids changed; GtmError
+    when a zone has no such check (apply the mirror first)."""
+    changed = []
+    for zone in config.zones.values():
+        if not any(region in s.regions for s in zone.services):
+            continue
+        want = desired(config, zone.origin, owner, frozenset({region}) if drained else frozenset())
+        spec = next(c for c in want.health_checks if c.key == f"switch:{region}")
+        checks = aws.read_checks(r53, owner, want.zone, want.health_checks)
+        found = next((c for c in checks if c.key == spec.key), None)
+        if found is None:
+            raise GtmError(f"no switch health check for region {region} in hosted zone {want.zone} (owner {owner}); "
+                           f"run gtm route53 apply first")
+        if found.spec.inverted != drained:
+            aws.set_inverted(r53, found, drained)
+            changed.append(found.id)
+    return changed

@@ -90,7 +90,8 @@ def clear(current: Iterable[Override], region: str, address: str | None, service
           now: float) -> tuple[list[Override], list[Override]]:
     """Remove the overrides on ``region``/``address``: for ``service`` only, or for every scope when
     ``service`` is True. Returns (kept, removed); expired ones are dropped silently."""
-    kept, removed = [], []
+    kept: list[Override] = []
+    removed: list[Override] = []
     for o in current:
         if not o.active(now):
             continue
@@ -112,3 +113,11 @@ def next_expiry(overrides: Iterable[Override], now: float) -> float | None:
     """When the next override in force runs out (None when none will)."""
     times = [o.expires for o in overrides if o.expires is not None and o.expires > now]
     return min(times) if times else None
+
+
+def drained_everywhere(config: Config, overrides: Iterable[Override], now: float) -> frozenset[str]:
+    """Regions drained or forced down for every service (what Route53's per-region switch can express)."""
+    from gtm.model import HealthSnapshot
+
+    health = HealthSnapshot(forces=forces(overrides, now)).for_service("", None)  # "" matches no service
+    return frozenset(r for r in config.regions if health.region_out(r))

@@ -1,0 +1,120 @@
+"""``gtm drill run``, ``gtm failover REGION``, ``gtm restore REGION``: take a region out on every node (and on
+Route53), verify with real DNS queries from many client networks, and (drills) bring it back and report.
+
+Exit codes: 0 passed, 1 error, 2 usage, 3 refused (guardrails or prechecks: nothing changed), 4 verification
+failed (a drill rolled back), 5 interrupted (rolled back)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from typing import Any
+
+from gtm.cli.override import add_config_args, author
+from gtm.config import load
+from gtm.drill.report import Report
+from gtm.errors import GtmError
+
+
+def add_parser(sub: Any) -> None:
+    d = sub.add_parser("drill", help="practice a failover: drain, verify, hold, restore, report")
+    dsub = d.add_subparsers(dest="drill_command", metavar="run")
+    dsub.required = True
+    r = dsub.add_parser("run", help="a drill of one region, end to end, rolled back on any failure or Ctrl-C")
+    r.add_argument("--region", required=True, help="the region to drain")
+    r.add_argument("--services", nargs="+", metavar="SERVICE", help="only these services (default: all using it)")
+    r.add_argument("--hold", default="30s", metavar="DURATION", help="how long to hold the drain (default 30s)")
+    r.add_argument("--budget", type=float, metavar="SECONDS",
+                   help="time beyond the TTL for answers to move (default: drills.budget, 30)")
+    r.add_argument("--report", metavar="FILE", help="write the report: FILE.json/FILE.md, or both for another name")
+    _common(r)
+    r.set_defaults(func=run, kind="drill")
+    for kind, text in (("failover", "an incident: drain REGION everywhere and verify (no rollback)"),
+                       ("restore", "bring REGION back everywhere and verify it is answered again")):
+        p = sub.add_parser(kind, help=text)
+        p.add_argument("region", metavar="REGION")
+        p.add_argument("--budget", type=float, metavar="SECONDS", help="time beyond the TTL for answers to move")
+        p.add_argument("--report", metavar="FILE", help="write the report (JSON/Markdown)")
+        _common(p)
+        p.set_defaults(func=run, kind=kind, services=None, hold="0s")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add_config_args(p)
+    p.add_argument("--reason", default="", help="why (kept with the override and in the audit log)")
+    p.add_argument("--route53", action="store_true", help="also flip the region's switch health check on Route53")
+    p.add_argument("--owner", default="gtm", help="the Route53 mirror's owner id (default gtm)")
+    p.add_argument("--profile", help="AWS profile for Route53 (default: boto3's standard chain)")
+    p.add_argument("--clients", type=int, metavar="N", help="client networks per country (default: drills.clients, 2)")
+    p.add_argument("--force", action="store_true", help="go past the guardrails (health, capacity, blackout)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gtm.admin.app import read_token
+    from gtm.drill.nodes import nodes_of
+    from gtm.drill.run import Run, Settings, drill, failover, restore
+    from gtm.geoip import sample_networks
+    from gtm.model import GeoPolicy
+    from gtm.state.overrides import parse_duration
+    from gtm.state.store import open_store
+
+    config = load(args.config or ["zones"])
+    if args.region not in config.regions:
+        raise GtmError(f"unknown region {args.region!r}; regions: {', '.join(sorted(config.regions))}")
+    services = [s for s in config.services if args.region in s.regions]
+    if args.services:
+        known = {s.key for s in config.services}
+        for name in args.services:
+            if name not in known:
+                raise GtmError(f"unknown service {name!r}; services: {', '.join(sorted(known))}")
+        services = [s for s in services if s.key in args.services]
+        if not services:
+            raise GtmError(f"none of {', '.join(args.services)} uses region {args.region}")
+    countries = {r.match.country for s in services if isinstance(s.policy, GeoPolicy) for r in s.policy.rules
+                 if r.match.country}
+    continents = {"AF", "AS", "EU", "NA", "OC", "SA"}
+    per = args.clients or config.drills.clients
+    clients = sample_networks(config.geoip, countries, continents, per)
+    r53 = None
+    if args.route53:
+        from gtm.route53 import aws
+
+        r53 = aws.client(args.profile)
+    settings = Settings(region=args.region, services=services, hold=parse_duration(args.hold) if args.hold != "0s"
+                        else 0.0, budget=args.budget if args.budget is not None else config.drills.budget,
+                        reason=args.reason or f"gtm {args.kind}", author=author(), force=args.force, route53=r53,
+                        owner=args.owner, clients=clients)
+    report = Report(args.kind, args.region, [s.key for s in services])
+    runner = Run(config, open_store(config.overrides), nodes_of(config, args.nodes, args.admin),
+                 read_token(config.admin), settings, report)
+    step = {"drill": drill, "failover": failover, "restore": restore}[args.kind]
+    started = time.monotonic()
+
+    async def main() -> Report:
+        # Ctrl-C and SIGTERM cancel the step, which rolls back what it changed before it returns its report.
+        task = asyncio.ensure_future(step(runner))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            return await task
+
+    report = asyncio.run(main())
+    print(f"gtm {args.kind} {args.region}: {report.outcome} — {report.summary} ({time.monotonic() - started:.1f} s)",
+          file=sys.stderr if report.exit_code else sys.stdout)
+    for node in sorted(set(report.shift) | set(report.restore)):
+        shift, back = report.shift.get(node), report.restore.get(node)
+        parts = []
+        if node in report.shift:
+            parts.append(f"shift {shift:.2f} s" if shift is not None else "did not shift")
+        if node in report.restore:
+            parts.append(f"restore {back:.2f} s" if back is not None else "did not come back")
+        print(f"  {node}: {', '.join(parts)}")
+    if args.report:
+        for out in report.write(args.report):
+            print(f"  report: {out}")
+    return report.exit_code

@@ -1,0 +1,422 @@
+"""Drills, failover and restore: the steps, each checked before the next.
+
+``drill``: precheck (guardrails, every node reachable, every other region up, a baseline of answers) ->
+drain (the override store, and with Route53 the region's switch check) -> verify that no answer names the
+region, per node, within TTL + budget -> hold, checking that the other regions stay up and the region stays
+out -> restore -> verify that every client the region answered before gets it again -> report. Any failure,
+Ctrl-C or error after the drain rolls back (the override cleared, the switch flipped back) before reporting.
+
+``failover`` drains and verifies, without a rollback; ``restore`` clears and verifies the region is answered
+again. Blocking IO (the store, Route53, the nodes' admin APIs) runs in threads; the DNS queries are async.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from gtm.drill.nodes import NodeStatus, fetch_status
+from gtm.drill.report import Report
+from gtm.drill.verify import Probe, Seen, Verifier, probes_for
+from gtm.dns.client import IPNet, ask
+from gtm.errors import GtmError
+from gtm.model import A, Config, NodeAddress, Override, Service
+from gtm.state import guard
+from gtm.state import overrides as ov
+from gtm.state.store import Store, Stored, audit_entry, update
+
+log = logging.getLogger(__name__)
+
+
+class Refused(GtmError):
+    """A precheck or guardrail said no: nothing was changed."""
+
+
+class VerificationFailed(GtmError):
+    """What was changed did not show in the answers (or broke something) in time."""
+
+
+@dataclass
+class Settings:
+    region: str
+    services: list[Service]
+    hold: float = 30.0
+    budget: float = 30.0
+    interval: float = 0.2
+    reason: str = ""
+    author: str = ""
+    force: bool = False
+    route53: Any = None                      # a Route53 client when the Route53 leg is on
+    owner: str = "gtm"
+    clients: list[tuple[IPNet, str, str]] = field(default_factory=list)
+
+
+class Run:
+    def __init__(self, config: Config, store: Store, nodes: Sequence[NodeAddress], token: str | None,
+                 settings: Settings, report: Report):
+        self.config, self.store, self.nodes, self.token = config, store, list(nodes), token
+        self.s = settings
+        self.report = report
+        self.statuses: list[NodeStatus] = []
+        self.verifier: Verifier | None = None
+        self.baseline: dict[Probe, Seen] = {}
+        self.override: Override | None = None     # the one we wrote (and must take back)
+        self.switched: list[str] = []             # Route53 checks we inverted
+        self.last: dict[Probe, Seen] = {}         # the latest answer per probe
+
+    async def io(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    @property
+    def names(self) -> list[str]:
+        return [n for s in self.s.services for n in s.names]
+
+    @property
+    def ttl(self) -> int:
+        return max((s.ttl for s in self.s.services), default=0)
+
+    # -- precheck -----------------------------------------------------------------------------------------
+    async def precheck(self, mode: str = "drill") -> None:
+        """Everything checked before anything is written; Refused says what is wrong. ``mode``: a drill needs
+        every other region healthy and a baseline of answers; a failover warns about unhealthy regions instead
+        (an incident is no time to insist on a healthy fleet); a restore checks neither, nor the guardrails."""
+        baseline = mode == "drill"
+        r, s = self.report, self.s
+        if s.region not in self.config.regions:
+            raise Refused(f"unknown region {s.region!r}; regions: {', '.join(sorted(self.config.regions))}")
+        if not s.services:
+            raise Refused(f"no service uses region {s.region}")
+        statuses = []
+        for node in self.nodes:
+            try:
+                statuses.append(await self.io(fetch_status, node, self.token))
+            except GtmError as e:
+                raise Refused(str(e)) from None
+        self.statuses = statuses
+        r.event("nodes reachable", nodes=[n.admin for n in self.nodes])
+        if mode != "restore":
+            for st in statuses:
+                answered = st.healthy_regions()  # health and the overrides in force
+                for svc in s.services:
+                    out = [x for x in svc.regions if x != s.region and x not in answered.get(svc.key, [])]
+                    if out and mode == "drill":
+                        raise Refused(f"node {st.node.admin}: service {svc.key} has {', '.join(out)} down or drained: "
+                                      f"a drill needs every other region healthy")
+                    if out:
+                        r.event("warning", detail=f"node {st.node.admin}: service {svc.key} has {', '.join(out)} "
+                                                  f"down or drained")
+            current = await self.io(self.store.read)
+            for o in ov.active(current.overrides, time.time()):
+                if o.region == s.region and o.address is None and o.action in ("drain", "down"):
+                    raise Refused(f"{s.region} is already {o.action}ed ({o.author}: {o.reason or 'no reason'}); "
+                                  f"gtm restore {s.region} first")
+            window = guard.blackout(self.config.drills.blackout, time.time())
+            if window is not None and not s.force:
+                raise Refused(f"inside the blackout window {window.text} (--force to go ahead)")
+            up_all, qps = self._situation()
+            trial = Override("trial", "drain", s.region, created=time.time())
+            verdict = guard.check(self.config, ov.put(current.overrides, trial, time.time()), up_all, qps,
+                                  time.time())
+            for note in verdict.notes:
+                r.event("guardrail note", detail=note)
+            if not verdict.ok:
+                if not s.force:
+                    raise Refused("; ".join(verdict.problems) + " (--force to go ahead)")
+                r.event("guardrails forced", detail="; ".join(verdict.problems))
+        region_of = {f"{st.node.dns[0]}:{st.node.dns[1]}": {a: reg for reg, addrs in st.status.get("regions", {}).items()
+                                                           for a in addrs} for st in statuses}
+        families = {k: {4 if ":" not in a else 6 for a in m} for k, m in region_of.items()}
+        for node in self.nodes:  # DNS itself must answer
+            try:
+                await ask(node.dns, self.names[0], A, None, timeout=1.0)
+            except (TimeoutError, OSError) as e:
+                raise Refused(f"node {node.dns[0]}:{node.dns[1]} does not answer DNS: {e}") from None
+        self.verifier = Verifier(probes_for(self.nodes, self.names, families, s.clients), region_of)
+        if baseline:
+            seen = await self.verifier.round()
+            self.report.queries = self.verifier.queries
+            errors = [x for x in seen if x.error]
+            if errors:
+                raise Refused(f"{len(errors)} of {len(seen)} baseline queries failed, e.g. {errors[0].probe.label()} "
+                              f"at {errors[0].probe.node_key}: {errors[0].error}")
+            self.baseline = {x.probe: x for x in seen}
+            answered = [x for x in seen if s.region in x.regions]
+            if not answered:
+                raise Refused(f"no sampled client is answered with {s.region} now: a drill would prove nothing")
+            r.event("baseline", queries=len(seen), answering_region=len(answered))
+
+    def _situation(self) -> tuple[dict[str, list[str]], dict[str, float]]:
+        up: dict[str, list[str]] | None = None
+        qps: dict[str, float] = {}
+        for st in self.statuses:
+            mine = st.up_regions()
+            up = mine if up is None else {k: [x for x in v if x in mine.get(k, [])] for k, v in up.items()}
+            for k, v in st.rates().items():
+                qps[k] = qps.get(k, 0.0) + v
+        return up or {}, qps
+
+    # -- changes ------------------------------------------------------------------------------------------
+    async def drain(self, expires_in: float | None) -> float:
+        """Write the drain (and flip the switch); returns the monotonic time the store write completed."""
+        s = self.s
+
+        def change(current: Stored) -> tuple[list[Override], dict[str, Any]]:
+            now = time.time()
+            new = ov.make(self.config, current.overrides, "drain", s.region, service=None, reason=s.reason,
+                          author=s.author, now=now, expires_in=expires_in, new_id=secrets.token_hex(6))
+            self.override = new
+            return ov.put(current.overrides, new, now), audit_entry("drain", [new], s.author, s.reason,
+                                                                     via=self.report.kind)
+
+        stored, conflicts = await self.io(update, self.store, change)
+        t0 = time.monotonic()
+        self.report.event("drained", store_version=stored.version, override=self.override.id if self.override else "",
+                          conflicts=conflicts)
+        if s.route53 is not None:
+            from gtm.route53.sync import switch_regions
+
+            try:
+                self.switched = await self.io(switch_regions, s.route53, self.config, s.owner, s.region, True)
+            except GtmError as e:
+                self.report.fail(f"route53: {e}")
+                await self.take_back(route53=False)
+                self.report.rolled_back = True
+                raise GtmError(f"Route53 switch failed ({e}); the override store was rolled back") from None
+            self.report.event("route53 switch inverted", checks=self.switched)
+        return t0
+
+    async def take_back(self, route53: bool = True) -> float:
+        """Clear the override we wrote (only ours) and flip the switch back; the store write's monotonic time."""
+        mine = self.override
+
+        def change(current: Stored) -> tuple[list[Override], dict[str, Any]]:
+            kept = [o for o in current.overrides if mine is None or o.id != mine.id]
+            return kept, audit_entry("clear", [mine] if mine else [], self.s.author, self.s.reason or "rollback",
+                                     via=self.report.kind)
+
+        stored, _ = await self.io(update, self.store, change)
+        t0 = time.monotonic()
+        self.report.event("override cleared", store_version=stored.version)
+        if route53 and self.s.route53 is not None:
+            from gtm.route53.sync import switch_regions
+
+            back = await self.io(switch_regions, self.s.route53, self.config, self.s.owner, self.s.region, False)
+            self.report.event("route53 switch restored", checks=back)
+            self.switched = []
+        self.override = None
+        return t0
+
+    # -- verification -------------------------------------------------------------------------------------
+    async def wait(self, t0: float, done: Callable[[Seen], bool], what: str,
+                   probes: Sequence[Probe] | None = None,
+                   node_done: Callable[[list[Seen]], bool] | None = None) -> dict[str, float | None]:
+        """Rounds of queries until, on every node, every probe is ``done`` (or the node's answers of a round
+        are ``node_done``); seconds after ``t0`` per node (None: not within the TTL + budget)."""
+        settled = node_done or (lambda seen: all(done(x) for x in seen))
+        assert self.verifier is not None
+        probes = list(self.verifier.probes if probes is None else probes)
+        nodes = sorted({p.node_key for p in probes})
+        took: dict[str, float | None] = {n: None for n in nodes}
+        deadline = t0 + self.ttl + self.s.budget
+        last: dict[Probe, Seen] = {}
+        while any(v is None for v in took.values()) and time.monotonic() < deadline:
+            started = time.monotonic()
+            todo = [p for p in probes if took[p.node_key] is None]
+            for x in await self.verifier.round(todo):
+                last[x.probe] = x
+            for n in nodes:
+                mine = [last[p] for p in todo if p.node_key == n]
+                if took[n] is None and mine and settled(mine):
+                    took[n] = round(max(0.0, started - t0), 3)
+                    self.report.event(what, node=n, after_s=took[n])
+            await asyncio.sleep(max(0.0, self.s.interval - (time.monotonic() - started)))
+        self.report.queries = self.verifier.queries
+        self.last = last
+        return took
+
+    async def hold(self) -> None:
+        """Keep checking for ``hold`` seconds: the other regions up, the region in no answer."""
+        assert self.verifier is not None
+        s = self.s
+        end = time.monotonic() + s.hold
+        rounds = 0
+        while time.monotonic() < end:
+            started = time.monotonic()
+            statuses = []
+            for node in self.nodes:
+                try:
+                    statuses.append(await self.io(fetch_status, node, self.token))
+                except GtmError as e:
+                    raise VerificationFailed(f"during the hold: {e}") from None
+            for st in statuses:
+                up = st.up_regions()
+                for svc in s.services:
+                    down = [x for x in svc.regions if x != s.region and x not in up.get(svc.key, [])]
+                    if down:
+                        raise VerificationFailed(f"during the hold, node {st.node.admin}: {', '.join(down)} went down "
+                                                 f"(service {svc.key})")
+            seen = await self.verifier.round()
+            bad = [x for x in seen if s.region in x.regions]
+            if bad:
+                raise VerificationFailed(f"during the hold, {bad[0].probe.label()} at {bad[0].probe.node_key} was "
+                                         f"answered with {s.region} again")
+            rounds += 1
+            await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+        self.report.queries = self.verifier.queries
+        self.report.event("hold passed", seconds=s.hold, rounds=rounds)
+
+    def client_table(self, during: dict[Probe, Seen], after: dict[Probe, Seen]) -> list[dict[str, Any]]:
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for probe, before in self.baseline.items():
+            key = (str(probe.client), probe.where)
+            row = rows.setdefault(key, {"client": key[0], "where": key[1], "before": [], "during": [], "after": []})
+            for col, src in (("before", {probe: before}), ("during", during), ("after", after)):
+                x = src.get(probe)
+                if x is not None:
+                    for reg in x.regions:
+                        if reg not in row[col]:
+                            row[col].append(reg)
+        return list(rows.values())
+
+
+# -- the three commands ---------------------------------------------------------------------------------------
+async def drill(run: Run) -> Report:
+    r, s = run.report, run.s
+    r.settings.update({"hold": f"{s.hold:g} s", "budget": f"TTL {run.ttl} s + {s.budget:g} s",
+                       "route53": "yes" if s.route53 is not None else "no", "nodes": len(run.nodes),
+                       "client networks": len(s.clients)})
+    try:
+        await run.precheck()
+    except Refused as e:
+        r.outcome, r.summary = "refused", f"refused before any change: {e}"
+        r.fail(str(e))
+        return r
+    during: dict[Probe, Seen] = {}
+    try:
+        # A safety net: if this process dies, the drain still ends by itself.
+        t0 = await run.drain(expires_in=s.hold + 2 * (run.ttl + s.budget) + 300)
+        moved = await run.wait(t0, lambda x: not x.error and s.region not in x.regions, "shifted")
+        r.shift = moved
+        during = dict(run.last)
+        late = [n for n, t in moved.items() if t is None]
+        if late:
+            stuck = [x for x in run.last.values() if s.region in x.regions or x.error]
+            example = f"; e.g. {stuck[0].probe.label()}: {', '.join(stuck[0].regions) or stuck[0].error}" if stuck else ""
+            raise VerificationFailed(f"{', '.join(late)} still answered {s.region} after TTL {run.ttl} s + budget "
+                                     f"{s.budget:g} s{example}")
+        await run.hold()
+        t1 = await run.take_back()
+        expected = [p for p, x in run.baseline.items() if s.region in x.regions]
+        back = await run.wait(t1, lambda x: s.region in x.regions, "restored", expected)
+        r.restore = back
+        after = {x.probe: x for x in await run.verifier.round()} if run.verifier else {}
+        r.queries = run.verifier.queries if run.verifier else r.queries
+        r.clients = run.client_table(during, after)
+        late = [n for n, t in back.items() if t is None]
+        if late:
+            r.outcome = "verification failed"
+            r.summary = f"{s.region} was not answered again on {', '.join(late)} in time after the restore"
+            r.fail(r.summary)
+            return r
+        r.outcome = "passed"
+        worst_shift = max(t for t in moved.values() if t is not None)
+        worst_back = max(t for t in back.values() if t is not None)
+        r.summary = (f"{s.region} drained and restored on {len(run.nodes)} node(s): every sampled client moved off "
+                     f"it within {worst_shift:.2f} s and was back within {worst_back:.2f} s; held {s.hold:g} s.")
+        return r
+    except (VerificationFailed, GtmError) as e:
+        r.outcome = "verification failed" if isinstance(e, VerificationFailed) else "error"
+        r.summary = f"{e}; rolled back"
+        r.fail(str(e))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        r.outcome, r.summary = "interrupted", "interrupted; rolled back"
+        r.event("interrupted")
+    if not r.clients and run.baseline:
+        r.clients = run.client_table(during, {})
+    if run.override is not None or run.switched:
+        try:
+            await run.take_back()
+            r.rolled_back = True
+        except GtmError as e:
+            r.fail(f"ROLLBACK FAILED: {e}; clear it by hand: gtm override clear {s.region}")
+            r.outcome = "error"
+    return r
+
+
+async def failover(run: Run) -> Report:
+    """Drain everywhere and verify; no rollback (an incident)."""
+    r, s = run.report, run.s
+    try:
+        await run.precheck("failover")
+    except Refused as e:
+        r.outcome, r.summary = "refused", f"refused before any change: {e}"
+        r.fail(str(e))
+        return r
+    try:
+        t0 = await run.drain(expires_in=None)
+    except GtmError as e:
+        r.outcome, r.summary = "error", str(e)
+        r.fail(str(e))
+        return r
+    moved = await run.wait(t0, lambda x: not x.error and s.region not in x.regions, "shifted")
+    r.shift = moved
+    late = [n for n, t in moved.items() if t is None]
+    if late:
+        r.outcome = "verification failed"
+        r.summary = f"drained, but {', '.join(late)} still answer {s.region} (the drain stays in force)"
+        r.fail(r.summary)
+    else:
+        r.outcome = "passed"
+        r.summary = f"{s.region} drained; no sampled client is answered with it (within " \
+                    f"{max(t for t in moved.values() if t is not None):.2f} s). gtm restore {s.region} brings it back."
+    return r
+
+
+async def restore(run: Run) -> Report:
+    """Clear the region's overrides everywhere and verify it is answered again."""
+    r, s = run.report, run.s
+    try:
+        await run.precheck("restore")
+    except Refused as e:
+        r.outcome, r.summary = "refused", f"refused before any change: {e}"
+        r.fail(str(e))
+        return r
+
+    def change(current: Stored) -> tuple[list[Override], dict[str, Any]]:
+        kept, removed = ov.clear(current.overrides, s.region, None, True, time.time())
+        if not removed:
+            raise GtmError(f"no override in force on {s.region}")
+        return kept, audit_entry("clear", removed, s.author, s.reason, via="restore")
+
+    try:
+        stored, _ = await run.io(update, run.store, change)
+        r.event("override cleared", store_version=stored.version)
+        t0 = time.monotonic()
+        if s.route53 is not None:
+            from gtm.route53.sync import switch_regions
+
+            back = await run.io(switch_regions, s.route53, run.config, s.owner, s.region, False)
+            r.event("route53 switch restored", checks=back)
+    except GtmError as e:
+        r.outcome, r.summary = "error", str(e)
+        r.fail(str(e))
+        return r
+    assert run.verifier is not None
+    back = await run.wait(t0, lambda x: s.region in x.regions, "restored",
+                          node_done=lambda seen: any(s.region in x.regions for x in seen))
+    r.restore = back
+    late = [n for n, t in back.items() if t is None]
+    if late:
+        r.outcome = "verification failed"
+        r.summary = f"cleared, but no sampled client is answered with {s.region} on {', '.join(late)}"
+        r.fail(r.summary)
+    else:
+        r.outcome = "passed"
+        r.summary = f"{s.region} is answered again on every node"
+    return r

@@ -125,7 +125,13 @@ def _banner(dns: tuple[str, int], admin_url: str) -> str:
               "Fail a region, then watch answers move (and come back):",
               f"  curl -X POST {admin_url}/demo/regions/eu-west/fail",
               f"  curl -X POST {admin_url}/demo/regions/eu-west/recover", "",
-              "Why an answer: gtm explain (or GET /v1/explain?name=www.example.com&client=81.2.69.0/24).",
+              "Why an answer: gtm explain (or GET /v1/explain?name=www.example.com&client=81.2.69.0/24).", ""]
+    where = "" if (host, port) == ("127.0.0.1", 5353) and admin_url == "http://127.0.0.1:8053" \
+        else f" --nodes {host}:{port} --admin {admin_url}"
+    lines += ["Take a region out on purpose (docs/drills.md), from the repository root:",
+              f"  gtm override drain eu-west --reason 'trying it' --wait 5{where}",
+              "  gtm override clear eu-west",
+              f"  gtm drill run --region eu-west --hold 10s --report drill{where}", "",
               "Ctrl-C stops everything."]
     return "\n".join(lines)
 

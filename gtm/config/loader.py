@@ -286,7 +286,8 @@ def _demand(ctx: Ctx, m: LMap, path: str) -> Demand | None:
     latency = ctx.number(dm, "latency_ms", dp, None, 0.001, 3_600_000)
     rps = ctx.number(dm, "rps", dp, None, 0, 1e12)
     per_query = ctx.number(dm, "per_query", dp, None, 0, 1e9)
-    if (rps is None) == (per_query is None):
+    given = [k for k in ("rps", "per_query") if dm.get(k) is not None]
+    if len(given) != 1:
         ctx.err(dm.line, dp, "needs exactly one of rps (requests/s) or per_query (requests per DNS query)")
         return None
     return Demand(latency, rps, per_query) if latency is not None else None
@@ -322,6 +323,7 @@ def _store_default(settings: StoreSettings, files: list[str]) -> StoreSettings:
 
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY_NAMES = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
 def _drills(ctx: Ctx, f: str, doc: LMap) -> DrillSettings:
@@ -393,17 +395,17 @@ def _window(ctx: Ctx, item: Any, line: int, p: str) -> Window | None:
         return Window(at=(at[0], at[1]), text=text) if len(at) == 2 and at[1] > at[0] else None
     days = []
     for d, dline, dpath in ctx.seq(wm, "days", p):
-        if isinstance(d, str) and d.lower()[:3] in DAYS:
+        if isinstance(d, str) and (d.lower() in DAYS or d.lower() in DAY_NAMES):
             days.append(DAYS.index(d.lower()[:3]))
         else:
             ctx.err(dline, dpath, f"must be a day of the week, mon..sun (got {show(d)})")
-    minutes = []
+    minutes: list[int | None] = []
     for key, default in (("from", "00:00"), ("to", "24:00")):
         raw = str(wm.get(key, default))
         hm = re.fullmatch(r"(\d{1,2}):(\d{2})", raw)
         if hm is None or int(hm[1]) * 60 + int(hm[2]) > 24 * 60 or int(hm[2]) > 59:
             ctx.err(wm.value_line(key) if key in wm else wm.line, join(p, key), f"must be HH:MM (got {show(raw)})")
-            minutes.append(0)
+            minutes.append(None)
         else:
             minutes.append(int(hm[1]) * 60 + int(hm[2]))
     tz = str(wm.get("tz", "UTC"))
@@ -411,9 +413,12 @@ def _window(ctx: Ctx, item: Any, line: int, p: str) -> Window | None:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         ctx.err(wm.value_line("tz"), join(p, "tz"), f"unknown time zone (got {show(tz)})")
-    if minutes[1] <= minutes[0]:
+    start, end = minutes
+    if start is None or end is None:
+        return None
+    if end <= start:
         ctx.err(wm.value_line("to") if "to" in wm else wm.line, join(p, "to"), "must be after from")
-    return Window(days=tuple(days), start=minutes[0], end=minutes[1], tz=tz, text=text)
+    return Window(days=tuple(days), start=start, end=end, tz=tz, text=text)
 
 
 def _admin(ctx: Ctx, f: str, doc: LMap) -> AdminSettings:

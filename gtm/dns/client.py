@@ -61,6 +61,8 @@ def parse_reply(data: bytes, qid: int) -> Reply:
             at = 0
             while at + 4 <= len(rdata):
                 code, length = struct.unpack_from("!HH", rdata, at)
+                if at + 4 + length > len(rdata):
+                    raise ValueError("an EDNS option runs past its OPT record")
                 if code == ECS_CODE and length >= 4:
                     scope = rdata[at + 7]
                 at += 4 + length

@@ -116,8 +116,14 @@ def next_expiry(overrides: Iterable[Override], now: float) -> float | None:
 
 
 def drained_everywhere(config: Config, overrides: Iterable[Override], now: float) -> frozenset[str]:
-    """Regions drained or forced down for every service (what Route53's per-region switch can express)."""
+    """Regions out (drained or forced down) for every service that uses them: what Route53's per-region
+    switch can express. A service-scoped override, or a later ``up`` for one service, keeps a region in."""
     from gtm.model import HealthSnapshot
 
-    health = HealthSnapshot(forces=forces(overrides, now)).for_service("", None)  # "" matches no service
-    return frozenset(r for r in config.regions if health.region_out(r))
+    health = HealthSnapshot(forces=forces(overrides, now))
+    out = set()
+    for region in config.regions:
+        users = [s for s in config.services if region in s.regions]
+        if users and all(health.for_service(s.key, s.monitor).region_out(region) for s in users):
+            out.add(region)
+    return frozenset(out)

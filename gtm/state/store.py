@@ -136,8 +136,15 @@ class FileStore:
                     os.fsync(dfd)
                 finally:
                     os.close(dfd)
-                with open(self.audit_path, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps({**audit, "version": version}, sort_keys=True) + "\n")
+                with open(self.audit_path, "a+b") as fh:
+                    # A crash may have left a torn last line: start on a line of our own.
+                    fh.seek(0, os.SEEK_END)
+                    torn = False
+                    if fh.tell():
+                        fh.seek(-1, os.SEEK_END)
+                        torn = fh.read(1) != b"\n"
+                    fh.write((b"\n" if torn else b"") +
+                             (json.dumps({**audit, "version": version}, sort_keys=True) + "\n").encode())
                     fh.flush()
                     os.fsync(fh.fileno())
                 return version
@@ -146,8 +153,8 @@ class FileStore:
 
     def history(self, limit: int = 50) -> list[dict[str, Any]]:
         try:
-            with open(self.audit_path, encoding="utf-8") as fh:
-                lines = fh.readlines()[-limit:]
+            with open(self.audit_path, encoding="utf-8", errors="replace") as fh:
+                lines = fh.readlines()
         except FileNotFoundError:
             return []
         except OSError as e:
@@ -155,10 +162,12 @@ class FileStore:
         out = []
         for line in lines:
             try:
-                out.append(json.loads(line))
+                entry = json.loads(line)
             except ValueError:
-                continue  # a torn last line after a crash: skipped, never rewritten
-        return out
+                continue  # a line torn by a crash: skipped, never rewritten
+            if isinstance(entry, dict):
+                out.append(entry)
+        return out[-limit:]
 
 
 def _dynamodb(settings: StoreSettings) -> Store:

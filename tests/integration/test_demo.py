@@ -88,3 +88,53 @@ def test_demo_runs_steers_fails_over_and_stops_cleanly() -> None:
     assert rc == 0
     err = proc.stderr.read() if proc.stderr else ""
     assert "Traceback" not in err, err
+
+
+def test_a_newcomer_drills_the_demo_with_the_commands_it_prints(tmp_path: Path) -> None:
+    """docs/drills.md's walkthrough: `gtm demo` on a copy of zones/ (its override store beside it), then the
+    override and drill commands exactly as the demo's banner prints them, run from that directory."""
+    import shlex
+    import shutil
+
+    shutil.copytree(ROOT / "zones", tmp_path / "zones", ignore=shutil.ignore_patterns(".gtm-overrides.json*"))
+    dns_port, admin_port = _free_port(), _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gtm", "demo", "--dns-listen", f"127.0.0.1:{dns_port}",
+                             "--admin-listen", f"127.0.0.1:{admin_port}"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout is not None
+        banner = []
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "the demo exited early"
+            banner.append(line.strip())
+            if line.startswith("Ctrl-C"):
+                break
+        commands = [shlex.split(line) for line in banner if line.startswith("gtm override") or
+                    line.startswith("gtm drill")]
+        assert [c[:3] for c in commands] == [["gtm", "override", "drain"], ["gtm", "override", "clear"],
+                                            ["gtm", "drill", "run"]], banner
+
+        def gtm(args: list[str]) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "gtm", *args[1:]], cwd=tmp_path, capture_output=True,
+                                  text=True, timeout=120)
+
+        drain = gtm(commands[0])
+        assert drain.returncode == 0, drain.stdout + drain.stderr
+        assert "drain eu-west: in force" in drain.stdout and "applied after" in drain.stdout
+        assert "eu-west" not in _region(dns_port, CLIENTS["eu-west"])
+        assert gtm(commands[1]).returncode == 0
+        assert _until(lambda: _region(dns_port, CLIENTS["eu-west"]) == {"eu-west"}, 5)
+        drill = gtm([c.replace("10s", "2s") for c in commands[2]])
+        assert drill.returncode == 0, drill.stdout + drill.stderr
+        report = json.loads((tmp_path / "drill.json").read_text())
+        assert report["outcome"] == "passed" and report["shift"] and report["restore"]
+        assert (tmp_path / "drill.md").read_text().startswith("# gtm drill: eu-west — PASSED")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise

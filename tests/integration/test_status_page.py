@@ -152,6 +152,18 @@ def test_status_page_in_a_browser(tmp_path: Path, browser: Any) -> None:
         newest = browser.find_element(By.CSS_SELECTOR, f"#transitions tr[data-name='web us-east {us[0]}']")
         assert "up" in newest.find_element(By.CSS_SELECTOR, "td.up").text.lower()  # newest first: it came up
 
+        # an operator's override (written to the node's store, beside its config) shows within a poll or two
+        from gtm.model import Override
+        from gtm.state.store import FileStore
+
+        FileStore(str(tmp_path / ".gtm-overrides.json")).write(0, [Override(
+            "t1", "drain", "us-east", reason="maintenance window", author="alice@ops", created=time.time())], {})
+        wait("the override on the page", lambda: "maintenance window" in browser.find_element(By.ID, "overrides").text,
+             timeout=5)
+        row = browser.find_element(By.CSS_SELECTOR, "#overrides tr.override")
+        assert all(text in row.text.lower() for text in ("drain", "us-east", "alice@ops", "all")), row.text
+        assert "us-east" not in browser.find_element(By.CSS_SELECTOR, "#services tr[data-service='app']").text
+
         # nothing was fetched from elsewhere, and the page logged no error (a CSP violation would be one)
         resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         assert resources and all(r.startswith(node.url + "/") for r in resources), resources

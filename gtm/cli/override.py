@@ -178,6 +178,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"cleared {args.target}" + (f" for {args.service}" if args.service else "") +
               f" (store version {stored.version})")
     else:
+        region, _ = ov.parse_target(config, args.target)  # bad input fails before any node is asked
+        ov.check_service(config, args.service, region)
+
         def setting(current: Stored) -> tuple[list[Override], str, list[Override]]:
             now = time.time()
             new = ov.make(config, current.overrides, args.action, args.target, service=args.service, reason=reason,

@@ -299,3 +299,57 @@ def test_a_failed_route53_switch_rolls_the_store_back(tmp_path: Path, monkeypatc
         assert "the override store was rolled back" in report.summary
         assert store_of(tmp_path).read().overrides == ()
         assert [h["action"] for h in store_of(tmp_path).history()] == ["drain", "clear"]
+
+
+def test_a_region_going_down_during_the_hold_aborts_and_rolls_back(tmp_path: Path) -> None:
+    """eu is drained; during the hold us (the next in fo's order) starts failing its health checks: the drill
+    stops holding, takes the drain back and fails (exit 4), saying which region went down."""
+    with lab() as the_lab, two_nodes(tmp_path, the_lab) as nodes:
+        proc = subprocess.Popen([sys.executable, "-m", "gtm.cli", "drill", "run", "--region", "eu", "--hold", "30s",
+                                 "-c", str(tmp_path / "n1.yaml"), *node_args(nodes), "--report",
+                                 str(tmp_path / "r.json")], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_until("the drain is in the store", lambda: store_of(tmp_path).read().overrides, 20)
+            wait_until("n1 no longer answers eu", lambda: "eu" not in regions_answered(nodes[0].port, "fo"), 5)
+            the_lab.set("us", status=503)
+            out, _ = proc.communicate(timeout=40)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 4, out
+        r = json.loads((tmp_path / "r.json").read_text())
+        assert r["outcome"] == "verification failed" and r["rolled_back"]
+        assert any("during the hold" in f and "us went down" in f for f in r["failures"]), r["failures"]
+        assert store_of(tmp_path).read().overrides == ()
+        wait_until("eu answered again", lambda: ask(nodes[0].port, "fo") == ["127.0.1.1", "127.0.1.2"], 3)
+
+
+def test_bad_input_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    setup = write_setup(tmp_path, {v: 18080 for v in VANTAGES})
+    cfg = str(node_config(setup, "n1"))
+    cases = [
+        (["drill", "run", "--region", "eu", "--services", "nope", "-c", cfg],
+         "gtm: error: unknown service 'nope'; services: fast, fo"),
+        (["override", "drain", "eu/127.0.9.9", "-c", cfg],
+         "gtm: error: region eu has no endpoint 127.0.9.9; it has 127.0.1.1, 127.0.1.2"),
+        (["override", "drain", "eu", "--service", "nope", "-c", cfg],
+         "gtm: error: unknown service 'nope'; services: fast, fo"),
+        (["override", "drain", "eu", "--expires", "soon", "-c", cfg],
+         "gtm: error: a duration is a number and a unit s, m, h or d, e.g. 30m or 1h30m (got 'soon')"),
+        (["override", "clear", "eu", "-c", cfg], "gtm: error: no override in force on eu"),
+    ]
+    for args, want in cases:
+        done = gtm(*args)
+        assert done.returncode == 1 and done.stderr.strip().splitlines() == [want], (args, done.stderr)
+    # no node is reachable (nothing listens on the default admin address of this config)
+    unreachable = gtm("override", "drain", "eu", "-c", cfg, "--nodes", "127.0.0.1:9", "--admin", "http://127.0.0.1:9")
+    assert unreachable.returncode == 3 and "no node could say which regions are healthy" in unreachable.stderr
+    # a store that cannot be written: its directory is a file
+    (tmp_path / "blocked").write_text("a file, not a directory\n")
+    blocked = node_config(setup, "n3", store="blocked/overrides.json")
+    done = gtm("override", "drain", "eu", "--force", "-c", str(blocked), "--nodes", "127.0.0.1:9", "--admin",
+               "http://127.0.0.1:9")
+    assert done.returncode == 1 and re.fullmatch(r"gtm: error: cannot (read|write) the override store \S+: Not a directory",
+                                                  done.stderr.strip()), done.stderr
+    assert not (tmp_path / STORE).exists()

@@ -24,7 +24,9 @@ def add_parser(sub: Any) -> None:
     dsub.required = True
     r = dsub.add_parser("run", help="a drill of one region, end to end, rolled back on any failure or Ctrl-C")
     r.add_argument("--region", required=True, help="the region to drain")
-    r.add_argument("--services", nargs="+", metavar="SERVICE", help="only these services (default: all using it)")
+    r.add_argument("--services", nargs="+", metavar="SERVICE",
+                   help="verify only these services' names (default: all using the region); the drain itself covers "
+                        "the whole region, for every service")
     r.add_argument("--hold", default="30s", metavar="DURATION", help="how long to hold the drain (default 30s)")
     r.add_argument("--budget", type=float, metavar="SECONDS",
                    help="time beyond the TTL for answers to move (default: drills.budget, 30)")

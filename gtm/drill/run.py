@@ -163,15 +163,18 @@ class Run:
         """Write the drain (and flip the switch); returns the monotonic time the store write completed."""
         s = self.s
 
+        made: list[Override] = []
+
         def change(current: Stored) -> tuple[list[Override], dict[str, Any]]:
             now = time.time()
             new = ov.make(self.config, current.overrides, "drain", s.region, service=None, reason=s.reason,
                           author=s.author, now=now, expires_in=expires_in, new_id=secrets.token_hex(6))
-            self.override = new
+            made[:] = [new]
             return ov.put(current.overrides, new, now), audit_entry("drain", [new], s.author, s.reason,
                                                                      via=self.report.kind)
 
         stored, conflicts = await self.io(update, self.store, change)
+        self.override = made[0]  # only once it is written: a failed write leaves nothing to take back
         t0 = time.monotonic()
         self.report.event("drained", store_version=stored.version, override=self.override.id if self.override else "",
                           conflicts=conflicts)
@@ -263,6 +266,10 @@ class Run:
             if bad:
                 raise VerificationFailed(f"during the hold, {bad[0].probe.label()} at {bad[0].probe.node_key} was "
                                          f"answered with {s.region} again")
+            failed = [x for x in seen if x.error]
+            if failed:
+                raise VerificationFailed(f"during the hold, {failed[0].probe.label()} at {failed[0].probe.node_key} "
+                                         f"got no answer: {failed[0].error}")
             rounds += 1
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
         self.report.queries = self.verifier.queries

@@ -33,7 +33,7 @@ from gtm.geoip import Locator
 from gtm.health.node import HealthNode
 from gtm.model import AdminSettings, Config, Force, HealthSnapshot, Override, StoreSettings
 from gtm.state import overrides as overrides_
-from gtm.state.store import Store, StoreError, open_store
+from gtm.state.store import Store, StoreError, Stored, decode, encode, open_store
 from gtm.steering import latency
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,7 @@ class Runtime:
         self.overrides_version = 0
         self.forces: tuple[Force, ...] = ()
         self.store_error: str | None = None
+        self._config_state_file: str | None = None
         self.override_changes = 0
         self._rates: deque[tuple[float, dict[str, int]]] = deque(maxlen=8)
 
@@ -210,7 +211,37 @@ class Runtime:
         self._store_token = token
         changed = stored.version != self.overrides_version or stored.overrides != self.overrides
         self.overrides, self.overrides_version = stored.overrides, stored.version
+        if changed:
+            self._cache_overrides(stored)
         return changed
+
+    def _cache_path(self) -> str | None:
+        state = self.responder.table.config.health.state_file if self.responder else self._config_state_file
+        return state + ".overrides" if state else None
+
+    def _cache_overrides(self, stored: Stored) -> None:
+        """Keep what the store said beside the health state, so that a restart during a store outage still
+        starts with the overrides in force (a drain must not lapse because the store is unreachable)."""
+        path = self._cache_path()
+        if path is None:
+            return
+        try:
+            tmp = f"{path}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(encode(stored.version, stored.overrides))
+            os.replace(tmp, path)
+        except OSError as e:
+            log.warning("cannot cache the overrides in %s: %s", path, e)
+
+    def _cached_overrides(self) -> Stored | None:
+        path = self._cache_path()
+        if path is None:
+            return None
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return decode(fh.read(), path)
+        except (OSError, StoreError):
+            return None
 
     def _apply_forces(self) -> None:
         """Publish the overrides in force now (a change, or one running out) as new answers."""
@@ -270,12 +301,18 @@ class Runtime:
 
     async def start(self) -> None:
         config = self.load(self.paths)
+        self._config_state_file = config.health.state_file
         self._open_store(config)
         try:
             self._read_store()
-        except StoreError as e:  # start without overrides rather than not at all; the watcher keeps trying
+        except StoreError as e:  # start with the overrides cached at the last read; the watcher keeps trying
             self.store_error = str(e)
-            log.error("override store: %s (starting without overrides)", e)
+            cached = self._cached_overrides()
+            if cached is not None:
+                self.overrides, self.overrides_version = cached.overrides, cached.version
+            log.error("override store: %s (starting with %s)", e,
+                      f"the {len(self.overrides)} overrides cached at version {self.overrides_version}"
+                      if cached is not None else "no overrides")
         self.forces = overrides_.forces(self.overrides, time.time())
         self.node = HealthNode(config, on_change=self._on_health)
         table = self.builder.compile(config, self.node.current if self.node.ready() else None, self.forces)

@@ -353,3 +353,18 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
     assert done.returncode == 1 and re.fullmatch(r"gtm: error: cannot (read|write) the override store \S+: Not a directory",
                                                   done.stderr.strip()), done.stderr
     assert not (tmp_path / STORE).exists()
+
+
+def test_a_node_restarted_during_a_store_outage_keeps_the_drain(tmp_path: Path) -> None:
+    """The node caches what the store said beside its health state: started while the store is unreadable, it
+    still answers without the drained region, and says why in /v1/status."""
+    with lab() as the_lab, two_nodes(tmp_path, the_lab) as nodes:
+        cfg = str(tmp_path / "n1.yaml")
+        assert gtm("override", "drain", "eu", "-c", cfg, *node_args(nodes), "--wait", "5").returncode == 0
+        wait_until("cached", lambda: (tmp_path / "health-n1.json.overrides").exists(), 3)
+    (tmp_path / STORE).write_text("{ not json")  # the store is now unreadable
+    with lab() as the_lab, two_nodes(tmp_path, the_lab) as nodes:
+        assert "eu" not in regions_answered(nodes[0].port, "fo")
+        st = nodes[0].status()["overrides"]
+        assert [o["target"] for o in st["in_force"]] == ["eu"]
+        assert st["error"] and str(tmp_path / STORE) in st["error"]  # the outage is shown, not hidden

@@ -26,6 +26,7 @@ from gtm.admin.app import start as admin_start
 from gtm.admin.metrics import NodeMetrics
 from gtm.config import discover, load
 from gtm.config.healthfile import load_health
+from gtm.dns.rrl import RateLimiter
 from gtm.dns.server import DnsServer, Responder
 from gtm.dns.table import Table
 from gtm.errors import ConfigError, GtmError
@@ -195,6 +196,18 @@ class Runtime:
                 "version": self.overrides_version, "error": self.store_error,
                 "in_force": [{**o.to_json(), "target": o.target} for o in overrides_.active(self.overrides, now)]}
 
+    def _set_rrl(self, config: Config) -> None:
+        """Response rate limiting as configured (a new limiter only when the settings changed)."""
+        assert self.responder is not None
+        current = self.responder.rrl
+        if not config.rrl.enabled:
+            self.responder.rrl = None
+        elif current is None or current.settings != config.rrl:
+            self.responder.rrl = RateLimiter(config.rrl)
+        if self.server is not None:
+            self.server.tcp_per_client = config.rrl.tcp_per_client
+            self.server.per_client_v4, self.server.per_client_v6 = config.rrl.ipv4_prefix, config.rrl.ipv6_prefix
+
     def _open_store(self, config: Config) -> None:
         if self.store_settings != config.overrides:
             self.store_settings = config.overrides
@@ -346,7 +359,10 @@ class Runtime:
         elif self.node.monitored and not self.node.ready():
             log.warning("monitors are configured but nothing reports to this node (no admin API, no --probe-as): "
                         "answering as if every endpoint were up")
-        self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle)
+        self._set_rrl(config)
+        self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle,
+                                tcp_per_client=config.rrl.tcp_per_client, per_client_v4=config.rrl.ipv4_prefix,
+                                per_client_v6=config.rrl.ipv6_prefix)
         self.responder.observe = self.metrics.duration.observe
         await self.server.start()
         self.serving = True
@@ -416,6 +432,7 @@ class Runtime:
             # health change that arrived while compiling must not be lost: apply the newest to the new table.
             self.node.set_config(config, keys_ok)
             self._open_store(config)
+            self._set_rrl(config)
             if self.node.current is not snap:
                 self._on_health(self.node.current)
             if self._prober is not None:

@@ -126,6 +126,14 @@ class NodeMetrics:
                 c.add_metric([name], getattr(r.stats, name))
             c.add_metric(["queries_udp"], r.udp_queries())
             yield c
+            rl = CounterMetricFamily("gtm_rrl_responses", "UDP responses held back by response rate limiting",
+                                     labels=["kind", "action"])
+            if r.rrl is not None:
+                for kind, n in r.rrl.stats.limited.items():
+                    rl.add_metric([kind, "dropped"], n)
+                for kind, n in r.rrl.stats.slipped.items():
+                    rl.add_metric([kind, "slipped"], n)
+            yield rl
             forced = GaugeMetricFamily("gtm_overrides", "Operators' overrides in force", labels=["action"])
             counts = Counter(f.action for f in table.health.forces)
             for action in ("drain", "down", "up"):

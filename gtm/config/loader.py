@@ -29,7 +29,7 @@ from gtm.config.yamlsrc import LMap, LSeq, load_yaml
 from gtm.config.zonebuild import MAX_TTL, RecordIn, build_zone
 from gtm.errors import ConfigError, Problem
 from gtm.model import (
-    Demand, DrillSettings, NodeAddress, StoreSettings, Window,
+    Demand, DrillSettings, NodeAddress, RrlSettings, StoreSettings, Window,
     A, AAAA, CNAME, NS, SOA, TXT, AdminSettings, Bias, Config, Endpoint, FailMode, FailoverPolicy, GeoIPSource, GeoMatch,
     GeoPolicy, GeoRule, HealthSettings, IPAddress, LatencyPolicy, Location, Monitor, MonitorType, Policy, ProximityPolicy, Rdata, Region, Service,
     Vantage, WeightedPolicy, Zone, is_subdomain,
@@ -38,7 +38,7 @@ from gtm.model import (
 YAML_SUFFIXES = (".yaml", ".yml")
 MASTER_SUFFIXES = (".zone",)
 TOP_KEYS = {"zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services", "geoip",
-            "health", "admin", "overrides", "drills"}
+            "health", "admin", "overrides", "drills", "rrl"}
 ZONE_KEYS = ("ttl", "soa", "ns", "records", "import", "services")  # meaningless without ``zone``
 SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
 REGION_KEYS = {"location", "endpoints", "aws_region", "capacity"}
@@ -72,6 +72,7 @@ class _Shared:
     admin: AdminSettings = field(default_factory=AdminSettings)
     overrides: StoreSettings = field(default_factory=StoreSettings)
     drills: DrillSettings = field(default_factory=DrillSettings)
+    rrl: RrlSettings = field(default_factory=RrlSettings)
     quorums: list[tuple[Ctx, int, str, int]] = field(default_factory=list)  # checked once vantages are known
 
 
@@ -154,7 +155,7 @@ def load(paths: list[str] | str) -> Config:
                 else:
                     shared.broken.add((section, name))
         for section, reader in (("health", _health), ("admin", _admin), ("overrides", _overrides),
-                                ("drills", _drills)):
+                                ("drills", _drills), ("rrl", _rrl)):
             if doc.get(section) is not None:
                 where = shared.defined_at.get((section, ""))
                 if where is not None:
@@ -201,7 +202,7 @@ def load(paths: list[str] | str) -> Config:
     return Config(zones=MappingProxyType(zones), regions=MappingProxyType(shared.regions),
                   monitors=MappingProxyType(shared.monitors), vantages=MappingProxyType(shared.vantages),
                   geoip=shared.geoip, health=shared.health, admin=shared.admin,
-                  overrides=_store_default(shared.overrides, files), drills=shared.drills,
+                  overrides=_store_default(shared.overrides, files), drills=shared.drills, rrl=shared.rrl,
                   sources=tuple(files) + tuple(sorted(p for a, p in imported.items() if a not in listed)))
 
 
@@ -419,6 +420,35 @@ def _window(ctx: Ctx, item: Any, line: int, p: str) -> Window | None:
     if end <= start:
         ctx.err(wm.value_line("to") if "to" in wm else wm.line, join(p, "to"), "must be after from")
     return Window(days=tuple(days), start=start, end=end, tz=tz, text=text)
+
+
+def _rrl(ctx: Ctx, f: str, doc: LMap) -> RrlSettings:
+    """The ``rrl:`` section (see gtm.model.RrlSettings)."""
+    m = ctx.mapping(doc["rrl"], "rrl", doc.value_line("rrl"))
+    if m is None:
+        return RrlSettings()
+    ctx.keys(m, "rrl", {"enabled", "answers", "nodata", "nxdomains", "errors", "slip", "burst", "ipv4_prefix",
+                        "ipv6_prefix", "exempt", "tcp_per_client"})
+    d = RrlSettings()
+    exempt = []
+    if "exempt" in m:
+        for item, line, p in ctx.seq(m, "exempt", "rrl"):
+            try:
+                exempt.append(str(ipaddress.ip_network(str(item), strict=False)))
+            except ValueError:
+                ctx.err(line, p, f"must be an address or a network in CIDR form (got {show(item)})")
+    return RrlSettings(
+        enabled=ctx.get(m, "enabled", "rrl", bool, d.enabled, "true or false"),
+        answers=ctx.number(m, "answers", "rrl", d.answers, 0, 1e9),
+        nodata=ctx.number(m, "nodata", "rrl", d.nodata, 0, 1e9),
+        nxdomains=ctx.number(m, "nxdomains", "rrl", d.nxdomains, 0, 1e9),
+        errors=ctx.number(m, "errors", "rrl", d.errors, 0, 1e9),
+        slip=ctx.integer(m, "slip", "rrl", d.slip, 0, 100),
+        burst=ctx.number(m, "burst", "rrl", d.burst, 0.1, 3600),
+        ipv4_prefix=ctx.integer(m, "ipv4_prefix", "rrl", d.ipv4_prefix, 8, 32),
+        ipv6_prefix=ctx.integer(m, "ipv6_prefix", "rrl", d.ipv6_prefix, 16, 128),
+        exempt=tuple(exempt) if "exempt" in m else d.exempt,
+        tcp_per_client=ctx.integer(m, "tcp_per_client", "rrl", d.tcp_per_client, 1, 1_000_000))
 
 
 def _admin(ctx: Ctx, f: str, doc: LMap) -> AdminSettings:

@@ -21,6 +21,7 @@ from gtm.dns.codec import (
     BADVERS, DEFAULT_UDP_PAYLOAD, ECS_CODE, FORMERR, NOTIMP, OPCODE_QUERY, OPCODE_UPDATE, QR, REFUSED, SERVFAIL,
     Drop, Ecs, FormErr, Query, opt_rr, parse_ecs, parse_query,
 )
+from gtm.dns.rrl import RateLimiter, network_key
 from gtm.dns.table import Entry, Steered, Table
 from gtm.model import OPT
 
@@ -57,6 +58,7 @@ class Responder:
         self.stats = Stats()
         self.udp_protocols: list[_Udp] = []
         self.observe: Callable[[float], None] | None = None  # receives sampled query durations (seconds)
+        self.rrl: RateLimiter | None = None  # response rate limiting of UDP answers (None: off)
         self._opt = (opt_rr(udp_payload, do=False), opt_rr(udp_payload, do=True))
         self._opt_pre = (self._opt[0][:-2], self._opt[1][:-2])  # without RDLENGTH
 
@@ -262,6 +264,11 @@ class _Udp(asyncio.DatagramProtocol):
             if observe is not None:
                 observe(time.perf_counter() - started)
         if resp is not None:
+            rrl = self.responder.rrl
+            if rrl is not None:
+                resp = rrl.check(addr[0], data, resp)
+                if resp is None:
+                    return
             self.sendto(resp, addr)
 
     def error_received(self, exc: Exception) -> None:  # ICMP errors from earlier sends: nothing to do
@@ -282,18 +289,25 @@ class _Tcp(asyncio.Protocol):
         self.transport: Any = None
         self.timer: asyncio.TimerHandle | None = None
         self.peer: str | None = None
+        self.net: bytes | None = None  # the client network, for the per-network connection cap
         self.paused = False
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else None
-        if len(self.server.tcp_conns) >= self.server.max_tcp:
-            self.server.responder.stats.tcp_rejected += 1
+        server = self.server
+        self.net = network_key(self.peer, server.per_client_v4, server.per_client_v6) if self.peer else None
+        if len(server.tcp_conns) >= server.max_tcp or \
+                (self.net is not None and server.tcp_by_net.get(self.net, 0) >= server.tcp_per_client):
+            server.responder.stats.tcp_rejected += 1
+            self.net = None  # not counted: connection_lost must not uncount it
             transport.abort()
             return
         transport.set_write_buffer_limits(high=TCP_WRITE_HIGH)
-        self.server.tcp_conns.add(self)
+        server.tcp_conns.add(self)
+        if self.net is not None:
+            server.tcp_by_net[self.net] = server.tcp_by_net.get(self.net, 0) + 1
         self._arm()
 
     def _arm(self) -> None:
@@ -349,7 +363,14 @@ class _Tcp(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        self.server.tcp_conns.discard(self)
+        if self in self.server.tcp_conns:
+            self.server.tcp_conns.discard(self)
+            if self.net is not None:
+                left = self.server.tcp_by_net.get(self.net, 1) - 1
+                if left > 0:
+                    self.server.tcp_by_net[self.net] = left
+                else:
+                    self.server.tcp_by_net.pop(self.net, None)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -377,11 +398,15 @@ class DnsServer:
     """UDP and TCP listeners on every address, all answering through one Responder."""
 
     def __init__(self, responder: Responder, listen: list[tuple[str, int]], max_tcp: int = 256,
-                 tcp_idle: float = 10.0):
+                 tcp_idle: float = 10.0, tcp_per_client: int = 1 << 30, per_client_v4: int = 24,
+                 per_client_v6: int = 56):
         self.responder = responder
         self.listen = listen
         self.max_tcp = max_tcp
         self.tcp_idle = tcp_idle
+        self.tcp_per_client = tcp_per_client  # connections at once per client network (/24, /56)
+        self.per_client_v4, self.per_client_v6 = per_client_v4, per_client_v6
+        self.tcp_by_net: dict[bytes, int] = {}
         self.tcp_conns: set[_Tcp] = set()
         self._closers: list[Any] = []
         self.bound: list[tuple[str, int]] = []

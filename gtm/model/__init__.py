@@ -10,7 +10,7 @@ from gtm.model.records import (  # noqa: F401  (re-exported)
     TYPE_NAMES, TYPE_NUMBERS, Rdata, RRset, is_subdomain, parent, quote_text, type_name,
 )
 from gtm.model.health import (  # noqa: F401  (re-exported)
-    MAX_REPORT_BYTES, AdminSettings, HealthSettings, Observation, Report, ReportError,
+    MAX_REPORT_BYTES, AdminSettings, HealthSettings, Observation, Report, ReportError, RrlSettings,
 )
 from gtm.model.override import (  # noqa: F401  (re-exported)
     ACTIONS as OVERRIDE_ACTIONS, Demand, DrillSettings, NodeAddress, Override, StoreSettings, Window,
@@ -64,6 +64,7 @@ class Config:
     sources: tuple[str, ...] = ()
     overrides: StoreSettings = StoreSettings()
     drills: DrillSettings = DrillSettings()
+    rrl: RrlSettings = RrlSettings()
 
     @property
     def services(self) -> tuple[Service, ...]:

@@ -118,3 +118,27 @@ class AdminSettings:
     public: tuple[str, ...] = ("healthz", "metrics")  # paths served without the bearer token
     tls_cert: str | None = None
     tls_key: str | None = None
+
+
+@dataclass(frozen=True)
+class RrlSettings:
+    """The ``rrl:`` section (response rate limiting, gtm.dns.rrl). Rates are responses per second per client
+    network and kind of response; 0 turns a kind's limit off. ``burst``: seconds' worth a quiet network may
+    send at once. ``slip``: every slip-th limited response goes out truncated (0: none). Loopback is exempt
+    by default (it cannot be spoofed from outside, and benchmarks run there)."""
+
+    enabled: bool = True
+    answers: float = 200.0
+    nodata: float = 200.0
+    nxdomains: float = 100.0
+    errors: float = 100.0
+    slip: int = 2
+    burst: float = 2.0
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 56
+    exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    tcp_per_client: int = 32   # TCP connections at once per client network
+
+    def rate(self, kind: str) -> float:
+        return {"answer": self.answers, "nodata": self.nodata, "nxdomain": self.nxdomains,
+                "error": self.errors}[kind]

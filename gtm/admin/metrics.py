@@ -7,7 +7,7 @@ replaced (reload, health change) are folded into running totals first, so counte
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS"}
 DURATION_BUCKETS = (5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 5e-3, 0.05)
+
+
+EVENTS = ("queries_tcp", "slow_path", "formerr", "dropped", "truncated", "errors", "tcp_rejected")
 
 
 def _entries(table: Table, steered_only: bool = False) -> Iterable[Entry]:
@@ -63,6 +66,7 @@ class NodeMetrics:
         self.locator: Locator | None = None
         self.queries: Counter[tuple[str, str, str]] = Counter()  # retired tables: (zone, qtype, rcode)
         self.answers: Counter[tuple[str, str]] = Counter()       # retired tables: (service, region)
+        self.workers: Any = None  # a WorkerPool when worker processes answer the queries (gtm.workers)
         self.registry.register(_Collector(self))  # type: ignore[arg-type]
 
     def evicted(self, table: Table, entries: list[Entry | Steered]) -> None:
@@ -89,28 +93,47 @@ class NodeMetrics:
             for region in _answered_regions(e, config) or ("none",):
                 answers[(res.service, region)] += e.hits
 
-    def service_totals(self) -> Counter[str]:
-        """Answers given per service so far (retired tables and the current one)."""
-        queries: Counter[tuple[str, str, str]] = Counter()
-        answers = Counter(self.answers)
-        r = self.responder
-        if r is not None:
-            for e in _entries(r.table):
-                self._count(e, r.table.config, queries, answers)
-        out: Counter[str] = Counter()
-        for (service, _), n in answers.items():
-            out[service] += n
-        return out
-
-    def collect(self) -> Iterable[Metric]:
+    def totals(self) -> dict[str, Any]:
+        """What this process answered so far: queries by (zone, qtype, rcode), answers by (service, region),
+        query-path events and RRL counts (retired tables included). Worker processes report these to the
+        control process, whose own totals are then the sum of its workers' (``self.workers``)."""
         queries, answers = Counter(self.queries), Counter(self.answers)
+        events: Counter[str] = Counter()
+        rrl: Counter[tuple[str, str]] = Counter()
         r = self.responder
-        if r is not None:
+        if r is not None and self.workers is None:
             table = r.table
             for e in _entries(table):
                 self._count(e, table.config, queries, answers)
             for rcode, n in r.stats.rcodes.items():
                 queries[("", "", RCODES.get(rcode, str(rcode)))] += n
+            for name in EVENTS:
+                events[name] = getattr(r.stats, name)
+            events["queries_udp"] = r.udp_queries()
+            if r.rrl is not None:
+                for kind, n in r.rrl.stats.limited.items():
+                    rrl[(kind, "dropped")] += n
+                for kind, n in r.rrl.stats.slipped.items():
+                    rrl[(kind, "slipped")] += n
+        if self.workers is not None:
+            for report in self.workers.reports():
+                queries.update(report["queries"])
+                answers.update(report["answers"])
+                events.update(report["events"])
+                rrl.update(report["rrl"])
+        return {"queries": queries, "answers": answers, "events": events, "rrl": rrl}
+
+    def service_totals(self) -> Counter[str]:
+        """Answers given per service so far (retired tables and the current one)."""
+        out: Counter[str] = Counter()
+        for (service, _), n in self.totals()["answers"].items():
+            out[service] += n
+        return out
+
+    def collect(self) -> Iterable[Metric]:
+        totals = self.totals()
+        queries, answers = totals["queries"], totals["answers"]
+        r = self.responder
         q = CounterMetricFamily("gtm_dns_queries", "DNS queries answered", labels=["zone", "qtype", "rcode"])
         for qkey, n in sorted(queries.items()):
             q.add_metric(list(qkey), n)
@@ -121,19 +144,23 @@ class NodeMetrics:
             a.add_metric(list(akey), n)
         yield a
         if r is not None:
+            table = r.table
             c = CounterMetricFamily("gtm_dns_events", "Unusual events on the query path", labels=["event"])
-            for name in ("queries_tcp", "slow_path", "formerr", "dropped", "truncated", "errors", "tcp_rejected"):
-                c.add_metric([name], getattr(r.stats, name))
-            c.add_metric(["queries_udp"], r.udp_queries())
+            for name in EVENTS + ("queries_udp",):
+                c.add_metric([name], totals["events"].get(name, 0))
             yield c
             rl = CounterMetricFamily("gtm_rrl_responses", "UDP responses held back by response rate limiting",
                                      labels=["kind", "action"])
-            if r.rrl is not None:
-                for kind, n in r.rrl.stats.limited.items():
-                    rl.add_metric([kind, "dropped"], n)
-                for kind, n in r.rrl.stats.slipped.items():
-                    rl.add_metric([kind, "slipped"], n)
+            for (kind, action), n in sorted(totals["rrl"].items()):
+                rl.add_metric([kind, action], n)
             yield rl
+            if self.workers is not None:
+                w = GaugeMetricFamily("gtm_workers", "Worker processes answering queries", labels=["state"])
+                w.add_metric(["running"], self.workers.running())
+                yield w
+                restarts = CounterMetricFamily("gtm_worker_restarts", "Worker processes restarted after dying")
+                restarts.add_metric([], self.workers.restarts)
+                yield restarts
             forced = GaugeMetricFamily("gtm_overrides", "Operators' overrides in force", labels=["action"])
             counts = Counter(f.action for f in table.health.forces)
             for action in ("drain", "down", "up"):

@@ -105,7 +105,7 @@ class Runtime:
     def __init__(self, paths: list[str], listen: list[tuple[str, int]], watch: float = 0.0, tcp_idle: float = 10.0,
                  tcp_clients: int = 256, udp_payload: int = 1232, health_file: str | None = None,
                  admin_listen: tuple[str, int] | None = None, probe_as: str | None = None,
-                 transform: Callable[[Config], Config] | None = None):
+                 transform: Callable[[Config], Config] | None = None, workers: int = 0):
         self.paths = paths
         self.transform = transform  # applied to every loaded config (the demo rewrites endpoints to loopback)
         self.builder = Builder(health_file)
@@ -114,6 +114,8 @@ class Runtime:
         self.tcp_idle, self.tcp_clients, self.udp_payload = tcp_idle, tcp_clients, udp_payload
         self.admin_listen = admin_listen
         self.probe_as = probe_as
+        self.workers = workers    # 0: this process answers queries; N: N worker processes do (gtm.workers)
+        self.pool: Any = None
         self.responder: Responder | None = None
         self.server: DnsServer | None = None
         self.node: HealthNode | None = None
@@ -154,6 +156,7 @@ class Runtime:
         new = old.with_health(replace(health, forces=self.forces))
         self.responder.table = new
         self.metrics.retire(old, steered_only=True)
+        self._ship_health()
 
     async def _tick(self) -> None:
         """Re-evaluate health as time passes: reports going stale change verdicts too."""
@@ -171,8 +174,9 @@ class Runtime:
         out: dict[str, Any] = {
             "config": {"generation": self.generation, "sources": list(table.config.sources) if table else [],
                        "zones": sorted(table.config.zones) if table else [], "last_error": self.last_error},
-            "dns": {"listen": [f"{h}:{p}" for h, p in (self.server.bound if self.server else [])],
-                    "serving": self.serving},
+            "dns": {"listen": [f"{h}:{p}" for h, p in (self.server.bound if self.server else
+                                                       self.pool.bound if self.pool else [])],
+                    "serving": self.serving, "workers": self.pool.running() if self.pool else 0},
             "health": self.node.status() if self.node else {},
             "overrides": self.override_status(),
         }
@@ -195,6 +199,12 @@ class Runtime:
                           else self.store_settings.table if self.store_settings else None),
                 "version": self.overrides_version, "error": self.store_error,
                 "in_force": [{**o.to_json(), "target": o.target} for o in overrides_.active(self.overrides, now)]}
+
+    def _ship_health(self) -> None:
+        """Workers get each new health (and overrides) as it is published here."""
+        if self.pool is not None and self.responder is not None:
+            self.health_generation = getattr(self, "health_generation", 0) + 1
+            self.pool.send_health(self.responder.table.health, self.health_generation)
 
     def _set_rrl(self, config: Config) -> None:
         """Response rate limiting as configured (a new limiter only when the settings changed)."""
@@ -266,6 +276,7 @@ class Runtime:
         old = self.responder.table
         self.responder.table = old.with_health(replace(old.health, forces=forces))
         self.metrics.retire(old, steered_only=True)
+        self._ship_health()
         self.override_changes += 1
         log.info("overrides in force: %s", "; ".join(
             f"{o.describe()} ({o.author}: {o.reason})" for o in overrides_.active(self.overrides, time.time()))
@@ -360,11 +371,21 @@ class Runtime:
             log.warning("monitors are configured but nothing reports to this node (no admin API, no --probe-as): "
                         "answering as if every endpoint were up")
         self._set_rrl(config)
-        self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle,
-                                tcp_per_client=config.rrl.tcp_per_client, per_client_v4=config.rrl.ipv4_prefix,
-                                per_client_v6=config.rrl.ipv6_prefix)
         self.responder.observe = self.metrics.duration.observe
-        await self.server.start()
+        if self.workers:
+            from gtm.workers import WorkerPool
+
+            self.pool = WorkerPool(self.workers, self.listen, {"udp_payload": self.udp_payload,
+                                                                "tcp_idle": self.tcp_idle,
+                                                                "tcp_clients": self.tcp_clients},
+                                   observe=self.metrics.duration.observe)
+            self.metrics.workers = self.pool
+            await self.pool.start(self.responder.table.config, self.responder.table.health, self.generation)
+        else:
+            self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle,
+                                    tcp_per_client=config.rrl.tcp_per_client, per_client_v4=config.rrl.ipv4_prefix,
+                                    per_client_v6=config.rrl.ipv6_prefix)
+            await self.server.start()
         self.serving = True
         _settle()
         log.info("serving %s", self.responder.table.summary())
@@ -433,6 +454,8 @@ class Runtime:
             self.node.set_config(config, keys_ok)
             self._open_store(config)
             self._set_rrl(config)
+            if self.pool is not None:
+                self.pool.send_config(self.responder.table.config, self.responder.table.health, self.generation + 1)
             if self.node.current is not snap:
                 self._on_health(self.node.current)
             if self._prober is not None:
@@ -484,6 +507,8 @@ class Runtime:
             t.cancel()
         if self.server is not None:
             await self.server.stop()
+        if self.pool is not None:
+            await self.pool.stop()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
         if self.node is not None:

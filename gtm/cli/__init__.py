@@ -57,7 +57,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             raise _Usage(f"--admin-listen: {e}") from None
     runtime = Runtime(args.paths, listen, watch=args.watch_interval if args.watch else 0.0,
                       tcp_idle=args.tcp_idle, tcp_clients=args.tcp_clients, udp_payload=args.udp_payload,
-                      health_file=args.health, admin_listen=admin, probe_as=args.probe_as)
+                      health_file=args.health, admin_listen=admin, probe_as=args.probe_as, workers=args.workers)
     if uvloop is not None:
         uvloop.run(runtime.run())
     else:
@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "when the config has an admin section, else no admin API")
     s.add_argument("--probe-as", metavar="VANTAGE",
                    help="also run a prober for this vantage inside the server (single-node setups)")
+    s.add_argument("--workers", type=_positive(int, 0, 256), default=0, metavar="N",
+                   help="answer queries in N worker processes (SO_REUSEPORT); 0 (the default): in this process")
     s.set_defaults(func=_cmd_serve)
     from gtm.cli import demo, drill, override, route53
 

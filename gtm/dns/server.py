@@ -437,6 +437,18 @@ class DnsServer:
             self.bound.append((host, port))
             log.info("listening on %s port %d (UDP and TCP)", host, port)
 
+    async def start_on(self, socks: list[socket.socket]) -> None:
+        """Serve on sockets bound elsewhere (a worker process's: UDP and TCP alternating, see gtm.workers)."""
+        loop = asyncio.get_running_loop()
+        for sock in socks:
+            if sock.type == socket.SOCK_DGRAM:
+                udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self.responder), sock=sock)
+                self._closers.append(udp)
+                self.bound.append(sock.getsockname()[:2])
+            else:
+                tcp = await loop.create_server(lambda: _Tcp(self), sock=sock, backlog=1024)
+                self._closers.append(tcp)
+
     async def stop(self) -> None:
         for c in self._closers:
             c.close()

@@ -1,0 +1,311 @@
+"""Worker processes: N processes answer queries on the same addresses (SO_REUSEPORT: one UDP socket and one
+TCP listener per worker and address, the kernel spreading clients over them); the control process keeps
+everything else (config, health, overrides, admin API) and ships each new generation to them.
+
+Protocol, over one socketpair per worker: length-prefixed pickles.
+
+* control -> worker: ``("config", generation, config, health, settings)`` after a reload (the worker builds
+  its table in a thread and swaps it in), ``("health", generation, health)`` after a health or override change
+  (a cheap ``with_health``).
+* worker -> control: ``("report", totals, durations)`` every ``REPORT_EVERY`` seconds: its query counts (see
+  ``NodeMetrics.totals``) and the sampled query durations since the last report.
+
+Workers never wait for the control process: the channel is read by the event loop. When the control process
+goes away (EOF), a worker keeps serving its last table until it is told to stop (SIGTERM). A worker that dies
+is started again by the control process, on new sockets of the same port.
+"""
+from __future__ import annotations
+
+import asyncio
+import copyreg
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections import Counter
+from types import MappingProxyType
+from typing import Any
+
+from gtm.model import Config, HealthSnapshot
+
+log = logging.getLogger(__name__)
+
+REPORT_EVERY = 1.0
+
+
+def _readonly(d: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(d)
+
+
+copyreg.pickle(MappingProxyType, lambda m: (_readonly, (dict(m),)))  # the model's read-only mappings
+
+
+def frame(message: Any) -> bytes:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return struct.pack("!Q", len(body)) + body
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Any:
+    size = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return pickle.loads(await reader.readexactly(size))
+
+
+def bind_sockets(listen: list[tuple[str, int]]) -> tuple[list[socket.socket], list[tuple[str, int]]]:
+    """One UDP socket and one TCP listener per address, with SO_REUSEPORT, on the same port; port 0 takes a
+    free port (the same for UDP and TCP). Returns the sockets (UDP, TCP alternating) and the addresses bound."""
+    socks: list[socket.socket] = []
+    bound = []
+    for host, port in listen:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            for s in (tcp, udp):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            tcp.bind((host, port))
+            port = tcp.getsockname()[1]
+            udp.bind((host, port))
+            tcp.listen(1024)
+            for opt, size in ((socket.SO_RCVBUF, 4 << 20), (socket.SO_SNDBUF, 4 << 20)):
+                try:
+                    udp.setsockopt(socket.SOL_SOCKET, opt, size)
+                except OSError:
+                    pass
+        except OSError:
+            tcp.close()
+            udp.close()
+            for s in socks:
+                s.close()
+            raise
+        socks += [udp, tcp]
+        bound.append((host, port))
+    return socks, bound
+
+
+class Worker:
+    """The control process's handle on one worker process."""
+
+    def __init__(self, index: int, proc: subprocess.Popen[bytes], channel: socket.socket):
+        self.index = index
+        self.proc = proc
+        self.channel = channel
+        self.report: dict[str, Any] | None = None
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.task: asyncio.Task[None] | None = None
+
+
+class WorkerPool:
+    """Starts, feeds, watches and restarts the workers; sums their reports for the metrics."""
+
+    def __init__(self, count: int, listen: list[tuple[str, int]], settings: dict[str, Any],
+                 observe: Any = None):
+        self.count = count
+        self.listen = listen
+        self.settings = settings          # udp_payload, tcp_idle, tcp_clients, ...
+        self.observe = observe            # receives workers' sampled query durations
+        self.workers: list[Worker] = []
+        self.bound: list[tuple[str, int]] = []
+        self.retired: dict[str, Counter[Any]] = {k: Counter() for k in ("queries", "answers", "events", "rrl")}
+        self.restarts = 0
+        self.current: tuple[Any, ...] | None = None  # the last config message (for restarts)
+        self.health: tuple[Any, ...] | None = None   # the last health message
+        self._watch: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self, config: Config, health: HealthSnapshot, generation: int) -> None:
+        self.current = ("config", generation, config, health, self.settings)
+        for i in range(self.count):
+            await self._spawn(i)
+        self._watch = asyncio.ensure_future(self._supervise())
+
+    async def _spawn(self, index: int) -> None:
+        socks, bound = bind_sockets([(h, p) for h, p in (self.bound or self.listen)])
+        if not self.bound:
+            self.bound = bound
+            log.info("listening on %s (UDP and TCP, %d workers)",
+                     ", ".join(f"{h} port {p}" for h, p in bound), self.count)
+        ours, theirs = socket.socketpair()
+        fds = [s.fileno() for s in socks] + [theirs.fileno()]
+        cmd = [sys.executable, "-m", "gtm.workers", str(index), str(theirs.fileno()),
+               ",".join(str(s.fileno()) for s in socks)]
+        proc = subprocess.Popen(cmd, pass_fds=fds)
+        for s in socks:  # the worker has them now; ours would be unread members of the reuseport group
+            s.close()
+        theirs.close()
+        w = Worker(index, proc, ours)
+        w.reader, w.writer = await asyncio.open_connection(sock=ours)
+        w.task = asyncio.ensure_future(self._listen(w))
+        assert self.current is not None
+        w.writer.write(frame(self.current))
+        if self.health is not None:
+            w.writer.write(frame(self.health))
+        if index < len(self.workers):
+            self.workers[index] = w
+        else:
+            self.workers.append(w)
+
+    async def _listen(self, w: Worker) -> None:
+        assert w.reader is not None
+        try:
+            while True:
+                kind, totals, durations = await read_frame(w.reader)
+                if kind == "report":
+                    w.report = totals
+                    if self.observe is not None:
+                        for d in durations:
+                            self.observe(d)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            return
+
+    async def _supervise(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(0.2)
+            for w in list(self.workers):
+                if w.proc.poll() is not None and not self._stopping:
+                    log.error("worker %d (pid %d) exited with %s; starting it again", w.index, w.proc.pid,
+                              w.proc.returncode)
+                    self._retire(w)
+                    self.restarts += 1
+                    await self._spawn(w.index)
+
+    def _retire(self, w: Worker) -> None:
+        if w.report is not None:
+            for k in self.retired:
+                self.retired[k].update(w.report[k])
+        if w.writer is not None:
+            w.writer.close()
+        if w.task is not None:
+            w.task.cancel()
+
+    def send_config(self, config: Config, health: HealthSnapshot, generation: int) -> None:
+        self.current = ("config", generation, config, health, self.settings)
+        self.health = None
+        self._broadcast(self.current)
+
+    def send_health(self, health: HealthSnapshot, generation: int) -> None:
+        self.health = ("health", generation, health)
+        self._broadcast(self.health)
+
+    def _broadcast(self, message: tuple[Any, ...]) -> None:
+        data = frame(message)
+        for w in self.workers:
+            if w.writer is not None and w.proc.poll() is None:
+                try:
+                    w.writer.write(data)
+                except (ConnectionError, OSError):
+                    pass  # a dying worker: the supervisor restarts it with the current state
+
+    def reports(self) -> list[dict[str, Any]]:
+        return [self.retired] + [w.report for w in self.workers if w.report is not None]
+
+    def running(self) -> int:
+        return sum(1 for w in self.workers if w.proc.poll() is None)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+        for w in self.workers:
+            if w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for w in self.workers:
+            while w.proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            if w.proc.poll() is None:
+                w.proc.kill()
+                w.proc.wait()
+            self._retire(w)
+
+
+# -- the worker process ---------------------------------------------------------------------------------------
+async def _worker(index: int, channel_fd: int, fds: list[int]) -> None:
+    from gtm.admin.metrics import NodeMetrics
+    from gtm.dns.rrl import RateLimiter
+    from gtm.dns.server import DnsServer, Responder
+    from gtm.dns.table import Table
+    from gtm.geoip import Locator
+
+    loop = asyncio.get_running_loop()
+    channel = socket.socket(fileno=channel_fd)
+    reader, writer = await asyncio.open_connection(sock=channel)
+    kind, generation, config, health, settings = await read_frame(reader)
+    locator = Locator(config.geoip)
+    responder = Responder(Table(config, health, locator.locate), udp_payload=settings["udp_payload"])
+    responder.rrl = RateLimiter(config.rrl) if config.rrl.enabled else None
+    durations: list[float] = []
+    responder.observe = durations.append
+    metrics = NodeMetrics()
+    metrics.responder = responder
+    socks = [socket.socket(fileno=fd) for fd in fds]
+    server = DnsServer(responder, [], max_tcp=settings["tcp_clients"], tcp_idle=settings["tcp_idle"],
+                       tcp_per_client=config.rrl.tcp_per_client, per_client_v4=config.rrl.ipv4_prefix,
+                       per_client_v6=config.rrl.ipv6_prefix)
+    await server.start_on(socks)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, lambda: None)  # Ctrl-C goes to the control process, which stops us
+
+    async def control() -> None:
+        nonlocal locator
+        try:
+            while True:
+                message = await read_frame(reader)
+                if message[0] == "config":
+                    _, gen, cfg, h, _settings = message
+                    if locator.source != cfg.geoip:
+                        locator = Locator(cfg.geoip)
+                    table = await loop.run_in_executor(None, Table, cfg, h, locator.locate)
+                    old = responder.table
+                    responder.table = table
+                    metrics.retire(old, steered_only=False)
+                    responder.rrl = RateLimiter(cfg.rrl) if cfg.rrl.enabled else None
+                elif message[0] == "health":
+                    old = responder.table
+                    responder.table = old.with_health(message[2])
+                    metrics.retire(old, steered_only=True)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            log.warning("worker %d: the control process went away; serving the last table", index)
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(REPORT_EVERY)
+            totals = metrics.totals()
+            sample = durations[:]
+            durations.clear()
+            try:
+                writer.write(frame(("report", totals, sample)))
+                await asyncio.wait_for(writer.drain(), 1.0)
+            except (ConnectionError, OSError, asyncio.TimeoutError):
+                pass
+
+    tasks = [asyncio.ensure_future(control()), asyncio.ensure_future(report())]
+    await stop.wait()
+    for t in tasks:
+        t.cancel()
+    await server.stop()
+
+
+def main(argv: list[str]) -> None:
+    index, channel_fd, fds = int(argv[0]), int(argv[1]), [int(x) for x in argv[2].split(",") if x]
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s %(levelname)s worker{index} %(name)s: %(message)s")
+    try:
+        import uvloop
+
+        uvloop.run(_worker(index, channel_fd, fds))
+    except ImportError:
+        asyncio.run(_worker(index, channel_fd, fds))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -105,7 +105,8 @@ class Runtime:
     def __init__(self, paths: list[str], listen: list[tuple[str, int]], watch: float = 0.0, tcp_idle: float = 10.0,
                  tcp_clients: int = 256, udp_payload: int = 1232, health_file: str | None = None,
                  admin_listen: tuple[str, int] | None = None, probe_as: str | None = None,
-                 transform: Callable[[Config], Config] | None = None, workers: int = 0):
+                 transform: Callable[[Config], Config] | None = None, workers: int = 0,
+                 takeover: str | None = None):
         self.paths = paths
         self.transform = transform  # applied to every loaded config (the demo rewrites endpoints to loopback)
         self.builder = Builder(health_file)
@@ -116,6 +117,8 @@ class Runtime:
         self.probe_as = probe_as
         self.workers = workers    # 0: this process answers queries; N: N worker processes do (gtm.workers)
         self.pool: Any = None
+        self.takeover = takeover  # Unix socket path: take the DNS sockets over from the instance serving it
+        self._handoff: Any = None
         self.responder: Responder | None = None
         self.server: DnsServer | None = None
         self.node: HealthNode | None = None
@@ -373,14 +376,26 @@ class Runtime:
         self._set_rrl(config)
         self.responder.observe = self.metrics.duration.observe
         if self.workers:
-            from gtm.workers import WorkerPool
+            from gtm.workers import Handoff, WorkerPool, take_over
 
+            previous = take_over(self.takeover) if self.takeover else None
             self.pool = WorkerPool(self.workers, self.listen, {"udp_payload": self.udp_payload,
                                                                 "tcp_idle": self.tcp_idle,
                                                                 "tcp_clients": self.tcp_clients},
-                                   observe=self.metrics.duration.observe)
+                                   observe=self.metrics.duration.observe,
+                                   sockets=previous[0] if previous else None)
             self.metrics.workers = self.pool
             await self.pool.start(self.responder.table.config, self.responder.table.health, self.generation)
+            if previous is not None:
+                if not await self.pool.wait_ready(30):
+                    raise GtmError("the workers did not start serving the sockets taken over; the previous "
+                                   "instance keeps serving")
+                previous[1].sendall(b"STOP\n")  # it stops reading; our workers already do
+                previous[1].close()
+                log.info("took over %d sockets from the previous instance", len(self.pool.all_sockets()))
+            if self.takeover:
+                self._handoff = Handoff(self.takeover, self.pool, self._stop_for_handoff,
+                                        asyncio.get_running_loop())
         else:
             self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle,
                                     tcp_per_client=config.rrl.tcp_per_client, per_client_v4=config.rrl.ipv4_prefix,
@@ -501,7 +516,13 @@ class Runtime:
         finally:
             await self.stop()
 
+    def _stop_for_handoff(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
     async def stop(self) -> None:
+        if self._handoff is not None:
+            self._handoff.close()
         await self._stop_prober()
         for t in self._tasks:
             t.cancel()

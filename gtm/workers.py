@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import copyreg
+import json
 import logging
 import os
 import pickle
@@ -26,6 +27,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from types import MappingProxyType
@@ -107,9 +109,13 @@ class WorkerPool:
     """Starts, feeds, watches and restarts the workers; sums their reports for the metrics."""
 
     def __init__(self, count: int, listen: list[tuple[str, int]], settings: dict[str, Any],
-                 observe: Any = None):
-        self.count = count
+                 observe: Any = None, sockets: list[list[socket.socket]] | None = None):
+        self.count = max(count, len(sockets or []))  # sockets taken over are all served
         self.listen = listen
+        # Per worker, its sockets (UDP, TCP per address). The pool keeps them open for the whole run: a worker
+        # that is restarted gets the same ones back (their queues survive), and a takeover hands them all on.
+        self.sets: list[list[socket.socket]] = list(sockets or [])
+        self.ready: asyncio.Event | None = None
         self.settings = settings          # udp_payload, tcp_idle, tcp_clients, ...
         self.observe = observe            # receives workers' sampled query durations
         self.workers: list[Worker] = []
@@ -123,23 +129,38 @@ class WorkerPool:
 
     async def start(self, config: Config, health: HealthSnapshot, generation: int) -> None:
         self.current = ("config", generation, config, health, self.settings)
+        self.ready = asyncio.Event()
+        if self.sets:
+            self.bound = [s.getsockname()[:2] for s in self.sets[0] if s.type == socket.SOCK_DGRAM]
+        while len(self.sets) < self.count:
+            socks, bound = bind_sockets(self.bound or self.listen)
+            self.bound = self.bound or bound
+            self.sets.append(socks)
+        log.info("listening on %s (UDP and TCP, %d workers)", ", ".join(f"{h} port {p}" for h, p in self.bound),
+                 self.count)
         for i in range(self.count):
             await self._spawn(i)
         self._watch = asyncio.ensure_future(self._supervise())
 
+    async def wait_ready(self, timeout: float) -> bool:
+        """Whether every worker has reported (its table built, its sockets served) within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(w.report is not None for w in self.workers) and len(self.workers) == self.count:
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    def all_sockets(self) -> list[socket.socket]:
+        return [s for socks in self.sets for s in socks]
+
     async def _spawn(self, index: int) -> None:
-        socks, bound = bind_sockets([(h, p) for h, p in (self.bound or self.listen)])
-        if not self.bound:
-            self.bound = bound
-            log.info("listening on %s (UDP and TCP, %d workers)",
-                     ", ".join(f"{h} port {p}" for h, p in bound), self.count)
+        socks = self.sets[index]
         ours, theirs = socket.socketpair()
         fds = [s.fileno() for s in socks] + [theirs.fileno()]
         cmd = [sys.executable, "-m", "gtm.workers", str(index), str(theirs.fileno()),
                ",".join(str(s.fileno()) for s in socks)]
         proc = subprocess.Popen(cmd, pass_fds=fds)
-        for s in socks:  # the worker has them now; ours would be unread members of the reuseport group
-            s.close()
         theirs.close()
         w = Worker(index, proc, ours)
         w.reader, w.writer = await asyncio.open_connection(sock=ours)
@@ -225,6 +246,8 @@ class WorkerPool:
                 w.proc.kill()
                 w.proc.wait()
             self._retire(w)
+        for s in self.all_sockets():
+            s.close()
 
 
 # -- the worker process ---------------------------------------------------------------------------------------
@@ -277,8 +300,11 @@ async def _worker(index: int, channel_fd: int, fds: list[int]) -> None:
             log.warning("worker %d: the control process went away; serving the last table", index)
 
     async def report() -> None:
+        first = True
         while True:
-            await asyncio.sleep(REPORT_EVERY)
+            if not first:
+                await asyncio.sleep(REPORT_EVERY)
+            first = False
             totals = metrics.totals()
             sample = durations[:]
             durations.clear()
@@ -309,3 +335,74 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+# -- zero-downtime restart: handing the sockets to the next instance ---------------------------------------------
+def take_over(path: str, timeout: float = 10.0) -> tuple[list[list[socket.socket]], socket.socket] | None:
+    """Ask the instance listening on the Unix socket ``path`` for its DNS sockets (SCM_RIGHTS): the very same
+    sockets, with whatever queries are queued on them. Returns them per worker, and the connection on which to
+    tell that instance to stop once ours serve; None when no instance answers there."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout)
+    try:
+        conn.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        conn.close()
+        return None
+    conn.sendall(b"GIVE\n")
+    msg, fds, _flags, _addr = socket.recv_fds(conn, 65536, 4096)
+    meta = json.loads(msg.decode())
+    socks = [socket.socket(fileno=fd) for fd in fds]
+    per = int(meta["per_worker"])
+    return [socks[i:i + per] for i in range(0, len(socks), per)], conn
+
+
+class Handoff:
+    """Serves the Unix socket ``path`` for the next instance: ``GIVE`` sends it this pool's sockets, ``STOP``
+    (once its workers serve) stops this instance. A thread with blocking sockets: rare, tiny exchanges."""
+
+    def __init__(self, path: str, pool: WorkerPool, on_stop: Any, loop: asyncio.AbstractEventLoop):
+        self.path, self.pool, self.on_stop, self.loop = path, pool, on_stop, loop
+        try:
+            os.unlink(path)  # a previous instance's: it has handed over (or is gone)
+        except FileNotFoundError:
+            pass
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        os.chmod(path, 0o600)
+        self.sock.listen(4)
+        self.thread = threading.Thread(target=self._serve, name="gtm-handoff", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    self._one(conn)
+                except OSError as e:
+                    log.warning("handoff on %s: %s", self.path, e)
+
+    def _one(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        for line in reader:
+            word = line.strip()
+            if word == b"GIVE":
+                socks = self.pool.all_sockets()
+                per = len(self.pool.sets[0]) if self.pool.sets else 0
+                meta = json.dumps({"per_worker": per, "listen": self.pool.bound}).encode()
+                socket.send_fds(conn, [meta], [s.fileno() for s in socks])
+                log.info("handed %d sockets to the next instance", len(socks))
+            elif word == b"STOP":
+                log.info("the next instance serves; stopping")
+                self.loop.call_soon_threadsafe(self.on_stop)
+                return
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass

@@ -55,9 +55,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             admin = parse_listen(args.admin_listen)
         except ValueError as e:
             raise _Usage(f"--admin-listen: {e}") from None
+    if args.takeover and not args.workers:
+        raise _Usage("--takeover needs --workers N (the sockets are handed from worker processes to worker processes)")
     runtime = Runtime(args.paths, listen, watch=args.watch_interval if args.watch else 0.0,
                       tcp_idle=args.tcp_idle, tcp_clients=args.tcp_clients, udp_payload=args.udp_payload,
-                      health_file=args.health, admin_listen=admin, probe_as=args.probe_as, workers=args.workers)
+                      health_file=args.health, admin_listen=admin, probe_as=args.probe_as, workers=args.workers,
+                      takeover=args.takeover)
     if uvloop is not None:
         uvloop.run(runtime.run())
     else:
@@ -126,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run a prober for this vantage inside the server (single-node setups)")
     s.add_argument("--workers", type=_positive(int, 0, 256), default=0, metavar="N",
                    help="answer queries in N worker processes (SO_REUSEPORT); 0 (the default): in this process")
+    s.add_argument("--takeover", metavar="PATH",
+                   help="zero-downtime restart: take the DNS sockets over from the instance serving the Unix "
+                        "socket PATH (it stops once ours serve), and serve PATH for the next one; needs --workers")
     s.set_defaults(func=_cmd_serve)
     from gtm.cli import demo, drill, override, route53
 

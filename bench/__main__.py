@@ -26,8 +26,9 @@ def main(argv: list[str]) -> int:
     if not shutil.which("dnsperf") or not os.path.exists("/usr/sbin/gdnsd"):
         subprocess.run(["bash", str(yard / "setup.sh")], check=True)
     gtm = shutil.which("gtm", path=os.path.dirname(sys.executable)) or shutil.which("gtm")
-    server = f"{gtm} serve --listen 127.0.0.1:{{port}} {HERE / 'zones'}" if gtm else \
-        f"{sys.executable} -m gtm serve --listen 127.0.0.1:{{port}} {HERE / 'zones'}"
+    # One worker process: the yardstick pins each server to one core (CPU 1), as gdnsd runs one UDP thread.
+    server = f"{gtm} serve --workers 1 --listen 127.0.0.1:{{port}} {HERE / 'zones'}" if gtm else \
+        f"{sys.executable} -m gtm serve --workers 1 --listen 127.0.0.1:{{port}} {HERE / 'zones'}"
     args = argv or ["--sets", "static,mixed,geo", "--reps", "3", "--duration", "10", "--latency-qps", "20000"]
     if "--json" not in args:
         args += ["--json", str(HERE / "results.jsonl")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
 import os
 import signal
@@ -220,6 +221,7 @@ class Runtime:
         if self.server is not None:
             self.server.tcp_per_client = config.rrl.tcp_per_client
             self.server.per_client_v4, self.server.per_client_v6 = config.rrl.ipv4_prefix, config.rrl.ipv6_prefix
+            self.server.exempt = tuple(ipaddress.ip_network(n, strict=False) for n in config.rrl.exempt)
 
     def _open_store(self, config: Config) -> None:
         if self.store_settings != config.overrides:
@@ -399,7 +401,7 @@ class Runtime:
         else:
             self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle,
                                     tcp_per_client=config.rrl.tcp_per_client, per_client_v4=config.rrl.ipv4_prefix,
-                                    per_client_v6=config.rrl.ipv6_prefix)
+                                    per_client_v6=config.rrl.ipv6_prefix, exempt=config.rrl.exempt)
             await self.server.start()
         self.serving = True
         _settle()
@@ -409,7 +411,7 @@ class Runtime:
         assert self.node is not None
         token = read_token(config.admin)
         app = make_app(self.node, self.metrics.registry, self.status, self.explain, lambda: self.serving, token,
-                       config.admin.public)
+                       config.admin.public, refresh=self._refresh_counts)
         if self.admin_routes:
             app.add_routes(self.admin_routes)
         self._admin_runner, bound = await admin_start(app, config.admin, listen, token)
@@ -515,6 +517,10 @@ class Runtime:
             await self._stop.wait()
         finally:
             await self.stop()
+
+    async def _refresh_counts(self) -> None:
+        if self.pool is not None:
+            await self.pool.refresh()
 
     def _stop_for_handoff(self) -> None:
         if self._stop is not None:

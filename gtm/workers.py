@@ -100,6 +100,7 @@ class Worker:
         self.proc = proc
         self.channel = channel
         self.report: dict[str, Any] | None = None
+        self.reports_seen = 0
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.task: asyncio.Task[None] | None = None
@@ -181,6 +182,7 @@ class WorkerPool:
                 kind, totals, durations = await read_frame(w.reader)
                 if kind == "report":
                     w.report = totals
+                    w.reports_seen += 1
                     if self.observe is not None:
                         for d in durations:
                             self.observe(d)
@@ -224,6 +226,17 @@ class WorkerPool:
                     w.writer.write(data)
                 except (ConnectionError, OSError):
                     pass  # a dying worker: the supervisor restarts it with the current state
+
+    async def refresh(self, timeout: float = 0.5) -> None:
+        """Ask every worker for its counts now and wait (at most ``timeout``) until they are in: a scrape of
+        /metrics then sees every query answered before it, not those of a second ago."""
+        seen = {w.index: w.reports_seen for w in self.workers}
+        self._broadcast(("report?",))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(w.reports_seen > seen.get(w.index, 0) or w.proc.poll() is not None for w in self.workers):
+                return
+            await asyncio.sleep(0.005)
 
     def reports(self) -> list[dict[str, Any]]:
         return [self.retired] + [w.report for w in self.workers if w.report is not None]
@@ -272,7 +285,7 @@ async def _worker(index: int, channel_fd: int, fds: list[int]) -> None:
     socks = [socket.socket(fileno=fd) for fd in fds]
     server = DnsServer(responder, [], max_tcp=settings["tcp_clients"], tcp_idle=settings["tcp_idle"],
                        tcp_per_client=config.rrl.tcp_per_client, per_client_v4=config.rrl.ipv4_prefix,
-                       per_client_v6=config.rrl.ipv6_prefix)
+                       per_client_v6=config.rrl.ipv6_prefix, exempt=config.rrl.exempt)
     await server.start_on(socks)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -296,23 +309,27 @@ async def _worker(index: int, channel_fd: int, fds: list[int]) -> None:
                     old = responder.table
                     responder.table = old.with_health(message[2])
                     metrics.retire(old, steered_only=True)
+                elif message[0] == "report?":
+                    send_report()
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             log.warning("worker %d: the control process went away; serving the last table", index)
 
+    def send_report() -> None:
+        sample = durations[:]
+        durations.clear()
+        try:
+            writer.write(frame(("report", metrics.totals(), sample)))
+        except (ConnectionError, OSError):
+            pass
+
     async def report() -> None:
-        first = True
         while True:
-            if not first:
-                await asyncio.sleep(REPORT_EVERY)
-            first = False
-            totals = metrics.totals()
-            sample = durations[:]
-            durations.clear()
+            send_report()
             try:
-                writer.write(frame(("report", totals, sample)))
                 await asyncio.wait_for(writer.drain(), 1.0)
             except (ConnectionError, OSError, asyncio.TimeoutError):
                 pass
+            await asyncio.sleep(REPORT_EVERY)
 
     tasks = [asyncio.ensure_future(control()), asyncio.ensure_future(report())]
     await stop.wait()

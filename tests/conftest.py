@@ -27,10 +27,12 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 class GtmProcess:
     """A running `gtm serve`; `port` is where it answers (UDP and TCP), `log` what it printed so far."""
 
-    def __init__(self, args: list[str], cwd: Path):
+    def __init__(self, args: list[str], cwd: Path, workers: int = 0):
+        """``workers``: answered in-process by default, to keep the suite fast on a small machine (every worker is
+        a process to start); the DNS protocol modules and tests/integration/test_workers.py run with workers."""
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gtm.cli", "serve", "--listen", "127.0.0.1:0", *args],
+            [sys.executable, "-m", "gtm.cli", "serve", "--listen", "127.0.0.1:0", "--workers", str(workers), *args],
             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -86,10 +88,10 @@ class GtmProcess:
                 self.proc.wait(5)
 
 
-def serve_checked(args: list[str | Path], cwd: Path = ROOT) -> Iterator[GtmProcess]:
+def serve_checked(args: list[str | Path], cwd: Path = ROOT, workers: int = 0) -> Iterator[GtmProcess]:
     """Body of a module-scoped fixture: one server for a whole module; afterwards its log must show no error
     (the query path drops a packet silently when it fails, so a test accepting silence would miss a crash)."""
-    proc = GtmProcess([str(a) for a in args], cwd)
+    proc = GtmProcess([str(a) for a in args], cwd, workers)
     try:
         yield proc
     finally:

@@ -116,7 +116,8 @@ def client_problem(client: str) -> str | None:
 
 
 def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, explain: Explain, serving: Serving,
-             token: str | None, public: tuple[str, ...] = ("healthz", "metrics")) -> web.Application:
+             token: str | None, public: tuple[str, ...] = ("healthz", "metrics"),
+             refresh: Callable[[], Awaitable[None]] | None = None) -> web.Application:
     """The admin application; ``status``/``explain``/``serving`` are the runtime's, ``node`` its health."""
 
     @web.middleware
@@ -167,6 +168,8 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
             return bad(str(e))
 
     async def metrics(request: web.Request) -> web.Response:
+        if refresh is not None:  # worker processes: their counts as of now
+            await refresh()
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(request: web.Request) -> web.Response:

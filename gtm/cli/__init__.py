@@ -6,6 +6,7 @@ tracebacks only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import logging
 import sys
@@ -127,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "when the config has an admin section, else no admin API")
     s.add_argument("--probe-as", metavar="VANTAGE",
                    help="also run a prober for this vantage inside the server (single-node setups)")
-    s.add_argument("--workers", type=_positive(int, 0, 256), default=0, metavar="N",
-                   help="answer queries in N worker processes (SO_REUSEPORT); 0 (the default): in this process")
+    s.add_argument("--workers", type=_positive(int, 0, 256), default=os.cpu_count() or 1, metavar="N",
+                   help="answer queries in N worker processes (SO_REUSEPORT; default: one per core); 0: in this "
+                        "process")
     s.add_argument("--takeover", metavar="PATH",
                    help="zero-downtime restart: take the DNS sockets over from the instance serving the Unix "
                         "socket PATH (it stops once ours serve), and serve PATH for the next one; needs --workers")

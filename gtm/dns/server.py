@@ -10,6 +10,7 @@ say. Neither path raises: an unexpected error is logged, counted and the packet 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import struct
@@ -297,7 +298,8 @@ class _Tcp(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else None
         server = self.server
-        self.net = network_key(self.peer, server.per_client_v4, server.per_client_v6) if self.peer else None
+        self.net = network_key(self.peer, server.per_client_v4, server.per_client_v6) \
+            if self.peer and not server.exempt_peer(self.peer) else None
         if len(server.tcp_conns) >= server.max_tcp or \
                 (self.net is not None and server.tcp_by_net.get(self.net, 0) >= server.tcp_per_client):
             server.responder.stats.tcp_rejected += 1
@@ -399,7 +401,7 @@ class DnsServer:
 
     def __init__(self, responder: Responder, listen: list[tuple[str, int]], max_tcp: int = 256,
                  tcp_idle: float = 10.0, tcp_per_client: int = 1 << 30, per_client_v4: int = 24,
-                 per_client_v6: int = 56):
+                 per_client_v6: int = 56, exempt: tuple[str, ...] = ()):
         self.responder = responder
         self.listen = listen
         self.max_tcp = max_tcp
@@ -407,6 +409,7 @@ class DnsServer:
         self.tcp_per_client = tcp_per_client  # connections at once per client network (/24, /56)
         self.per_client_v4, self.per_client_v6 = per_client_v4, per_client_v6
         self.tcp_by_net: dict[bytes, int] = {}
+        self.exempt = tuple(ipaddress.ip_network(n, strict=False) for n in exempt)  # no per-network TCP cap
         self.tcp_conns: set[_Tcp] = set()
         self._closers: list[Any] = []
         self.bound: list[tuple[str, int]] = []
@@ -436,6 +439,15 @@ class DnsServer:
             self._closers += [tcp, udp]
             self.bound.append((host, port))
             log.info("listening on %s port %d (UDP and TCP)", host, port)
+
+    def exempt_peer(self, peer: str) -> bool:
+        if not self.exempt:
+            return False
+        try:
+            ip = ipaddress.ip_address(peer.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(ip in n for n in self.exempt)
 
     async def start_on(self, socks: list[socket.socket]) -> None:
         """Serve on sockets bound elsewhere (a worker process's: UDP and TCP alternating, see gtm.workers)."""

@@ -34,7 +34,7 @@ def serve() -> Iterator[GtmProcess]:
     At the end the log must show no error: the query path drops a packet silently when it fails, so a
     test that accepts silence would not notice a crash there without this check.
     """
-    yield from serve_checked([ZONES])
+    yield from serve_checked([ZONES], workers=1)  # the query path as deployed: in a worker process
 
 
 # -- dnspython ------------------------------------------------------------------------------------------------

@@ -270,7 +270,8 @@ class Node(GtmProcess):
     def __init__(self, config: Path, *extra: str):
         self.lines = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gtm.cli", "serve", "--listen", "127.0.0.1:0", str(config), *extra],
+            [sys.executable, "-m", "gtm.cli", "serve", "--listen", "127.0.0.1:0", "--workers", "0", str(config),
+             *extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._reader = threading.Thread(target=self._read, daemon=True)

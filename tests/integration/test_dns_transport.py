@@ -157,3 +157,35 @@ def test_dnspython_tcp_client(port: int) -> None:
     assert lines(resp.answer) == ["example.com. 3600 IN NS ns1.example.com.",
                                   "example.com. 3600 IN NS ns2.example.com."]
     assert struct.unpack("!H", resp.to_wire()[:2])[0] == resp.id
+
+
+def test_slow_drip_clients_do_not_hold_up_anyone_else(port: int) -> None:
+    """Fifty connections that send half a length prefix and then nothing (slowloris): everyone else is still
+    answered at once, over UDP and TCP. (They are closed by the idle timeout, see the idle test.)"""
+    drips = []
+    try:
+        for _ in range(50):
+            s = tcp_connect(port)
+            s.sendall(b"\x00")
+            drips.append(s)
+        started = time.monotonic()
+        assert dns.query.udp(q("host.example.com"), "127.0.0.1", port=port, timeout=2).answer
+        assert dns.query.tcp(q("host.example.com"), "127.0.0.1", port=port, timeout=2).answer
+        assert time.monotonic() - started < 1.0
+    finally:
+        for s in drips:
+            s.close()
+
+
+def test_an_oversized_length_prefix_is_bounded(port: int) -> None:
+    """A length prefix of 65,535 followed by that much garbage: no answer to it (not a DNS message), the server
+    keeps its memory to that one message, and the next client is answered."""
+    with tcp_connect(port) as s:
+        s.sendall(b"\xff\xff" + b"\x00" * 65535)
+        s.settimeout(1.0)
+        try:
+            data = s.recv(65537)
+        except socket.timeout:
+            data = b""
+        assert len(data) <= 12 + 2  # nothing, or at most a bare FORMERR header
+    assert dns.query.udp(q("host.example.com"), "127.0.0.1", port=port, timeout=2).answer

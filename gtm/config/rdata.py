@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import string
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gtm.model.records import (
     AAAA, CAA, CNAME, FIELDS, MX, NS, OPT, PTR, SOA, SRV, TXT, TYPE_NUMBERS, A, Rdata, type_name,
@@ -21,6 +21,7 @@ MAX_SERIAL = 2**32 - 1  # RFC 1982 serial number arithmetic on 32 bits
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}  # BIND-style TTL units
 _DURATION = re.compile(r"(?:[0-9]+[smhdw])+", re.IGNORECASE)
 _LABEL_CHARS = frozenset(string.ascii_letters + string.digits + "-_/+")
+_LABEL_OK = re.compile(r"[A-Za-z0-9_/+-]+")
 _CAA_TAG = re.compile(r"[A-Za-z0-9]{1,15}")  # RFC 8659 section 4.1
 # Types that never live in a zone: reserved 0, OPT (RFC 6891) and the Q/meta range (RFC 6895 section 3.1).
 _META = frozenset({0, OPT, *range(128, 256)})
@@ -31,14 +32,20 @@ class RdataError(ValueError):
     """Text that is not valid presentation format; the message is a short human sentence."""
 
 
+_SPECIAL = re.compile(r'["\\;()]')
+_BLANKS = re.compile(r"[ \t\r\n]+")  # exactly the tokenizer's separators
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+
+
 def _got(text: str) -> str:
     return f"(got '{text}')"
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """One whitespace-separated field. ``text`` is the source text (without the surrounding quotes, escapes
-    not decoded); ``data`` is the same with escapes decoded and other characters UTF-8 encoded."""
+    not decoded); ``data`` is the same with escapes decoded and other characters UTF-8 encoded. (A named tuple:
+    a zone of a million records makes millions of them.)"""
 
     text: str
     data: bytes
@@ -76,6 +83,8 @@ def tokenize(text: str) -> list[Token]:
     ``(`` and ``)`` are tokens of their own (see :attr:`Token.is_paren`); ``"..."`` is one quoted token in which
     ``;``, ``(``, ``)`` and whitespace are plain text. Escapes are decoded in ``data`` of every token.
     """
+    if not _SPECIAL.search(text):  # the common line (no quotes, escapes, comments, parentheses): split it
+        return [Token(t, t.encode()) for t in _BLANKS.split(text) if t]
     tokens: list[Token] = []
     i, n = 0, len(text)
     while i < n:
@@ -114,6 +123,9 @@ def tokenize(text: str) -> list[Token]:
 # -- names, types, TTLs ---------------------------------------------------------------------------------------
 def _make_name(labels: list[str], shown: str) -> str:
     """Validate labels (leftmost first, no root label) and join them into an absolute lower-case name."""
+    if all(_LABEL_OK.fullmatch(label) and len(label) <= 63 for label in labels) \
+            and sum(len(label) + 1 for label in labels) + 1 <= 255:
+        return ".".join(labels).lower() + "."  # the common name: nothing to report
     for k, label in enumerate(labels):
         if not label:
             raise RdataError(f"empty label in name {_got(shown)}")
@@ -191,6 +203,8 @@ def _uint(tok: Token, hi: int, what: str) -> int:
 
 
 def _address(tok: Token, cls: type[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> str:
+    if cls is ipaddress.IPv4Address and not tok.quoted and _IPV4.fullmatch(tok.text):  # a plain dotted quad
+        return tok.text
     what = "IPv4 address" if cls is ipaddress.IPv4Address else "IPv6 address"
     try:
         addr = cls(tok.shown)

@@ -30,6 +30,7 @@ from gtm.steering import Client, Decision, Ranking
 log = logging.getLogger(__name__)
 
 CACHE_LIMIT = 20_000  # lazily compiled answers (negative answers, wildcards, REFUSED) kept per table
+PRECOMPILE_LIMIT = 200_000  # answers compiled ahead at most; bigger zones compile the rest on first query
 
 
 class Entry:
@@ -251,11 +252,19 @@ class Table:
         self.entries: dict[bytes, Entry | Steered] = {}
         self.cache: dict[bytes, Entry | Steered] = {}
         self.on_evict: Callable[[Table, list[Entry | Steered]], None] | None = None
+        pairs = sum(len(z.types_at(name)) for z in self.authority.zones.values() for name in z.exists)
+        # Every answer is compiled ahead while the zones are of ordinary size; past PRECOMPILE_LIMIT answers
+        # (a zone of a million records) only the apexes and managed names are, the rest on first query (and
+        # kept in the bounded cache): loading stays fast and memory proportional to what is asked.
+        everything = pairs <= PRECOMPILE_LIMIT
+        managed = {n for svc in config.services for n in svc.names}
         for z in self.authority.zones.values():
-            for name in z.exists:
+            names = z.exists if everything else [n for n in z.exists if n == z.origin or n in managed]
+            for name in names:
                 for rtype in z.types_at(name):
                     wire = name_to_wire(name)
                     self.entries[wire + struct.pack("!H", rtype)] = self._compile(wire, name, rtype)
+        self.lazy = not everything
 
     def with_health(self, health: HealthSnapshot) -> "Table":
         """The same config under new health: static answers are shared, managed names start afresh.
@@ -271,6 +280,7 @@ class Table:
                      for k, v in self.entries.items()}
         t.cache = {k: v for k, v in self.cache.items() if not isinstance(v, Steered)}
         t.on_evict = self.on_evict
+        t.lazy = self.lazy
         return t
 
     def _compile(self, wire: bytes, qname: str, qtype: int) -> Entry | Steered:
@@ -294,7 +304,8 @@ class Table:
     def summary(self) -> str:
         zones = self.config.zones.values()
         return (f"{len(self.config.zones)} zones, {sum(z.record_count() for z in zones)} records, "
-                f"{len(self.config.services)} services, {len(self.entries)} precompiled answers")
+                f"{len(self.config.services)} services, {len(self.entries)} precompiled answers"
+                + (" (the rest compiled on first query)" if self.lazy else ""))
 
 
 __all__ = ["Entry", "Steered", "Table", "client_of", "NOERROR", "RR"]

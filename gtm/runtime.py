@@ -274,7 +274,7 @@ class Runtime:
     def _apply_forces(self) -> None:
         """Publish the overrides in force now (a change, or one running out) as new answers."""
         forces = overrides_.forces(self.overrides, time.time())
-        if forces == self.forces or self.responder is None:
+        if self.responder is None or (forces == self.forces and forces == self.responder.table.health.forces):
             self.forces = forces
             return
         self.forces = forces
@@ -392,7 +392,10 @@ class Runtime:
                 if not await self.pool.wait_ready(30):
                     raise GtmError("the workers did not start serving the sockets taken over; the previous "
                                    "instance keeps serving")
-                previous[1].sendall(b"STOP\n")  # it stops reading; our workers already do
+                try:
+                    previous[1].sendall(b"STOP\n")  # it stops reading; our workers already do
+                except OSError as e:  # it is gone already: we serve, which is what matters
+                    log.warning("could not tell the previous instance to stop (%s); it may have exited", e)
                 previous[1].close()
                 log.info("took over %d sockets from the previous instance", len(self.pool.all_sockets()))
             if self.takeover:
@@ -463,6 +466,9 @@ class Runtime:
                 return False
             old = self.responder.table
             table.on_evict = self.metrics.evicted
+            if table.health.forces != self.forces:  # an override arrived while compiling: it is in force now
+                table = table.with_health(replace(table.health, forces=self.forces))
+                table.on_evict = self.metrics.evicted
             self.responder.table = table  # one reference swap: each query sees old or new, never a mix
             self.metrics.retire(old, steered_only=False)
             self.metrics.locator = self.builder.locator

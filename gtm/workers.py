@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import copyreg
+import ipaddress
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from collections import Counter
 from types import MappingProxyType
 from typing import Any
 
+from gtm.errors import GtmError
 from gtm.model import Config, HealthSnapshot
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,7 @@ class Worker:
         self.channel = channel
         self.report: dict[str, Any] | None = None
         self.reports_seen = 0
+        self.retired = False
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.task: asyncio.Task[None] | None = None
@@ -160,9 +163,14 @@ class WorkerPool:
         ours, theirs = socket.socketpair()
         fds = [s.fileno() for s in socks] + [theirs.fileno()]
         cmd = [sys.executable, "-m", "gtm.workers", str(index), str(theirs.fileno()),
-               ",".join(str(s.fileno()) for s in socks)]
-        proc = subprocess.Popen(cmd, pass_fds=fds)
-        theirs.close()
+               ",".join(str(s.fileno()) for s in socks), str(self.count)]
+        try:
+            proc = subprocess.Popen(cmd, pass_fds=fds)
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
         w = Worker(index, proc, ours)
         w.reader, w.writer = await asyncio.open_connection(sock=ours)
         w.task = asyncio.ensure_future(self._listen(w))
@@ -190,20 +198,34 @@ class WorkerPool:
             return
 
     async def _supervise(self) -> None:
+        delay: dict[int, float] = {}
         while not self._stopping:
             await asyncio.sleep(0.2)
             for w in list(self.workers):
-                if w.proc.poll() is not None and not self._stopping:
-                    log.error("worker %d (pid %d) exited with %s; starting it again", w.index, w.proc.pid,
-                              w.proc.returncode)
-                    self._retire(w)
-                    self.restarts += 1
+                if w.proc.poll() is None or self._stopping or w.retired:
+                    continue
+                log.error("worker %d (pid %d) exited with %s; starting it again", w.index, w.proc.pid,
+                          w.proc.returncode)
+                self._retire(w)
+                self.restarts += 1
+                # A worker that keeps dying (at start, say) is restarted less and less often, up to once a minute.
+                wait = delay.get(w.index, 0.0)
+                delay[w.index] = min(60.0, max(0.5, wait * 2))
+                if wait:
+                    await asyncio.sleep(wait)
+                try:
                     await self._spawn(w.index)
+                except Exception:  # keep supervising the others; try this one again next round
+                    log.exception("could not start worker %d again", w.index)
 
     def _retire(self, w: Worker) -> None:
+        if w.retired:
+            return
+        w.retired = True
         if w.report is not None:
             for k in self.retired:
                 self.retired[k].update(w.report[k])
+            w.report = None  # counted once: in the retired totals from now on
         if w.writer is not None:
             w.writer.close()
         if w.task is not None:
@@ -264,9 +286,25 @@ class WorkerPool:
 
 
 # -- the worker process ---------------------------------------------------------------------------------------
-async def _worker(index: int, channel_fd: int, fds: list[int]) -> None:
-    from gtm.admin.metrics import NodeMetrics
+ORPHAN_GRACE = 600.0  # seconds a worker keeps answering after its control process went away
+
+
+def _limiter(rrl: Any, workers: int) -> Any:
+    """This worker's share of the rate limits: SO_REUSEPORT spreads a flood's flows over every worker, each
+    with its own buckets, so each allows 1/N of the configured rates (the sum is the configured rate)."""
+    from dataclasses import replace
+
     from gtm.dns.rrl import RateLimiter
+
+    if not rrl.enabled:
+        return None
+    n = max(1, workers)
+    return RateLimiter(replace(rrl, answers=rrl.answers / n, nodata=rrl.nodata / n, nxdomains=rrl.nxdomains / n,
+                               errors=rrl.errors / n))
+
+
+async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1) -> None:
+    from gtm.admin.metrics import NodeMetrics
     from gtm.dns.server import DnsServer, Responder
     from gtm.dns.table import Table
     from gtm.geoip import Locator
@@ -276,11 +314,13 @@ async def _worker(index: int, channel_fd: int, fds: list[int]) -> None:
     reader, writer = await asyncio.open_connection(sock=channel)
     kind, generation, config, health, settings = await read_frame(reader)
     locator = Locator(config.geoip)
-    responder = Responder(Table(config, health, locator.locate), udp_payload=settings["udp_payload"])
-    responder.rrl = RateLimiter(config.rrl) if config.rrl.enabled else None
+    metrics = NodeMetrics()
+    table = Table(config, health, locator.locate)
+    table.on_evict = metrics.evicted  # counts of evicted cache entries are kept, not lost
+    responder = Responder(table, udp_payload=settings["udp_payload"])
+    responder.rrl = _limiter(config.rrl, workers)
     durations: list[float] = []
     responder.observe = durations.append
-    metrics = NodeMetrics()
     metrics.responder = responder
     socks = [socket.socket(fileno=fd) for fd in fds]
     server = DnsServer(responder, [], max_tcp=settings["tcp_clients"], tcp_idle=settings["tcp_idle"],
@@ -290,29 +330,44 @@ async def _worker(index: int, channel_fd: int, fds: list[int]) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, lambda: None)  # Ctrl-C goes to the control process, which stops us
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)  # a reload is the control process's; not our death
 
     async def control() -> None:
         nonlocal locator
-        try:
-            while True:
+        while True:
+            try:
                 message = await read_frame(reader)
+            except (asyncio.IncompleteReadError, ConnectionError, OSError):
+                log.warning("worker %d: the control process went away; serving the last table for %.0f s",
+                            index, ORPHAN_GRACE)
+                loop.call_later(ORPHAN_GRACE, stop.set)  # stale answers must not outlive it for ever
+                return
+            try:
                 if message[0] == "config":
                     _, gen, cfg, h, _settings = message
                     if locator.source != cfg.geoip:
                         locator = Locator(cfg.geoip)
-                    table = await loop.run_in_executor(None, Table, cfg, h, locator.locate)
+                    new = await loop.run_in_executor(None, Table, cfg, h, locator.locate)
+                    new.on_evict = metrics.evicted
                     old = responder.table
-                    responder.table = table
+                    responder.table = new
                     metrics.retire(old, steered_only=False)
-                    responder.rrl = RateLimiter(cfg.rrl) if cfg.rrl.enabled else None
+                    want = _limiter(cfg.rrl, workers)
+                    if want is None or responder.rrl is None or responder.rrl.settings != want.settings:
+                        responder.rrl = want  # a new limiter (and fresh buckets) only when the limits changed
+                    server.tcp_per_client = cfg.rrl.tcp_per_client
+                    server.per_client_v4, server.per_client_v6 = cfg.rrl.ipv4_prefix, cfg.rrl.ipv6_prefix
+                    server.exempt = tuple(ipaddress.ip_network(n, strict=False) for n in cfg.rrl.exempt)
                 elif message[0] == "health":
                     old = responder.table
-                    responder.table = old.with_health(message[2])
+                    new = old.with_health(message[2])
+                    new.on_evict = metrics.evicted
+                    responder.table = new
                     metrics.retire(old, steered_only=True)
                 elif message[0] == "report?":
                     send_report()
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            log.warning("worker %d: the control process went away; serving the last table", index)
+            except Exception:  # a bad message must not leave the worker deaf to the next ones
+                log.exception("worker %d: could not apply %s", index, message[0])
 
     def send_report() -> None:
         sample = durations[:]
@@ -340,14 +395,15 @@ async def _worker(index: int, channel_fd: int, fds: list[int]) -> None:
 
 def main(argv: list[str]) -> None:
     index, channel_fd, fds = int(argv[0]), int(argv[1]), [int(x) for x in argv[2].split(",") if x]
+    workers = int(argv[3]) if len(argv) > 3 else 1
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s worker{index} %(name)s: %(message)s")
     try:
         import uvloop
 
-        uvloop.run(_worker(index, channel_fd, fds))
+        uvloop.run(_worker(index, channel_fd, fds, workers))
     except ImportError:
-        asyncio.run(_worker(index, channel_fd, fds))
+        asyncio.run(_worker(index, channel_fd, fds, workers))
 
 
 if __name__ == "__main__":
@@ -366,9 +422,18 @@ def take_over(path: str, timeout: float = 10.0) -> tuple[list[list[socket.socket
     except (FileNotFoundError, ConnectionRefusedError):
         conn.close()
         return None
-    conn.sendall(b"GIVE\n")
-    msg, fds, _flags, _addr = socket.recv_fds(conn, 65536, 4096)
-    meta = json.loads(msg.decode())
+    try:
+        conn.sendall(b"GIVE\n")
+        msg, fds, _flags, _addr = socket.recv_fds(conn, 65536, 4096)
+        meta = json.loads(msg.decode()) if msg else None
+    except (OSError, ValueError) as e:
+        conn.close()
+        raise GtmError(f"--takeover {path}: the running instance did not hand its sockets over ({e})") from None
+    if not meta or not fds or int(meta.get("per_worker", 0)) <= 0:
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        raise GtmError(f"--takeover {path}: the running instance handed over no sockets")
     socks = [socket.socket(fileno=fd) for fd in fds]
     per = int(meta["per_worker"])
     return [socks[i:i + per] for i in range(0, len(socks), per)], conn

@@ -98,8 +98,15 @@ def run(args: argparse.Namespace) -> int:
         # Ctrl-C and SIGTERM cancel the step, which rolls back what it changed before it returns its report.
         task = asyncio.ensure_future(step(runner))
         loop = asyncio.get_running_loop()
+        signalled: list[int] = []
+
+        def interrupt() -> None:  # the first one cancels the step; later ones must not cancel its rollback
+            if not signalled:
+                task.cancel()
+            signalled.append(1)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, interrupt)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:

@@ -78,10 +78,10 @@ class RateLimiter:
         if b is None:
             if len(self.buckets) >= MAX_BUCKETS:
                 self._prune(now)
-            cap = rate * self.settings.burst
+            cap = max(1.0, rate * self.settings.burst)  # at least one response per refill, whatever the burst
             self.buckets[key] = [cap - 1, now, 0]
             return resp
-        tokens = min(rate * self.settings.burst, b[0] + (now - b[1]) * rate)
+        tokens = min(max(1.0, rate * self.settings.burst), b[0] + (now - b[1]) * rate)
         b[1] = now
         if tokens >= 1:
             b[0] = tokens - 1
@@ -98,7 +98,7 @@ class RateLimiter:
     def _prune(self, now: float) -> None:
         """Drop buckets full again (idle long enough to have refilled): they hold no state worth keeping."""
         full = [k for k, b in self.buckets.items()
-                if b[0] + (now - b[1]) * self.rates[k[1]] >= self.rates[k[1]] * self.settings.burst]
+                if b[0] + (now - b[1]) * self.rates[k[1]] >= max(1.0, self.rates[k[1]] * self.settings.burst)]
         for k in full:
             del self.buckets[k]
         if len(self.buckets) >= MAX_BUCKETS:  # a flood from very many networks: start over

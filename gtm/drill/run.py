@@ -110,9 +110,10 @@ class Run:
                                                   f"down or drained")
             current = await self.io(self.store.read)
             for o in ov.active(current.overrides, time.time()):
-                if o.region == s.region and o.address is None and o.action in ("drain", "down"):
-                    raise Refused(f"{s.region} is already {o.action}ed ({o.author}: {o.reason or 'no reason'}); "
-                                  f"gtm restore {s.region} first")
+                if o.region == s.region and o.address is None and o.service is None:
+                    state = "drained" if o.action == "drain" else f"forced {o.action}"
+                    raise Refused(f"{s.region} is already {state} ({o.author}: {o.reason or 'no reason'}); "
+                                  f"gtm restore {s.region} (or gtm override clear {s.region}) first")
             window = guard.blackout(self.config.drills.blackout, time.time())
             if window is not None and not s.force:
                 raise Refused(f"inside the blackout window {window.text} (--force to go ahead)")
@@ -163,18 +164,28 @@ class Run:
         """Write the drain (and flip the switch); returns the monotonic time the store write completed."""
         s = self.s
 
-        made: list[Override] = []
+        new_id = secrets.token_hex(6)
+        up, qps = self._situation()
 
         def change(current: Stored) -> tuple[list[Override], dict[str, Any]]:
             now = time.time()
             new = ov.make(self.config, current.overrides, "drain", s.region, service=None, reason=s.reason,
-                          author=s.author, now=now, expires_in=expires_in, new_id=secrets.token_hex(6))
-            made[:] = [new]
-            return ov.put(current.overrides, new, now), audit_entry("drain", [new], s.author, s.reason,
-                                                                     via=self.report.kind)
+                          author=s.author, now=now, expires_in=expires_in, new_id=new_id)
+            after = ov.put(current.overrides, new, now)
+            if up and not s.force:  # again at write time: someone may have drained another region since
+                verdict = guard.check(self.config, after, up, qps, now)
+                if not verdict.ok:
+                    raise Refused("; ".join(verdict.problems) + " (--force to go ahead)")
+            return after, audit_entry("drain", [new], s.author, s.reason, via=self.report.kind)
 
-        stored, conflicts = await self.io(update, self.store, change)
-        self.override = made[0]  # only once it is written: a failed write leaves nothing to take back
+        # Ours from before the write: if its outcome is unclear (an interruption, a lost reply), taking it
+        # back (by id, a no-op when it is not there) is still right.
+        self.override = Override(new_id, "drain", s.region)
+        try:
+            stored, conflicts = await self.io(update, self.store, change)
+        except Refused:
+            self.override = None
+            raise
         t0 = time.monotonic()
         self.report.event("drained", store_version=stored.version, override=self.override.id if self.override else "",
                           conflicts=conflicts)
@@ -185,6 +196,10 @@ class Run:
                 self.switched = await self.io(switch_regions, s.route53, self.config, s.owner, s.region, True)
             except GtmError as e:
                 self.report.fail(f"route53: {e}")
+                try:  # some zones may have flipped before one failed: flip back whatever did
+                    await self.io(switch_regions, s.route53, self.config, s.owner, s.region, False)
+                except GtmError as back:
+                    self.report.fail(f"route53: flipping back failed too ({back}); run gtm route53 apply")
                 await self.take_back(route53=False)
                 self.report.rolled_back = True
                 raise GtmError(f"Route53 switch failed ({e}); the override store was rolled back") from None
@@ -304,7 +319,12 @@ async def drill(run: Run) -> Report:
     during: dict[Probe, Seen] = {}
     try:
         # A safety net: if this process dies, the drain still ends by itself.
-        t0 = await run.drain(expires_in=s.hold + 2 * (run.ttl + s.budget) + 300)
+        try:
+            t0 = await run.drain(expires_in=s.hold + 2 * (run.ttl + s.budget) + 300)
+        except Refused as e:
+            r.outcome, r.summary = "refused", f"refused at the drain, nothing changed: {e}"
+            r.fail(str(e))
+            return r
         moved = await run.wait(t0, lambda x: not x.error and s.region not in x.regions, "shifted")
         r.shift = moved
         during = dict(run.last)

@@ -84,6 +84,8 @@ def decode(text: str, where: str) -> Stored:
         return Stored(data["version"], tuple(Override.from_json(o) for o in data.get("overrides", [])))
     except ValueError as e:  # json.JSONDecodeError is a ValueError
         raise StoreError(f"{where}: {e}") from None
+    except (TypeError, AttributeError) as e:  # "overrides": null, a number, ...
+        raise StoreError(f"{where}: not a gtm override store ({e})") from None
 
 
 def encode(version: int, overrides: Sequence[Override]) -> str:
@@ -136,20 +138,27 @@ class FileStore:
                     os.fsync(dfd)
                 finally:
                     os.close(dfd)
-                with open(self.audit_path, "a+b") as fh:
-                    # A crash may have left a torn last line: start on a line of our own.
-                    fh.seek(0, os.SEEK_END)
-                    torn = False
-                    if fh.tell():
-                        fh.seek(-1, os.SEEK_END)
-                        torn = fh.read(1) != b"\n"
-                    fh.write((b"\n" if torn else b"") +
-                             (json.dumps({**audit, "version": version}, sort_keys=True) + "\n").encode())
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                try:
+                    self._audit(audit, version)
+                except OSError as e:  # the new store is in place: that write happened; say the audit did not
+                    log.error("override store %s version %d written, but its audit entry was not: %s",
+                              self.path, version, e)
                 return version
         except OSError as e:
             raise StoreError(f"cannot write the override store {self.path}: {e.strerror or e}") from None
+
+    def _audit(self, audit: dict[str, Any], version: int) -> None:
+        with open(self.audit_path, "a+b") as fh:
+            # A crash may have left a torn last line: start on a line of our own.
+            fh.seek(0, os.SEEK_END)
+            torn = False
+            if fh.tell():
+                fh.seek(-1, os.SEEK_END)
+                torn = fh.read(1) != b"\n"
+            fh.write((b"\n" if torn else b"") +
+                     (json.dumps({**audit, "version": version}, sort_keys=True) + "\n").encode())
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def history(self, limit: int = 50) -> list[dict[str, Any]]:
         try:

@@ -102,3 +102,14 @@ def test_buckets_stay_bounded() -> None:
         assert len(rrl.buckets) <= 100
     finally:
         rrl_module.MAX_BUCKETS = old
+
+
+def test_a_tiny_burst_still_allows_one_response_per_refill() -> None:
+    """rate 5/s with burst 0.1 s would be half a token: the bucket still holds one, so a client asking once a
+    second is answered every time (found by review: it was answered once, ever)."""
+    rrl, clock = limiter(answers=5, burst=0.1, slip=0)
+    answered = 0
+    for _ in range(10):
+        answered += rrl.check("192.0.2.9", Q, response()) is not None
+        clock.now += 1.0
+    assert answered == 10

@@ -225,3 +225,11 @@ def test_open_store(tmp_path: Path) -> None:
     with pytest.raises(GtmError) as info:
         open_store(StoreSettings(kind="etcd"))
     assert str(info.value) == "unknown override store 'etcd'; known: file, dynamodb"
+
+
+@pytest.mark.parametrize("body", ['{"version": 1, "overrides": null}', '{"version": 1, "overrides": 7}',
+                                  '{"version": 1, "overrides": [7]}'])
+def test_a_store_of_the_wrong_shape_is_a_store_error(store: FileStore, body: str) -> None:
+    Path(store.path).write_text(body)
+    with pytest.raises(StoreError, match=f"^{re.escape(store.path)}: "):
+        store.read()

@@ -223,3 +223,54 @@ def test_twenty_takeovers_under_a_query_stream_lose_no_query(zones: Path, tmp_pa
     print(f"takeover: {stats['queries']} queries across 20 restarts, {stats['retried']} retried, "
           f"{stats['failed']} unanswered")
     assert stats["queries"] > 200 and stats["failed"] == 0, stats
+
+
+def test_a_takeover_survives_a_previous_instance_that_vanishes(zones: Path, tmp_path: Path) -> None:
+    """A stand-in for the previous instance hands over its sockets and then disappears before it is told to
+    stop: the new instance serves anyway (review finding: it used to exit on the broken pipe). And one that
+    hands over nothing is a one-line error, not a traceback."""
+    import socket as socket_module
+
+    from gtm.workers import bind_sockets
+
+    path = str(tmp_path / "old.sock")
+    socks, bound = bind_sockets([("127.0.0.1", 0)])
+    port = bound[0][1]
+    listener = socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def old_instance(give: bool) -> None:
+        conn, _ = listener.accept()
+        conn.recv(16)
+        if give:
+            socket_module.send_fds(conn, [json.dumps({"per_worker": 2}).encode()], [s.fileno() for s in socks])
+        conn.close()  # gone before STOP
+
+    t = threading.Thread(target=old_instance, args=(True,))
+    t.start()
+    new = Server(zones, "--workers", "1", "--takeover", path, port=port)
+    try:
+        t.join(10)
+        new.wait(r"could not tell the previous instance to stop|took over 2 sockets")
+        assert new.port == port and EU in ask(port)
+        assert new.proc.poll() is None
+    finally:
+        new.stop()
+    for s in socks:
+        s.close()
+
+    empty_path = str(tmp_path / "empty.sock")
+    listener.close()
+    listener = socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM)
+    listener.bind(empty_path)
+    listener.listen(1)
+    t = threading.Thread(target=old_instance, args=(False,))
+    t.start()
+    done = subprocess.run([sys.executable, "-m", "gtm.cli", "serve", "--workers", "1", "--listen", "127.0.0.1:0",
+                           "--takeover", empty_path, str(zones)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    t.join(10)
+    listener.close()
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == \
+        f"gtm: error: --takeover {empty_path}: the running instance handed over no sockets"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import ipaddress
 import logging
 import os
 import signal
@@ -219,9 +218,7 @@ class Runtime:
         elif current is None or current.settings != config.rrl:
             self.responder.rrl = RateLimiter(config.rrl)
         if self.server is not None:
-            self.server.tcp_per_client = config.rrl.tcp_per_client
-            self.server.per_client_v4, self.server.per_client_v6 = config.rrl.ipv4_prefix, config.rrl.ipv6_prefix
-            self.server.exempt = tuple(ipaddress.ip_network(n, strict=False) for n in config.rrl.exempt)
+            self.server.set_limits(config.rrl)
 
     def _open_store(self, config: Config) -> None:
         if self.store_settings != config.overrides:
@@ -403,8 +400,7 @@ class Runtime:
                                         asyncio.get_running_loop())
         else:
             self.server = DnsServer(self.responder, self.listen, max_tcp=self.tcp_clients, tcp_idle=self.tcp_idle,
-                                    tcp_per_client=config.rrl.tcp_per_client, per_client_v4=config.rrl.ipv4_prefix,
-                                    per_client_v6=config.rrl.ipv6_prefix, exempt=config.rrl.exempt)
+                                    limits=config.rrl)
             await self.server.start()
         self.serving = True
         _settle()

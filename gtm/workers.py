@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import copyreg
-import ipaddress
 import json
 import logging
 import os
@@ -119,7 +118,6 @@ class WorkerPool:
         # Per worker, its sockets (UDP, TCP per address). The pool keeps them open for the whole run: a worker
         # that is restarted gets the same ones back (their queues survive), and a takeover hands them all on.
         self.sets: list[list[socket.socket]] = list(sockets or [])
-        self.ready: asyncio.Event | None = None
         self.settings = settings          # udp_payload, tcp_idle, tcp_clients, ...
         self.observe = observe            # receives workers' sampled query durations
         self.workers: list[Worker] = []
@@ -133,7 +131,6 @@ class WorkerPool:
 
     async def start(self, config: Config, health: HealthSnapshot, generation: int) -> None:
         self.current = ("config", generation, config, health, self.settings)
-        self.ready = asyncio.Event()
         if self.sets:
             self.bound = [s.getsockname()[:2] for s in self.sets[0] if s.type == socket.SOCK_DGRAM]
         while len(self.sets) < self.count:
@@ -324,8 +321,7 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1)
     metrics.responder = responder
     socks = [socket.socket(fileno=fd) for fd in fds]
     server = DnsServer(responder, [], max_tcp=settings["tcp_clients"], tcp_idle=settings["tcp_idle"],
-                       tcp_per_client=config.rrl.tcp_per_client, per_client_v4=config.rrl.ipv4_prefix,
-                       per_client_v6=config.rrl.ipv6_prefix, exempt=config.rrl.exempt)
+                       limits=config.rrl)
     await server.start_on(socks)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -355,9 +351,7 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1)
                     want = _limiter(cfg.rrl, workers)
                     if want is None or responder.rrl is None or responder.rrl.settings != want.settings:
                         responder.rrl = want  # a new limiter (and fresh buckets) only when the limits changed
-                    server.tcp_per_client = cfg.rrl.tcp_per_client
-                    server.per_client_v4, server.per_client_v6 = cfg.rrl.ipv4_prefix, cfg.rrl.ipv6_prefix
-                    server.exempt = tuple(ipaddress.ip_network(n, strict=False) for n in cfg.rrl.exempt)
+                    server.set_limits(cfg.rrl)
                 elif message[0] == "health":
                     old = responder.table
                     new = old.with_health(message[2])

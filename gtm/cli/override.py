@@ -73,24 +73,18 @@ def _config(args: argparse.Namespace) -> Config:
 
 def situation(config: Config, nodes: Sequence[Any], token: str | None) -> tuple[dict[str, list[str]], dict[str, float],
                                                                           list[str]]:
-    """What the nodes say: per service the regions up by health (the intersection over nodes: the most
-    careful view), the query rate (summed: each node answers its share), and the nodes that could not say."""
-    from gtm.drill.nodes import fetch_status
+    """What the nodes say (see gtm.drill.nodes.combined), and the nodes that could not say."""
+    from gtm.drill.nodes import NodeStatus, combined, fetch_status
 
-    up: dict[str, list[str]] | None = None
-    qps: dict[str, float] = {}
+    statuses: list[NodeStatus] = []
     failed = []
     for node in nodes:
         try:
-            st = fetch_status(node, token)
+            statuses.append(fetch_status(node, token))
         except GtmError as e:
             failed.append(str(e))
-            continue
-        mine = st.up_regions()
-        up = mine if up is None else {k: [r for r in v if r in mine.get(k, [])] for k, v in up.items()}
-        for k, v in st.rates().items():
-            qps[k] = qps.get(k, 0.0) + v
-    return up or {}, qps, failed
+    up, qps = combined(statuses)
+    return up, qps, failed
 
 
 def change_overrides(config: Config, store: Store, make_change: Any, *, force: bool, reason: str, who: str,

@@ -356,7 +356,8 @@ def _drills(ctx: Ctx, f: str, doc: LMap) -> DrillSettings:
                          nodes=tuple(nodes), clients=ctx.integer(m, "clients", "drills", d.clients, 1, 50))
 
 
-def _host_port(ctx: Ctx, m: LMap, key: str, path: str) -> tuple[str, int] | None:
+def _host_port(ctx: Ctx, m: LMap, key: str, path: str, lowest_port: int = 1) -> tuple[str, int] | None:
+    """``ADDRESS:PORT`` (IPv6 as ``[ADDRESS]:PORT``) at ``m[key]``; None (and a problem) when it is not one."""
     raw = ctx.string(m, key, path, None)
     if raw is None:
         return None
@@ -364,7 +365,7 @@ def _host_port(ctx: Ctx, m: LMap, key: str, path: str) -> tuple[str, int] | None
     host = host.strip("[]")
     try:
         ipaddress.ip_address(host)
-        if not port.isdigit() or not 0 < int(port) <= 65535:
+        if not port.isdigit() or not lowest_port <= int(port) <= 65535:
             raise ValueError
     except ValueError:
         ctx.err(m.value_line(key), join(path, key), f"must be ADDRESS:PORT, IPv6 as [ADDRESS]:PORT (got {show(raw)})")
@@ -458,19 +459,7 @@ def _admin(ctx: Ctx, f: str, doc: LMap) -> AdminSettings:
         return AdminSettings()
     ctx.keys(m, "admin", {"listen", "token", "public", "tls"})
     d = AdminSettings()
-    listen = d.listen
-    raw = ctx.string(m, "listen", "admin", None)
-    if raw is not None:
-        host, _, port = raw.rpartition(":")
-        host = host.strip("[]")
-        try:
-            ipaddress.ip_address(host)
-            if not port.isdigit() or not 0 <= int(port) <= 65535:
-                raise ValueError
-            listen = (host, int(port))
-        except ValueError:
-            ctx.err(m.value_line("listen"), "admin.listen",
-                    f"must be ADDRESS:PORT, IPv6 as [ADDRESS]:PORT (got {show(raw)})")
+    listen = _host_port(ctx, m, "listen", "admin", lowest_port=0) or d.listen  # port 0: any free port
     token_file, token_env = _secret_source(ctx, f, m, "token", "admin")
     public = []
     for item, line, p in ctx.seq(m, "public", "admin"):

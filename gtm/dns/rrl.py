@@ -44,17 +44,13 @@ class RateLimiter:
         self.settings = settings
         self.clock = clock
         self.rates = {k: settings.rate(k) for k in KINDS}
-        self.exempt = tuple(ipaddress.ip_network(n, strict=False) for n in settings.exempt)
+        self.exempt = exempt_networks(settings)
         self.prefix_of: dict[str, bytes | None] = {}         # address -> client network key (None: exempt)
         self.buckets: dict[tuple[bytes, str], list[float]] = {}  # (network, kind) -> [tokens, last, limited]
         self.stats = RrlStats()
 
     def _network(self, address: str) -> bytes | None:
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return None
-        if any(ip in n for n in self.exempt):
+        if is_exempt(address, self.exempt):
             return None
         return network_key(address, self.settings.ipv4_prefix, self.settings.ipv6_prefix)
 
@@ -121,3 +117,17 @@ def network_key(address: str, v4: int, v6: int) -> bytes | None:
         return None
     bits, width = (v4, 32) if ip.version == 4 else (v6, 128)
     return bytes([ip.version]) + (int(ip) >> (width - bits)).to_bytes(16, "big")
+
+
+def exempt_networks(settings: RrlSettings) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in settings.exempt)
+
+
+def is_exempt(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    """Whether ``address`` is in one of the exempt ``networks`` (an unparsable address is not limited either:
+    it has no network to be counted in)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True
+    return any(ip in n for n in networks)

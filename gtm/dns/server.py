@@ -22,9 +22,9 @@ from gtm.dns.codec import (
     BADVERS, DEFAULT_UDP_PAYLOAD, ECS_CODE, FORMERR, NOTIMP, OPCODE_QUERY, OPCODE_UPDATE, QR, REFUSED, SERVFAIL,
     Drop, Ecs, FormErr, Query, opt_rr, parse_ecs, parse_query,
 )
-from gtm.dns.rrl import RateLimiter, network_key
+from gtm.dns.rrl import RateLimiter, exempt_networks, is_exempt, network_key
 from gtm.dns.table import Entry, Steered, Table
-from gtm.model import OPT
+from gtm.model import OPT, RrlSettings
 
 log = logging.getLogger(__name__)
 
@@ -298,10 +298,12 @@ class _Tcp(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if peer else None
         server = self.server
-        self.net = network_key(self.peer, server.per_client_v4, server.per_client_v6) \
-            if self.peer and not server.exempt_peer(self.peer) else None
+        limits = server.limits
+        self.net = network_key(self.peer, limits.ipv4_prefix, limits.ipv6_prefix) \
+            if limits is not None and self.peer and not is_exempt(self.peer, server.exempt) else None
         if len(server.tcp_conns) >= server.max_tcp or \
-                (self.net is not None and server.tcp_by_net.get(self.net, 0) >= server.tcp_per_client):
+                (self.net is not None and limits is not None
+                 and server.tcp_by_net.get(self.net, 0) >= limits.tcp_per_client):
             server.responder.stats.tcp_rejected += 1
             self.net = None  # not counted: connection_lost must not uncount it
             transport.abort()
@@ -400,16 +402,15 @@ class DnsServer:
     """UDP and TCP listeners on every address, all answering through one Responder."""
 
     def __init__(self, responder: Responder, listen: list[tuple[str, int]], max_tcp: int = 256,
-                 tcp_idle: float = 10.0, tcp_per_client: int = 1 << 30, per_client_v4: int = 24,
-                 per_client_v6: int = 56, exempt: tuple[str, ...] = ()):
+                 tcp_idle: float = 10.0, limits: RrlSettings | None = None):
         self.responder = responder
         self.listen = listen
         self.max_tcp = max_tcp
         self.tcp_idle = tcp_idle
-        self.tcp_per_client = tcp_per_client  # connections at once per client network (/24, /56)
-        self.per_client_v4, self.per_client_v6 = per_client_v4, per_client_v6
         self.tcp_by_net: dict[bytes, int] = {}
-        self.exempt = tuple(ipaddress.ip_network(n, strict=False) for n in exempt)  # no per-network TCP cap
+        self.limits: RrlSettings | None = None  # rrl.tcp_per_client per client network (None: no such cap)
+        self.exempt: tuple[Any, ...] = ()
+        self.set_limits(limits)
         self.tcp_conns: set[_Tcp] = set()
         self._closers: list[Any] = []
         self.bound: list[tuple[str, int]] = []
@@ -440,14 +441,10 @@ class DnsServer:
             self.bound.append((host, port))
             log.info("listening on %s port %d (UDP and TCP)", host, port)
 
-    def exempt_peer(self, peer: str) -> bool:
-        if not self.exempt:
-            return False
-        try:
-            ip = ipaddress.ip_address(peer.split("%", 1)[0])
-        except ValueError:
-            return False
-        return any(ip in n for n in self.exempt)
+    def set_limits(self, limits: RrlSettings | None) -> None:
+        """The per-network TCP connection cap from the ``rrl:`` settings (a reload may change them)."""
+        self.limits = limits
+        self.exempt = exempt_networks(limits) if limits is not None else ()
 
     async def start_on(self, socks: list[socket.socket]) -> None:
         """Serve on sockets bound elsewhere (a worker process's: UDP and TCP alternating, see gtm.workers)."""

@@ -9,6 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from gtm.dns.server import parse_listen
 from gtm.errors import GtmError
 from gtm.model import Config, NodeAddress
 
@@ -50,10 +51,23 @@ def nodes_of(config: Config, dns: Sequence[str] = (), admin: Sequence[str] = ())
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise GtmError(f"a node's DNS address is ADDRESS:PORT, IPv6 as [ADDRESS]:PORT (got {text!r})")
-    return host.strip("[]"), int(port)
+    try:
+        return parse_listen(text)
+    except ValueError as e:
+        raise GtmError(f"a node's DNS address: {e}") from None
+
+
+def combined(statuses: Sequence[NodeStatus]) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """What the nodes say together: per service the regions up by health on every node (the most careful
+    view), and the query rates summed (each node answers its share)."""
+    up: dict[str, list[str]] | None = None
+    qps: dict[str, float] = {}
+    for st in statuses:
+        mine = st.up_regions()
+        up = mine if up is None else {k: [r for r in v if r in mine.get(k, [])] for k, v in up.items()}
+        for k, v in st.rates().items():
+            qps[k] = qps.get(k, 0.0) + v
+    return up or {}, qps
 
 
 def fetch_status(node: NodeAddress, token: str | None, timeout: float = 3.0) -> NodeStatus:

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from gtm.drill.nodes import NodeStatus, fetch_status
+from gtm.drill.nodes import NodeStatus, combined, fetch_status
 from gtm.drill.report import Report
 from gtm.drill.verify import Probe, Seen, Verifier, probes_for
 from gtm.dns.client import IPNet, ask
@@ -150,14 +150,7 @@ class Run:
             r.event("baseline", queries=len(seen), answering_region=len(answered))
 
     def _situation(self) -> tuple[dict[str, list[str]], dict[str, float]]:
-        up: dict[str, list[str]] | None = None
-        qps: dict[str, float] = {}
-        for st in self.statuses:
-            mine = st.up_regions()
-            up = mine if up is None else {k: [x for x in v if x in mine.get(k, [])] for k, v in up.items()}
-            for k, v in st.rates().items():
-                qps[k] = qps.get(k, 0.0) + v
-        return up or {}, qps
+        return combined(self.statuses)
 
     # -- changes ------------------------------------------------------------------------------------------
     async def drain(self, expires_in: float | None) -> float:
@@ -310,11 +303,7 @@ async def drill(run: Run) -> Report:
     r.settings.update({"hold": f"{s.hold:g} s", "budget": f"TTL {run.ttl} s + {s.budget:g} s",
                        "route53": "yes" if s.route53 is not None else "no", "nodes": len(run.nodes),
                        "client networks": len(s.clients)})
-    try:
-        await run.precheck()
-    except Refused as e:
-        r.outcome, r.summary = "refused", f"refused before any change: {e}"
-        r.fail(str(e))
+    if not await _prechecked(run, "drill"):
         return r
     during: dict[Probe, Seen] = {}
     try:
@@ -386,14 +375,21 @@ async def drill(run: Run) -> Report:
     return r
 
 
+async def _prechecked(run: Run, mode: str) -> bool:
+    """The precheck; on a refusal the report says so (outcome "refused") and False is returned."""
+    try:
+        await run.precheck(mode)
+        return True
+    except Refused as e:
+        run.report.outcome, run.report.summary = "refused", f"refused before any change: {e}"
+        run.report.fail(str(e))
+        return False
+
+
 async def failover(run: Run) -> Report:
     """Drain everywhere and verify; no rollback (an incident)."""
     r, s = run.report, run.s
-    try:
-        await run.precheck("failover")
-    except Refused as e:
-        r.outcome, r.summary = "refused", f"refused before any change: {e}"
-        r.fail(str(e))
+    if not await _prechecked(run, "failover"):
         return r
     try:
         t0 = await run.drain(expires_in=None)
@@ -418,11 +414,7 @@ async def failover(run: Run) -> Report:
 async def restore(run: Run) -> Report:
     """Clear the region's overrides everywhere and verify it is answered again."""
     r, s = run.report, run.s
-    try:
-        await run.precheck("restore")
-    except Refused as e:
-        r.outcome, r.summary = "refused", f"refused before any change: {e}"
-        r.fail(str(e))
+    if not await _prechecked(run, "restore"):
         return r
 
     def change(current: Stored) -> tuple[list[Override], dict[str, Any]]:

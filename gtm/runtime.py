@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from gtm import steering
+from gtm import sharedmem, steering
 from gtm.admin.app import make_app, read_token
 from gtm.admin.explain import explain_table
 from gtm.admin.app import start as admin_start
@@ -323,7 +323,10 @@ class Runtime:
     # -- lifecycle ----------------------------------------------------------------------------------------
     def load(self, paths: list[str]) -> Config:
         config = load(paths)
-        return self.transform(config) if self.transform is not None else config
+        config = self.transform(config) if self.transform is not None else config
+        if self.workers:  # one copy of a packed zone for all processes, and a generation ships without it
+            sharedmem.share(config)
+        return config
 
     async def start(self) -> None:
         config = self.load(self.paths)

@@ -53,9 +53,13 @@ def frame(message: Any) -> bytes:
     return struct.pack("!Q", len(body)) + body
 
 
-async def read_frame(reader: asyncio.StreamReader) -> Any:
+async def read_raw(reader: asyncio.StreamReader) -> bytes:
     size = struct.unpack("!Q", await reader.readexactly(8))[0]
-    return pickle.loads(await reader.readexactly(size))
+    return await reader.readexactly(size)
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Any:
+    return pickle.loads(await read_raw(reader))
 
 
 def bind_sockets(listen: list[tuple[str, int]]) -> tuple[list[socket.socket], list[tuple[str, int]]]:
@@ -332,15 +336,19 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1)
         nonlocal locator
         while True:
             try:
-                message = await read_frame(reader)
+                raw = await read_raw(reader)
             except (asyncio.IncompleteReadError, ConnectionError, OSError):
                 log.warning("worker %d: the control process went away; serving the last table for %.0f s",
                             index, ORPHAN_GRACE)
                 loop.call_later(ORPHAN_GRACE, stop.set)  # stale answers must not outlive it for ever
                 return
+            started = time.perf_counter()
+            message: Any = ("?",)
             try:
+                message = pickle.loads(raw)  # a packed zone arrives as a reference to shared memory (sharedmem)
                 if message[0] == "config":
                     _, gen, cfg, h, _settings = message
+                    unpickled = time.perf_counter()
                     if locator.source != cfg.geoip:
                         locator = Locator(cfg.geoip)
                     new = await loop.run_in_executor(None, Table, cfg, h, locator.locate)
@@ -352,6 +360,9 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1)
                     if want is None or responder.rrl is None or responder.rrl.settings != want.settings:
                         responder.rrl = want  # a new limiter (and fresh buckets) only when the limits changed
                     server.set_limits(cfg.rrl)
+                    log.info("worker %d: generation %d answering %.0f ms after it arrived (%d bytes, %.0f ms to "
+                             "unpickle)", index, gen, (time.perf_counter() - started) * 1000, len(raw),
+                             (unpickled - started) * 1000)
                 elif message[0] == "health":
                     old = responder.table
                     new = old.with_health(message[2])

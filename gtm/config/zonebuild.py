@@ -17,8 +17,12 @@ from types import MappingProxyType
 from gtm.config.checks import show
 from gtm.errors import Problem
 from gtm.model import A, AAAA, CNAME, DS, NS, SOA, Rdata, RRset, Service, Zone, is_subdomain, type_name
+from gtm.model.packed import PackedRRsets, pack
 
 MAX_TTL = 2**31 - 1  # RFC 2181 section 8
+# Zones of more records than this are kept packed (gtm.model.packed): a fraction of the memory, shared by the
+# worker processes, decoded per owner when a query asks.
+PACK_THRESHOLD = 100_000
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,11 @@ def build_zone(origin: str, source: str, records: list[RecordIn], services: tupl
 
     if len(problems) > start:
         return None
+    if len(records) > PACK_THRESHOLD:  # a big zone: one flat buffer instead of an object per record
+        owners = ((name, [(t, min(r.ttl for r in rs), tuple(dict.fromkeys(r.rdata.fields for r in rs)))
+                          for t, rs in types.items()]) for name, types in by_name.items())
+        return Zone(origin=origin, source=source, rrsets=PackedRRsets(pack(origin, owners, cuts)),
+                    services=services)
     rrsets: dict[str, MappingProxyType[int, RRset]] = {}
     for name, types in by_name.items():
         sets = {}

@@ -11,34 +11,17 @@ places them, so that steering stays in ``gtm.steering``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Container, Mapping
 
 from gtm.model import A, AAAA, ADDITIONAL_TARGETS, ANY, CNAME, DS, NS, SOA, RRset, Zone, is_subdomain
-from gtm.model import parent as _plain_parent
+from gtm.model.packed import PackedRRsets
+from gtm.model.records import label_parent
 
 NOERROR, NXDOMAIN, REFUSED = 0, 3, 5
 MAX_CHAIN = 8  # CNAME hops followed inside a zone before giving up (loops end here too)
 
 
-def parent(name: str) -> str:
-    """The name one label up, where a label may hold an escaped dot (``a\\.b.example.`` -> ``example.``).
-
-    Question names come from the wire, where a label may contain any octet; ``codec.wire_to_text`` escapes a
-    dot inside a label as ``\\.``, and splitting there would turn one label into two (and so match the wrong
-    wildcard, or the wrong zone).
-    """
-    if "\\" not in name:
-        return _plain_parent(name)
-    i, n = 0, len(name)
-    while i < n:
-        c = name[i]
-        if c == "\\":
-            i += 2  # "\\." or "\\\\"; a "\\DDD" escape has no dot in its digits
-            continue
-        if c == ".":
-            return name[i + 1:] or "."
-        i += 1
-    return "."
+parent = label_parent  # (escape-aware: see gtm.model.records.label_parent)
 
 
 @dataclass(frozen=True)
@@ -61,6 +44,18 @@ class Resolution:
     steered: RR | None = None  # the placeholder of that RRset in ``answer``, filled per client by the table
 
 
+class _Exists:
+    """Names of a packed zone, plus those its managed names add (``in`` only: a packed zone is not walked)."""
+
+    __slots__ = ("packed", "extra")
+
+    def __init__(self, packed: PackedRRsets, extra: frozenset[str]):
+        self.packed, self.extra = packed, extra
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.extra or (isinstance(name, str) and self.packed.exists(name))
+
+
 class ZoneIndex:
     """One zone with the lookup sets resolution needs, computed once per config."""
 
@@ -72,16 +67,25 @@ class ZoneIndex:
         self.managed: dict[str, tuple[str, Mapping[int, RRset]]] = {
             name: (svc.key, {t: RRset(name, t, svc.ttl, ()) for t in (A, AAAA)})
             for svc in zone.services for name in svc.names}
-        self.cuts = frozenset(n for n, t in zone.rrsets.items() if n != zone.origin and NS in t)
+        packed = zone.rrsets if isinstance(zone.rrsets, PackedRRsets) else None
+        self.packed = packed is not None
         exists: set[str] = set()
-        for name in list(zone.rrsets) + list(self.managed):
+        if packed is not None:  # its cuts and names are in the buffer; only the managed names are added here
+            self.cuts = packed.cuts
+            owners: list[str] = list(self.managed)
+        else:
+            self.cuts = frozenset(n for n, t in zone.rrsets.items() if n != zone.origin and NS in t)
+            owners = list(zone.rrsets) + list(self.managed)
+        for name in owners:
             n = name
-            while n not in exists:
+            while n not in exists and not (packed is not None and packed.exists(n)):
                 exists.add(n)
                 if n == zone.origin or n == ".":
                     break
                 n = parent(n)
-        self.exists = frozenset(exists)  # owners plus empty non-terminals (RFC 4592 section 2.2.2)
+        # owners plus empty non-terminals (RFC 4592 section 2.2.2)
+        self.names = frozenset(exists)  # every name, for a zone that is not packed
+        self.exists: Container[str] = self.names if packed is None else _Exists(packed, self.names)
         soa = zone.soa
         self.negative_soa = RR(zone.origin, RRset(zone.origin, SOA, zone.negative_ttl, soa.rdatas))
 

@@ -252,14 +252,15 @@ class Table:
         self.entries: dict[bytes, Entry | Steered] = {}
         self.cache: dict[bytes, Entry | Steered] = {}
         self.on_evict: Callable[[Table, list[Entry | Steered]], None] | None = None
-        pairs = sum(len(z.types_at(name)) for z in self.authority.zones.values() for name in z.exists)
         # Every answer is compiled ahead while the zones are of ordinary size; past PRECOMPILE_LIMIT answers
-        # (a zone of a million records) only the apexes and managed names are, the rest on first query (and
-        # kept in the bounded cache): loading stays fast and memory proportional to what is asked.
-        everything = pairs <= PRECOMPILE_LIMIT
-        managed = {n for svc in config.services for n in svc.names}
-        for z in self.authority.zones.values():
-            names = z.exists if everything else [n for n in z.exists if n == z.origin or n in managed]
+        # (a zone of a million records, which is packed) only the apexes and managed names are, the rest on
+        # first query (and kept in the bounded cache): loading stays fast and memory proportional to what is
+        # asked.
+        zones = self.authority.zones.values()
+        everything = not any(z.packed for z in zones) and sum(
+            len(z.types_at(name)) for z in zones for name in z.names) <= PRECOMPILE_LIMIT
+        for z in zones:
+            names = z.names if everything else dict.fromkeys([z.origin, *z.managed])
             for name in names:
                 for rtype in z.types_at(name):
                     wire = name_to_wire(name)

@@ -140,3 +140,24 @@ def parent(name: str) -> str:
         return "."
     _, _, rest = name.partition(".")
     return rest or "."
+
+
+def label_parent(name: str) -> str:
+    """The name one label up, where a label may hold an escaped dot (``a\\.b.example.`` -> ``example.``).
+
+    Question names come from the wire, where a label may contain any octet; ``codec.wire_to_text`` escapes a
+    dot inside a label as ``\\.``, and splitting there would turn one label into two (and so match the wrong
+    wildcard, or the wrong zone).
+    """
+    if "\\" not in name:
+        return parent(name)
+    i, n = 0, len(name)
+    while i < n:
+        c = name[i]
+        if c == "\\":
+            i += 2  # "\\." or "\\\\"; a "\\DDD" escape has no dot in its digits
+            continue
+        if c == ".":
+            return name[i + 1:] or "."
+        i += 1
+    return "."

@@ -1,0 +1,89 @@
+"""Packed zones in shared memory: one copy of a big zone for the control process and all its workers.
+
+:func:`share` moves each packed zone of a config (``gtm.model.packed``) into an anonymous memory file
+(``memfd_create``) mapped read-only, and makes pickling send a reference to it instead of its bytes: the
+process id, the file's descriptor number in that process, a random token and the size. A worker unpickling
+the config maps the same pages through ``/proc/<pid>/fd/<fd>`` (same user; Linux), so shipping a new
+generation of a million-record zone to the workers costs a few hundred bytes and no copy, and the pages are
+counted once however many workers answer from them.
+
+The control process keeps the file open as long as the packed zone lives (its config, the answer tables, the
+worker pool's last message); a worker keeps its mapping as long as it uses it. A reference whose file is gone
+(or whose descriptor number now names another file: the token tells) fails to unpickle with a clear error;
+the worker then keeps its current table until the next generation arrives.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import weakref
+from gtm.model import Config
+from gtm.model.packed import PackedRRsets
+
+PAGE = mmap.PAGESIZE
+_TOKEN = 16
+_attached: "weakref.WeakValueDictionary[bytes, PackedRRsets]" = weakref.WeakValueDictionary()
+
+
+def available() -> bool:
+    return hasattr(os, "memfd_create") and os.path.isdir(f"/proc/{os.getpid()}/fd")
+
+
+def share(config: Config) -> int:
+    """Move every packed zone of ``config`` not yet shared into shared memory (in place: the data is the
+    same, only where it lives changes). Returns the bytes moved. Does nothing where memfd is not available."""
+    moved = 0
+    if not available():
+        return 0
+    for zone in config.zones.values():
+        packed = zone.rrsets
+        if isinstance(packed, PackedRRsets) and packed.reducer is None:
+            moved += _move(packed)
+    return moved
+
+
+def _move(packed: PackedRRsets) -> int:
+    data = packed._view
+    token = os.urandom(_TOKEN)
+    fd = os.memfd_create(f"gtm-zone-{packed.origin}"[:200], os.MFD_CLOEXEC)
+    try:
+        # The first page holds the token (a descriptor number may be reused; the token may not), the data
+        # starts on the next (mmap offsets are page-aligned, but a view can start anywhere).
+        os.ftruncate(fd, PAGE + data.nbytes)
+        os.pwrite(fd, token, 0)
+        view = memoryview(data)
+        done = 0
+        while done < view.nbytes:
+            done += os.pwrite(fd, view[done:done + (64 << 20)], PAGE + done)
+        mm = mmap.mmap(fd, PAGE + data.nbytes, prot=mmap.PROT_READ)
+    except BaseException:
+        os.close(fd)
+        raise
+    pid, size = os.getpid(), data.nbytes
+    # The same object keeps its identity (the config and tables refer to it): rebind its view to the mapping.
+    PackedRRsets.__init__(packed, memoryview(mm)[PAGE:], reducer=lambda: (attach, (pid, fd, token, size)))
+    weakref.finalize(packed, os.close, fd)  # the file lives as long as the packed zone
+    _attached[token] = packed
+    return size
+
+
+def attach(pid: int, fd: int, token: bytes, size: int) -> PackedRRsets:
+    """The packed zone that process ``pid`` shared as descriptor ``fd`` (see the module docstring)."""
+    known = _attached.get(token)
+    if known is not None:
+        return known
+    path = f"/proc/{pid}/fd/{fd}"
+    try:
+        own = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ValueError(f"shared zone {path} cannot be opened: {e.strerror}") from None
+    try:
+        if os.fstat(own).st_size != PAGE + size or os.pread(own, _TOKEN, 0) != token:
+            raise ValueError(f"shared zone {path} is no longer the one sent (the process replaced it)")
+        mm = mmap.mmap(own, PAGE + size, prot=mmap.PROT_READ)
+    finally:
+        os.close(own)
+    packed = PackedRRsets(memoryview(mm)[PAGE:], reducer=lambda: (attach, (pid, fd, token, size)))
+    _attached[token] = packed
+    return packed
+

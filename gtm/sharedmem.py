@@ -59,12 +59,48 @@ def _move(packed: PackedRRsets) -> int:
     except BaseException:
         os.close(fd)
         raise
-    pid, size = os.getpid(), data.nbytes
     # The same object keeps its identity (the config and tables refer to it): rebind its view to the mapping.
+    _own(packed, mm, fd, token, data.nbytes)
+    return data.nbytes
+
+
+def _own(packed: PackedRRsets, mm: mmap.mmap, fd: int, token: bytes, size: int) -> PackedRRsets:
+    """Make ``packed`` read the mapping ``mm`` of this process's memory file ``fd``, and pickle as a reference
+    to it; the file is closed when ``packed`` is freed."""
+    pid = os.getpid()
     PackedRRsets.__init__(packed, memoryview(mm)[PAGE:], reducer=lambda: (attach, (pid, fd, token, size)))
-    weakref.finalize(packed, os.close, fd)  # the file lives as long as the packed zone
+    weakref.finalize(packed, os.close, fd)
     _attached[token] = packed
-    return size
+    return packed
+
+
+def descriptors(config: Config) -> list[int]:
+    """This process's memory files behind the shared zones of ``config`` (to pass them on, SCM_RIGHTS)."""
+    out = []
+    for zone in config.zones.values():
+        packed = zone.rrsets
+        if isinstance(packed, PackedRRsets) and packed.reducer is not None:
+            _fn, (pid, fd, _token, _size) = packed.reducer()
+            if pid == os.getpid():
+                out.append(fd)
+    return out
+
+
+def adopt(fd: int) -> PackedRRsets:
+    """Take over a memory file received from another process (which may be gone): the shared zone in it,
+    registered so that references to it (its token) unpickle to it. ``fd`` is owned by the result."""
+    try:
+        size = os.fstat(fd).st_size - PAGE
+        token = os.pread(fd, _TOKEN, 0)
+        mm = mmap.mmap(fd, PAGE + size, prot=mmap.PROT_READ)
+    except (OSError, ValueError):
+        os.close(fd)
+        raise
+    known = _attached.get(token)
+    if known is not None:
+        os.close(fd)
+        return known
+    return _own(PackedRRsets.__new__(PackedRRsets), mm, fd, token, size)
 
 
 def attach(pid: int, fd: int, token: bytes, size: int) -> PackedRRsets:

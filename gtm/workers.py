@@ -17,7 +17,6 @@ is started again by the control process, on new sockets of the same port.
 from __future__ import annotations
 
 import asyncio
-import copyreg
 import json
 import logging
 import os
@@ -30,7 +29,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from types import MappingProxyType
 from typing import Any
 
 from gtm.errors import GtmError
@@ -39,13 +37,6 @@ from gtm.model import Config, HealthSnapshot
 log = logging.getLogger(__name__)
 
 REPORT_EVERY = 1.0
-
-
-def _readonly(d: dict[Any, Any]) -> MappingProxyType[Any, Any]:
-    return MappingProxyType(d)
-
-
-copyreg.pickle(MappingProxyType, lambda m: (_readonly, (dict(m),)))  # the model's read-only mappings
 
 
 def frame(message: Any) -> bytes:

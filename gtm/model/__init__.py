@@ -1,9 +1,10 @@
 """gtm's model: frozen values built by ``gtm.config`` and read by everything else (stdlib only)."""
 from __future__ import annotations
 
+import copyreg
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 from gtm.model.records import (  # noqa: F401  (re-exported)
     A, AAAA, ADDITIONAL_TARGETS, ANY, CAA, CNAME, COMPRESSIBLE, DS, FIELDS, HINFO, MX, NS, OPT, PTR, SOA, SRV, TXT,
@@ -21,6 +22,15 @@ from gtm.model.traffic import (  # noqa: F401  (re-exported)
 )
 
 _EMPTY: Mapping = MappingProxyType({})
+
+
+def _readonly(d: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(d)
+
+
+# The model's read-only mappings pickle as the dicts they show (the workers' messages, the loading process's
+# answer).
+copyreg.pickle(MappingProxyType, lambda m: (_readonly, (dict(m),)))
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,10 @@ ALLOWED = {
     "drill": {"state", "route53", "dns", "model", "errors"},
     "admin": {"health", "state", "steering", "model", "errors", "dns"},
     "workers": {"dns", "geoip", "admin", "model", "errors"},
-    "sharedmem": {"model"},  # packed zones in shared memory (memfd), mapped by the workers  # worker processes: the query path and its counts
+    "sharedmem": {"model"},  # packed zones in shared memory (memfd), mapped by the workers
+    "isolated": {"config", "sharedmem", "model", "errors"},  # loading a big config in a child process  # worker processes: the query path and its counts
     "runtime": {"config", "dns", "steering", "health", "state", "geoip", "admin", "route53", "workers",
-                "sharedmem", "model", "errors"},
+                "isolated", "model", "errors"},
     "cli": None,  # everything
 }
 PURE = {"model", "config", "steering"}  # no sockets, clock or global randomness

@@ -4,9 +4,11 @@ Writes a master file of N A records (``h<i> IN A 10.x.y.z``), then
 
 1. loads it in a fresh process (``gtm.config.load``): seconds and peak RSS;
 2. starts ``gtm serve --workers W`` on it and times process start to the first right answer;
-3. reads the memory of the whole server (control process and workers): the sum of RSS, which counts pages
-   shared between processes once per process, and the sum of PSS (``/proc/<pid>/smaps_rollup``), which
-   divides each shared page among the processes mapping it, so its sum is what the server really holds;
+3. reads the memory of the whole server (control process, workers, and while it runs the loading process):
+   the sum of RSS, which counts pages shared between processes once per process; the sum of PSS
+   (``/proc/<pid>/smaps_rollup``), which divides each shared page among the processes mapping it; and the
+   total, PSS without shared memory plus each shared zone file at its full size (its pages exist whether or
+   not a process has touched them): what the server holds;
 4. checks 2,000 random names answer their address and 200 absent names NXDOMAIN;
 5. sends a steady stream of UDP queries (random names of the zone, ``--qps`` per second) and reloads the
    configuration (SIGHUP) in the middle: latency percentiles and unanswered queries before, during (from
@@ -54,10 +56,13 @@ def write_zone(path: Path, records: int) -> None:
 
 
 def memory(pid: int) -> dict[str, int]:
-    """KB of RSS and PSS of ``pid`` and its children (the workers)."""
+    """KB of RSS and PSS of ``pid`` and its children (the workers), and ``total_kb``: the PSS without shared
+    memory plus the full size of every shared zone file (memfd) once, mapped pages or not: what the server
+    holds."""
     out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="], capture_output=True, text=True).stdout
-    rss = pss = 0
+    rss = pss = shmem = 0
     procs = 0
+    files: dict[int, int] = {}
     for p in [pid] + [int(x) for x in out.split()]:
         try:
             for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
@@ -65,10 +70,20 @@ def memory(pid: int) -> dict[str, int]:
                     rss += int(line.split()[1])
                 elif line.startswith("Pss:"):
                     pss += int(line.split()[1])
+                elif line.startswith("Pss_Shmem:"):
+                    shmem += int(line.split()[1])
             procs += 1
+            for fd in os.listdir(f"/proc/{p}/fd"):
+                try:
+                    if "memfd:gtm-zone" in os.readlink(f"/proc/{p}/fd/{fd}"):
+                        st = os.stat(f"/proc/{p}/fd/{fd}")
+                        files[st.st_ino] = st.st_size // 1024
+                except OSError:
+                    pass
         except OSError:
             pass
-    return {"rss_kb": rss, "pss_kb": pss, "processes": procs}
+    return {"rss_kb": rss, "pss_kb": pss, "total_kb": pss - shmem + sum(files.values()),
+            "shared_zone_kb": sum(files.values()), "processes": procs}
 
 
 def ask(port: int, name: str, timeout: float = 2.0) -> dns.message.Message | None:
@@ -121,7 +136,7 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "gtm", "serve", "--workers", str(a.workers), "--listen",
                              f"127.0.0.1:{port}", str(zone)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    peak = {"pss_kb": 0, "rss_kb": 0}
+    peak = {"pss_kb": 0, "rss_kb": 0, "total_kb": 0}
     stop_sampling = threading.Event()
 
     def sample() -> None:
@@ -129,6 +144,7 @@ def main(argv: list[str]) -> int:
             m = memory(proc.pid)
             peak["pss_kb"] = max(peak["pss_kb"], m["pss_kb"])
             peak["rss_kb"] = max(peak["rss_kb"], m["rss_kb"])
+            peak["total_kb"] = max(peak["total_kb"], m["total_kb"])
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

@@ -322,9 +322,9 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, lambda: None)  # Ctrl-C goes to the control process, which stops us
     loop.add_signal_handler(signal.SIGHUP, lambda: None)  # a reload is the control process's; not our death
+    del kind, generation, config, health, table  # the responder holds the table; a later one replaces it
 
     async def control() -> None:
-        nonlocal locator
         while True:
             try:
                 raw = await read_raw(reader)
@@ -333,37 +333,43 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1)
                             index, ORPHAN_GRACE)
                 loop.call_later(ORPHAN_GRACE, stop.set)  # stale answers must not outlive it for ever
                 return
-            started = time.perf_counter()
-            message: Any = ("?",)
             try:
-                message = pickle.loads(raw)  # a packed zone arrives as a reference to shared memory (sharedmem)
-                if message[0] == "config":
-                    _, gen, cfg, h, _settings = message
-                    unpickled = time.perf_counter()
-                    if locator.source != cfg.geoip:
-                        locator = Locator(cfg.geoip)
-                    new = await loop.run_in_executor(None, Table, cfg, h, locator.locate)
-                    new.on_evict = metrics.evicted
-                    old = responder.table
-                    responder.table = new
-                    metrics.retire(old, steered_only=False)
-                    want = _limiter(cfg.rrl, workers)
-                    if want is None or responder.rrl is None or responder.rrl.settings != want.settings:
-                        responder.rrl = want  # a new limiter (and fresh buckets) only when the limits changed
-                    server.set_limits(cfg.rrl)
-                    log.info("worker %d: generation %d answering %.0f ms after it arrived (%d bytes, %.0f ms to "
-                             "unpickle)", index, gen, (time.perf_counter() - started) * 1000, len(raw),
-                             (unpickled - started) * 1000)
-                elif message[0] == "health":
-                    old = responder.table
-                    new = old.with_health(message[2])
-                    new.on_evict = metrics.evicted
-                    responder.table = new
-                    metrics.retire(old, steered_only=True)
-                elif message[0] == "report?":
-                    send_report()
+                await apply(raw)
             except Exception:  # a bad message must not leave the worker deaf to the next ones
-                log.exception("worker %d: could not apply %s", index, message[0])
+                log.exception("worker %d: could not apply a message of %d bytes", index, len(raw))
+            del raw
+
+    async def apply(raw: bytes) -> None:
+        """Apply one message of the control process. (Its own function: what it holds, the previous table
+        above all, is let go at its return, not kept until the next message.)"""
+        nonlocal locator
+        started = time.perf_counter()
+        message = pickle.loads(raw)  # a packed zone arrives as a reference to shared memory (sharedmem)
+        if message[0] == "config":
+            _, gen, cfg, h, _settings = message
+            unpickled = time.perf_counter()
+            if locator.source != cfg.geoip:
+                locator = Locator(cfg.geoip)
+            new = await loop.run_in_executor(None, Table, cfg, h, locator.locate)
+            new.on_evict = metrics.evicted
+            old = responder.table
+            responder.table = new
+            metrics.retire(old, steered_only=False)
+            want = _limiter(cfg.rrl, workers)
+            if want is None or responder.rrl is None or responder.rrl.settings != want.settings:
+                responder.rrl = want  # a new limiter (and fresh buckets) only when the limits changed
+            server.set_limits(cfg.rrl)
+            log.info("worker %d: generation %d answering %.0f ms after it arrived (%d bytes, %.0f ms to "
+                     "unpickle)", index, gen, (time.perf_counter() - started) * 1000, len(raw),
+                     (unpickled - started) * 1000)
+        elif message[0] == "health":
+            old = responder.table
+            new = old.with_health(message[2])
+            new.on_evict = metrics.evicted
+            responder.table = new
+            metrics.retire(old, steered_only=True)
+        elif message[0] == "report?":
+            send_report()
 
     def send_report() -> None:
         sample = durations[:]

@@ -46,8 +46,22 @@ def ask(port: int, name: str) -> dns.message.Message:
     return dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=5)
 
 
-def mapped(pid: int) -> bool:
-    return "memfd:gtm-zone-big.test." in Path(f"/proc/{pid}/maps").read_text()
+def mapped(pid: int) -> set[str]:
+    """The shared zone files ``pid`` maps (their inodes)."""
+    return {line.split()[4] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+            if "memfd:gtm-zone-big.test." in line}
+
+
+def files(pid: int) -> set[int]:
+    """The shared zone files ``pid`` holds open (their inodes)."""
+    out = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if "memfd:gtm-zone" in str(fd.readlink()):
+                out.add(fd.stat().st_ino)
+        except OSError:
+            pass
+    return out
 
 
 def test_a_child_loads_it_and_reports_problems_as_the_loader_does(big: Path, tmp_path: Path) -> None:
@@ -81,7 +95,8 @@ def test_workers_map_the_one_copy_and_follow_reloads(big: Path, tmp_path: Path) 
             assert [rr.address for rr in reply.answer[0]] == [address(i)]
         assert ask(server.port, "nope.big.test.").rcode() == dns.rcode.NXDOMAIN
         workers = server.workers()
-        assert len(workers) == 2 and all(mapped(pid) for pid in workers)
+        assert len(workers) == 2 and all(len(mapped(pid)) == 1 for pid in workers)
+        first = mapped(workers[0])
         assert "loaded in a separate process" in "\n".join(server.lines)
 
         write_zone(zone, salt=77)  # every address changes
@@ -91,6 +106,10 @@ def test_workers_map_the_one_copy_and_follow_reloads(big: Path, tmp_path: Path) 
             server.wait(rf"worker {n}: generation \d+ answering", timeout=30)
         for i in rng.sample(range(RECORDS), 50):
             assert [rr.address for rr in ask(server.port, f"h{i}.big.test.").answer[0]] == [address(i, 77)]
+        for pid in workers:  # the new generation's file, and no longer the old one's
+            now = mapped(pid)
+            assert len(now) == 1 and now != first
+        assert len(files(server.proc.pid)) == 1  # nor does the control process keep the old one
 
         zone.write_text(zone.read_text() + "h9 IN A not-an-address\n")
         server.proc.send_signal(signal.SIGHUP)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
 import socket
 import struct
 import subprocess
@@ -34,9 +35,23 @@ ISOLATE_BYTES = 4 << 20  # configuration files of this many bytes (about 150,000
 TIMEOUT = 1800.0         # seconds a child may take to load
 
 
+_IMPORT = re.compile(r"^\s*import:\s*['\"]?([^'\"#\s]+)", re.M)
+
+
 def config_bytes(paths: list[str]) -> int:
+    """The size of the configuration's files: those found under ``paths`` and the master files their YAML
+    imports (read with a pattern: this only decides where to load, the loader reads them properly)."""
+    files = set(config_.discover(paths))
+    for f in list(files):
+        if f.endswith((".yaml", ".yml")):
+            try:
+                with open(f, encoding="utf-8", errors="replace") as fh:
+                    text = fh.read(1 << 20)
+            except OSError:
+                continue
+            files.update(os.path.join(os.path.dirname(f), m) for m in _IMPORT.findall(text))
     total = 0
-    for f in config_.discover(paths):
+    for f in files:
         try:
             total += os.stat(f).st_size
         except OSError:
@@ -59,17 +74,23 @@ def load_in_child(paths: list[str]) -> Config:
     started = time.monotonic()
     ours, theirs = socket.socketpair()
     try:
+        # its own session: a Ctrl-C meant for the server does not reach the loading process
         proc = subprocess.Popen([sys.executable, "-m", "gtm.isolated", str(theirs.fileno()), *paths],
-                                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+                                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True)
+    except OSError as e:
+        ours.close()
+        raise GtmError(f"cannot start a process to load the configuration: {e}") from None
     finally:
         theirs.close()
     fds: list[int] = []
     try:
         ours.settimeout(TIMEOUT)
-        head, fds, _flags, _addr = socket.recv_fds(ours, 8, 64, socket.MSG_CMSG_CLOEXEC)
-        if len(head) < 8:
+        head, fds, flags, _addr = socket.recv_fds(ours, 12, sharedmem.MAX_FILES, socket.MSG_CMSG_CLOEXEC)
+        if len(head) < 12:
             raise GtmError(f"the loading process ended without an answer (exit status {proc.wait(TIMEOUT)})")
-        size = struct.unpack("!Q", head)[0]
+        size, files = struct.unpack("!QI", head)
+        if flags & socket.MSG_CTRUNC or len(fds) != files:
+            raise GtmError(f"the loading process sent {files} shared zones, {len(fds)} arrived")
         chunks = []
         while size:
             chunk = ours.recv(min(size, 1 << 20))
@@ -77,19 +98,25 @@ def load_in_child(paths: list[str]) -> Config:
                 raise GtmError("the loading process ended in the middle of its answer")
             chunks.append(chunk)
             size -= len(chunk)
-        proc.wait(TIMEOUT)
-        adopted = [sharedmem.adopt(fd) for fd in fds]  # before unpickling: the config refers to them
-        fds = []
+        adopted = []
+        while fds:  # before unpickling: the config refers to them
+            adopted.append(sharedmem.adopt(fds.pop(0)))  # (adopt owns the descriptor, even when it fails)
         kind, payload = pickle.loads(b"".join(chunks))
         del adopted  # the config holds what it uses
-    except (OSError, subprocess.TimeoutExpired) as e:
-        proc.kill()
-        proc.wait()
+    except GtmError:
+        raise
+    except Exception as e:  # OSError, a timeout, a broken answer
         raise GtmError(f"loading the configuration in a separate process failed: {e}") from None
     finally:
         ours.close()
         for fd in fds:
             os.close(fd)
+        if proc.poll() is None:
+            try:
+                proc.wait(5)  # it exits right after sending
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     if kind == "config":
         assert isinstance(payload, Config)
         log.info("configuration loaded in a separate process in %.1f s (%d packed zones in shared memory)",
@@ -114,7 +141,10 @@ def _child(fd: int, paths: list[str]) -> int:
     except Exception as e:  # anything else is the caller's GtmError, with the same words
         message = ("error", str(e) if isinstance(e, GtmError) else f"{type(e).__name__}: {e}")
     body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    socket.send_fds(sock, [struct.pack("!Q", len(body))], shared)
+    if len(shared) > sharedmem.MAX_FILES:
+        body = pickle.dumps(("error", f"{len(shared)} zones to share, more than {sharedmem.MAX_FILES}"))
+        shared = []
+    socket.send_fds(sock, [struct.pack("!QI", len(body), len(shared))], shared)
     sock.sendall(body)
     sock.close()
     return 0

@@ -1,28 +1,39 @@
 """Packed zones in shared memory: one copy of a big zone for the control process and all its workers.
 
 :func:`share` moves each packed zone of a config (``gtm.model.packed``) into an anonymous memory file
-(``memfd_create``) mapped read-only, and makes pickling send a reference to it instead of its bytes: the
-process id, the file's descriptor number in that process, a random token and the size. A worker unpickling
-the config maps the same pages through ``/proc/<pid>/fd/<fd>`` (same user; Linux), so shipping a new
-generation of a million-record zone to the workers costs a few hundred bytes and no copy, and the pages are
-counted once however many workers answer from them.
+(``memfd_create``, sealed against writes and resizing) mapped read-only, and makes pickling send a reference
+to it instead of its bytes: the process id, the file's descriptor number in that process, a random token and
+the size. So shipping a new generation of a million-record zone to the workers costs a few hundred bytes and
+no copy, and the pages are counted once however many workers answer from them.
 
-The control process keeps the file open as long as the packed zone lives (its config, the answer tables, the
-worker pool's last message); a worker keeps its mapping as long as it uses it. A reference whose file is gone
-(or whose descriptor number now names another file: the token tells) fails to unpickle with a clear error;
-the worker then keeps its current table until the next generation arrives.
+How a worker gets at the file behind a reference: the control process passes the files themselves over a
+datagram socketpair (SCM_RIGHTS, :func:`send`) right before the message that refers to them; the worker's
+:data:`inbox` is drained when a reference is unpickled, and a file in flight stays alive whatever the sender
+does meanwhile. Without an inbox (or when a file is missing from it), the worker opens
+``/proc/<pid>/fd/<fd>`` (same user, Linux, a process that may be inspected). A reference whose file cannot be
+had, or whose descriptor number now names another file (the token tells), fails to unpickle with a clear
+error; the worker then keeps its current table until the next generation arrives.
+
+The control process keeps a file open as long as its packed zone lives (its config, the answer tables, the
+worker pool's last message); a worker keeps its mapping as long as it uses it.
 """
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
+import socket
 import weakref
+
 from gtm.model import Config
 from gtm.model.packed import PackedRRsets
 
 PAGE = mmap.PAGESIZE
 _TOKEN = 16
+MAX_FILES = 253  # descriptors in one SCM_RIGHTS message (the kernel's SCM_MAX_FD)
 _attached: "weakref.WeakValueDictionary[bytes, PackedRRsets]" = weakref.WeakValueDictionary()
+inbox: socket.socket | None = None  # a worker's end of the socketpair the files arrive on (non-blocking)
+_received: dict[bytes, PackedRRsets] = {}  # the files of the last drain of the inbox, until the next one
 
 
 def available() -> bool:
@@ -45,16 +56,18 @@ def share(config: Config) -> int:
 def _move(packed: PackedRRsets) -> int:
     data = packed._view
     token = os.urandom(_TOKEN)
-    fd = os.memfd_create(f"gtm-zone-{packed.origin}"[:200], os.MFD_CLOEXEC)
+    fd = os.memfd_create(f"gtm-zone-{packed.origin}"[:200], os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         # The first page holds the token (a descriptor number may be reused; the token may not), the data
         # starts on the next (mmap offsets are page-aligned, but a view can start anywhere).
         os.ftruncate(fd, PAGE + data.nbytes)
         os.pwrite(fd, token, 0)
-        view = memoryview(data)
         done = 0
-        while done < view.nbytes:
-            done += os.pwrite(fd, view[done:done + (64 << 20)], PAGE + done)
+        while done < data.nbytes:
+            done += os.pwrite(fd, data[done:done + (64 << 20)], PAGE + done)
+        # Nobody may change it any more: a process that shrank it would kill every reader with SIGBUS.
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+                    | fcntl.F_SEAL_SEAL)
         mm = mmap.mmap(fd, PAGE + data.nbytes, prot=mmap.PROT_READ)
     except BaseException:
         os.close(fd)
@@ -66,9 +79,13 @@ def _move(packed: PackedRRsets) -> int:
 
 def _own(packed: PackedRRsets, mm: mmap.mmap, fd: int, token: bytes, size: int) -> PackedRRsets:
     """Make ``packed`` read the mapping ``mm`` of this process's memory file ``fd``, and pickle as a reference
-    to it; the file is closed when ``packed`` is freed."""
+    to it; the file is closed when ``packed`` is freed (and now, when this fails)."""
     pid = os.getpid()
-    PackedRRsets.__init__(packed, memoryview(mm)[PAGE:], reducer=lambda: (attach, (pid, fd, token, size)))
+    try:
+        PackedRRsets.__init__(packed, memoryview(mm)[PAGE:], reducer=lambda: (attach, (pid, fd, token, size)))
+    except BaseException:
+        os.close(fd)
+        raise
     weakref.finalize(packed, os.close, fd)
     _attached[token] = packed
     return packed
@@ -86,9 +103,22 @@ def descriptors(config: Config) -> list[int]:
     return out
 
 
+def send(sock: socket.socket, config: Config) -> bool:
+    """Pass the files behind ``config``'s shared zones over the datagram socket ``sock`` (a worker's inbox).
+    False when they could not be sent now (the worker then falls back to ``/proc``)."""
+    fds = descriptors(config)
+    try:
+        for i in range(0, len(fds), MAX_FILES):
+            socket.send_fds(sock, [b"Z"], fds[i:i + MAX_FILES])
+    except OSError:  # full (a worker far behind) or gone
+        return False
+    return True
+
+
 def adopt(fd: int) -> PackedRRsets:
     """Take over a memory file received from another process (which may be gone): the shared zone in it,
-    registered so that references to it (its token) unpickle to it. ``fd`` is owned by the result."""
+    registered so that references to it (its token) unpickle to it. ``fd`` is owned by the result (and
+    closed here when that fails)."""
     try:
         size = os.fstat(fd).st_size - PAGE
         token = os.pread(fd, _TOKEN, 0)
@@ -103,9 +133,43 @@ def adopt(fd: int) -> PackedRRsets:
     return _own(PackedRRsets.__new__(PackedRRsets), mm, fd, token, size)
 
 
+def _drain() -> None:
+    """Adopt every file waiting in the inbox; they are kept until the next drain (the message that refers
+    to them is read right after them)."""
+    if inbox is None:
+        return
+    _received.clear()
+    while True:
+        try:
+            _msg, fds, _flags, _addr = socket.recv_fds(inbox, 16, MAX_FILES, socket.MSG_CMSG_CLOEXEC)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return
+        if not fds and not _msg:
+            return
+        while fds:
+            fd = fds.pop(0)
+            try:
+                packed = adopt(fd)
+            except (OSError, ValueError):
+                for rest in fds:
+                    os.close(rest)
+                raise
+            _received[_token_of(packed)] = packed
+
+
+def _token_of(packed: PackedRRsets) -> bytes:
+    assert packed.reducer is not None
+    return bytes(packed.reducer()[1][2])
+
+
 def attach(pid: int, fd: int, token: bytes, size: int) -> PackedRRsets:
     """The packed zone that process ``pid`` shared as descriptor ``fd`` (see the module docstring)."""
     known = _attached.get(token)
+    if known is None:
+        _drain()
+        known = _attached.get(token)
     if known is not None:
         return known
     path = f"/proc/{pid}/fd/{fd}"
@@ -122,4 +186,3 @@ def attach(pid: int, fd: int, token: bytes, size: int) -> PackedRRsets:
     packed = PackedRRsets(memoryview(mm)[PAGE:], reducer=lambda: (attach, (pid, fd, token, size)))
     _attached[token] = packed
     return packed
-

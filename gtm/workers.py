@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from gtm import sharedmem
 from gtm.errors import GtmError
 from gtm.model import Config, HealthSnapshot
 
@@ -91,10 +92,11 @@ def bind_sockets(listen: list[tuple[str, int]]) -> tuple[list[socket.socket], li
 class Worker:
     """The control process's handle on one worker process."""
 
-    def __init__(self, index: int, proc: subprocess.Popen[bytes], channel: socket.socket):
+    def __init__(self, index: int, proc: subprocess.Popen[bytes], channel: socket.socket, files: socket.socket):
         self.index = index
         self.proc = proc
         self.channel = channel
+        self.files = files  # the datagram socket the shared zones' files are passed on
         self.report: dict[str, Any] | None = None
         self.reports_seen = 0
         self.retired = False
@@ -153,20 +155,26 @@ class WorkerPool:
     async def _spawn(self, index: int) -> None:
         socks = self.sets[index]
         ours, theirs = socket.socketpair()
-        fds = [s.fileno() for s in socks] + [theirs.fileno()]
+        # the files of shared zones travel on their own datagram socketpair (SCM_RIGHTS; see sharedmem)
+        files_ours, files_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        files_ours.setblocking(False)
+        fds = [s.fileno() for s in socks] + [theirs.fileno(), files_theirs.fileno()]
         cmd = [sys.executable, "-m", "gtm.workers", str(index), str(theirs.fileno()),
-               ",".join(str(s.fileno()) for s in socks), str(self.count)]
+               ",".join(str(s.fileno()) for s in socks), str(self.count), str(files_theirs.fileno())]
         try:
             proc = subprocess.Popen(cmd, pass_fds=fds)
         except OSError:
             ours.close()
+            files_ours.close()
             raise
         finally:
             theirs.close()
-        w = Worker(index, proc, ours)
+            files_theirs.close()
+        w = Worker(index, proc, ours, files_ours)
         w.reader, w.writer = await asyncio.open_connection(sock=ours)
         w.task = asyncio.ensure_future(self._listen(w))
         assert self.current is not None
+        sharedmem.send(files_ours, self.current[2])
         w.writer.write(frame(self.current))
         if self.health is not None:
             w.writer.write(frame(self.health))
@@ -220,6 +228,7 @@ class WorkerPool:
             w.report = None  # counted once: in the retired totals from now on
         if w.writer is not None:
             w.writer.close()
+        w.files.close()
         if w.task is not None:
             w.task.cancel()
 
@@ -237,6 +246,8 @@ class WorkerPool:
         for w in self.workers:
             if w.writer is not None and w.proc.poll() is None:
                 try:
+                    if message[0] == "config":  # the files first: the message refers to them
+                        sharedmem.send(w.files, message[2])
                     w.writer.write(data)
                 except (ConnectionError, OSError):
                     pass  # a dying worker: the supervisor restarts it with the current state
@@ -295,12 +306,15 @@ def _limiter(rrl: Any, workers: int) -> Any:
                                errors=rrl.errors / n))
 
 
-async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1) -> None:
+async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1, files_fd: int = -1) -> None:
     from gtm.admin.metrics import NodeMetrics
     from gtm.dns.server import DnsServer, Responder
     from gtm.dns.table import Table
     from gtm.geoip import Locator
 
+    if files_fd >= 0:
+        sharedmem.inbox = socket.socket(fileno=files_fd)
+        sharedmem.inbox.setblocking(False)
     loop = asyncio.get_running_loop()
     channel = socket.socket(fileno=channel_fd)
     reader, writer = await asyncio.open_connection(sock=channel)
@@ -398,14 +412,15 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1)
 def main(argv: list[str]) -> None:
     index, channel_fd, fds = int(argv[0]), int(argv[1]), [int(x) for x in argv[2].split(",") if x]
     workers = int(argv[3]) if len(argv) > 3 else 1
+    files_fd = int(argv[4]) if len(argv) > 4 else -1
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s worker{index} %(name)s: %(message)s")
     try:
         import uvloop
 
-        uvloop.run(_worker(index, channel_fd, fds, workers))
+        uvloop.run(_worker(index, channel_fd, fds, workers, files_fd))
     except ImportError:
-        asyncio.run(_worker(index, channel_fd, fds, workers))
+        asyncio.run(_worker(index, channel_fd, fds, workers, files_fd))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ when a query asks for them. It is a ``Mapping[str, Mapping[int, RRset]]`` like t
 rest of gtm reads it the same way; it also answers what the resolver needs without walking it: whether a name
 exists (empty non-terminals included, RFC 4592 section 2.2.2) and where the zone is cut.
 
-Layout (little-endian)::
+Layout (integers little-endian, but the slot table in the machine's own order: a buffer is only ever shared
+between processes of one machine)::
 
     MAGIC  u32 meta_len  meta (marshal: origin, names, records, slots, cuts)  pad to 4
     slots: ``slots`` x u32, each 0 (empty) or 1 + the offset of an entry in the data part
@@ -63,6 +64,8 @@ def pack(origin: str, owners: Iterable[tuple[str, list[RRsetData]]], cuts: Itera
     for name, value in values.items():
         raw = name.encode()
         off = len(data)
+        if off >= MAX_BUFFER:
+            raise ValueError(f"zone {origin} packs into more than {MAX_BUFFER} bytes")
         data += _ENTRY.pack(len(raw), ENT if value is None else 0, len(value or b""))
         data += raw
         if value:

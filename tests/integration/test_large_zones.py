@@ -113,8 +113,7 @@ def test_workers_map_the_one_copy_and_follow_reloads(big: Path, tmp_path: Path) 
 
         zone.write_text(zone.read_text() + "h9 IN A not-an-address\n")
         server.proc.send_signal(signal.SIGHUP)
-        failed = server.wait(r"reload failed", timeout=120)
-        assert failed
+        server.wait(r"reload failed", timeout=120)
         server.wait(rf"big\.test\.zone:{RECORDS + 6}", timeout=5)
         assert [rr.address for rr in ask(server.port, "h9.big.test.").answer[0]] == [address(9, 77)]
         assert server.workers() == workers

@@ -55,7 +55,7 @@ async def _scenario(zones: Path, store: FileStore) -> None:
         rt.builder.compile = slow_compile  # type: ignore[method-assign]
         reload = asyncio.ensure_future(rt.reload())
         deadline = time.monotonic() + 60
-        while not compiling.is_set():  # (a big config loads first, in a child process)
+        while not compiling.is_set():
             assert time.monotonic() < deadline
             await asyncio.sleep(0.01)
         current = store.read()

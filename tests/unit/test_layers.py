@@ -20,9 +20,9 @@ ALLOWED = {
     "route53": {"model", "errors"},
     "drill": {"state", "route53", "dns", "model", "errors"},
     "admin": {"health", "state", "steering", "model", "errors", "dns"},
-    "workers": {"dns", "geoip", "admin", "model", "errors"},
+    "workers": {"dns", "geoip", "admin", "sharedmem", "model", "errors"},  # the query path and its counts
     "sharedmem": {"model"},  # packed zones in shared memory (memfd), mapped by the workers
-    "isolated": {"config", "sharedmem", "model", "errors"},  # loading a big config in a child process  # worker processes: the query path and its counts
+    "isolated": {"config", "sharedmem", "model", "errors"},  # loading a big config in a child process
     "runtime": {"config", "dns", "steering", "health", "state", "geoip", "admin", "route53", "workers",
                 "isolated", "model", "errors"},
     "cli": None,  # everything

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import pickle
 import subprocess
+import socket
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import dns.message
 import dns.name
 import pytest
 
-import gtm.workers  # noqa: F401  (registers the pickling of the model's read-only mappings, as workers do)
 from gtm import sharedmem
 from gtm.config import load, zonebuild
 from gtm.dns.server import Responder
 from gtm.dns.table import Table
+from gtm.model import packed as packed_mod
 from gtm.model.packed import PackedRRsets, pack
 
 MASTER = r"""$ORIGIN p.test.
@@ -122,14 +124,19 @@ def test_packed_mapping_reads_as_the_dict(tmp_path: Path, monkeypatch) -> None:
     assert again == p and again is not p
 
 
-def test_pack_survives_crowded_slots() -> None:
-    """Many names in a small table probe past each other; each is still found, and absent ones are not."""
-    owners = [(f"n{i}.z.", [(1, 60, ((f"10.0.{i // 256}.{i % 256}",),))]) for i in range(3000)]
+@pytest.mark.parametrize("collide", [False, True])
+def test_pack_finds_every_name_however_crowded(monkeypatch, collide: bool) -> None:
+    """Names find their entries past others in the same slot run, with the real hash and with one that puts
+    every name in one slot (each lookup then probes through the whole run); absent names are not found."""
+    if collide:
+        monkeypatch.setattr(packed_mod, "zlib", SimpleNamespace(crc32=lambda raw: 7))
+    owners = [(f"n{i}.z.", [(1, 60, ((f"10.0.{i // 256}.{i % 256}",),))]) for i in range(600)]
     p = PackedRRsets(pack("z.", [("z.", [(6, 60, (("a.", "b.", 1, 2, 3, 4, 5),))])] + owners, []))
-    assert len(p) == 3001 and p.records == 3001
-    for i in range(0, 3000, 7):
+    assert len(p) == 601 and p.records == 601
+    for i in range(600):
         assert p[f"n{i}.z."][1].rdatas[0].fields == (f"10.0.{i // 256}.{i % 256}",)
-    assert all(f"m{i}.z." not in p for i in range(3000))
+    assert all(f"m{i}.z." not in p and not p.exists(f"n{i}.y.") for i in range(600))
+    assert p["z."][6].rdatas[0].fields[0] == "a."
 
 
 def test_bad_buffer_is_refused() -> None:
@@ -150,11 +157,26 @@ def test_shared_zone_is_mapped_by_another_process_not_copied(tmp_path: Path, mon
     assert b"web.deep" in before and b"web.deep" not in message  # a reference travels, not the zone
     assert len(message) < len(before) - size + 200
     assert pickle.loads(message).zones["p.test."].rrsets is p  # this process: the same object
-    child = ("import pickle, sys, gtm.workers; c = pickle.loads(sys.stdin.buffer.read()); "
+    child = ("import pickle, sys; c = pickle.loads(sys.stdin.buffer.read()); "
              "z = c.zones['p.test.'].rrsets; print(z['web.deep.a.b.p.test.'][1].rdatas[0].fields[0], len(z))")
     out = subprocess.run([sys.executable, "-c", child], input=message, capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout.decode().split() == ["192.0.2.80", str(len(p))]
+
+    # As the workers get them: the files passed over a socketpair (SCM_RIGHTS), no /proc needed.
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with ours, theirs:
+        assert sharedmem.send(ours, config)
+        child = ("import os, pickle, socket, sys; from gtm import sharedmem; "
+                 "sharedmem.inbox = socket.socket(fileno=int(sys.argv[1])); sharedmem.inbox.setblocking(False); "
+                 "real = os.open; os.open = lambda path, *a: (_ for _ in ()).throw(PermissionError(path)) "
+                 "if path.startswith('/proc') else real(path, *a); "
+                 "c = pickle.loads(sys.stdin.buffer.read()); z = c.zones['p.test.'].rrsets; "
+                 "print(z['web.deep.a.b.p.test.'][28].rdatas[0].fields[0])")
+        out = subprocess.run([sys.executable, "-c", child, str(theirs.fileno())], input=message,
+                             capture_output=True, timeout=60, pass_fds=[theirs.fileno()])
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().split() == ["2001:db8::80"]
 
 
 @pytest.mark.skipif(not sharedmem.available(), reason="needs memfd and /proc (Linux)")

@@ -88,7 +88,9 @@ class NodeMetrics:
         if not e.hits:
             return
         res = e.resolution
-        queries[(res.zone or "", TYPE_NAMES.get(e.qtype, str(e.qtype)), RCODES.get(e.rcode, str(e.rcode)))] += e.hits
+        # A type we do not know is "other": random types from scanners would otherwise add a label value (a
+        # series in Prometheus, and memory here) each, up to 65,536 of them.
+        queries[(res.zone or "", TYPE_NAMES.get(e.qtype, "other"), RCODES.get(e.rcode, str(e.rcode)))] += e.hits
         if res.service is not None:
             for region in _answered_regions(e, config) or ("none",):
                 answers[(res.service, region)] += e.hits

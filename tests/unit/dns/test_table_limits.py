@@ -84,3 +84,20 @@ def test_replaced_tables_are_freed_without_the_cyclic_collector(tmp_path: Path) 
         assert [o for o in gc.get_objects() if isinstance(o, Steered) and id(o.table) in old] == []
     finally:
         gc.enable()
+
+
+def test_unknown_query_types_share_one_metrics_label(tmp_path: Path) -> None:
+    """Random types (scanners, fuzzers) must not grow the query counters (and Prometheus series) one label
+    value per type: a type gtm does not know counts as "other"."""
+    from gtm.admin.metrics import NodeMetrics
+
+    r = Responder(_table(tmp_path))
+    metrics = NodeMetrics()
+    metrics.responder = r
+    for qtype in range(65000, 65100):
+        r.answer(dns.message.make_query("multi.t.test", qtype).to_wire(), "192.0.2.1")
+    r.answer(dns.message.make_query("multi.t.test", "TXT").to_wire(), "192.0.2.1")
+    queries = metrics.totals()["queries"]
+    assert queries[("t.test.", "other", "NOERROR")] == 100
+    assert queries[("t.test.", "TXT", "NOERROR")] == 1
+    assert not [k for k in queries if k[1].startswith("TYPE") or k[1].isdigit()]

@@ -7,8 +7,6 @@ that fails to load is logged with every problem and changes nothing: the last go
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import gc
 import logging
 import os
@@ -38,6 +36,7 @@ from gtm.model import AdminSettings, Config, Force, HealthSnapshot, Override, St
 from gtm.state import overrides as overrides_
 from gtm.state.store import Store, StoreError, Stored, decode, encode, open_store
 from gtm.steering import latency
+from gtm.workers import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -549,23 +548,6 @@ class Runtime:
         if self.node is not None:
             self.node.persist()
         log.info("stopped")
-
-
-def release_memory() -> None:
-    """Give the C allocator's free memory back to the system (glibc ``malloc_trim``). Loading a big zone
-    allocates and frees gigabytes in a worker thread, whose malloc arena otherwise keeps the freed pages:
-    hundreds of megabytes of RSS that nothing uses. Elsewhere, nothing."""
-    global _trim
-    if _trim is None:
-        try:
-            _trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-        except (OSError, AttributeError):
-            _trim = False
-    if _trim:
-        _trim(0)
-
-
-_trim: Any = None
 
 
 def _settle() -> None:

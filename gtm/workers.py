@@ -17,6 +17,7 @@ is started again by the control process, on new sockets of the same port.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import logging
 import os
@@ -288,6 +289,24 @@ class WorkerPool:
             s.close()
 
 
+def release_memory() -> None:
+    """Give the C allocator's free memory back to the system (glibc ``malloc_trim``; elsewhere nothing).
+    Loading a big zone allocates and frees gigabytes in a thread, whose malloc arena otherwise keeps the
+    freed pages; a worker's bounded caches fill and empty again and again, each time with new big blocks."""
+    global _trim
+    if _trim is None:
+        try:
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim  # glibc; (find_library would run ldconfig)
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim: Any = None
+TRIM_EVERY = 60.0  # seconds between a worker's calls of release_memory
+
+
 # -- the worker process ---------------------------------------------------------------------------------------
 ORPHAN_GRACE = 600.0  # seconds a worker keeps answering after its control process went away
 
@@ -394,8 +413,12 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1,
             pass
 
     async def report() -> None:
+        trimmed = time.monotonic()
         while True:
             send_report()
+            if time.monotonic() - trimmed >= TRIM_EVERY:  # (well under a millisecond for a worker's heap)
+                release_memory()
+                trimmed = time.monotonic()
             try:
                 await asyncio.wait_for(writer.drain(), 1.0)
             except (ConnectionError, OSError, asyncio.TimeoutError):

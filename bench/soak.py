@@ -4,9 +4,11 @@ Runs `gtm serve --workers 2` on a copy of tests/fixtures/dns for the given time 
 queries (static names, a managed name with ECS from many networks, NXDOMAIN), malformed and truncated packets
 (``bench.fuzz.mutate``), TCP connections with pipelined queries and slow-drip clients; while every 30 s the
 configuration is reloaded (SIGHUP, a TTL changed), every 10 s a region is drained or restored in the override
-store, and every 15 s the health file flips a region down or up. Every 10 s it samples each process's RSS.
+store, and every 15 s the health file flips a region down or up. Every 10 s it samples each process's RSS,
+anonymous (its heap) and file-backed (mapped files: the GeoIP database's pages come in as ECS lookups reach
+new networks, up to the file's size) apart.
 It fails (exit 1) when a valid query went unanswered above 0.1 %, a worker was restarted or stuck, the log
-shows an error, or RSS grew by more than 10 % after the first minute. Traffic goes to 127.0.0.1 only; every
+shows an error, or anonymous RSS grew by more than 10 % after the first minute. Traffic goes to 127.0.0.1 only; every
 loop is bounded by the duration.
 """
 from __future__ import annotations
@@ -38,14 +40,20 @@ from gtm.state.store import FileStore  # noqa: E402
 from tests.unit.dns.test_fuzz import SEEDS  # noqa: E402
 
 
-def rss_kb(pid: int) -> int:
+def rss_kb(pid: int) -> dict[str, int]:
+    """KB of resident memory of ``pid``: ``anon`` (its own heap: what a leak grows) and ``file`` (pages of
+    mapped files, the GeoIP database above all: they come in as lookups touch them, up to the file's size,
+    and are the page cache's to reclaim)."""
+    out = {"anon": 0, "file": 0}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+            if line.startswith("RssAnon:"):
+                out["anon"] = int(line.split()[1])
+            elif line.startswith("RssFile:"):
+                out["file"] = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return out
 
 
 def children(pid: int) -> list[int]:
@@ -178,7 +186,8 @@ def main(argv: list[str]) -> int:
             time.sleep(min(10.0, max(0.0, a.seconds - (time.monotonic() - started))))
             pids = [proc.pid] + sorted(children(proc.pid))
             samples.append((round(time.monotonic() - started), {p: rss_kb(p) for p in pids}))
-            print(f"t={samples[-1][0]:4d}s rss KB {samples[-1][1]} valid {counts['valid']} answered "
+            print(f"t={samples[-1][0]:4d}s rss KB (anon/file) "
+                  + " ".join(f"{p}: {m['anon']}/{m['file']}" for p, m in samples[-1][1].items()) + f" valid {counts['valid']} answered "
                   f"{counts['answered']} malformed {counts['malformed']} tcp {counts['tcp_answered']}/"
                   f"{counts['tcp']}", flush=True)
     finally:
@@ -194,12 +203,14 @@ def main(argv: list[str]) -> int:
     lost = counts["valid"] - counts["answered"]
     base = next((s for t, s in samples if t >= 60), samples[0][1] if samples else {})
     end = samples[-1][1] if samples else {}
-    growth = {p: (end.get(p, 0) - kb) / kb * 100 for p, kb in base.items() if kb}
+    growth = {p: (end[p]["anon"] - m["anon"]) / m["anon"] * 100 for p, m in base.items() if m["anon"] and p in end}
+    mapped = {p: (m["file"], end[p]["file"]) for p, m in base.items() if p in end}
     reloads = len(re.findall(r"reloaded in", text))
     print(f"soak: {a.seconds:.0f} s; valid UDP {counts['valid']}, answered {counts['answered']} "
           f"({lost / max(1, counts['valid']) * 100:.3f} % unanswered); malformed sent {counts['malformed']}; "
           f"TCP {counts['tcp_answered']}/{counts['tcp']}; reloads {reloads}; workers {workers0} -> {workers1}; "
-          f"RSS growth after the first minute " + ", ".join(f"{p}: {g:+.1f} %" for p, g in growth.items())
+          f"anonymous RSS growth after the first minute " + ", ".join(f"{p}: {g:+.1f} %" for p, g in growth.items())
+          + "; mapped files KB " + ", ".join(f"{p}: {a0} -> {a1}" for p, (a0, a1) in mapped.items())
           + f"; log errors {len(errors)}")
     ok = lost <= 0.001 * counts["valid"] and workers0 == workers1 and not errors and \
         all(g <= 10 for g in growth.values())

@@ -41,24 +41,35 @@ def _until(pred, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     return False
 
 
-def test_demo_runs_steers_fails_over_and_stops_cleanly() -> None:
+def _start_demo(cwd: Path) -> tuple[subprocess.Popen[str], int, int]:
+    """`gtm demo` on free ports, run from ``cwd``: the process, its DNS port and its admin port."""
     dns_port, admin_port = _free_port(), _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "gtm", "demo", "--dns-listen", f"127.0.0.1:{dns_port}",
-                             "--admin-listen", f"127.0.0.1:{admin_port}"], cwd=ROOT, stdout=subprocess.PIPE,
+                             "--admin-listen", f"127.0.0.1:{admin_port}"], cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return proc, dns_port, admin_port
+
+
+def _banner(proc: subprocess.Popen[str], dns_port: int, admin_port: int) -> list[str]:
+    """The demo's first lines (where it listens, checked) and its banner, up to the "Ctrl-C" line, stripped."""
+    assert proc.stdout is not None
+    first = [proc.stdout.readline().rstrip("\n") for _ in range(2)]
+    assert first == [f"dns: 127.0.0.1:{dns_port}", f"admin: http://127.0.0.1:{admin_port}"]
+    banner = []
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        assert line, "the demo exited early"
+        banner.append(line.strip())
+        if line.startswith("Ctrl-C"):
+            break
+    return banner
+
+
+def test_demo_runs_steers_fails_over_and_stops_cleanly() -> None:
+    proc, dns_port, admin_port = _start_demo(ROOT)
     try:
-        assert proc.stdout is not None
-        first = [proc.stdout.readline().rstrip("\n") for _ in range(2)]
-        assert first == [f"dns: 127.0.0.1:{dns_port}", f"admin: http://127.0.0.1:{admin_port}"]
-        banner = []
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            assert line, "the demo exited early"
-            banner.append(line)
-            if line.startswith("Ctrl-C"):
-                break
-        text = "".join(banner)
+        text = "\n".join(_banner(proc, dns_port, admin_port))
         assert f"dig @127.0.0.1 -p {dns_port} www.example.com +subnet=81.2.69.0/24" in text
         assert f"curl -X POST http://127.0.0.1:{admin_port}/demo/regions/eu-west/fail" in text
         # Clients in Europe, America and Asia get their own region.
@@ -97,20 +108,9 @@ def test_a_newcomer_drills_the_demo_with_the_commands_it_prints(tmp_path: Path) 
     import shutil
 
     shutil.copytree(ROOT / "zones", tmp_path / "zones", ignore=shutil.ignore_patterns(".gtm-overrides.json*"))
-    dns_port, admin_port = _free_port(), _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gtm", "demo", "--dns-listen", f"127.0.0.1:{dns_port}",
-                             "--admin-listen", f"127.0.0.1:{admin_port}"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc, dns_port, admin_port = _start_demo(tmp_path)
     try:
-        assert proc.stdout is not None
-        banner = []
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            assert line, "the demo exited early"
-            banner.append(line.strip())
-            if line.startswith("Ctrl-C"):
-                break
+        banner = _banner(proc, dns_port, admin_port)
         commands = [shlex.split(line) for line in banner if line.startswith("gtm override") or
                     line.startswith("gtm drill")]
         assert [c[:3] for c in commands] == [["gtm", "override", "drain"], ["gtm", "override", "clear"],

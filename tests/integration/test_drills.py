@@ -78,6 +78,22 @@ def store_of(tmp_path: Path) -> FileStore:
     return FileStore(str(tmp_path / STORE))
 
 
+def drill_in_hold(tmp_path: Path, nodes: list[Node], hold: str) -> subprocess.Popen[str]:
+    """`gtm drill run --region eu` started in the background, returned once eu is drained and n1 has moved."""
+    proc = subprocess.Popen([sys.executable, "-m", "gtm.cli", "drill", "run", "--region", "eu", "--hold", hold,
+                             "-c", str(tmp_path / "n1.yaml"), *node_args(nodes), "--report",
+                             str(tmp_path / "r.json")], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until("the drain is in the store", lambda: store_of(tmp_path).read().overrides, 20)
+        wait_until("n1 no longer answers eu", lambda: "eu" not in regions_answered(nodes[0].port, "fo"), 5)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc
+
+
 def test_a_drill_passes_on_two_nodes_and_reports_its_numbers(tmp_path: Path) -> None:
     with lab() as the_lab, two_nodes(tmp_path, the_lab) as nodes:
         assert all(ask(n.port, "fo") == ["127.0.1.1", "127.0.1.2"] for n in nodes)
@@ -127,13 +143,8 @@ def test_a_node_that_ignores_overrides_fails_the_drill_and_it_rolls_back(tmp_pat
 
 def test_ctrl_c_mid_drill_rolls_back(tmp_path: Path) -> None:
     with lab() as the_lab, two_nodes(tmp_path, the_lab) as nodes:
-        proc = subprocess.Popen([sys.executable, "-m", "gtm.cli", "drill", "run", "--region", "eu", "--hold", "60s",
-                                 "-c", str(tmp_path / "n1.yaml"), *node_args(nodes), "--report",
-                                 str(tmp_path / "r.json")], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = drill_in_hold(tmp_path, nodes, "60s")
         try:
-            wait_until("the drain is in the store", lambda: store_of(tmp_path).read().overrides, 20)
-            wait_until("n1 no longer answers eu", lambda: "eu" not in regions_answered(nodes[0].port, "fo"), 5)
             time.sleep(1.0)  # into the hold
             proc.send_signal(signal.SIGINT)
             out, _ = proc.communicate(timeout=30)
@@ -305,13 +316,8 @@ def test_a_region_going_down_during_the_hold_aborts_and_rolls_back(tmp_path: Pat
     """eu is drained; during the hold us (the next in fo's order) starts failing its health checks: the drill
     stops holding, takes the drain back and fails (exit 4), saying which region went down."""
     with lab() as the_lab, two_nodes(tmp_path, the_lab) as nodes:
-        proc = subprocess.Popen([sys.executable, "-m", "gtm.cli", "drill", "run", "--region", "eu", "--hold", "30s",
-                                 "-c", str(tmp_path / "n1.yaml"), *node_args(nodes), "--report",
-                                 str(tmp_path / "r.json")], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        proc = drill_in_hold(tmp_path, nodes, "30s")
         try:
-            wait_until("the drain is in the store", lambda: store_of(tmp_path).read().overrides, 20)
-            wait_until("n1 no longer answers eu", lambda: "eu" not in regions_answered(nodes[0].port, "fo"), 5)
             the_lab.set("us", status=503)
             out, _ = proc.communicate(timeout=40)
         finally:

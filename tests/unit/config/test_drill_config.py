@@ -14,22 +14,12 @@ import pytest
 from gtm.config import load
 from gtm.errors import ConfigError
 from gtm.model import Demand, DrillSettings, NodeAddress, StoreSettings, Window
+from tests.unit.config.test_loader_errors import BASE
 
 ZONES = Path(__file__).resolve().parents[3] / "zones"
 
-# Sections appended to BASE start at line 11; a service added with service() is at line 12.
-BASE = """\
-zone: example.com
-soa: {}
-ns: [ns1]
-regions:
-  r1: {location: {lat: 0, lon: 0}, endpoints: [192.0.2.1]}
-  r2: {location: {lat: 10, lon: 10}, endpoints: [192.0.2.2]}
-monitors:
-  web: {type: https}
-records:
-  ns1: {A: 192.0.2.53}
-"""
+# BASE (the loader tests' zone): sections appended to it start at line 11; a service added with service() is
+# at line 12.
 
 
 def service(demand: str) -> str:

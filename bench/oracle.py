@@ -20,7 +20,7 @@ from pathlib import Path
 from gtm import steering
 from gtm.config import load
 from gtm.geoip import Locator
-from gtm.model import HealthSnapshot
+from gtm.model.effective import Effective
 from gtm.steering.geomath import distance_km
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
     config = load([str(HERE / "zones")])
     service = next(s for s in config.services if s.key == "www")
     locator = Locator(config.geoip)
-    ctx = steering.Context(config, HealthSnapshot())
+    ctx = steering.Context(config, Effective())
     agree, wider, same_scope, diffs = 0, 0, 0, []
     for line in lines:
         addr_text, scope_text, ranking_text = line.split()

@@ -4,9 +4,11 @@ everything else (config, health, overrides, admin API) and ships each new genera
 
 Protocol, over one socketpair per worker: length-prefixed pickles.
 
-* control -> worker: ``("config", generation, config, health, settings)`` after a reload (the worker builds
-  its table in a thread and swaps it in), ``("health", generation, health)`` after a health or override change
-  (a cheap ``with_health``).
+* control -> worker: ``("swap", generation, config, rest, settings)`` for each snapshot the control process
+  swaps in (``gtm.serving``): ``config`` is the config after a reload (the worker compiles it in a thread) and
+  None when only health or overrides changed; ``rest`` is the snapshot without its config (``Snapshot.parts``).
+  The worker swaps the joined snapshot through its own :class:`~gtm.serving.Serving`, as the control process
+  did.
 * worker -> control: ``("report", totals, durations)`` every ``REPORT_EVERY`` seconds: its query counts (see
   ``NodeMetrics.totals``) and the sampled query durations since the last report.
 
@@ -34,7 +36,6 @@ from typing import Any
 
 from gtm import sharedmem
 from gtm.errors import GtmError
-from gtm.model import Config, HealthSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +123,13 @@ class WorkerPool:
         self.bound: list[tuple[str, int]] = []
         self.retired: dict[str, Counter[Any]] = {k: Counter() for k in ("queries", "answers", "events", "rrl")}
         self.restarts = 0
-        self.current: tuple[Any, ...] | None = None  # the last config message (for restarts)
-        self.health: tuple[Any, ...] | None = None   # the last health message
+        self.snapshot: Any = None   # the last snapshot sent (a restarted worker gets it, config and all)
+        self.generation = 0
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
 
-    async def start(self, config: Config, health: HealthSnapshot, generation: int) -> None:
-        self.current = ("config", generation, config, health, self.settings)
+    async def start(self, snapshot: Any, generation: int) -> None:
+        self.snapshot, self.generation = snapshot, generation
         if self.sets:
             self.bound = [s.getsockname()[:2] for s in self.sets[0] if s.type == socket.SOCK_DGRAM]
         while len(self.sets) < self.count:
@@ -174,11 +175,10 @@ class WorkerPool:
         w = Worker(index, proc, ours, files_ours)
         w.reader, w.writer = await asyncio.open_connection(sock=ours)
         w.task = asyncio.ensure_future(self._listen(w))
-        assert self.current is not None
-        sharedmem.send(files_ours, self.current[2])
-        w.writer.write(frame(self.current))
-        if self.health is not None:
-            w.writer.write(frame(self.health))
+        assert self.snapshot is not None
+        config, rest = self.snapshot.parts()
+        sharedmem.send(files_ours, config)  # the files first: the message refers to them
+        w.writer.write(frame(("swap", self.generation, config, rest, self.settings)))
         if index < len(self.workers):
             self.workers[index] = w
         else:
@@ -233,21 +233,18 @@ class WorkerPool:
         if w.task is not None:
             w.task.cancel()
 
-    def send_config(self, config: Config, health: HealthSnapshot, generation: int) -> None:
-        self.current = ("config", generation, config, health, self.settings)
-        self.health = None
-        self._broadcast(self.current)
-
-    def send_health(self, health: HealthSnapshot, generation: int) -> None:
-        self.health = ("health", generation, health)
-        self._broadcast(self.health)
+    def send(self, snapshot: Any, generation: int, new_config: bool) -> None:
+        """Ship a swapped snapshot: with its config after a reload, without it otherwise."""
+        self.snapshot, self.generation = snapshot, generation
+        config, rest = snapshot.parts()
+        self._broadcast(("swap", generation, config if new_config else None, rest, self.settings))
 
     def _broadcast(self, message: tuple[Any, ...]) -> None:
         data = frame(message)
         for w in self.workers:
             if w.writer is not None and w.proc.poll() is None:
                 try:
-                    if message[0] == "config":  # the files first: the message refers to them
+                    if message[0] == "swap" and message[2] is not None:  # the files first: the message refers to them
                         sharedmem.send(w.files, message[2])
                     w.writer.write(data)
                 except (ConnectionError, OSError):
@@ -311,25 +308,10 @@ TRIM_EVERY = 60.0  # seconds between a worker's calls of release_memory
 ORPHAN_GRACE = 600.0  # seconds a worker keeps answering after its control process went away
 
 
-def _limiter(rrl: Any, workers: int) -> Any:
-    """This worker's share of the rate limits: SO_REUSEPORT spreads a flood's flows over every worker, each
-    with its own buckets, so each allows 1/N of the configured rates (the sum is the configured rate)."""
-    from dataclasses import replace
-
-    from gtm.dns.rrl import RateLimiter
-
-    if not rrl.enabled:
-        return None
-    n = max(1, workers)
-    return RateLimiter(replace(rrl, answers=rrl.answers / n, nodata=rrl.nodata / n, nxdomains=rrl.nxdomains / n,
-                               errors=rrl.errors / n))
-
-
 async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1, files_fd: int = -1) -> None:
     from gtm.admin.metrics import NodeMetrics
-    from gtm.dns.server import DnsServer, Responder
-    from gtm.dns.table import Table
-    from gtm.geoip import Locator
+    from gtm.dns.server import DnsServer
+    from gtm.serving import Serving
 
     if files_fd >= 0:
         sharedmem.inbox = socket.socket(fileno=files_fd)
@@ -337,25 +319,21 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1,
     loop = asyncio.get_running_loop()
     channel = socket.socket(fileno=channel_fd)
     reader, writer = await asyncio.open_connection(sock=channel)
-    kind, generation, config, health, settings = await read_frame(reader)
-    locator = Locator(config.geoip)
+    _, generation, config, rest, settings = await read_frame(reader)
     metrics = NodeMetrics()
-    table = Table(config, health, locator.locate)
-    table.on_evict = metrics.evicted  # counts of evicted cache entries are kept, not lost
-    responder = Responder(table, udp_payload=settings["udp_payload"])
-    responder.rrl = _limiter(config.rrl, workers)
+    serving = Serving(rest.joined(config), metrics, settings["udp_payload"], rrl_share=workers)
     durations: list[float] = []
-    responder.observe = durations.append
-    metrics.responder = responder
+    serving.responder.observe = durations.append
     socks = [socket.socket(fileno=fd) for fd in fds]
-    server = DnsServer(responder, [], max_tcp=settings["tcp_clients"], tcp_idle=settings["tcp_idle"],
+    server = DnsServer(serving.responder, [], max_tcp=settings["tcp_clients"], tcp_idle=settings["tcp_idle"],
                        limits=config.rrl)
+    serving.add_server(server)
     await server.start_on(socks)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, lambda: None)  # Ctrl-C goes to the control process, which stops us
     loop.add_signal_handler(signal.SIGHUP, lambda: None)  # a reload is the control process's; not our death
-    del kind, generation, config, health, table  # the responder holds the table; a later one replaces it
+    del config, rest  # serving holds the snapshot; a later one replaces it
 
     async def control() -> None:
         while True:
@@ -375,32 +353,20 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1,
     async def apply(raw: bytes) -> None:
         """Apply one message of the control process. (Its own function: what it holds, the previous table
         above all, is let go at its return, not kept until the next message.)"""
-        nonlocal locator
         started = time.perf_counter()
         message = pickle.loads(raw)  # a packed zone arrives as a reference to shared memory (sharedmem)
-        if message[0] == "config":
-            _, gen, cfg, h, _settings = message
+        if message[0] == "swap":
+            _, gen, cfg, rest, _settings = message
+            if cfg is None:  # health or overrides: the same config, new answers for managed names (cheap)
+                serving.swap(rest.joined(serving.snapshot.config))
+                return
             unpickled = time.perf_counter()
-            if locator.source != cfg.geoip:
-                locator = Locator(cfg.geoip)
-            new = await loop.run_in_executor(None, Table, cfg, h, locator.locate)
-            new.on_evict = metrics.evicted
-            old = responder.table
-            responder.table = new
-            metrics.retire(old, steered_only=False)
-            want = _limiter(cfg.rrl, workers)
-            if want is None or responder.rrl is None or responder.rrl.settings != want.settings:
-                responder.rrl = want  # a new limiter (and fresh buckets) only when the limits changed
-            server.set_limits(cfg.rrl)
+            snapshot = rest.joined(cfg)
+            prepared = await loop.run_in_executor(None, serving.prepare, snapshot)
+            serving.swap(snapshot, prepared)
             log.info("worker %d: generation %d answering %.0f ms after it arrived (%d bytes, %.0f ms to "
                      "unpickle)", index, gen, (time.perf_counter() - started) * 1000, len(raw),
                      (unpickled - started) * 1000)
-        elif message[0] == "health":
-            old = responder.table
-            new = old.with_health(message[2])
-            new.on_evict = metrics.evicted
-            responder.table = new
-            metrics.retire(old, steered_only=True)
         elif message[0] == "report?":
             send_report()
 

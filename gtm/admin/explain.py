@@ -10,7 +10,8 @@ from gtm import steering
 from gtm.dns.codec import describe, name_to_wire
 from gtm.dns.table import Entry, Steered, Table, client_of
 from gtm.errors import GtmError
-from gtm.model import A, AAAA, TYPE_NAMES, TYPE_NUMBERS, Config, HealthSnapshot, Service
+from gtm.model import A, AAAA, TYPE_NAMES, TYPE_NUMBERS, Config, Service
+from gtm.model.effective import Effective
 from gtm.steering.geomath import distance_km
 from gtm.steering.latency import nearest_vantage
 
@@ -29,15 +30,15 @@ def client_key(text: str | None) -> bytes | str | None:
     return struct.pack("!HBB", 1 if net.version == 4 else 2, net.prefixlen, 0) + net.network_address.packed[:nbytes]
 
 
-def _regions(service: Service, config: Config, health: HealthSnapshot, client: steering.Client,
+def _regions(service: Service, config: Config, health: Effective, client: steering.Client,
              ranking: steering.Ranking) -> list[dict[str, Any]]:
     vantage = nearest_vantage(config, client)
     rtt = health.rtt()
-    health = health.for_service(service.key, service.monitor)
+    view = health.for_service(service.key)
     out = []
     for name in ranking.order:
         region = config.regions[name]
-        eps = [{"address": str(e.address), "weight": e.weight, "up": health.endpoint_up(name, str(e.address))}
+        eps = [{"address": str(e.address), "weight": e.weight, "up": view.endpoint_up(name, str(e.address))}
                for e in region.endpoints]
         row: dict[str, Any] = {"name": name, "up": any(e["up"] for e in eps), "endpoints": eps}
         if client.geo.location is not None:

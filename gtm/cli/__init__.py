@@ -24,9 +24,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from gtm.runtime import Builder
+    from gtm.runtime import build
 
-    config = Builder()(args.paths).config  # compiles the tables and opens the GeoIP databases, as serve does
+    config = build(args.paths).config  # compiles the tables and opens the GeoIP databases, as serve does
     for zone in config.zones.values():
         print(f"{zone.origin} ok: {zone.record_count()} records, {len(zone.services)} services ({zone.source})")
     if not config.zones:
@@ -37,7 +37,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from gtm.dns.server import parse_listen
-    from gtm.runtime import Runtime
+    from gtm.runtime import Runtime, ServeOptions
 
     listen = []
     for text in args.listen or ["127.0.0.1:5353"]:
@@ -58,10 +58,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             raise _Usage(f"--admin-listen: {e}") from None
     if args.takeover and not args.workers:
         raise _Usage("--takeover needs --workers N (the sockets are handed from worker processes to worker processes)")
-    runtime = Runtime(args.paths, listen, watch=args.watch_interval if args.watch else 0.0,
-                      tcp_idle=args.tcp_idle, tcp_clients=args.tcp_clients, udp_payload=args.udp_payload,
-                      health_file=args.health, admin_listen=admin, probe_as=args.probe_as, workers=args.workers,
-                      takeover=args.takeover)
+    runtime = Runtime(ServeOptions(
+        tuple(args.paths), tuple(listen), watch=args.watch_interval if args.watch else 0.0, tcp_idle=args.tcp_idle,
+        tcp_clients=args.tcp_clients, udp_payload=args.udp_payload, health_file=args.health, admin_listen=admin,
+        probe_as=args.probe_as, workers=args.workers, takeover=args.takeover))
     if uvloop is not None:
         uvloop.run(runtime.run())
     else:

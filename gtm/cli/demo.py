@@ -29,7 +29,7 @@ from gtm.config import load
 from gtm.health.prober import Prober
 from gtm.health.signing import load_keys
 from gtm.model import Config, Endpoint, Location, MonitorType
-from gtm.runtime import Runtime
+from gtm.runtime import Runtime, ServeOptions
 from gtm.steering.geomath import distance_km
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,21 @@ def demo_routes(regions: dict[str, SimRegion]) -> list[web.RouteDef]:
     return [web.post(r"/demo/regions/{name}/{action:fail|recover}", change), web.get("/demo/regions", listing)]
 
 
+class DemoRuntime(Runtime):
+    """A node whose regions are simulated: every loaded config has its endpoints moved to the simulated load
+    balancers on loopback, and the admin API has the routes that fail and recover them."""
+
+    def __init__(self, options: ServeOptions, regions: dict[str, SimRegion], port: int, keys_file: str):
+        super().__init__(options)
+        self.regions, self.port, self.keys_file = regions, port, keys_file
+
+    def load(self, paths: list[str]) -> Config:
+        return simulate(super().load(paths), self.regions, self.port, self.keys_file)
+
+    def routes(self) -> list[web.RouteDef]:
+        return demo_routes(self.regions)
+
+
 def _banner(dns: tuple[str, int], admin_url: str) -> str:
     host, port = dns
     lines = [f"dns: {host}:{port}", f"admin: {admin_url}", "",
@@ -148,9 +163,7 @@ async def run_demo(paths: list[str], dns: tuple[str, int], admin: tuple[str, int
     config = simulate(load(paths), regions, port, str(keys_file))  # a config error surfaces here, before starting
     for region in regions.values():
         await _start_backends(region, port, {v.name: v.location for v in config.vantages.values()})
-    runtime = Runtime(paths, [dns], admin_listen=admin,
-                      transform=lambda c: simulate(c, regions, port, str(keys_file)))
-    runtime.admin_routes = demo_routes(regions)
+    runtime = DemoRuntime(ServeOptions(tuple(paths), (dns,), admin_listen=admin), regions, port, str(keys_file))
     serving = asyncio.ensure_future(runtime.run())
     while runtime.admin_url is None and not serving.done():
         await asyncio.sleep(0.02)
@@ -162,9 +175,9 @@ async def run_demo(paths: list[str], dns: tuple[str, int], admin: tuple[str, int
             p = Prober(config, vantage, [runtime.admin_url], "demo", keys["demo"])
             probers.append(p)
             tasks.append(asyncio.ensure_future(p.run()))
-    while not runtime.serving and not serving.done():
+    while not runtime.answering and not serving.done():
         await asyncio.sleep(0.05)
-    if runtime.serving and runtime.server is not None and runtime.admin_url is not None:
+    if runtime.answering and runtime.server is not None and runtime.admin_url is not None:
         bound = runtime.server.bound[0]
         text = _banner(bound, runtime.admin_url)
         if dns[1] and admin[1]:

@@ -11,14 +11,14 @@ import json
 from typing import Any
 
 from gtm.admin.explain import explain_table, qtype_of
-from gtm.runtime import Builder
+from gtm.runtime import build
 
 
 def explain(table_paths: list[str], name: str, client_text: str | None, qtype_text: str,
             health_file: str | None) -> dict[str, Any]:
     """The explanation as a JSON-able dict (``regions`` lists the ranked regions)."""
     qtype_of(qtype_text)  # a bad type is reported before the config is loaded
-    return explain_table(Builder(health_file)(table_paths), name, client_text, qtype_text)
+    return explain_table(build(table_paths, health_file), name, client_text, qtype_text)
 
 
 def render(info: dict[str, Any]) -> str:

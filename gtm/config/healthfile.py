@@ -20,9 +20,10 @@ from gtm.config.checks import Ctx, join, show
 from gtm.config.yamlsrc import LMap, load_yaml
 from gtm.errors import ConfigError, Problem
 from gtm.model import Config, HealthSnapshot
+from gtm.model.effective import PinnedHealth
 
 
-def load_health(path: str, config: Config) -> HealthSnapshot:
+def load_health(path: str, config: Config) -> PinnedHealth:
     """Read a health file for ``config``; raises ConfigError listing every problem."""
     try:
         with open(path, encoding="utf-8") as fh:
@@ -85,8 +86,9 @@ def load_health(path: str, config: Config) -> HealthSnapshot:
                 sticky[(service, vantage)] = str(target)
     if ctx.problems:
         raise ConfigError(ctx.problems)
-    return HealthSnapshot(down_endpoints=frozenset(down_endpoints), down_regions=frozenset(down_regions),
-                          rtt_ms=tuple(sorted(rtt.items())), latency_choice=tuple(sorted(sticky.items())))
+    return PinnedHealth(HealthSnapshot(down_endpoints=frozenset(down_endpoints),
+                                       down_regions=frozenset(down_regions), rtt_ms=tuple(sorted(rtt.items()))),
+                        tuple(sorted(sticky.items())))
 
 
 def _mapping(ctx: Ctx, doc: LMap, key: str) -> list[tuple[str, object]]:

@@ -24,7 +24,8 @@ from typing import Callable
 from gtm import steering
 from gtm.dns.authority import NOERROR, RR, Authority, Resolution, ZoneIndex
 from gtm.dns.codec import AA, QR, TC, Writer, name_to_wire
-from gtm.model import NOWHERE, Config, GeoInfo, HealthSnapshot, IPAddress, Rdata, RRset, Service, WeightedPolicy
+from gtm.model import NOWHERE, Config, GeoInfo, IPAddress, Rdata, RRset, Service, WeightedPolicy
+from gtm.model.effective import Effective
 from gtm.steering import Client, Decision, Ranking
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ class TableEnv:
     off the query path, so replaced tables must be freed by reference counting alone."""
 
     config: Config
-    health: HealthSnapshot
+    health: Effective
     locate: "Locate | None"
     context: steering.Context
     authority: Authority
@@ -197,7 +198,7 @@ class Steered:
         # The draw happens under the health the answer is chosen under: when every region is down, that of
         # last_known_good or fail_open (all up), as in steering.choose; None (fail_closed, static): no draw.
         health = steering.answering_health(self.service, ranking, config, self.table.health)
-        healthy = steering.healthy_regions(self.service, config, health) if health is not None else []
+        healthy = steering.regions_up(self.service, config, health) if health is not None else []
         # Each variant's share is the probability of that draw in steering.choose: the region's weight over the
         # total, times, per family, the lead endpoint's weight over its region's total of that family. (Plain
         # products of the endpoint weights would favour regions with heavier endpoints.)
@@ -239,9 +240,10 @@ class Steered:
 
 
 class Table:
-    """All answers of one snapshot (config + health); see the module docstring."""
+    """All answers of one snapshot (the config and the effective health); see the module docstring. Built by
+    ``gtm.serving.Snapshot.compile``."""
 
-    def __init__(self, config: Config, health: HealthSnapshot = HealthSnapshot(), locate: Locate | None = None):
+    def __init__(self, config: Config, health: Effective = Effective(), locate: Locate | None = None):
         self.config = config
         self.health = health
         self.locate = locate
@@ -267,7 +269,7 @@ class Table:
                     self.entries[wire + struct.pack("!H", rtype)] = self._compile(wire, name, rtype)
         self.lazy = not everything
 
-    def with_health(self, health: HealthSnapshot) -> "Table":
+    def with_health(self, health: Effective) -> "Table":
         """The same config under new health: static answers are shared, managed names start afresh.
 
         Cheap (no zone is resolved again), so a health change costs only the steered names' classes, which

@@ -16,12 +16,10 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Callable
 
-from gtm import steering
 from gtm.health import aggregate
 from gtm.health.aggregate import State, Transition
 from gtm.health.signing import HEADER_KEY, HEADER_NONCE, HEADER_SIG, HEADER_TS, Rejected, Verifier, load_keys
 from gtm.model import Config, HealthSnapshot, Report, ReportError
-from gtm.steering import latency
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +44,6 @@ class HealthNode:
         self.transitions: deque[Transition] = deque(maxlen=200)
         self.transition_counts: Counter[tuple[str, str]] = Counter()
         self.generation = 0
-        self.last_good: dict[str, HealthSnapshot] = {}
         self.restored = False
         self.current = HealthSnapshot()
         self._delivered = False                      # on_change has seen a snapshot since the node went live
@@ -130,23 +127,22 @@ class HealthNode:
             self.transitions.append(t)
             self.transition_counts[(t.kind, t.state)] += 1
         snap = aggregate.snapshot(self.state, self.config, HealthSnapshot(), self.generation + 1)
-        snap = replace(snap, latency_choice=latency.update_choices(
-            self.config, replace(snap, latency_choice=self.current.latency_choice)))
         self._publish(snap)
 
     def _publish(self, snap: HealthSnapshot) -> None:
-        for svc in self.config.services:
-            if steering.healthy_regions(svc, self.config, snap):
-                self.last_good[svc.key] = replace(snap.for_monitor(svc.monitor), last_good=(), generation=0)
-        snap = replace(snap, last_good=tuple(sorted(self.last_good.items())))
-        # RTTs move with every report; what matters to answers is their order per vantage (the latency
-        # choices themselves are compared too). Rebuilding answers on every jitter would throw the per-client
-        # caches away several times a second.
-        same = (snap.down_checks, _rtt_order(snap), snap.latency_choice) == \
-               (self.current.down_checks, _rtt_order(self.current), self.current.latency_choice)
+        # RTTs move with every report. Verdicts and the order of RTTs per vantage make a new generation (and
+        # are persisted); a change of RTT values alone is still handed on, since the latency policy's
+        # hysteresis is judged on values (the runtime decides whether answers change: gtm.snapshot).
+        same = (snap.down_checks, _rtt_order(snap)) == (self.current.down_checks, _rtt_order(self.current))
         if not same or not self.generation:
             self.generation += 1
             self.current = replace(snap, generation=self.generation)
+        elif snap.rtt_ms != self.current.rtt_ms:
+            self.current = replace(snap, generation=self.generation)
+            if self._delivered:
+                if self.on_change is not None:
+                    self.on_change(self.current)
+                return
         elif self._delivered:
             return
         if self.live():

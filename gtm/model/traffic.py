@@ -6,7 +6,7 @@ Units: distances in kilometres, times in seconds, coordinates in decimal degrees
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Union
 
@@ -197,83 +197,31 @@ class GeoIPSource:
 
 @dataclass(frozen=True)
 class HealthSnapshot:
-    """Health as steering sees it at one moment. Everything is up unless said otherwise.
+    """What the probers (and nothing else) say at one moment: verdicts and RTTs. Everything is up unless said
+    otherwise. Operators' overrides (:class:`~gtm.model.effective.Overrides`) and steering's memory
+    (:class:`~gtm.model.effective.SteeringMemory`) are values of their own; ``gtm.state.overrides.apply``
+    combines the three into the :class:`~gtm.model.effective.Effective` health that steering reads.
 
-    ``down_endpoints`` holds (region, address) pairs judged down; ``down_regions`` regions forced down or
-    drained as a whole. ``rtt_ms`` is the smoothed RTT (milliseconds) per (vantage, region) measured by the
-    probers; ``latency_choice`` the region each (service, vantage) currently sticks to (hysteresis state);
-    ``last_good`` the health each service last had a healthy candidate under (for ``last_known_good``).
+    ``down_checks`` holds (monitor, region, address) judged down by the probers; ``down_endpoints`` and
+    ``down_regions`` are down for every monitor (the ``--health`` file says so). ``rtt_ms`` is the smoothed RTT
+    (milliseconds) per (vantage, region).
     """
 
     down_endpoints: frozenset[tuple[str, str]] = frozenset()
     down_regions: frozenset[str] = frozenset()
     rtt_ms: tuple[tuple[tuple[str, str], float], ...] = ()
-    latency_choice: tuple[tuple[tuple[str, str], str], ...] = ()
-    last_good: tuple[tuple[str, "HealthSnapshot"], ...] = ()  # service -> health before its outage
     generation: int = 0
     down_checks: frozenset[tuple[str, str, str]] = frozenset()  # (monitor, region, address) judged down
-    forces: tuple["Force", ...] = ()  # operators' overrides in force, oldest first (a later one wins)
-    # Drained: never answered, not even when every candidate is down and the fail mode answers as if all were up.
-    drained_regions: frozenset[str] = frozenset()
-    drained_endpoints: frozenset[tuple[str, str]] = frozenset()
-    assumed: bool = False  # the fail_open stand-in: every endpoint taken as up (but the drained)
 
-    def endpoint_up(self, region: str, address: str) -> bool:
-        return (region not in self.down_regions and (region, address) not in self.down_endpoints and
-                region not in self.drained_regions and (region, address) not in self.drained_endpoints)
-
-    def region_out(self, region: str) -> bool:
-        """Whether the region as a whole is down or drained."""
-        return region in self.down_regions or region in self.drained_regions
-
-    def for_monitor(self, monitor: str | None) -> "HealthSnapshot":
-        """This health as a service checked by ``monitor`` sees it: that monitor's down checks become down
-        endpoints (other monitors' verdicts do not concern it). Idempotent."""
+    def down_for(self, monitor: str | None) -> frozenset[tuple[str, str]]:
+        """The endpoints down for a service checked by ``monitor``: that monitor's down checks (other monitors'
+        verdicts do not concern it) and the endpoints down for every monitor."""
         if not self.down_checks:
-            return self
-        mine = frozenset((r, a) for m, r, a in self.down_checks if m == monitor)
-        return replace(self, down_endpoints=self.down_endpoints | mine, down_checks=frozenset())
-
-    def for_service(self, key: str, monitor: str | None) -> "HealthSnapshot":
-        """This health as service ``key`` (checked by ``monitor``) sees it: :meth:`for_monitor`, then the
-        overrides that concern it (global ones and its own), oldest first, so that a later one wins. Idempotent:
-        the result has no down checks and no forces left."""
-        health = self.for_monitor(monitor)
-        if not self.forces:
-            return health
-        down_r, down_e = set(health.down_regions), set(health.down_endpoints)
-        drained_r, drained_e = set(health.drained_regions), set(health.drained_endpoints)
-        for f in self.forces:
-            if f.service is not None and f.service != key:
-                continue
-            if f.address is None:
-                if f.action == "up":
-                    down_r.discard(f.region)
-                    drained_r.discard(f.region)
-                    down_e = {e for e in down_e if e[0] != f.region}
-                    drained_e = {e for e in drained_e if e[0] != f.region}
-                else:
-                    (down_r if f.action == "down" else drained_r).add(f.region)
-            else:
-                target = (f.region, f.address)
-                if f.action == "up":
-                    down_e.discard(target)
-                    drained_e.discard(target)
-                else:
-                    (down_e if f.action == "down" else drained_e).add(target)
-        return replace(health, down_regions=frozenset(down_r), down_endpoints=frozenset(down_e),
-                       drained_regions=frozenset(drained_r), drained_endpoints=frozenset(drained_e), forces=())
-
-    def all_up(self) -> "HealthSnapshot":
-        """The fail_open stand-in for this (projected) health: every endpoint up, except the drained ones."""
-        return HealthSnapshot(drained_regions=self.drained_regions, drained_endpoints=self.drained_endpoints,
-                              assumed=True)
+            return self.down_endpoints
+        return self.down_endpoints | frozenset((r, a) for m, r, a in self.down_checks if m == monitor)
 
     def rtt(self) -> dict[tuple[str, str], float]:
         return dict(self.rtt_ms)
-
-    def choices(self) -> dict[tuple[str, str], str]:
-        return dict(self.latency_choice)
 
 
 @dataclass(frozen=True)

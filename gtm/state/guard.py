@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from gtm.model import Config, HealthSnapshot, Override, Window
-from gtm.state.overrides import forces
+from gtm.state.overrides import apply, in_force
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,10 @@ class Verdict:
 def usable_regions(config: Config, up: Mapping[str, Sequence[str]], overrides: Sequence[Override],
                    now: float) -> dict[str, list[str]]:
     """Per service: its regions that are up (``up``: by health alone) and not drained or down by overrides."""
-    health = HealthSnapshot(forces=forces(overrides, now))
+    effective = apply(in_force(overrides, now), HealthSnapshot(), config.services)
     out = {}
     for svc in config.services:
-        mine = health.for_service(svc.key, svc.monitor)
+        mine = effective.for_service(svc.key)
         out[svc.key] = [r for r in up.get(svc.key, svc.regions) if not mine.region_out(r)]
     return out
 

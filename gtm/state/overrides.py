@@ -7,7 +7,8 @@ import re
 from typing import Iterable, Sequence
 
 from gtm.errors import GtmError
-from gtm.model import OVERRIDE_ACTIONS, Config, Force, Override
+from gtm.model import OVERRIDE_ACTIONS, Config, Force, HealthSnapshot, Override, Service
+from gtm.model.effective import Effective, Overrides, PinnedHealth, SteeringMemory, View, verdicts
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -115,15 +116,69 @@ def next_expiry(overrides: Iterable[Override], now: float) -> float | None:
     return min(times) if times else None
 
 
+def in_force(overrides: Iterable[Override], now: float, version: int = 0) -> Overrides:
+    """The :class:`Overrides` value of what is in force at ``now``."""
+    return Overrides(forces(overrides, now), version)
+
+
+def _overridden(base: View, forces: Iterable[Force], key: str | None) -> View:
+    if not forces:
+        return base
+    down_r, down_e = set(base.down_regions), set(base.down_endpoints)
+    drained_r, drained_e = set(base.drained_regions), set(base.drained_endpoints)
+    for f in forces:
+        if f.service is not None and f.service != key:
+            continue
+        if f.address is None:
+            if f.action == "up":
+                down_r.discard(f.region)
+                drained_r.discard(f.region)
+                down_e = {e for e in down_e if e[0] != f.region}
+                drained_e = {e for e in drained_e if e[0] != f.region}
+            else:
+                (down_r if f.action == "down" else drained_r).add(f.region)
+        else:
+            target = (f.region, f.address)
+            if f.action == "up":
+                down_e.discard(target)
+                drained_e.discard(target)
+            else:
+                (down_e if f.action == "down" else drained_e).add(target)
+    return View(down_endpoints=frozenset(down_e), down_regions=frozenset(down_r),
+                drained_regions=frozenset(drained_r), drained_endpoints=frozenset(drained_e))
+
+
+def apply(overrides: Overrides, health: HealthSnapshot, services: Iterable[Service],
+          memory: SteeringMemory = SteeringMemory(), pinned: PinnedHealth | None = None) -> Effective:
+    """The one place where verdicts, the health file and operators' overrides combine; pure.
+
+    For each service, in this order (in the manner of gdnsd's ``admin_state``: an operator's forced state
+    stands above what the monitors say):
+
+    1. Verdicts: the endpoints its monitor's checks judged down, and the regions and endpoints down for every
+       monitor (the probers' region verdicts, the ``--health`` file).
+    2. Overrides that concern it (those for every service, and its own), oldest first, so that a later one wins
+       over an earlier one on the same target:
+       ``down`` and ``drain`` take a region or an endpoint out (``drain`` also out of every fail mode);
+       ``up`` on a region puts it and each of its endpoints back in, whatever the verdicts or earlier
+       overrides said; ``up`` on an endpoint puts that endpoint back in.
+
+    RTTs are the probers'; while they have measured none, the health file's. A service the config does not
+    list gets ``default``: the verdicts down for every monitor, and the overrides for every service.
+    """
+    forces = overrides.forces
+    views = {s.key: _overridden(verdicts(health, s.monitor, pinned), forces, s.key) for s in services}
+    rtt = health.rtt_ms or (pinned.health.rtt_ms if pinned is not None else ())
+    return Effective(views, _overridden(verdicts(health, None, pinned), forces, None), rtt, memory, forces)
+
+
 def drained_everywhere(config: Config, overrides: Iterable[Override], now: float) -> frozenset[str]:
     """Regions out (drained or forced down) for every service that uses them: what Route53's per-region
     switch can express. A service-scoped override, or a later ``up`` for one service, keeps a region in."""
-    from gtm.model import HealthSnapshot
-
-    health = HealthSnapshot(forces=forces(overrides, now))
+    effective = apply(in_force(overrides, now), HealthSnapshot(), config.services)
     out = set()
     for region in config.regions:
         users = [s for s in config.services if region in s.regions]
-        if users and all(health.for_service(s.key, s.monitor).region_out(region) for s in users):
+        if users and all(effective.for_service(s.key).region_out(region) for s in users):
             out.add(region)
     return frozenset(out)

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
-from gtm.model import Config, Endpoint, FailMode, HealthSnapshot, Region, Service
+from gtm.model import Config, Endpoint, FailMode, Region, Service
+from gtm.model.effective import ALL_UP, Effective, View
 from gtm.steering import failover, geo, latency, proximity, weighted
 from gtm.steering.types import Client, Decision, Ranking
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:  # randomness comes in as an argument; steering never draws fr
     import random
 
 __all__ = ["ALL_UP", "Client", "Context", "Decision", "Ranking", "POLICIES", "rank", "choose", "decide",
-           "answering_health", "healthy_regions"]
+           "answering_health", "healthy_regions", "regions_up"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Context:
     """What a policy may look at besides the service and the client."""
 
     config: Config
-    health: HealthSnapshot
+    health: Effective
 
 
 Select = Callable[[Service, Client, Context], Ranking]
@@ -55,7 +56,7 @@ def rank(service: Service, client: Client, ctx: Context) -> Ranking:
     return select(service, client, ctx)
 
 
-def _usable(region: Region, health: HealthSnapshot | None) -> list[Endpoint]:
+def _usable(region: Region, health: View | None) -> list[Endpoint]:
     """Endpoints of ``region`` that may be answered: up, and of weight > 0 unless only weight-0 ones of that
     family are up. Per family, like A and AAAA everywhere else (and like Route53, where weight 0 is per record
     set): an up IPv6 endpoint must not hide the weight-0 IPv4 stand-in when the region's weighted IPv4 ones are
@@ -64,8 +65,7 @@ def _usable(region: Region, health: HealthSnapshot | None) -> list[Endpoint]:
         up = region.endpoints
     elif health.region_out(region.name):
         return []
-    elif not any(r == region.name for r, _ in health.down_endpoints) and \
-            not any(r == region.name for r, _ in health.drained_endpoints):
+    elif not health.touches(region.name):
         up = region.endpoints  # the common case, without formatting every address (slow for IPv6)
     else:
         up = tuple(e for e in region.endpoints if health.endpoint_up(region.name, str(e.address)))
@@ -76,16 +76,20 @@ def _usable(region: Region, health: HealthSnapshot | None) -> list[Endpoint]:
     return out
 
 
-def healthy_regions(service: Service, config: Config, health: HealthSnapshot) -> list[str]:
+def healthy_regions(service: Service, config: Config, health: Effective) -> list[str]:
     """Candidate regions with at least one endpoint up, in configured order."""
-    health = health.for_service(service.key, service.monitor)
-    return [r for r in service.regions if _usable(config.regions[r], health)]
+    return regions_up(service, config, health.for_service(service.key))
+
+
+def regions_up(service: Service, config: Config, view: View) -> list[str]:
+    """Candidate regions with at least one endpoint up in ``view``, in configured order."""
+    return [r for r in service.regions if _usable(config.regions[r], view)]
 
 
 Lead = dict[tuple[str, int], str]  # (region, IP version) -> the endpoint address to put first
 
 
-def _pick(order: tuple[str, ...], service: Service, config: Config, health: HealthSnapshot | None,
+def _pick(order: tuple[str, ...], service: Service, config: Config, health: View | None,
           lead: Lead | None = None) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """Addresses per family: every usable endpoint of the first region that has one of that family, or with
     ``answers: N`` up to N, spilling over to the next regions. Within a region heavier endpoints come first,
@@ -109,22 +113,18 @@ def _pick(order: tuple[str, ...], service: Service, config: Config, health: Heal
     return tuple(out[4]), tuple(out[6]), tuple(r for r in order if r in used)  # in ranking order
 
 
-def endpoints_of(region: Region, family: int, health: HealthSnapshot | None) -> list[Endpoint]:
+def endpoints_of(region: Region, family: int, health: View | None) -> list[Endpoint]:
     """Usable endpoints of one family, heaviest first (equal weights keep the configured order)."""
     return sorted((e for e in _usable(region, health) if e.address.version == family), key=lambda e: -e.weight)
 
 
-def draws_endpoints(service: Service, region: Region, health: HealthSnapshot | None) -> bool:
+def draws_endpoints(service: Service, region: Region, health: View | None) -> bool:
     """Whether the weighted draw also picks the lead endpoint: only when ``answers`` leaves some out."""
     return service.answers is not None and any(
         len(endpoints_of(region, f, health)) > service.answers for f in (4, 6))
 
 
-ALL_UP = HealthSnapshot(assumed=True)  # the health fail_open answers under: every endpoint up
-
-
-def answering_health(service: Service, ranking: Ranking, config: Config,
-                     health: HealthSnapshot) -> HealthSnapshot | None:
+def answering_health(service: Service, ranking: Ranking, config: Config, effective: Effective) -> View | None:
     """The health the answer is chosen under: ``health`` itself while a ranked region is up; when every one is
     down, the fail mode's: the health from before the outage (``last_known_good``, when a ranked region was up
     in it), every endpoint up (``fail_open``, and ``last_known_good`` without such a state), or None
@@ -134,7 +134,7 @@ def answering_health(service: Service, ranking: Ranking, config: Config,
     The weighted draw happens under this health, so the answer tables build their weighted rotation from it
     too: a ``last_known_good`` or ``fail_open`` answer of a weighted service is drawn by weight like any other.
     """
-    health = health.for_service(service.key, service.monitor)
+    health = effective.for_service(service.key)
     if any(_usable(config.regions[r], health) for r in ranking.order):
         return health
     mode = service.fail_mode
@@ -143,7 +143,7 @@ def answering_health(service: Service, ranking: Ranking, config: Config,
     # What is drained stays out, whatever the fail mode.
     drained = health.all_up() if health.drained_regions or health.drained_endpoints else ALL_UP
     if mode is FailMode.LAST_KNOWN_GOOD:
-        before = dict(health.last_good).get(service.key)
+        before = effective.last_good(service.key)
         if before is not None:
             if drained is not ALL_UP:
                 before = replace(before, drained_regions=drained.drained_regions,
@@ -154,7 +154,7 @@ def answering_health(service: Service, ranking: Ranking, config: Config,
     return drained if any(_usable(config.regions[r], drained) for r in ranking.order) else ALL_UP
 
 
-def choose(service: Service, ranking: Ranking, config: Config, health: HealthSnapshot,
+def choose(service: Service, ranking: Ranking, config: Config, effective: Effective,
            rng: random.Random | None = None, first: str | None = None, lead: Lead | None = None) -> Decision:
     """Apply health, the weighted draw, multi-value and the fail mode to a ranking.
 
@@ -164,33 +164,33 @@ def choose(service: Service, ranking: Ranking, config: Config, health: HealthSna
     When every candidate is down, the same happens under :func:`answering_health` (fail_open: as if every
     candidate were up, so a weighted service still draws by weight).
     """
-    health = health.for_service(service.key, service.monitor)
+    health = effective.for_service(service.key)
     trail = list(ranking.notes)
     down = [r for r in ranking.order if not _usable(config.regions[r], health)]
     if down:
         trail.append("down: " + ", ".join(down))
-    effective = answering_health(service, ranking, config, health)
-    if effective is health:
+    answering = answering_health(service, ranking, config, effective)
+    if answering is health:
         return _answer(service, ranking, config, health, rng, first, lead, "normal", trail)
     mode = service.fail_mode
     trail.append(f"every candidate is down: {mode.value}")
-    if effective is None and mode is FailMode.STATIC:
+    if answering is None and mode is FailMode.STATIC:
         fb = service.fallback_addresses
         return Decision(tuple(str(x) for x in fb if x.version == 4), tuple(str(x) for x in fb if x.version == 6),
                         (), ranking, mode.value, tuple(trail))
-    if effective is None:  # fail_closed
+    if answering is None:  # fail_closed
         return Decision((), (), (), ranking, mode.value, tuple(trail))
-    if not effective.assumed:
+    if not answering.assumed:
         trail.append("answered with the health from before the outage")
     else:
         if mode is FailMode.LAST_KNOWN_GOOD:
             trail.append("no earlier healthy state known: answering as fail_open")
         # fail_open: answer as if every candidate were up (what Route53 does when all health checks fail)
         trail.append("answering as if every candidate were up")
-    return _answer(service, ranking, config, effective, rng, first, lead, mode.value, trail)
+    return _answer(service, ranking, config, answering, rng, first, lead, mode.value, trail)
 
 
-def _answer(service: Service, ranking: Ranking, config: Config, health: HealthSnapshot,
+def _answer(service: Service, ranking: Ranking, config: Config, health: View,
             rng: random.Random | None, first: str | None, lead: Lead | None, mode: str,
             trail: list[str]) -> Decision:
     """The addresses under ``health``, in which at least one ranked region is up."""
@@ -218,7 +218,7 @@ def _answer(service: Service, ranking: Ranking, config: Config, health: HealthSn
     return Decision(a, aaaa, used, ranking, mode, tuple(trail))
 
 
-def decide(service: Service, client: Client, config: Config, health: HealthSnapshot,
+def decide(service: Service, client: Client, config: Config, health: Effective,
            rng: random.Random | None = None) -> Decision:
     """The answer of ``service`` for ``client`` given ``health``: :func:`rank`, then :func:`choose`."""
     ranking = rank(service, client, Context(config, health))

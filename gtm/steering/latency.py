@@ -1,15 +1,16 @@
 """latency: the lowest measured RTT from the vantage nearest to the client, with hysteresis.
 
 The probers measure RTT from every vantage to every region; the control plane keeps an EWMA per (vantage,
-region) and, through :func:`update_choices`, the region each (service, vantage) currently sticks to: it moves
-only when another region is faster by more than the policy's ``hysteresis`` fraction, so answers do not flap.
+region) and the region each (service, vantage) currently sticks to (:func:`sticky_choices`, kept in the
+steering memory by :mod:`gtm.steering.memory`): it moves only when another region is faster by more than the
+policy's ``hysteresis`` fraction, so answers do not flap.
 A vantage without measurements, or a client without a location, falls back to proximity.
 """
 from __future__ import annotations
 
 from typing import Mapping
 
-from gtm.model import Config, HealthSnapshot, LatencyPolicy, Service
+from gtm.model import Config, LatencyPolicy, Service
 from gtm.steering import proximity
 from gtm.steering.geomath import distance_km
 from gtm.steering.types import Client, Ranking
@@ -40,9 +41,9 @@ def _best(service: Service, vantage: str, rtt: Mapping[tuple[str, str], float], 
     return best
 
 
-def update_choices(config: Config, health: HealthSnapshot) -> tuple[tuple[tuple[str, str], str], ...]:
-    """The sticky choice of each (latency service, vantage) given new RTTs and the previous choices."""
-    rtt, previous = health.rtt(), health.choices()
+def sticky_choices(config: Config, rtt: Mapping[tuple[str, str], float],
+                   previous: Mapping[tuple[str, str], str]) -> tuple[tuple[tuple[str, str], str], ...]:
+    """The region each (latency service, vantage) sticks to given the RTTs and the previous choices."""
     out = []
     for service in config.services:
         if not isinstance(service.policy, LatencyPolicy):
@@ -56,7 +57,7 @@ def update_choices(config: Config, health: HealthSnapshot) -> tuple[tuple[tuple[
 
 def select(service: Service, client: Client, ctx: object) -> Ranking:
     config: Config = ctx.config  # type: ignore[attr-defined]
-    health: HealthSnapshot = ctx.health  # type: ignore[attr-defined]
+    health = ctx.health  # type: ignore[attr-defined]
     vantage = nearest_vantage(config, client)
     fallback = proximity.select(service, client, ctx)
     if vantage is None:

@@ -13,7 +13,7 @@ import dns.asyncquery
 import dns.message
 
 from gtm.model import Override
-from gtm.runtime import Runtime
+from gtm.runtime import Runtime, ServeOptions
 from gtm.state.store import FileStore
 from tests.integration.test_dns_support import ZONES
 
@@ -31,7 +31,7 @@ def test_an_override_arriving_during_a_reload_is_in_force_after_it(tmp_path: Pat
 
 
 async def _scenario(zones: Path, store: FileStore) -> None:
-    rt = Runtime([str(zones)], [("127.0.0.1", 0)], workers=0)
+    rt = Runtime(ServeOptions((str(zones),), (("127.0.0.1", 0),)))
     await rt.start()
     try:
         assert rt.server is not None
@@ -45,14 +45,15 @@ async def _scenario(zones: Path, store: FileStore) -> None:
         assert EU in await www()
         compiling = threading.Event()
         release = threading.Event()
-        compile_ = rt.builder.compile
+        assert rt.serving is not None
+        prepare = rt.serving.prepare
 
-        def slow_compile(*args, **kwargs):  # runs in the reload's thread: hold it until the override is in
+        def slow_prepare(*args, **kwargs):  # runs in the reload's thread: hold it until the override is in
             compiling.set()
             assert release.wait(20), "the override never reached the node"
-            return compile_(*args, **kwargs)
+            return prepare(*args, **kwargs)
 
-        rt.builder.compile = slow_compile  # type: ignore[method-assign]
+        rt.serving.prepare = slow_prepare  # type: ignore[method-assign]
         reload = asyncio.ensure_future(rt.reload())
         deadline = time.monotonic() + 60
         while not compiling.is_set():
@@ -61,13 +62,13 @@ async def _scenario(zones: Path, store: FileStore) -> None:
         current = store.read()
         store.write(current.version, [Override("race", "drain", "eu-west", author="test", reason="race",
                                                created=time.time())], {"test": "race"})
-        while not rt.forces:  # the store watcher applies it, on the event loop, while the reload compiles
+        while not rt.overrides.in_force.forces:  # the store watcher applies it, on the event loop, while the reload compiles
             assert time.monotonic() < deadline
             await asyncio.sleep(0.01)
         assert EU not in await www()
         release.set()
         assert await reload
-        assert rt.responder is not None and rt.responder.table.health.forces == rt.forces
+        assert rt.serving.table.health.forces == rt.overrides.in_force.forces == rt.serving.snapshot.overrides.forces
         for _ in range(5):  # and it stays so: nothing puts the drained region back
             assert EU not in await www() and US in await www()
             await asyncio.sleep(0.1)

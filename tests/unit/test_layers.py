@@ -20,11 +20,15 @@ ALLOWED = {
     "route53": {"model", "errors"},
     "drill": {"state", "route53", "dns", "model", "errors"},
     "admin": {"health", "state", "steering", "model", "errors", "dns"},
-    "workers": {"dns", "geoip", "admin", "sharedmem", "model", "errors"},  # the query path and its counts
+    # one Snapshot, one Serving.swap(): the value every answer comes from and the one way it reaches the wire
+    "serving": {"dns", "geoip", "state", "steering", "model", "errors"},
+    "workers": {"dns", "serving", "admin", "sharedmem", "model", "errors"},  # the query path and its counts
     "sharedmem": {"model"},  # packed zones in shared memory (memfd), mapped by the workers
     "isolated": {"config", "sharedmem", "model", "errors"},  # loading a big config in a child process
+    # the control process's parts: the override watcher, probing, the node status
+    "control": {"health", "state", "steering", "serving", "model", "errors"},
     "runtime": {"config", "dns", "steering", "health", "state", "geoip", "admin", "route53", "workers",
-                "isolated", "model", "errors"},
+                "isolated", "serving", "control", "model", "errors"},
     "cli": None,  # everything
 }
 PURE = {"model", "config", "steering"}  # no sockets, clock or global randomness
@@ -91,3 +95,22 @@ def test_each_library_has_one_importer() -> None:
             if lib in ONLY_IMPORTER and rel not in ONLY_IMPORTER[lib]:
                 bad.append(f"{rel} imports {lib}")
     assert bad == []
+
+
+def test_answer_tables_are_swapped_in_one_place() -> None:
+    """Serving.swap() is the one way new answers reach the wire: no other code assigns a responder's table
+    (a Responder sets its first one when it is built)."""
+    sites = []
+    for _, path in _files():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+            for t in targets:
+                if isinstance(t, ast.Attribute) and t.attr == "table":
+                    where = f"{path.relative_to(PKG.parent)}:{node.lineno}"
+                    if not (isinstance(t.value, ast.Name) and t.value.id == "self"):
+                        sites.append(where)
+    assert sites == ["gtm/serving.py:" + str(next(
+        i for i, line in enumerate((PKG / "serving.py").read_text().splitlines(), 1)
+        if "self.responder.table = table" in line))]

@@ -60,6 +60,8 @@ def test_replaced_tables_are_freed_without_the_cyclic_collector(tmp_path: Path) 
     import weakref
 
     from gtm.model import HealthSnapshot
+    from gtm.model.effective import Overrides
+    from gtm.state.overrides import apply
 
     extra = ("regions:\n  r1: {location: {lat: 1, lon: 2}, endpoints: [192.0.2.10]}\n"
              "  r2: {location: {lat: 3, lon: 4}, endpoints: [192.0.2.20]}\n"
@@ -70,7 +72,8 @@ def test_replaced_tables_are_freed_without_the_cyclic_collector(tmp_path: Path) 
     try:
         refs, envs = [], []
         for i in range(20):
-            new = table.with_health(HealthSnapshot(down_regions=frozenset({"r1"} if i % 2 else set())))
+            new = table.with_health(apply(Overrides(), HealthSnapshot(down_regions=frozenset({"r1"} if i % 2 else set())),
+                                                 table.config.services))
             for v in new.entries.values():
                 if getattr(v, "steered", False):
                     v.pick("192.0.2.1")

@@ -32,12 +32,15 @@ from gtm.dns.table import Steered, Table
 from gtm.geoip import Locator
 from gtm.model import (
     Config,
+    Force,
     GeoIPSource,
     HealthSnapshot,
     IPAddress,
     Service,
     WeightedPolicy,
 )
+from gtm.model.effective import Effective, Overrides, SteeringMemory, View
+from gtm.state.overrides import apply
 from tests.support.mmdb import city_record, write_asn, write_city
 
 # -- the world: a tiny GeoIP database and a config with every policy ------------------------------------------
@@ -177,7 +180,7 @@ def outages(draw: st.DrawFn) -> tuple[frozenset[tuple[str, str]], frozenset[str]
 
 
 @st.composite
-def healths(draw: st.DrawFn) -> HealthSnapshot:
+def healths(draw: st.DrawFn) -> Effective:
     down_eps, down_regions = draw(outages())
     rtt = draw(st.dictionaries(st.tuples(st.sampled_from(VANTAGES), st.sampled_from(REGION_NAMES)),
                                st.sampled_from([5.0, 20.0, 20.0, 48.5, 120.0]) | st.floats(1, 300)))
@@ -186,9 +189,12 @@ def healths(draw: st.DrawFn) -> HealthSnapshot:
     last_good = {}
     for key in draw(st.lists(st.sampled_from(["w", "prox", "fo"]), unique=True)):
         e, r = draw(outages())
-        last_good[key] = HealthSnapshot(down_endpoints=e, down_regions=r)
-    return HealthSnapshot(down_eps, down_regions, tuple(sorted(rtt.items())), tuple(sorted(choices.items())),
-                          tuple(sorted(last_good.items(), key=lambda kv: kv[0])))
+        last_good[key] = View(down_endpoints=e, down_regions=r)
+    # operators' overrides on whole regions, for every service (drains stay out of every fail mode)
+    forces = tuple(Force(draw(st.sampled_from(["drain", "down", "up"])), region)
+                   for region in draw(st.lists(st.sampled_from(REGION_NAMES), max_size=2)))
+    memory = SteeringMemory(tuple(sorted(choices.items())), tuple(sorted(last_good.items(), key=lambda kv: kv[0])))
+    return apply(Overrides(forces), HealthSnapshot(down_eps, down_regions, tuple(sorted(rtt.items()))), (), memory)
 
 
 # -- random clients --------------------------------------------------------------------------------------------
@@ -261,12 +267,12 @@ def expected_client(how: str, addr: IPAddress, prefix: int, locator: Locator) ->
     return steering.Client(addr, addr.max_prefixlen, locator.locate(addr))
 
 
-def draw_outcomes(svc: Service, config: Config, health: HealthSnapshot, rdtype: int) -> dict[tuple[str, ...], Fraction]:
+def draw_outcomes(svc: Service, config: Config, health: Effective, rdtype: int) -> dict[tuple[str, ...], Fraction]:
     """Every answer the weighted draw can give, with its probability, from the weights in the config."""
     ranking = steering.rank(svc, steering.Client(), steering.Context(config, health))
     under = steering.answering_health(svc, ranking, config, health)
     weights = {r: w for r, w in ranking.weights or () if w > 0}
-    up = [r for r in weights if under is not None and r in steering.healthy_regions(svc, config, under)]
+    up = [r for r in weights if under is not None and r in steering.regions_up(svc, config, under)]
     if not up:  # nothing to draw from: one answer, decided without a draw
         return {steering.choose(svc, ranking, config, health).addresses(rdtype): Fraction(1)}
     out: dict[tuple[str, ...], Fraction] = {}
@@ -293,7 +299,7 @@ def draw_outcomes(svc: Service, config: Config, health: HealthSnapshot, rdtype: 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(health=healths(), asked=st.lists(clients(), min_size=1, max_size=4), seed=st.integers(0, 2**32 - 1))
-def test_tables_agree_with_decide(world: tuple[Config, Locator], health: HealthSnapshot,
+def test_tables_agree_with_decide(world: tuple[Config, Locator], health: Effective,
                                   asked: list[tuple[str, IPAddress, int]], seed: int) -> None:
     config, locator = world
     table = Table(config, health, locator.locate)
@@ -326,7 +332,7 @@ def test_tables_agree_with_decide(world: tuple[Config, Locator], health: HealthS
                         assert nd.addresses(rtype) == d.addresses(rtype), f"{why}; {other} inside /{d.scope}"
 
 
-def check_rotation(responder: Responder, svc: Service, config: Config, health: HealthSnapshot, name: str,
+def check_rotation(responder: Responder, svc: Service, config: Config, health: Effective, name: str,
                    rdtype: str, rtype: int, asked: list[tuple[str, IPAddress, int]], rng: random.Random) -> None:
     entry = responder.table.entries[dns.name.from_text(name).canonicalize().to_wire() + rtype.to_bytes(2, "big")]
     assert isinstance(entry, Steered)
@@ -350,13 +356,13 @@ def check_rotation(responder: Responder, svc: Service, config: Config, health: H
 def test_a_source_address_key_and_an_ecs_key(world: tuple[Config, Locator]) -> None:
     """``Steered.pick`` takes the ECS option bytes or a source address string, as the query path passes them."""
     config, locator = world
-    table = Table(config, HealthSnapshot(), locator.locate)
+    table = Table(config, Effective(), locator.locate)
     svc = next(s for s in config.services if s.key == "geo")
     entry = table.entries[dns.name.from_text("geo.example.com.").to_wire() + b"\x00\x01"]
     assert isinstance(entry, Steered)
     london = entry.pick("81.2.69.160")
     d = steering.decide(svc, expected_client("source", ipaddress.ip_address("81.2.69.160"), 32, locator), config,
-                        HealthSnapshot())
+                        Effective())
     assert d.regions == ("us-east",) and london.scope == d.scope == 16
     assert [r.rrset.rdatas[0].fields[0] for r in london.resolution.answer] == list(d.a)
     # the same /24 as an ECS option: FAMILY 1, SOURCE 24, SCOPE 0, ADDRESS 81.2.69

@@ -469,9 +469,9 @@ def test_the_snapshot_holds_each_monitors_verdicts_and_services_see_their_own() 
     assert run.state.verdicts[check(EU1, "api")] is False and run.verdict(EU1) is True
     snap = aggregate.snapshot(run.state, cfg, HealthSnapshot(), 3)
     assert snap.down_checks == {("api", "eu", EU1)}
-    assert snap.for_monitor("api").down_endpoints == {("eu", EU1)}
-    assert snap.for_monitor("web").down_endpoints == frozenset()
-    assert snap.for_monitor(None).down_endpoints == frozenset()
+    assert snap.down_for("api") == {("eu", EU1)}
+    assert snap.down_for("web") == frozenset()
+    assert snap.down_for(None) == frozenset()
 
 
 def test_aggregation_is_pure() -> None:

@@ -15,6 +15,8 @@ import pytest
 from gtm.health import signing
 from gtm.health.node import HealthNode
 from gtm.health.signing import HEADER_NONCE, HEADER_SIG
+from gtm.model.effective import SteeringMemory
+from gtm.steering.memory import advance
 from gtm.model import (
     Config, Endpoint, FailoverPolicy, HealthSettings, HealthSnapshot, LatencyPolicy, Location, Monitor, MonitorType,
     Observation, Region, Report, Service, Vantage, Zone,
@@ -213,14 +215,16 @@ def test_changes_are_published_once_the_first_round_is_in(tmp_path: Path) -> Non
     assert len(published.snapshots) == n
 
 
-def test_the_snapshot_carries_rtts_and_latency_choices_and_last_good(tmp_path: Path) -> None:
+def test_the_snapshot_carries_rtts_and_steering_memory_follows_it(tmp_path: Path) -> None:
     clock = Clock()
     node = HealthNode(config(tmp_path), clock=clock)
     feed(node, clock, 2, ALL)
     snap = node.current
     assert dict(snap.rtt_ms) == {(v, r): 10.0 for v in SECRETS for r in ("eu", "us")}
-    assert dict(snap.latency_choice) == {("fast", v): "eu" for v in SECRETS}  # equal RTTs: the first region
-    assert {k for k, _ in snap.last_good} == {"www", "fast"}
+    # steering's memory is not the health node's: it is made from the snapshot (gtm.steering.memory)
+    memory = advance(SteeringMemory(), node.config, snap)
+    assert dict(memory.latency_choice) == {("fast", v): "eu" for v in SECRETS}  # equal RTTs: the first region
+    assert {k for k, _ in memory.last_good} == {"www", "fast"}
 
 
 def test_after_start_timeout_changes_are_published_even_without_a_full_round(tmp_path: Path) -> None:
@@ -266,7 +270,6 @@ def test_persist_and_restore_round_trip(tmp_path: Path, caplog: pytest.LogCaptur
     assert dict(second.state.rtt) == dict(first.state.rtt)
     assert second.current.down_checks == first.current.down_checks == {
         ("web", "eu", EU1), ("web", "eu", EU2)}
-    assert second.current.latency_choice == first.current.latency_choice
     assert published.snapshots == [second.current]  # live at once
     st = second.status()
     assert st["ready"] and [e["up"] for e in st["endpoints"]] == [False, False, True]

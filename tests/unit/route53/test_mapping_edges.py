@@ -9,6 +9,8 @@ from pathlib import Path
 from gtm import steering
 from gtm.config import load
 from gtm.model import HealthSnapshot
+from gtm.model.effective import Overrides
+from gtm.state.overrides import apply
 from gtm.route53.desired import desired
 from gtm.route53.model import RecordSpec
 from gtm.route53.plan import batch, diff, marked_names, owned
@@ -34,7 +36,8 @@ def test_weight_zero_endpoints_are_standbys_on_route53_too(tmp_path: Path) -> No
         "services: {www: {regions: [a, b], monitor: web, policy: failover}}\n"))
     svc = config.services[0]
     for down in ((), ("192.0.2.10",), ("192.0.2.10", "192.0.2.11")):
-        health = HealthSnapshot(down_endpoints=frozenset(("a", d) for d in down))
+        health = apply(Overrides(), HealthSnapshot(down_endpoints=frozenset(("a", d) for d in down)),
+                       config.services)
         gtm = steering.decide(svc, steering.Client(), config, health).a
         observed = {f"ep:web:a:{d}": False for d in down}
         assert simulate(want, observed, "www.e.test.").addresses == gtm, down

@@ -9,6 +9,8 @@ import pytest
 from gtm import steering
 from gtm.config import load
 from gtm.model import GeoInfo, HealthSnapshot
+from gtm.model.effective import Effective, Overrides
+from gtm.state.overrides import apply
 from gtm.route53.desired import desired
 from gtm.route53.model import Desired
 from gtm.route53.simulate import ClientGeo, simulate
@@ -55,11 +57,11 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
     return config, desired(config, "m.test", "t")
 
 
-def states(config, down: set[str]) -> tuple[HealthSnapshot, dict[str, bool]]:  # type: ignore[no-untyped-def]
+def states(config, down: set[str]) -> tuple[Effective, dict[str, bool]]:  # type: ignore[no-untyped-def]
     health = HealthSnapshot(down_checks=frozenset(("web", r, str(e.address)) for r in down
                                                   for e in config.regions[r].endpoints))
     observed = {f"ep:web:{r}:{e.address}": r not in down for r in REGIONS for e in config.regions[r].endpoints}
-    return health, observed
+    return apply(Overrides(), health, config.services), observed
 
 
 def combos() -> list[set[str]]:

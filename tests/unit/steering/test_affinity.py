@@ -28,7 +28,7 @@ def random_nets(n: int, seed: int) -> list[steering.Client]:
 
 def test_one_of_five_regions_leaving_moves_only_its_networks_about_a_fifth() -> None:
     clients = random_nets(NETWORKS, seed=11)
-    up, drained = steering.HealthSnapshot(), health("r2")
+    up, drained = health(), health("r2")
     before = [steering.decide(SVC, c, CFG, up).regions[0] for c in clients]
     after = [steering.decide(SVC, c, CFG, drained).regions[0] for c in clients]
     moved = [(b, a) for b, a in zip(before, after) if b != a]
@@ -49,13 +49,13 @@ def test_removing_a_region_from_the_config_moves_the_same_networks() -> None:
     four = service(tuple(n for n in NAMES if n != "r2"), WeightedPolicy(), affinity=True)
     drained = health("r2")
     for c in clients:
-        assert steering.decide(four, c, CFG, steering.HealthSnapshot()).regions == \
+        assert steering.decide(four, c, CFG, health()).regions == \
             steering.decide(SVC, c, CFG, drained).regions
 
 
 def test_ranking_is_deterministic_and_independent_of_health() -> None:
     clients = random_nets(500, seed=3)
-    ctx = steering.Context(CFG, steering.HealthSnapshot())
+    ctx = steering.Context(CFG, health())
     first = [steering.rank(SVC, c, ctx).order for c in clients]
     assert [steering.rank(SVC, c, steering.Context(CFG, health("r1", "r3"))).order for c in clients] == first
     assert [steering.rank(SVC, c, ctx).order for c in clients] == first
@@ -70,7 +70,7 @@ def test_ranking_is_deterministic_and_independent_of_health() -> None:
 def test_first_place_shares_follow_the_weights() -> None:
     weights = {"r0": 1, "r1": 2, "r2": 3, "r3": 4, "r4": 0}
     svc = service(NAMES, WeightedPolicy(tuple(weights.items())), affinity=True)
-    ctx = steering.Context(CFG, steering.HealthSnapshot())
+    ctx = steering.Context(CFG, health())
     got = Counter(steering.rank(svc, c, ctx).order[0] for c in random_nets(NETWORKS, seed=2))
     assert got["r4"] == 0
     for name, w in weights.items():

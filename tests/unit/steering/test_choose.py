@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 
 from gtm import steering
-from gtm.model import FailMode, HealthSnapshot, Location, Service, WeightedPolicy
+from gtm.model import FailMode, Location, Service, WeightedPolicy
+from gtm.model.effective import Effective
 from tests.unit.steering.world import ALL, UP, config, health, region, service
 
 R1 = region("r1", Location(0, 0), "192.0.2.1", "192.0.2.2", ("192.0.2.3", 2), "2001:db8:1::1")
@@ -110,9 +111,9 @@ def test_answering_health() -> None:
     lkg = service(EVERYTHING, fail_mode=FailMode.LAST_KNOWN_GOOD)
     before = health("r1")
     some = health("r1", last_good={"www": before})
-    assert steering.answering_health(lkg, ORDER, CFG, some) is some
+    assert steering.answering_health(lkg, ORDER, CFG, some) is some.for_service("www")
     none = health("r1", "r2", "r3", last_good={"www": before})
-    assert steering.answering_health(lkg, ORDER, CFG, none) is before
+    assert steering.answering_health(lkg, ORDER, CFG, none) is before.default
     assert steering.answering_health(service(EVERYTHING), ORDER, CFG, none) is steering.ALL_UP
     for mode in (FailMode.FAIL_CLOSED, FailMode.STATIC):
         assert steering.answering_health(service(EVERYTHING, fail_mode=mode), ORDER, CFG, none) is None
@@ -123,7 +124,7 @@ def weighted(mode: FailMode) -> tuple[Service, steering.Ranking]:
     return svc, steering.rank(svc, steering.Client(), steering.Context(CFG, UP))
 
 
-def draw_firsts(svc: Service, ranking: steering.Ranking, h: HealthSnapshot) -> Counter[str]:
+def draw_firsts(svc: Service, ranking: steering.Ranking, h: Effective) -> Counter[str]:
     rng = random.Random(5)
     return Counter(steering.choose(svc, ranking, CFG, h, rng).regions[0] for _ in range(8000))
 

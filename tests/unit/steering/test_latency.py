@@ -5,7 +5,9 @@ import pytest
 
 from gtm import steering
 from gtm.model import GeoInfo, HealthSnapshot, LatencyPolicy, Location, Service, Vantage
+from gtm.model.effective import Effective, SteeringMemory
 from gtm.steering import latency
+from gtm.steering.memory import advance
 from tests.unit.steering.world import (
     ALL,
     BERLIN,
@@ -88,10 +90,14 @@ def test_down_region_gives_way_to_the_next_fastest() -> None:
     assert (d.regions, d.a) == (("us-east",), ("192.0.2.10", "192.0.2.11"))
 
 
-def test_update_choices_hysteresis_keeps_and_switches() -> None:
+def probed(rtt: dict[tuple[str, str], float]) -> HealthSnapshot:
+    return HealthSnapshot(rtt_ms=tuple(sorted(rtt.items())))
+
+
+def test_sticky_choices_hysteresis_keeps_and_switches() -> None:
     def chosen(rtt: dict[tuple[str, str], float], previous: str | None) -> str | None:
-        h = health(rtt=rtt, choices={("api", "frankfurt"): previous} if previous else None)
-        return dict(latency.update_choices(CFG, h)).get(("api", "frankfurt"))
+        before = SteeringMemory(((("api", "frankfurt"), previous),) if previous else ())
+        return advance(before, CFG, probed(rtt)).choices().get(("api", "frankfurt"))
 
     # no previous choice: the fastest
     assert chosen({("frankfurt", "eu-west"): 100.0, ("frankfurt", "us-east"): 90.0}, None) == "us-east"
@@ -109,18 +115,18 @@ def test_update_choices_hysteresis_keeps_and_switches() -> None:
     assert chosen({("virginia", "us-east"): 9.0}, "eu-west") is None
 
 
-def test_update_choices_covers_every_latency_service_and_vantage() -> None:
+def test_sticky_choices_cover_every_latency_service_and_vantage() -> None:
     other = service(policy=LatencyPolicy(hysteresis=0.0), key="b")
     cfg = config(services=(SVC, other, service(key="plain")))
-    got = latency.update_choices(cfg, health(rtt=RTT))
+    got = advance(SteeringMemory(), cfg, probed(RTT)).latency_choice
     assert got == ((("api", "frankfurt"), "eu-west"), (("api", "singapore"), "ap-southeast"),
                    (("b", "frankfurt"), "eu-west"), (("b", "singapore"), "ap-southeast"))
 
 
 def test_choices_feed_back_into_the_ranking() -> None:
-    def step(choices: dict[tuple[str, str], str], rtt: dict[tuple[str, str], float]) -> HealthSnapshot:
-        """New RTTs arrive: the control plane updates the choices from them and the previous ones."""
-        new = dict(latency.update_choices(CFG, health(rtt=rtt, choices=choices)))
+    def step(choices: dict[tuple[str, str], str], rtt: dict[tuple[str, str], float]) -> Effective:
+        """New RTTs arrive: the steering memory moves the choices on from the previous ones."""
+        new = advance(SteeringMemory(tuple(sorted(choices.items()))), CFG, probed(rtt)).choices()
         return health(rtt=rtt, choices=new)
 
     h = step({}, RTT)

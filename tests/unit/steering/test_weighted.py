@@ -78,7 +78,7 @@ def test_lead_endpoint_is_drawn_by_endpoint_weight_when_answers_leave_some_out()
     r = region("r", Location(0, 0), ("192.0.2.1", 3), ("192.0.2.2", 1), "2001:db8::1")
     cfg = config(regions=(r,))
     svc = service(("r",), WeightedPolicy(), answers=1)
-    assert steering.draws_endpoints(svc, r, UP)
+    assert steering.draws_endpoints(svc, r, UP.default)
     rng = random.Random(7)
     got = Counter(steering.decide(svc, steering.Client(), cfg, UP, rng).a for _ in range(DRAWS))
     assert set(got) == {("192.0.2.1",), ("192.0.2.2",)}
@@ -92,7 +92,7 @@ def test_no_lead_draw_when_answers_cover_every_endpoint() -> None:
     cfg = config(regions=(r,))
     for answers in (None, 2, 5):
         svc = service(("r",), WeightedPolicy(), answers=answers)
-        assert not steering.draws_endpoints(svc, r, UP)
+        assert not steering.draws_endpoints(svc, r, UP.default)
         rng = random.Random(3)
         assert {steering.decide(svc, steering.Client(), cfg, UP, rng).a for _ in range(200)} == \
             {("192.0.2.1", "192.0.2.2")}

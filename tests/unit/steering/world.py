@@ -8,6 +8,7 @@ from gtm.model import (
     Config,
     Endpoint,
     FailoverPolicy,
+    Force,
     GeoInfo,
     HealthSnapshot,
     Location,
@@ -17,6 +18,8 @@ from gtm.model import (
     Vantage,
     Zone,
 )
+from gtm.model.effective import Effective, Overrides, SteeringMemory, View
+from gtm.state.overrides import apply
 from gtm.steering import Client
 
 BERLIN = Location(52.52, 13.40)
@@ -74,15 +77,20 @@ def client(net: str, info: GeoInfo | None = None) -> Client:
 
 def health(*down: str, rtt: dict[tuple[str, str], float] | None = None,
            choices: dict[tuple[str, str], str] | None = None,
-           last_good: dict[str, HealthSnapshot] | None = None) -> HealthSnapshot:
-    """``down``: ``region`` or ``region/address``."""
-    return HealthSnapshot(
+           last_good: dict[str, Effective | View] | None = None, forces: tuple[Force, ...] = (),
+           services: tuple[Service, ...] = ()) -> Effective:
+    """The effective health steering reads, made the one way it is made (``gtm.state.overrides.apply``).
+    ``down``: ``region`` or ``region/address``; ``forces``: overrides in force, oldest first; ``services``: the
+    services whose own view is computed (needed for service-scoped forces; others see the default view)."""
+    snap = HealthSnapshot(
         down_endpoints=frozenset(tuple(d.split("/", 1)) for d in down if "/" in d),  # type: ignore[misc]
         down_regions=frozenset(d for d in down if "/" not in d),
         rtt_ms=tuple(sorted((rtt or {}).items())),
-        latency_choice=tuple(sorted((choices or {}).items())),
-        last_good=tuple(sorted((last_good or {}).items())),
     )
+    memory = SteeringMemory(tuple(sorted((choices or {}).items())),
+                            tuple(sorted((k, v.default if isinstance(v, Effective) else v)
+                                         for k, v in (last_good or {}).items())))
+    return apply(Overrides(forces), snap, services, memory)
 
 
-UP = HealthSnapshot()
+UP = health()

@@ -1,0 +1,56 @@
+"""Probing in the control process: the health node's timer, and the built-in prober of ``--probe-as``.
+
+Reports going stale change verdicts too, so the health node is evaluated every quarter second. The built-in
+prober probes as one vantage and reports to this node's own admin API, signed like any prober; a reload may
+add or remove endpoints, so it starts over with each new config.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from gtm.health.node import HealthNode
+from gtm.health.prober import Prober
+from gtm.health.signing import load_keys
+from gtm.model import Config
+
+log = logging.getLogger(__name__)
+
+TICK = 0.25  # seconds between evaluations of the health node
+
+
+async def tick(node: HealthNode) -> None:
+    """Re-evaluate health as time passes, for ever (cancel to stop)."""
+    while True:
+        await asyncio.sleep(TICK)
+        try:
+            node.evaluate()
+        except Exception:
+            log.exception("health evaluation failed")
+
+
+class BuiltinProber:
+    """The prober of ``gtm serve --probe-as VANTAGE``, reporting to ``admin_url``."""
+
+    def __init__(self, vantage: str, admin_url: str, token: str | None):
+        self.vantage, self.admin_url, self.token = vantage, admin_url, token
+        self._prober: Prober | None = None
+        self._task: asyncio.Future[Any] | None = None
+
+    def start(self, config: Config) -> None:
+        keys = load_keys(config.health.keys_file, config.health.keys_env)
+        key_id = sorted(keys)[0]
+        self._prober = Prober(config, self.vantage, [self.admin_url], key_id, keys[key_id], token=self.token)
+        self._task = asyncio.ensure_future(self._prober.run())
+
+    async def restart(self, config: Config) -> None:
+        await self.stop()
+        self.start(config)
+
+    async def stop(self) -> None:
+        if self._prober is not None:
+            self._prober.stop()
+            if self._task is not None:
+                await asyncio.wait([self._task], timeout=5)
+            self._prober = self._task = None

@@ -1,0 +1,50 @@
+"""``GET /v1/status``: what a node serves, as one JSON-able dict, and the query rates it shows per service."""
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any, Callable, Mapping
+
+from gtm import steering
+from gtm.serving import Snapshot
+
+
+class Rates:
+    """Answers per second per service over the last half minute or so, from samples of the running totals
+    taken at most every 5 s (``sample`` is called often; empty until two samples)."""
+
+    def __init__(self, totals: Callable[[], Mapping[str, int]], clock: Callable[[], float] = time.monotonic):
+        self.totals, self.clock = totals, clock
+        self._samples: deque[tuple[float, dict[str, int]]] = deque(maxlen=8)
+
+    def sample(self) -> None:
+        now = self.clock()
+        if not self._samples or now - self._samples[-1][0] >= 5:
+            self._samples.append((now, dict(self.totals())))
+
+    def per_second(self) -> dict[str, float]:
+        if len(self._samples) < 2:
+            return {}
+        (t0, first), (t1, last) = self._samples[0], self._samples[-1]
+        return {k: round((n - first.get(k, 0)) / (t1 - t0), 3) for k, n in last.items()} if t1 > t0 else {}
+
+
+def node_status(snapshot: Snapshot | None, generation: int, last_error: str | None, listen: list[tuple[str, int]],
+                serving: bool, workers: int, health: dict[str, Any], overrides: dict[str, Any],
+                rates: Mapping[str, float]) -> dict[str, Any]:
+    config = snapshot.config if snapshot is not None else None
+    out: dict[str, Any] = {
+        "config": {"generation": generation, "sources": list(config.sources) if config else [],
+                   "zones": sorted(config.zones) if config else [], "last_error": last_error},
+        "dns": {"listen": [f"{h}:{p}" for h, p in listen], "serving": serving, "workers": workers},
+        "health": health,
+        "overrides": overrides,
+    }
+    if snapshot is not None and config is not None:
+        out["services"] = [{"name": s.key, "policy": s.policy.kind, "names": list(s.names),
+                            "healthy_regions": steering.healthy_regions(s, config, snapshot.effective),
+                            "up_regions": steering.healthy_regions(s, config, snapshot.by_verdicts),
+                            "queries_per_s": rates.get(s.key)}
+                           for s in config.services]
+        out["regions"] = {name: [str(e.address) for e in r.endpoints] for name, r in config.regions.items()}
+    return out

@@ -1,0 +1,210 @@
+"""The one way new answers reach the wire: a new :class:`Snapshot`, compiled, handed to :meth:`Serving.swap`.
+
+A :class:`Snapshot` is a value: the config, the probers' health, the ``--health`` file, the operators'
+overrides and steering's memory. :meth:`Snapshot.compile` turns it into an answer table. :class:`Serving`
+holds the table a :class:`~gtm.dns.server.Responder` answers from; :meth:`Serving.swap` replaces it in one
+reference assignment (each query sees the old table or the new one, never a mix) and wires what every swap
+needs, once: the metrics' eviction hook and the folding of a replaced table's counts, the GeoIP locator, the
+rate limiter and the listeners (the control process ships each swapped snapshot to its workers).
+
+The control process and every worker process swap through it alike::
+
+    config ──▶ Snapshot.with_config ─┐
+    probe report ──▶ with_health ────┼──▶ Snapshot ──compile──▶ Table ──Serving.swap──▶ Responder ──▶ wire
+    override ──▶ with_overrides ─────┘
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any, Callable
+
+from gtm.dns.rrl import RateLimiter
+from gtm.dns.server import Responder
+from gtm.dns.table import Table
+from gtm.errors import GtmError
+from gtm.geoip import Locator
+from gtm.model import Config, HealthSnapshot, RrlSettings
+from gtm.model.effective import Effective, Overrides, PinnedHealth, SteeringMemory
+from gtm.state.overrides import apply
+from gtm.steering import memory as steering_memory
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """Everything answers depend on, as one value. Make a changed one with :meth:`with_config`,
+    :meth:`with_health` or :meth:`with_overrides` (each keeps the rest), never by hand: they keep steering's
+    memory up to date."""
+
+    config: Config
+    health: HealthSnapshot = HealthSnapshot()      # the probers' verdicts and RTTs
+    pinned: PinnedHealth | None = None             # the --health file, read at start and at each reload
+    overrides: Overrides = Overrides()             # operators' overrides in force
+    memory: SteeringMemory = SteeringMemory()      # latency choices, last-known-good views
+
+    @classmethod
+    def first(cls, config: Config, health: HealthSnapshot = HealthSnapshot(), pinned: PinnedHealth | None = None,
+              overrides: Overrides = Overrides()) -> "Snapshot":
+        return cls(config, health, pinned, overrides,
+                   steering_memory.advance(SteeringMemory(), config, health, pinned))
+
+    def with_config(self, config: Config, pinned: PinnedHealth | None) -> "Snapshot":
+        return replace(self, config=config, pinned=pinned,
+                       memory=steering_memory.advance(self.memory, config, self.health, pinned))
+
+    def with_health(self, health: HealthSnapshot) -> "Snapshot":
+        return replace(self, health=health,
+                       memory=steering_memory.advance(self.memory, self.config, health, self.pinned))
+
+    def with_overrides(self, overrides: Overrides) -> "Snapshot":
+        return replace(self, overrides=overrides)
+
+    @cached_property
+    def effective(self) -> Effective:
+        """The health steering answers under (``gtm.state.overrides.apply``)."""
+        return apply(self.overrides, self.health, self.config.services, self.memory, self.pinned)
+
+    @cached_property
+    def by_verdicts(self) -> Effective:
+        """The same without operators' overrides: what the probers and the health file alone say."""
+        return apply(Overrides(), self.health, self.config.services, self.memory, self.pinned)
+
+    @cached_property
+    def answer_key(self) -> tuple[Any, ...]:
+        """What the compiled answers depend on besides the config: equal keys (same config) give equal tables.
+        RTTs count by their order per vantage (what rankings use), not their values: rebuilding answers on every
+        jitter would throw the per-client caches away several times a second."""
+        e = self.effective
+        order: dict[str, list[tuple[float, str]]] = {}
+        for (vantage, region), ms in e.rtt_ms:
+            order.setdefault(vantage, []).append((ms, region))
+        return (e.views, e.default, e.memory, e.forces,
+                tuple(sorted((v, tuple(r for _, r in sorted(rs))) for v, rs in order.items())))
+
+    def answers_like(self, other: "Snapshot") -> bool:
+        return self.config is other.config and self.answer_key == other.answer_key
+
+    def compile(self, locate: Any, previous: Table | None = None) -> Table:
+        """The answer table of this snapshot. With ``previous`` of the same config, only the managed names
+        start afresh and static answers are shared (cheap); else every zone is compiled (seconds for a big
+        config: call it off the event loop)."""
+        if previous is not None and previous.config is self.config:
+            return previous.with_health(self.effective)
+        return Table(self.config, self.effective, locate)
+
+    def parts(self) -> tuple[Config, "Snapshot"]:
+        """The config and the rest, apart: a worker gets the config once per reload and the rest per change."""
+        return self.config, replace(self, config=None)  # type: ignore[arg-type]
+
+    def joined(self, config: Config) -> "Snapshot":
+        return replace(self, config=config)
+
+
+@dataclass
+class Prepared:
+    """A snapshot compiled off the event loop (a reload), with the GeoIP locator its table locates with."""
+
+    snapshot: Snapshot
+    table: Table
+    locator: Locator
+
+
+def open_locator(config: Config, current: Locator | None = None) -> Locator:
+    """The GeoIP locator for ``config``: ``current`` while the databases are the same, else a new one."""
+    if current is not None and current.source == config.geoip:
+        return current
+    try:
+        return Locator(config.geoip)
+    except Exception as e:  # maxminddb raises InvalidDatabaseError (a RuntimeError), OSError, ValueError
+        raise GtmError(f"cannot open the GeoIP database: {e}") from None
+
+
+Listener = Callable[[Snapshot, bool], None]  # (the new snapshot, whether its config is new)
+
+
+class Serving:
+    """What a process answers from: the current snapshot, its table in the responder, and :meth:`swap`.
+
+    ``metrics`` (a ``NodeMetrics``) gets every replaced table's counts and every eviction; ``rrl_share`` is
+    this process's share of the configured rate limits (a worker of N allows 1/N: SO_REUSEPORT spreads a
+    flood's flows over every worker, each with its own buckets). ``servers`` get the TCP limits of each new
+    config. Not thread-safe: swap on the event loop; :meth:`prepare` may run in a thread."""
+
+    def __init__(self, snapshot: Snapshot, metrics: Any = None, udp_payload: int = 1232, rrl_share: int = 1,
+                 prepared: Prepared | None = None):
+        self.metrics = metrics
+        self.rrl_share = max(1, rrl_share)
+        self.listeners: list[Listener] = []
+        self.servers: list[Any] = []
+        self.swaps = 0
+        prepared = prepared or self.prepare(snapshot)
+        self.snapshot = prepared.snapshot
+        self.locator = prepared.locator
+        self.responder = Responder(prepared.table, udp_payload=udp_payload)
+        self._wire(prepared.table)
+        self._limits(self.snapshot.config.rrl)
+        if metrics is not None:
+            metrics.responder, metrics.locator = self.responder, self.locator
+
+    @property
+    def table(self) -> Table:
+        return self.responder.table
+
+    def prepare(self, snapshot: Snapshot) -> Prepared:
+        """Compile ``snapshot`` afresh (every zone), leaving what is served alone; safe in a thread."""
+        current = getattr(self, "locator", None)
+        locator = open_locator(snapshot.config, current)
+        return Prepared(snapshot, snapshot.compile(locator.locate), locator)
+
+    def swap(self, snapshot: Snapshot, prepared: Prepared | None = None) -> bool:
+        """Answer from ``snapshot`` from now on. ``prepared``: its config compiled off the loop already (a
+        snapshot changed since then, by health or overrides, is applied on top cheaply). Returns whether the
+        answers changed; a snapshot that answers like the current one is kept without building a table."""
+        base = prepared or Prepared(self.snapshot, self.responder.table, self.locator)
+        if snapshot.answers_like(base.snapshot):
+            table = base.table
+        elif snapshot.config is base.snapshot.config:
+            table = snapshot.compile(base.locator.locate, base.table)
+        else:  # a new config that was not prepared: compile it here
+            base = self.prepare(snapshot)
+            table = base.table
+        old, before = self.responder.table, self.snapshot
+        self.snapshot = snapshot
+        if table is old:
+            return False
+        new_config = snapshot.config is not before.config
+        self._wire(table)
+        self.responder.table = table  # one reference swap: each query sees old or new, never a mix
+        self.locator = base.locator
+        self.swaps += 1
+        if self.metrics is not None:
+            self.metrics.retire(old, steered_only=not new_config)
+            self.metrics.locator = self.locator
+        if new_config and snapshot.config.rrl != before.config.rrl:
+            self._limits(snapshot.config.rrl)
+        for listener in self.listeners:
+            listener(snapshot, new_config)
+        return True
+
+    def _wire(self, table: Table) -> None:
+        if self.metrics is not None:
+            table.on_evict = self.metrics.evicted  # counts of evicted cache entries are kept, not lost
+
+    def _limits(self, rrl: RrlSettings) -> None:
+        """Response rate limiting as configured: this process's share, with fresh buckets only when the
+        limits changed; and the servers' TCP cap per client network."""
+        n = self.rrl_share
+        want = None if not rrl.enabled else RateLimiter(replace(
+            rrl, answers=rrl.answers / n, nodata=rrl.nodata / n, nxdomains=rrl.nxdomains / n, errors=rrl.errors / n))
+        current = self.responder.rrl
+        if want is None or current is None or current.settings != want.settings:
+            self.responder.rrl = want
+        for server in self.servers:
+            server.set_limits(rrl)
+
+    def add_server(self, server: Any) -> None:
+        self.servers.append(server)
+        server.set_limits(self.snapshot.config.rrl)
+
+
+__all__ = ["Snapshot", "Serving", "Prepared", "open_locator"]

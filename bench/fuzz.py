@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from gtm.config import load  # noqa: E402
 from gtm.dns.server import Responder  # noqa: E402
 from gtm.dns.table import Table  # noqa: E402
-from tests.unit.dns.test_fuzz import SEEDS, survives  # noqa: E402
+from bench.fuzzcases import SEEDS, survives  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures" / "fuzz"
 HANG = 0.05

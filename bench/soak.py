@@ -37,7 +37,7 @@ import dns.message  # noqa: E402
 from bench.fuzz import mutate  # noqa: E402
 from gtm.model import Override  # noqa: E402
 from gtm.state.store import FileStore  # noqa: E402
-from tests.unit.dns.test_fuzz import SEEDS  # noqa: E402
+from bench.fuzzcases import SEEDS  # noqa: E402
 
 
 def rss_kb(pid: int) -> dict[str, int]:

@@ -6,6 +6,18 @@ raised one at a time: :class:`ConfigError` carries the full list so that a user 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
+
+
+class Exit(IntEnum):
+    """The exit codes of every gtm command (documented in the README and ``docs/drills.md``)."""
+
+    OK = 0
+    FAIL = 1                  # an error (config, IO, a failed apply); the message says which
+    USAGE = 2                 # bad arguments
+    REFUSED = 3               # a guardrail or precheck said no: nothing was changed
+    VERIFICATION_FAILED = 4   # a drill's change did not show in the answers in time (rolled back)
+    INTERRUPTED = 5           # Ctrl-C or SIGTERM during a drill (rolled back)
 
 
 class GtmError(Exception):

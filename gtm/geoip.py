@@ -107,12 +107,6 @@ def _info(rec: Any, city_len: int, asn_rec: Any, asn_len: int) -> GeoInfo:
     return GeoInfo(True, continent, country, subs, location, asn, city_len, asn_len)
 
 
-def parse_client(text: str) -> tuple[IPAddress, int]:
-    """``192.0.2.1`` or ``192.0.2.0/24`` -> (network address, prefix length); ValueError with a reason."""
-    net = ipaddress.ip_network(text.strip(), strict=False)
-    return net.network_address, net.prefixlen
-
-
 def sample_networks(source: GeoIPSource, countries: set[str], continents: set[str], per: int,
                     max_records: int = 3_000_000) -> list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
                                                                  str, str]]:

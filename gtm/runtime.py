@@ -8,7 +8,7 @@ answering; a config that fails to load is logged with every problem and changes 
 from __future__ import annotations
 
 import asyncio
-import gc
+import json
 import logging
 import os
 import signal
@@ -18,7 +18,6 @@ from typing import Any
 
 from aiohttp import web
 
-from gtm import isolated
 from gtm.admin.app import make_app, read_token
 from gtm.admin.app import start as admin_start
 from gtm.admin.explain import explain_table
@@ -35,7 +34,10 @@ from gtm.health.node import HealthNode
 from gtm.model import AdminSettings, Config, HealthSnapshot
 from gtm.model.effective import Overrides, PinnedHealth
 from gtm.serving import Serving, Snapshot, open_locator
-from gtm.workers import release_memory
+from gtm.proc import loading
+from gtm.proc.handoff import Handoff, take_over
+from gtm.proc.memory import gc_paused, release_memory, settle
+from gtm.proc.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class ServeOptions:
     probe_as: str | None = None
     workers: int = 0                         # 0: this process answers queries; N: N worker processes do
     takeover: str | None = None              # Unix socket: take the DNS sockets over from the instance there
+    ready_file: str | None = None            # written once serving: pid, DNS addresses bound, admin URL
 
 
 def pinned_health(config: Config, health_file: str | None) -> PinnedHealth | None:
@@ -65,7 +68,8 @@ def pinned_health(config: Config, health_file: str | None) -> PinnedHealth | Non
 def build(paths: list[str], health_file: str | None = None) -> Table:
     """Load ``paths`` and compile their answers as ``gtm serve`` would before any report (all regions up, or
     as the health file says); raises ConfigError, and GtmError for a bad GeoIP database."""
-    config = load(paths)
+    with gc_paused():
+        config = load(paths)
     snapshot = Snapshot.first(config, pinned=pinned_health(config, health_file))
     return snapshot.compile(open_locator(config).locate)
 
@@ -82,7 +86,7 @@ class Runtime:
         self.rates = Rates(self.metrics.service_totals)
         self.overrides.tick = self.rates.sample
         self.server: DnsServer | None = None
-        self.pool: Any = None                 # a gtm.workers.WorkerPool with --workers
+        self.pool: WorkerPool | None = None   # the worker processes, with --workers
         self.prober: BuiltinProber | None = None
         self.generation = 0                   # configs served (the first is 1)
         self.last_error: str | None = None
@@ -105,14 +109,16 @@ class Runtime:
 
     def _ship(self, snapshot: Snapshot, new_config: bool) -> None:
         """Workers get each swapped snapshot (the config itself only when it is new)."""
+        if new_config and self.serving is not None:
+            self.metrics.locator = self.serving.locator  # the GeoIP metrics follow the databases in use
         if self.pool is not None:
             self.pool.send(snapshot, self.generation, new_config)
 
     # -- what a subclass (the demo) may change ------------------------------------------------------------------
     def load(self, paths: list[str]) -> Config:
-        """Load the config; a big one in a child process (gtm.isolated), packed zones in shared memory when
+        """Load the config; a big one in a child process (gtm.proc.loading), packed zones in shared memory when
         workers will map them."""
-        return isolated.load(paths, share=self.options.workers > 0)
+        return loading.load(paths, share=self.options.workers > 0)
 
     def routes(self) -> list[web.RouteDef]:
         """Extra routes of the admin API."""
@@ -128,7 +134,7 @@ class Runtime:
         return node_status(self.serving.snapshot if self.serving else None, self.generation, self.last_error,
                            bound, self.answering, self.pool.running() if self.pool else 0,
                            self.node.status() if self.node else {}, self.overrides.status(),
-                           self.rates.per_second())
+                           self.rates.per_second()).to_json()
 
     def explain(self, name: str, client: str | None, qtype: str) -> dict[str, Any]:
         assert self.serving is not None
@@ -144,12 +150,14 @@ class Runtime:
         live = self.node.current if self.node.ready() else HealthSnapshot()
         self.serving = Serving(Snapshot.first(config, live, pinned, in_force), self.metrics, opts.udp_payload)
         self.serving.listeners.append(self._ship)
-        self.metrics.node = self.node
+        self.metrics.node, self.metrics.locator = self.node, self.serving.locator
         self.generation = 1
         self._reloading = asyncio.Lock()
         listen_admin = opts.admin_listen or (config.admin.listen if config.admin != AdminSettings() else None)
         if listen_admin is not None:
             await self._start_admin(config, listen_admin)
+            if opts.ready_file:  # probers may report before DNS opens (the first round): say where already
+                self._write_ready(opts.ready_file)
         if opts.probe_as is not None:
             assert self.admin_url is not None, "--probe-as needs the admin API (admin: in the config or --admin-listen)"
             self.prober = BuiltinProber(opts.probe_as, self.admin_url, read_token(config.admin))
@@ -170,8 +178,21 @@ class Runtime:
             self.serving.add_server(self.server)
             await self.server.start()
         self.answering = True
-        _settle()
+        if opts.ready_file:
+            self._write_ready(opts.ready_file)
+        settle()
         log.info("serving %s", self.serving.table.summary())
+
+    def _write_ready(self, path: str) -> None:
+        """Say where this node serves (atomically: a reader sees the whole file or none): once the admin API
+        is up (``serving`` false, no DNS address yet) and again once DNS is answered."""
+        bound = self.server.bound if self.server else self.pool.bound if self.pool else []
+        body = {"pid": os.getpid(), "serving": self.answering,
+                "dns": [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in bound], "admin": self.admin_url}
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(body, fh)
+        os.replace(tmp, path)
 
     async def _first_round(self, timeout: float) -> bool:
         """Never publish "all up" before a probe ran: wait for the first full round, bounded. False when asked
@@ -191,8 +212,6 @@ class Runtime:
         return True
 
     async def _start_workers(self) -> None:
-        from gtm.workers import Handoff, WorkerPool, take_over
-
         assert self.serving is not None
         opts = self.options
         previous = take_over(opts.takeover) if opts.takeover else None
@@ -332,15 +351,3 @@ def _mtimes(paths: list[str], extra: tuple[str, ...]) -> dict[str, int]:
         except OSError:
             out[p] = -1
     return out
-
-
-def _settle() -> None:
-    """Once, after start-up: collect what start-up left behind, then move every object alive now (modules,
-    the config, the first answer tables) out of the cyclic garbage collector's reach: its full collections
-    would otherwise walk them all, a pause of milliseconds that lands on whatever queries are waiting (the
-    p99). Not repeated on later swaps: whatever is frozen is never collected if it ends up in a cycle, and
-    later tables are smaller than what start-up imports. Answer tables hold no reference cycles, so replaced
-    ones are freed by reference counting anyway (see ``gtm.dns.table.TableEnv``)."""
-    gc.collect()
-    gc.freeze()
-    release_memory()

@@ -4,8 +4,9 @@ A :class:`Snapshot` is a value: the config, the probers' health, the ``--health`
 overrides and steering's memory. :meth:`Snapshot.compile` turns it into an answer table. :class:`Serving`
 holds the table a :class:`~gtm.dns.server.Responder` answers from; :meth:`Serving.swap` replaces it in one
 reference assignment (each query sees the old table or the new one, never a mix) and wires what every swap
-needs, once: the metrics' eviction hook and the folding of a replaced table's counts, the GeoIP locator, the
-rate limiter and the listeners (the control process ships each swapped snapshot to its workers).
+needs, once: the counts' eviction hook and the folding of a replaced table's counts (``gtm.dns.counts``), the
+GeoIP locator, the rate limiter and the listeners (the control process ships each swapped snapshot to its
+workers and updates its metrics).
 
 The control process and every worker process swap through it alike::
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Callable
 
+from gtm.dns.counts import Counts
 from gtm.dns.rrl import RateLimiter
 from gtm.dns.server import Responder
 from gtm.dns.table import Table
@@ -125,14 +127,14 @@ Listener = Callable[[Snapshot, bool], None]  # (the new snapshot, whether its co
 class Serving:
     """What a process answers from: the current snapshot, its table in the responder, and :meth:`swap`.
 
-    ``metrics`` (a ``NodeMetrics``) gets every replaced table's counts and every eviction; ``rrl_share`` is
+    ``counts`` (``gtm.dns.counts.Counts``) gets every replaced table's counts and every eviction; ``rrl_share`` is
     this process's share of the configured rate limits (a worker of N allows 1/N: SO_REUSEPORT spreads a
     flood's flows over every worker, each with its own buckets). ``servers`` get the TCP limits of each new
     config. Not thread-safe: swap on the event loop; :meth:`prepare` may run in a thread."""
 
-    def __init__(self, snapshot: Snapshot, metrics: Any = None, udp_payload: int = 1232, rrl_share: int = 1,
-                 prepared: Prepared | None = None):
-        self.metrics = metrics
+    def __init__(self, snapshot: Snapshot, counts: Counts | None = None, udp_payload: int = 1232,
+                 rrl_share: int = 1, prepared: Prepared | None = None):
+        self.counts = counts
         self.rrl_share = max(1, rrl_share)
         self.listeners: list[Listener] = []
         self.servers: list[Any] = []
@@ -143,8 +145,8 @@ class Serving:
         self.responder = Responder(prepared.table, udp_payload=udp_payload)
         self._wire(prepared.table)
         self._limits(self.snapshot.config.rrl)
-        if metrics is not None:
-            metrics.responder, metrics.locator = self.responder, self.locator
+        if counts is not None:
+            counts.responder = self.responder
 
     @property
     def table(self) -> Table:
@@ -177,9 +179,8 @@ class Serving:
         self.responder.table = table  # one reference swap: each query sees old or new, never a mix
         self.locator = base.locator
         self.swaps += 1
-        if self.metrics is not None:
-            self.metrics.retire(old, steered_only=not new_config)
-            self.metrics.locator = self.locator
+        if self.counts is not None:
+            self.counts.retire(old, steered_only=not new_config)
         if new_config and snapshot.config.rrl != before.config.rrl:
             self._limits(snapshot.config.rrl)
         for listener in self.listeners:
@@ -187,8 +188,8 @@ class Serving:
         return True
 
     def _wire(self, table: Table) -> None:
-        if self.metrics is not None:
-            table.on_evict = self.metrics.evicted  # counts of evicted cache entries are kept, not lost
+        if self.counts is not None:
+            table.on_evict = self.counts.evicted  # counts of evicted cache entries are kept, not lost
 
     def _limits(self, rrl: RrlSettings) -> None:
         """Response rate limiting as configured: this process's share, with fresh buckets only when the

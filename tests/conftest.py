@@ -1,18 +1,23 @@
 """Shared fixtures: a real `gtm serve` process on 127.0.0.1 with a free port, stopped by its PID."""
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from hypothesis import settings
+
+from gtm.model.net import parse_host_port
 
 # In CI, property tests run a fixed sequence of examples so that a landing is never decided by chance;
 # locally they explore new examples on every run.
@@ -29,31 +34,38 @@ class GtmProcess:
 
     def __init__(self, args: list[str], cwd: Path, workers: int = 0):
         """``workers``: answered in-process by default, to keep the suite fast on a small machine (every worker is
-        a process to start); the DNS protocol modules and tests/integration/test_workers.py run with workers."""
+        a process to start); the DNS protocol modules and tests/integration/test_workers.py run with workers.
+        The server says where it serves in its ``--ready-file`` (no log scraping)."""
         self.lines: list[str] = []
+        self._dir = tempfile.mkdtemp(prefix="gtm-test-")
+        ready = Path(self._dir) / "ready.json"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gtm.cli", "serve", "--listen", "127.0.0.1:0", "--workers", str(workers), *args],
+            [sys.executable, "-m", "gtm.cli", "serve", "--listen", "127.0.0.1:0", "--workers", str(workers),
+             "--ready-file", str(ready), *args],
             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        deadline = time.monotonic() + 30
-        self.port = 0
-        while not self.port:
-            m = next((re.search(r"listening on 127\.0\.0\.1 port (\d+)", line) for line in self.lines
-                      if "listening on" in line), None)
-            if m:
-                self.port = int(m.group(1))
+        self.ready_file = ready
+        self.wait_ready(lambda info: info["serving"], 30)
+
+    def wait_ready(self, done: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+        """Wait until the server's ready file says ``done``; sets ``ready``, ``addresses``, ``port``, ``admin``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = json.loads(self.ready_file.read_text()) if self.ready_file.exists() else None
+            if info is not None and done(info):
                 break
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("gtm serve did not start:\n" + self.log)
             time.sleep(0.02)
-        while not any("serving" in line for line in self.lines):
-            if time.monotonic() > deadline:
-                raise RuntimeError("gtm serve did not finish starting:\n" + self.log)
-            time.sleep(0.02)
+        self.ready: dict[str, Any] = info
+        self.addresses: list[tuple[str, int]] = [parse_host_port(a) for a in info["dns"]]
+        self.port = self.addresses[0][1] if self.addresses else 0
+        self.admin: str | None = info["admin"]
+        return info
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -86,6 +98,15 @@ class GtmProcess:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+        if getattr(self, "_dir", None):
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def run_gtm(*args: str | Path, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the ``gtm`` command line as a user would (``python -m gtm.cli ARGS``) and collect what it printed:
+    the one way the tests run a CLI command to completion."""
+    return subprocess.run([sys.executable, "-m", "gtm.cli", *(str(a) for a in args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def serve_checked(args: list[str | Path], cwd: Path = ROOT, workers: int = 0) -> Iterator[GtmProcess]:

@@ -35,6 +35,7 @@ from gtm.errors import GtmError
 from gtm.health.node import HealthNode
 from gtm.health.signing import HEADER_KEY, HEADER_NONCE, HEADER_SIG, HEADER_TS
 from gtm.model import MAX_REPORT_BYTES, AdminSettings
+from gtm.model.net import parse_client
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +107,7 @@ def name_problem(name: str) -> str | None:
 def client_problem(client: str) -> str | None:
     """Why ``client`` is neither an IP address nor a network (None when it is one)."""
     try:
-        if "/" in client:
-            ipaddress.ip_network(client, strict=False)
-        else:
-            ipaddress.ip_address(client)
+        parse_client(client)
     except ValueError as e:
         return str(e)
     return None

@@ -2,16 +2,16 @@
 steering functions that compiled it. Used by ``gtm explain`` and ``GET /v1/explain``."""
 from __future__ import annotations
 
-import ipaddress
 import struct
 from typing import Any
 
 from gtm import steering
-from gtm.dns.codec import describe, name_to_wire
+from gtm.dns.codec import describe, ecs_data, name_to_wire
 from gtm.dns.table import Entry, Steered, Table, client_of
 from gtm.errors import GtmError
 from gtm.model import A, AAAA, TYPE_NAMES, TYPE_NUMBERS, Config, Service
 from gtm.model.effective import Effective
+from gtm.model.net import parse_client
 from gtm.steering.geomath import distance_km
 from gtm.steering.latency import nearest_vantage
 
@@ -21,13 +21,10 @@ def client_key(text: str | None) -> bytes | str | None:
     if text is None:
         return None
     try:
-        if "/" not in text:
-            return str(ipaddress.ip_address(text))
-        net = ipaddress.ip_network(text, strict=False)
+        net = parse_client(text)
     except ValueError as e:
         raise GtmError(f"--client: {e}") from None
-    nbytes = (net.prefixlen + 7) // 8
-    return struct.pack("!HBB", 1 if net.version == 4 else 2, net.prefixlen, 0) + net.network_address.packed[:nbytes]
+    return ecs_data(net) if "/" in text else str(net.network_address)
 
 
 def _regions(service: Service, config: Config, health: Effective, client: steering.Client,

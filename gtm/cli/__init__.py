@@ -13,9 +13,9 @@ import sys
 from typing import NoReturn
 
 from gtm import __version__
-from gtm.errors import ConfigError, GtmError
+from gtm.errors import ConfigError, Exit, GtmError
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = Exit.OK, Exit.FAIL, Exit.USAGE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,13 +36,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from gtm.dns.server import parse_listen
+    from gtm.model.net import parse_host_port
     from gtm.runtime import Runtime, ServeOptions
 
     listen = []
     for text in args.listen or ["127.0.0.1:5353"]:
         try:
-            listen.append(parse_listen(text))
+            listen.append(parse_host_port(text))
         except ValueError as e:
             raise _Usage(f"--listen: {e}") from None
     try:
@@ -53,7 +53,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     admin = None
     if args.admin_listen:
         try:
-            admin = parse_listen(args.admin_listen)
+            admin = parse_host_port(args.admin_listen)
         except ValueError as e:
             raise _Usage(f"--admin-listen: {e}") from None
     if args.takeover and not args.workers:
@@ -61,7 +61,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     runtime = Runtime(ServeOptions(
         tuple(args.paths), tuple(listen), watch=args.watch_interval if args.watch else 0.0, tcp_idle=args.tcp_idle,
         tcp_clients=args.tcp_clients, udp_payload=args.udp_payload, health_file=args.health, admin_listen=admin,
-        probe_as=args.probe_as, workers=args.workers, takeover=args.takeover))
+        probe_as=args.probe_as, workers=args.workers, takeover=args.takeover, ready_file=args.ready_file))
     if uvloop is not None:
         uvloop.run(runtime.run())
     else:
@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--takeover", metavar="PATH",
                    help="zero-downtime restart: take the DNS sockets over from the instance serving the Unix "
                         "socket PATH (it stops once ours serve), and serve PATH for the next one; needs --workers")
+    s.add_argument("--ready-file", metavar="PATH",
+                   help="once serving, write PATH (JSON: pid, the DNS addresses bound, the admin URL) for a "
+                        "supervisor or script; port 0 in --listen is resolved there")
     s.set_defaults(func=_cmd_serve)
     from gtm.cli import demo, drill, override, route53
 

@@ -35,7 +35,6 @@ from gtm.steering.geomath import distance_km
 log = logging.getLogger(__name__)
 
 CLIENTS = [("Europe (London)", "81.2.69.0/24"), ("America (US)", "8.8.8.0/24"), ("Asia (Singapore)", "1.128.0.0/11")]
-ENDPOINTS_PER_REGION = 2
 
 @dataclass
 class SimRegion:
@@ -197,11 +196,11 @@ async def run_demo(paths: list[str], dns: tuple[str, int], admin: tuple[str, int
 
 
 def run(args: argparse.Namespace) -> int:
-    from gtm.dns.server import parse_listen
+    from gtm.model.net import parse_host_port
 
     try:
-        dns = parse_listen(args.dns_listen)
-        admin = parse_listen(args.admin_listen)
+        dns = parse_host_port(args.dns_listen)
+        admin = parse_host_port(args.admin_listen)
     except ValueError as e:
         print(f"gtm demo: error: {e}", file=sys.stderr)
         return 2

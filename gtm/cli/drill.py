@@ -55,7 +55,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gtm.admin.app import read_token
-    from gtm.drill.nodes import nodes_of
+    from gtm.fleet import nodes_of
     from gtm.drill.run import Run, Settings, drill, failover, restore
     from gtm.geoip import sample_networks
     from gtm.model import GeoPolicy

@@ -10,18 +10,13 @@ import sys
 import time
 from typing import Any, Sequence
 
+from gtm import fleet
 from gtm.config import load
-from gtm.errors import GtmError
-from gtm.model import Config, Override
-from gtm.state import guard
+from gtm.errors import Exit, GtmError, UnsafePlan
+from gtm.model import Config, NodeAddress, Override
 from gtm.state import overrides as ov
-from gtm.state.store import Store, Stored, audit_entry, open_store, update
+from gtm.state.store import Stored, open_store
 
-EXIT_REFUSED = 3  # a guardrail said no (distinct from errors, 1, and usage, 2)
-
-
-class Refused(GtmError):
-    """A guardrail refused the change (exit 3)."""
 
 
 def author() -> str:
@@ -58,6 +53,8 @@ def add_parser(sub: Any) -> None:
             p.add_argument("--expires", metavar="DURATION", help="lift it after DURATION (30m, 2h, 1d)")
             p.add_argument("--force", action="store_true",
                            help="go past the guardrails (health, capacity, blackout); the reason is logged")
+        p.add_argument("--dry-run", action="store_true",
+                       help="print the plan (what would be in force, the guardrails' notes) and write nothing")
         p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                        help="wait up to SECONDS until every node has applied it, and say how long it took")
         p.set_defaults(func=run, action=action)
@@ -71,65 +68,9 @@ def _config(args: argparse.Namespace) -> Config:
     return load(args.config or ["zones"])
 
 
-def situation(config: Config, nodes: Sequence[Any], token: str | None) -> tuple[dict[str, list[str]], dict[str, float],
-                                                                          list[str]]:
-    """What the nodes say (see gtm.drill.nodes.combined), and the nodes that could not say."""
-    from gtm.drill.nodes import NodeStatus, combined, fetch_status
-
-    statuses: list[NodeStatus] = []
-    failed = []
-    for node in nodes:
-        try:
-            statuses.append(fetch_status(node, token))
-        except GtmError as e:
-            failed.append(str(e))
-    up, qps = combined(statuses)
-    return up, qps, failed
-
-
-def change_overrides(config: Config, store: Store, make_change: Any, *, force: bool, reason: str, who: str,
-                     nodes: Sequence[Any], token: str | None, check: bool) -> tuple[Stored, list[str], int]:
-    """Apply ``make_change(current) -> (overrides after, description, overrides touched)`` to the store after
-    the guardrails (when ``check``); Refused when one says no and ``force`` is not given. Returns the new state,
-    the guardrails' notes and the number of write conflicts met."""
-    notes: list[str] = []
-    now = time.time()
-    if check:
-        window = guard.blackout(config.drills.blackout, now)
-        if window is not None:
-            if not force:
-                raise Refused(f"refused: inside the blackout window {window.text} (--force to go ahead)")
-            notes.append(f"forced through the blackout window {window.text}")
-        up, qps, failed = situation(config, nodes, token)
-        if not up:
-            if not force:
-                raise Refused("refused: no node could say which regions are healthy ("
-                              + "; ".join(failed) + "); --force to go ahead without the health guardrail")
-            notes.append("no node reachable: health and capacity not checked")
-        elif failed:
-            notes.append("unreachable: " + "; ".join(failed))
-
-    def change(current: Stored) -> tuple[list[Override], dict[str, Any]]:
-        after, what, touched = make_change(current)
-        if check and up:
-            verdict = guard.check(config, after, up, qps, time.time())
-            notes[:] = [n for n in notes if n.startswith(("forced", "no node", "unreachable"))] + list(verdict.notes)
-            if not verdict.ok:
-                if not force:
-                    raise Refused("refused: " + "; ".join(verdict.problems) + " (--force to go ahead)")
-                notes.extend(f"forced past: {p}" for p in verdict.problems)
-        entry = audit_entry(what, touched, who, reason, forced=bool(force and any(
-            n.startswith("forced") for n in notes)), notes=list(notes))
-        return after, entry
-
-    stored, conflicts = update(store, change)
-    return stored, notes, conflicts
-
-
-def wait_applied(nodes: Sequence[Any], token: str | None, version: int, timeout: float) -> dict[str, float | None]:
+def wait_applied(nodes: Sequence[NodeAddress], token: str | None, version: int,
+                 timeout: float) -> dict[str, float | None]:
     """Seconds until each node reports override store ``version`` or later (None: not within ``timeout``)."""
-    from gtm.drill.nodes import fetch_status
-
     start = time.monotonic()
     out: dict[str, float | None] = {n.admin or f"{n.dns[0]}:{n.dns[1]}": None for n in nodes}
     while time.monotonic() - start < timeout and any(v is None for v in out.values()):
@@ -137,7 +78,7 @@ def wait_applied(nodes: Sequence[Any], token: str | None, version: int, timeout:
             key = n.admin or f"{n.dns[0]}:{n.dns[1]}"
             if out[key] is None:
                 try:
-                    if fetch_status(n, token, timeout=1.0).override_version() >= version:
+                    if fleet.fetch_status(n, token, timeout=1.0).override_version() >= version:
                         out[key] = round(time.monotonic() - start, 3)
                 except GtmError:
                     pass
@@ -147,51 +88,52 @@ def wait_applied(nodes: Sequence[Any], token: str | None, version: int, timeout:
 
 def run(args: argparse.Namespace) -> int:
     from gtm.admin.app import read_token
-    from gtm.drill.nodes import nodes_of
 
     config = _config(args)
     store = open_store(config.overrides)
-    nodes = nodes_of(config, args.nodes, args.admin)
+    nodes = fleet.nodes_of(config, args.nodes, args.admin)
     token = read_token(config.admin)
     who = author()
     reason = getattr(args, "reason", "")
     expires = ov.parse_duration(args.expires) if getattr(args, "expires", None) else None
+    region, address = ov.parse_target(config, args.target)  # bad input fails before any node is asked
+    ov.check_service(config, args.service, region)
+    change: fleet.Change
     if args.action == "clear":
-        region, address = ov.parse_target(config, args.target)
-        ov.check_service(config, args.service, region)
-
-        def clearing(current: Stored) -> tuple[list[Override], str, list[Override]]:
-            kept, removed = ov.clear(current.overrides, region, address, args.service or True, time.time())
+        def change(current: Stored, now: float) -> tuple[list[Override], str, list[Override]]:
+            kept, removed = ov.clear(current.overrides, region, address, args.service or True, now)
             if not removed:
                 raise GtmError(f"no override in force on {args.target}"
                                + (f" for {args.service}" if args.service else ""))
             return kept, "clear", removed
+    else:
+        new_id = secrets.token_hex(6)
 
-        stored, notes, conflicts = change_overrides(config, store, clearing, force=False, reason=reason, who=who,
-                                                    nodes=nodes, token=token, check=False)
+        def change(current: Stored, now: float) -> tuple[list[Override], str, list[Override]]:
+            new = ov.make(config, current.overrides, args.action, args.target, service=args.service, reason=reason,
+                          author=who, now=now, expires_in=expires, new_id=new_id)
+            return ov.put(current.overrides, new, now), args.action, [new]
+    # Taking something out is guarded (health, capacity, blackout); putting it back or clearing is not.
+    guarded = fleet.situation(nodes, token) if args.action in ("drain", "down") else None
+    try:
+        plan = fleet.plan_override(config, store.read(), change, author=who, reason=reason, guarded=guarded,
+                                   force=getattr(args, "force", False))
+        if args.dry_run:
+            print(plan.describe())
+            print("dry run: nothing was written")
+            return Exit.OK
+        stored, plan, conflicts = fleet.apply(plan, store)
+    except UnsafePlan as e:
+        print(f"gtm override: refused: {e}", file=sys.stderr)
+        return Exit.REFUSED
+    if args.action == "clear":
         print(f"cleared {args.target}" + (f" for {args.service}" if args.service else "") +
               f" (store version {stored.version})")
     else:
-        region, _ = ov.parse_target(config, args.target)  # bad input fails before any node is asked
-        ov.check_service(config, args.service, region)
-
-        def setting(current: Stored) -> tuple[list[Override], str, list[Override]]:
-            now = time.time()
-            new = ov.make(config, current.overrides, args.action, args.target, service=args.service, reason=reason,
-                          author=who, now=now, expires_in=expires, new_id=secrets.token_hex(6))
-            return ov.put(current.overrides, new, now), args.action, [new]
-
-        try:
-            stored, notes, conflicts = change_overrides(
-                config, store, setting, force=args.force, reason=reason, who=who, nodes=nodes, token=token,
-                check=args.action in ("drain", "down"))
-        except Refused as e:
-            print(f"gtm override: {e}", file=sys.stderr)
-            return EXIT_REFUSED
-        new = stored.overrides[-1]
+        new = plan.touched[0]
         until = f" until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(new.expires))}" if new.expires else ""
         print(f"{new.describe()}: in force{until} (store version {stored.version})")
-    for n in notes:
+    for n in plan.notes:
         print(f"  note: {n}")
     if conflicts:
         print(f"  note: another writer changed the store meanwhile; re-read and applied after {conflicts} "
@@ -202,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {node}: " + (f"applied after {took:.2f} s" if took is not None else
                                    f"not applied within {args.wait:g} s"))
         if any(t is None for t in applied.values()):
-            return 1
-    return 0
+            return Exit.FAIL
+    return Exit.OK
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -15,10 +15,11 @@ import signal
 import sys
 
 from gtm.config import load
+from gtm.errors import Exit
 from gtm.health import signing
 from gtm.health.prober import Prober
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = Exit.OK, Exit.FAIL, Exit.USAGE
 log = logging.getLogger(__name__)
 
 

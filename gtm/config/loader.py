@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import gc
 import ipaddress
 import os
 import re
-import threading
 import zoneinfo
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from gtm.config.checks import MISSING, Ctx, index, join, show
 from gtm.config.iso3166 import is_country, is_subdivision
@@ -31,6 +28,7 @@ from gtm.config.rdata import RdataError, parse_name, parse_rdata_text, parse_typ
 from gtm.config.yamlsrc import LMap, LSeq, load_yaml
 from gtm.config.zonebuild import MAX_TTL, RecordIn, build_zone
 from gtm.errors import ConfigError, Problem
+from gtm.model.net import parse_host_port
 from gtm.model import (
     Demand, DrillSettings, NodeAddress, RrlSettings, StoreSettings, Window,
     A, AAAA, CNAME, NS, SOA, TXT, AdminSettings, Bias, Config, Endpoint, FailMode, FailoverPolicy, GeoIPSource, GeoMatch,
@@ -111,38 +109,10 @@ def _read(path: str) -> tuple[str | None, str]:
         return None, e.strerror or str(e)
 
 
-_gc_lock = threading.Lock()
-_gc_paused = 0
-_gc_was_enabled = True
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while loading (a reload runs in a thread, so counted): loading makes
-    millions of objects and no garbage cycles, and the collections those allocations trigger would walk them
-    all again and again (half the time of loading a zone of a million records)."""
-    global _gc_paused, _gc_was_enabled
-    with _gc_lock:
-        if not _gc_paused:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_paused += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_paused -= 1
-            if not _gc_paused and _gc_was_enabled:
-                gc.enable()
-
-
 def load(paths: list[str] | str) -> Config:
-    """Load and validate every source under ``paths``; raises ConfigError listing every problem."""
-    with _collector_paused():
-        return _load(paths)
-
-
-def _load(paths: list[str] | str) -> Config:
+    """Load and validate every source under ``paths``; raises ConfigError listing every problem. Pure but
+    for reading the files; a caller loading a big configuration pauses the garbage collector around it
+    (``gtm.proc.memory.gc_paused``)."""
     named = [paths] if isinstance(paths, str) else list(paths)
     files = discover(named)
     if not files:
@@ -394,16 +364,11 @@ def _host_port(ctx: Ctx, m: LMap, key: str, path: str, lowest_port: int = 1) -> 
     raw = ctx.string(m, key, path, None)
     if raw is None:
         return None
-    host, _, port = raw.rpartition(":")
-    host = host.strip("[]")
     try:
-        ipaddress.ip_address(host)
-        if not port.isdigit() or not lowest_port <= int(port) <= 65535:
-            raise ValueError
+        return parse_host_port(raw, lowest_port)
     except ValueError:
         ctx.err(m.value_line(key), join(path, key), f"must be ADDRESS:PORT, IPv6 as [ADDRESS]:PORT (got {show(raw)})")
         return None
-    return host, int(port)
 
 
 def _window(ctx: Ctx, item: Any, line: int, p: str) -> Window | None:

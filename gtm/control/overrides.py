@@ -13,6 +13,7 @@ import os
 import time
 from typing import Any, Callable
 
+from gtm.fleet import OverridesStatus
 from gtm.model import Config, Override, StoreSettings
 from gtm.model.effective import Overrides
 from gtm.state import overrides as overrides_
@@ -135,10 +136,7 @@ class OverrideWatcher:
             if self.tick is not None:
                 self.tick()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> OverridesStatus:
         s = self.settings
-        return {"store": s.kind if s else None,
-                "where": (s.path if s.kind == "file" else s.table) if s else None,
-                "version": self.version, "error": self.error,
-                "in_force": [{**o.to_json(), "target": o.target}
-                             for o in overrides_.active(self.overrides, self.clock())]}
+        return OverridesStatus(s.kind if s else None, (s.path if s.kind == "file" else s.table) if s else None,
+                               self.version, self.error, tuple(overrides_.active(self.overrides, self.clock())))

@@ -1,4 +1,5 @@
-"""``GET /v1/status``: what a node serves, as one JSON-able dict, and the query rates it shows per service."""
+"""``GET /v1/status``: what a node serves, as a :class:`~gtm.fleet.NodeStatus`, and the query rates it shows
+per service."""
 from __future__ import annotations
 
 import time
@@ -6,6 +7,7 @@ from collections import deque
 from typing import Any, Callable, Mapping
 
 from gtm import steering
+from gtm.fleet import NodeStatus, OverridesStatus, ServiceStatus
 from gtm.serving import Snapshot
 
 
@@ -30,21 +32,17 @@ class Rates:
 
 
 def node_status(snapshot: Snapshot | None, generation: int, last_error: str | None, listen: list[tuple[str, int]],
-                serving: bool, workers: int, health: dict[str, Any], overrides: dict[str, Any],
-                rates: Mapping[str, float]) -> dict[str, Any]:
+                serving: bool, workers: int, health: dict[str, Any], overrides: OverridesStatus,
+                rates: Mapping[str, float]) -> NodeStatus:
     config = snapshot.config if snapshot is not None else None
-    out: dict[str, Any] = {
-        "config": {"generation": generation, "sources": list(config.sources) if config else [],
-                   "zones": sorted(config.zones) if config else [], "last_error": last_error},
-        "dns": {"listen": [f"{h}:{p}" for h, p in listen], "serving": serving, "workers": workers},
-        "health": health,
-        "overrides": overrides,
-    }
+    services, regions = None, {}
     if snapshot is not None and config is not None:
-        out["services"] = [{"name": s.key, "policy": s.policy.kind, "names": list(s.names),
-                            "healthy_regions": steering.healthy_regions(s, config, snapshot.effective),
-                            "up_regions": steering.healthy_regions(s, config, snapshot.by_verdicts),
-                            "queries_per_s": rates.get(s.key)}
-                           for s in config.services]
-        out["regions"] = {name: [str(e.address) for e in r.endpoints] for name, r in config.regions.items()}
-    return out
+        services = tuple(ServiceStatus(s.key, s.policy.kind, s.names,
+                                       tuple(steering.healthy_regions(s, config, snapshot.effective)),
+                                       tuple(steering.healthy_regions(s, config, snapshot.by_verdicts)),
+                                       rates.get(s.key))
+                         for s in config.services)
+        regions = {name: tuple(str(e.address) for e in r.endpoints) for name, r in config.regions.items()}
+    return NodeStatus(generation, config.sources if config else (), tuple(sorted(config.zones)) if config else (),
+                      last_error, tuple(f"{h}:{p}" for h, p in listen), serving, workers, health, overrides,
+                      services, regions)

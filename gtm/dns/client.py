@@ -8,7 +8,7 @@ import random
 import struct
 from dataclasses import dataclass
 
-from gtm.dns.codec import ECS_CODE, _read_name, _skip_rr, name_to_wire, opt_rr
+from gtm.dns.codec import ECS_CODE, _read_name, _skip_rr, ecs_data, name_to_wire, opt_rr
 from gtm.model import A, AAAA, OPT
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -24,9 +24,7 @@ class Reply:
 
 def ecs_option(net: IPNet) -> bytes:
     """An ECS option (RFC 7871 section 6) for ``net``: family, source prefix, scope 0, the prefix's octets."""
-    family = 1 if net.version == 4 else 2
-    nbytes = (net.prefixlen + 7) // 8
-    body = struct.pack("!HBB", family, net.prefixlen, 0) + net.network_address.packed[:nbytes]
+    body = ecs_data(net)
     return struct.pack("!HH", ECS_CODE, len(body)) + body
 
 

@@ -54,12 +54,26 @@ class Ecs:
 
     def key(self) -> bytes:
         """The option body as a query carries it (SCOPE 0): the client's key in the answer tables."""
-        return struct.pack("!HBB", self.family, self.source, 0) + self.address
+        return self.body(0)
+
+    def body(self, scope: int) -> bytes:
+        """FAMILY, SOURCE PREFIX-LENGTH, SCOPE PREFIX-LENGTH, ADDRESS (section 6)."""
+        return struct.pack("!HBB", self.family, self.source, scope) + self.address
+
+    @classmethod
+    def of(cls, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> "Ecs":
+        """The option a client sends for ``net``: the prefix's octets, ceil(prefix / 8) of them."""
+        return cls(1 if net.version == 4 else 2, net.prefixlen, net.network_address.packed[:(net.prefixlen + 7) // 8])
 
     def option(self, scope: int) -> bytes:
         """The option echoed in a response with ``scope`` as SCOPE PREFIX-LENGTH (section 7.2.1)."""
-        body = struct.pack("!HBB", self.family, self.source, scope) + self.address
+        body = self.body(scope)
         return struct.pack("!HH", ECS_CODE, len(body)) + body
+
+
+def ecs_data(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bytes:
+    """The ECS option data a client sends for ``net`` (SCOPE 0): also the answer tables' key for that client."""
+    return Ecs.of(net).key()
 
 
 @dataclass(frozen=True)

@@ -377,27 +377,6 @@ class _Tcp(asyncio.Protocol):
                     self.server.tcp_by_net.pop(self.net, None)
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``127.0.0.1:5353`` / ``[::1]:5353`` -> (host, port); raises ValueError with a reason."""
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-        if not sep:
-            raise ValueError(f"expected [ADDRESS]:PORT (got {text!r})")
-    else:
-        host, sep, port = text.rpartition(":")
-        if not sep or ":" in host:
-            raise ValueError(f"expected ADDRESS:PORT, IPv6 as [ADDRESS]:PORT (got {text!r})")
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"not an IP address: {host!r}") from None
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"bad port {port!r}")
-    return host, int(port)
-
-
 class DnsServer:
     """UDP and TCP listeners on every address, all answering through one Responder."""
 
@@ -447,7 +426,7 @@ class DnsServer:
         self.exempt = exempt_networks(limits) if limits is not None else ()
 
     async def start_on(self, socks: list[socket.socket]) -> None:
-        """Serve on sockets bound elsewhere (a worker process's: UDP and TCP alternating, see gtm.workers)."""
+        """Serve on sockets bound elsewhere (a worker process's: UDP and TCP alternating, see gtm.proc.pool)."""
         loop = asyncio.get_running_loop()
         for sock in socks:
             if sock.type == socket.SOCK_DGRAM:

@@ -7,8 +7,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gtm.errors import Exit
+
 OUTCOMES = {  # outcome -> exit code
-    "passed": 0, "error": 1, "refused": 3, "verification failed": 4, "interrupted": 5,
+    "passed": Exit.OK, "error": Exit.FAIL, "refused": Exit.REFUSED, "verification failed": Exit.VERIFICATION_FAILED,
+    "interrupted": Exit.INTERRUPTED,
 }
 
 
@@ -39,7 +42,7 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return OUTCOMES.get(self.outcome, 1)
+        return int(OUTCOMES.get(self.outcome, Exit.FAIL))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False)

@@ -18,21 +18,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from gtm.drill.nodes import NodeStatus, combined, fetch_status
+from gtm import fleet
+from gtm.fleet import NodeStatus, fetch_status
 from gtm.drill.report import Report
 from gtm.drill.verify import Probe, Seen, Verifier, probes_for
 from gtm.dns.client import IPNet, ask
-from gtm.errors import GtmError
+from gtm.errors import GtmError, UnsafePlan
 from gtm.model import A, Config, NodeAddress, Override, Service
-from gtm.state import guard
 from gtm.state import overrides as ov
-from gtm.state.store import Store, Stored, audit_entry, update
+from gtm.state.store import Store, Stored
 
 log = logging.getLogger(__name__)
-
-
-class Refused(GtmError):
-    """A precheck or guardrail said no: nothing was changed."""
 
 
 class VerificationFailed(GtmError):
@@ -80,21 +76,21 @@ class Run:
 
     # -- precheck -----------------------------------------------------------------------------------------
     async def precheck(self, mode: str = "drill") -> None:
-        """Everything checked before anything is written; Refused says what is wrong. ``mode``: a drill needs
+        """Everything checked before anything is written; UnsafePlan says what is wrong. ``mode``: a drill needs
         every other region healthy and a baseline of answers; a failover warns about unhealthy regions instead
         (an incident is no time to insist on a healthy fleet); a restore checks neither, nor the guardrails."""
         baseline = mode == "drill"
         r, s = self.report, self.s
         if s.region not in self.config.regions:
-            raise Refused(f"unknown region {s.region!r}; regions: {', '.join(sorted(self.config.regions))}")
+            raise UnsafePlan(f"unknown region {s.region!r}; regions: {', '.join(sorted(self.config.regions))}")
         if not s.services:
-            raise Refused(f"no service uses region {s.region}")
+            raise UnsafePlan(f"no service uses region {s.region}")
         statuses = []
         for node in self.nodes:
             try:
                 statuses.append(await self.io(fetch_status, node, self.token))
             except GtmError as e:
-                raise Refused(str(e)) from None
+                raise UnsafePlan(str(e)) from None
         self.statuses = statuses
         r.event("nodes reachable", nodes=[n.admin for n in self.nodes])
         if mode != "restore":
@@ -103,54 +99,52 @@ class Run:
                 for svc in s.services:
                     out = [x for x in svc.regions if x != s.region and x not in answered.get(svc.key, [])]
                     if out and mode == "drill":
-                        raise Refused(f"node {st.node.admin}: service {svc.key} has {', '.join(out)} down or drained: "
+                        raise UnsafePlan(f"node {st.where}: service {svc.key} has {', '.join(out)} down or drained: "
                                       f"a drill needs every other region healthy")
                     if out:
-                        r.event("warning", detail=f"node {st.node.admin}: service {svc.key} has {', '.join(out)} "
+                        r.event("warning", detail=f"node {st.where}: service {svc.key} has {', '.join(out)} "
                                                   f"down or drained")
             current = await self.io(self.store.read)
             for o in ov.active(current.overrides, time.time()):
                 if o.region == s.region and o.address is None and o.service is None:
                     state = "drained" if o.action == "drain" else f"forced {o.action}"
-                    raise Refused(f"{s.region} is already {state} ({o.author}: {o.reason or 'no reason'}); "
+                    raise UnsafePlan(f"{s.region} is already {state} ({o.author}: {o.reason or 'no reason'}); "
                                   f"gtm restore {s.region} (or gtm override clear {s.region}) first")
-            window = guard.blackout(self.config.drills.blackout, time.time())
-            if window is not None and not s.force:
-                raise Refused(f"inside the blackout window {window.text} (--force to go ahead)")
-            up_all, qps = self._situation()
-            trial = Override("trial", "drain", s.region, created=time.time())
-            verdict = guard.check(self.config, ov.put(current.overrides, trial, time.time()), up_all, qps,
-                                  time.time())
-            for note in verdict.notes:
-                r.event("guardrail note", detail=note)
-            if not verdict.ok:
-                if not s.force:
-                    raise Refused("; ".join(verdict.problems) + " (--force to go ahead)")
-                r.event("guardrails forced", detail="; ".join(verdict.problems))
-        region_of = {f"{st.node.dns[0]}:{st.node.dns[1]}": {a: reg for reg, addrs in st.status.get("regions", {}).items()
-                                                           for a in addrs} for st in statuses}
+            # the drain planned (not written) against the store as it is: the guardrails' verdict before any change
+            plan = fleet.plan_override(self.config, current, self._drain_change("precheck", None), author=s.author,
+                                       reason=s.reason, guarded=fleet.combined(self.statuses), force=s.force)
+            for note in plan.notes:
+                if not note.startswith("forced"):
+                    r.event("guardrail note", detail=note)
+            if plan.forced:
+                r.event("guardrails forced", detail="; ".join(plan.forced))
+        region_of = {f"{st.node.dns[0]}:{st.node.dns[1]}": st.addresses() for st in statuses if st.node is not None}
         families = {k: {4 if ":" not in a else 6 for a in m} for k, m in region_of.items()}
         for node in self.nodes:  # DNS itself must answer
             try:
                 await ask(node.dns, self.names[0], A, None, timeout=1.0)
             except (TimeoutError, OSError) as e:
-                raise Refused(f"node {node.dns[0]}:{node.dns[1]} does not answer DNS: {e}") from None
+                raise UnsafePlan(f"node {node.dns[0]}:{node.dns[1]} does not answer DNS: {e}") from None
         self.verifier = Verifier(probes_for(self.nodes, self.names, families, s.clients), region_of)
         if baseline:
             seen = await self.verifier.round()
             self.report.queries = self.verifier.queries
             errors = [x for x in seen if x.error]
             if errors:
-                raise Refused(f"{len(errors)} of {len(seen)} baseline queries failed, e.g. {errors[0].probe.label()} "
+                raise UnsafePlan(f"{len(errors)} of {len(seen)} baseline queries failed, e.g. {errors[0].probe.label()} "
                               f"at {errors[0].probe.node_key}: {errors[0].error}")
             self.baseline = {x.probe: x for x in seen}
             answered = [x for x in seen if s.region in x.regions]
             if not answered:
-                raise Refused(f"no sampled client is answered with {s.region} now: a drill would prove nothing")
+                raise UnsafePlan(f"no sampled client is answered with {s.region} now: a drill would prove nothing")
             r.event("baseline", queries=len(seen), answering_region=len(answered))
 
-    def _situation(self) -> tuple[dict[str, list[str]], dict[str, float]]:
-        return combined(self.statuses)
+    def _drain_change(self, new_id: str, expires_in: float | None) -> fleet.Change:
+        def change(current: Stored, now: float) -> tuple[list[Override], str, list[Override]]:
+            new = ov.make(self.config, current.overrides, "drain", self.s.region, service=None, reason=self.s.reason,
+                          author=self.s.author, now=now, expires_in=expires_in, new_id=new_id)
+            return ov.put(current.overrides, new, now), "drain", [new]
+        return change
 
     # -- changes ------------------------------------------------------------------------------------------
     async def drain(self, expires_in: float | None) -> float:
@@ -158,25 +152,20 @@ class Run:
         s = self.s
 
         new_id = secrets.token_hex(6)
-        up, qps = self._situation()
-
-        def change(current: Stored) -> tuple[list[Override], dict[str, Any]]:
-            now = time.time()
-            new = ov.make(self.config, current.overrides, "drain", s.region, service=None, reason=s.reason,
-                          author=s.author, now=now, expires_in=expires_in, new_id=new_id)
-            after = ov.put(current.overrides, new, now)
-            if up and not s.force:  # again at write time: someone may have drained another region since
-                verdict = guard.check(self.config, after, up, qps, now)
-                if not verdict.ok:
-                    raise Refused("; ".join(verdict.problems) + " (--force to go ahead)")
-            return after, audit_entry("drain", [new], s.author, s.reason, via=self.report.kind)
-
         # Ours from before the write: if its outcome is unclear (an interruption, a lost reply), taking it
         # back (by id, a no-op when it is not there) is still right.
         self.override = Override(new_id, "drain", s.region)
+
+        def write() -> tuple[Stored, fleet.OverridePlan, int]:
+            # planned again at write time: someone may have drained another region since the precheck
+            plan = fleet.plan_override(self.config, self.store.read(), self._drain_change(new_id, expires_in),
+                                       author=s.author, reason=s.reason, guarded=fleet.combined(self.statuses),
+                                       force=s.force, via=self.report.kind)
+            return fleet.apply(plan, self.store)
+
         try:
-            stored, conflicts = await self.io(update, self.store, change)
-        except Refused:
+            stored, _, conflicts = await self.io(write)
+        except UnsafePlan:
             self.override = None
             raise
         t0 = time.monotonic()
@@ -203,12 +192,16 @@ class Run:
         """Clear the override we wrote (only ours) and flip the switch back; the store write's monotonic time."""
         mine = self.override
 
-        def change(current: Stored) -> tuple[list[Override], dict[str, Any]]:
+        def change(current: Stored, now: float) -> tuple[list[Override], str, list[Override]]:
             kept = [o for o in current.overrides if mine is None or o.id != mine.id]
-            return kept, audit_entry("clear", [mine] if mine else [], self.s.author, self.s.reason or "rollback",
-                                     via=self.report.kind)
+            return kept, "clear", [mine] if mine else []
 
-        stored, _ = await self.io(update, self.store, change)
+        def write() -> tuple[Stored, fleet.OverridePlan, int]:
+            return fleet.apply(fleet.plan_override(self.config, self.store.read(), change, author=self.s.author,
+                                                   reason=self.s.reason or "rollback", via=self.report.kind),
+                               self.store)
+
+        stored, _, _ = await self.io(write)
         t0 = time.monotonic()
         self.report.event("override cleared", store_version=stored.version)
         if route53 and self.s.route53 is not None:
@@ -267,7 +260,7 @@ class Run:
                 for svc in s.services:
                     down = [x for x in svc.regions if x != s.region and x not in up.get(svc.key, [])]
                     if down:
-                        raise VerificationFailed(f"during the hold, node {st.node.admin}: {', '.join(down)} went down "
+                        raise VerificationFailed(f"during the hold, node {st.where}: {', '.join(down)} went down "
                                                  f"(service {svc.key})")
             seen = await self.verifier.round()
             bad = [x for x in seen if s.region in x.regions]
@@ -310,7 +303,7 @@ async def drill(run: Run) -> Report:
         # A safety net: if this process dies, the drain still ends by itself.
         try:
             t0 = await run.drain(expires_in=s.hold + 2 * (run.ttl + s.budget) + 300)
-        except Refused as e:
+        except UnsafePlan as e:
             r.outcome, r.summary = "refused", f"refused at the drain, nothing changed: {e}"
             r.fail(str(e))
             return r
@@ -380,7 +373,7 @@ async def _prechecked(run: Run, mode: str) -> bool:
     try:
         await run.precheck(mode)
         return True
-    except Refused as e:
+    except UnsafePlan as e:
         run.report.outcome, run.report.summary = "refused", f"refused before any change: {e}"
         run.report.fail(str(e))
         return False
@@ -417,14 +410,18 @@ async def restore(run: Run) -> Report:
     if not await _prechecked(run, "restore"):
         return r
 
-    def change(current: Stored) -> tuple[list[Override], dict[str, Any]]:
-        kept, removed = ov.clear(current.overrides, s.region, None, True, time.time())
+    def change(current: Stored, now: float) -> tuple[list[Override], str, list[Override]]:
+        kept, removed = ov.clear(current.overrides, s.region, None, True, now)
         if not removed:
             raise GtmError(f"no override in force on {s.region}")
-        return kept, audit_entry("clear", removed, s.author, s.reason, via="restore")
+        return kept, "clear", removed
+
+    def write() -> tuple[Stored, fleet.OverridePlan, int]:
+        return fleet.apply(fleet.plan_override(run.config, run.store.read(), change, author=s.author,
+                                               reason=s.reason, via="restore"), run.store)
 
     try:
-        stored, _ = await run.io(update, run.store, change)
+        stored, _, _ = await run.io(write)
         r.event("override cleared", store_version=stored.version)
         t0 = time.monotonic()
         if s.route53 is not None:

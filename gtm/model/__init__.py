@@ -1,10 +1,9 @@
 """gtm's model: frozen values built by ``gtm.config`` and read by everything else (stdlib only)."""
 from __future__ import annotations
 
-import copyreg
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Mapping
 
 from gtm.model.records import (  # noqa: F401  (re-exported)
     A, AAAA, ADDITIONAL_TARGETS, ANY, CAA, CNAME, COMPRESSIBLE, DS, FIELDS, HINFO, MX, NS, OPT, PTR, SOA, SRV, TXT,
@@ -21,16 +20,7 @@ from gtm.model.traffic import (  # noqa: F401  (re-exported)
     Monitor, MonitorType, Policy, ProximityPolicy, Region, Service, Vantage, WeightedPolicy,
 )
 
-_EMPTY: Mapping = MappingProxyType({})
-
-
-def _readonly(d: dict[Any, Any]) -> MappingProxyType[Any, Any]:
-    return MappingProxyType(d)
-
-
-# The model's read-only mappings pickle as the dicts they show (the workers' messages, the loading process's
-# answer).
-copyreg.pickle(MappingProxyType, lambda m: (_readonly, (dict(m),)))
+_EMPTY: Mapping = MappingProxyType({})  # (the model's read-only mappings pickle through gtm.proc.channel)
 
 
 @dataclass(frozen=True)

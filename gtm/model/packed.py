@@ -3,7 +3,7 @@
 As Python objects a record costs several hundred bytes (the RRset, its Rdata, their tuples and strings, the
 dict slots); a million of them take well over a gigabyte, and every worker process would hold its own copy.
 :class:`PackedRRsets` keeps the same data as one read-only buffer (about 60 bytes a record) that several
-processes can map at once (``gtm.sharedmem`` moves it into shared memory), and decodes an owner's RRsets only
+processes can map at once (``gtm.proc.sharedmem`` moves it into shared memory), and decodes an owner's RRsets only
 when a query asks for them. It is a ``Mapping[str, Mapping[int, RRset]]`` like the dict it replaces, so the
 rest of gtm reads it the same way; it also answers what the resolver needs without walking it: whether a name
 exists (empty non-terminals included, RFC 4592 section 2.2.2) and where the zone is cut.
@@ -87,7 +87,7 @@ class PackedRRsets(Mapping[str, Mapping[int, RRset]]):
     """``rrsets[name][rtype]`` of one zone, read from a packed buffer (see the module docstring).
 
     ``buffer`` is any bytes-like object (bytes, an mmap, a memoryview of one) holding what :func:`pack` made.
-    ``reducer``, when set (by ``gtm.sharedmem``), is what pickling sends instead of the bytes: a way for
+    ``reducer``, when set (by ``gtm.proc.sharedmem``), is what pickling sends instead of the bytes: a way for
     another process to map the same buffer.
     """
 

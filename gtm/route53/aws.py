@@ -12,7 +12,7 @@ import hashlib
 import logging
 import secrets
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -20,21 +20,13 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from gtm.errors import ApplyError, GtmError
 from gtm.route53.model import HealthCheckSpec, RecordSpec
-from gtm.route53.plan import CREATE_CHECK_BURST, CREATE_CHECK_RATE, ExistingCheck, Plan, normal_field
+from gtm.route53.limits import CREATE_CHECK_BURST, CREATE_CHECK_RATE
+from gtm.route53.plan import ExistingCheck, Plan, normal_field
 
 log = logging.getLogger(__name__)
 
 RETRY_CODES = {"Throttling", "ThrottlingException", "PriorRequestNotComplete", "RequestLimitExceeded"}
 TAG_KEY, TAG_OWNER = "gtm:key", "gtm:owner"
-
-
-def client(profile: str | None = None) -> Any:
-    """A Route53 client from boto3's standard credential chain, with adaptive retries."""
-    try:
-        session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
-    except ProfileNotFound as e:
-        raise GtmError(f"--profile: {e}") from None
-    return session.client("route53", config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 8}))
 
 
 class AwsError(GtmError):
@@ -79,35 +71,64 @@ class Pacer:
         return delay
 
 
-PACER = Pacer()
+class Api(Protocol):
+    """The Route53 calls gtm makes (a boto3 ``route53`` client has them; so does moto's)."""
+
+    def list_hosted_zones_by_name(self, **kwargs: Any) -> Any: ...
+    def list_resource_record_sets(self, **kwargs: Any) -> Any: ...
+    def change_resource_record_sets(self, **kwargs: Any) -> Any: ...
+    def list_health_checks(self, **kwargs: Any) -> Any: ...
+    def create_health_check(self, **kwargs: Any) -> Any: ...
+    def update_health_check(self, **kwargs: Any) -> Any: ...
+    def delete_health_check(self, **kwargs: Any) -> Any: ...
+    def change_tags_for_resource(self, **kwargs: Any) -> Any: ...
 
 
-def call(fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """``fn(**kwargs)``, paced by PACER, with backoff on throttling and PriorRequestNotComplete; other errors as
-    AwsError (one line, with the operation and Route53's code and message)."""
-    delay = 0.5
-    for attempt in range(8):
-        PACER.wait(fn.__name__)
-        try:
-            return fn(**kwargs)
-        except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
-            if code in RETRY_CODES and attempt < 7:
-                time.sleep(delay)
-                delay = min(delay * 2, 20)
-                continue
-            raise AwsError(f"Route53 {fn.__name__}: {code}: {e.response.get('Error', {}).get('Message', e)}",
-                           code) from None
-        except NoCredentialsError:
-            raise GtmError("no AWS credentials found (boto3's chain: environment, profile, instance role)") from None
-        except BotoCoreError as e:
-            raise GtmError(f"Route53 {fn.__name__}: {e}") from None
-    raise AssertionError("unreachable")
+class Route53:
+    """Route53 as gtm calls it: the API client, the pacer that shapes requests like Route53's throttling, and
+    the sleep used between retries. One per command; nothing module-wide, so a test passes a virtual pacer."""
+
+    def __init__(self, api: Api, pacer: Pacer | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.api = api
+        self.pacer = pacer or Pacer(sleep=sleep)
+        self.sleep = sleep
+
+    def call(self, operation: str, **kwargs: Any) -> Any:
+        """``operation(**kwargs)``, paced, with backoff on throttling and PriorRequestNotComplete; other errors
+        as AwsError (one line, with the operation and Route53's code and message)."""
+        fn = getattr(self.api, operation)
+        delay = 0.5
+        for attempt in range(8):
+            self.pacer.wait(operation)
+            try:
+                return fn(**kwargs)
+            except ClientError as e:
+                code = e.response.get("Error", {}).get("Code", "")
+                if code in RETRY_CODES and attempt < 7:
+                    self.sleep(delay)
+                    delay = min(delay * 2, 20)
+                    continue
+                raise AwsError(f"Route53 {operation}: {code}: {e.response.get('Error', {}).get('Message', e)}",
+                               code) from None
+            except NoCredentialsError:
+                raise GtmError("no AWS credentials found (boto3's chain: environment, profile, instance role)") from None
+            except BotoCoreError as e:
+                raise GtmError(f"Route53 {operation}: {e}") from None
+        raise AssertionError("unreachable")
 
 
-def find_zone(r53: Any, zone: str) -> str:
+def client(profile: str | None = None) -> Route53:
+    """Route53 from boto3's standard credential chain, with adaptive retries."""
+    try:
+        session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+    except ProfileNotFound as e:
+        raise GtmError(f"--profile: {e}") from None
+    return Route53(session.client("route53", config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 8})))
+
+
+def find_zone(r53: Route53, zone: str) -> str:
     """The hosted zone id of ``zone`` (public zones first); GtmError when there is none."""
-    out = call(r53.list_hosted_zones_by_name, DNSName=zone, MaxItems="10")
+    out = r53.call("list_hosted_zones_by_name", DNSName=zone, MaxItems="10")
     for z in out.get("HostedZones", []):
         if z["Name"].lower() == zone and not z.get("Config", {}).get("PrivateZone", False):
             return str(z["Id"]).split("/")[-1]
@@ -119,13 +140,13 @@ def _name(text: str) -> str:
     return text if text.endswith(".") else text + "."
 
 
-def read_records(r53: Any, zone_id: str, check_keys: dict[str, str]) -> list[RecordSpec]:
+def read_records(r53: Route53, zone_id: str, check_keys: dict[str, str]) -> list[RecordSpec]:
     """Every rrset of the zone as RecordSpec (health check ids mapped to gtm keys where known)."""
     out: list[RecordSpec] = []
     kwargs: dict[str, Any] = {"HostedZoneId": zone_id, "MaxItems": "300"}
     seen: set[tuple[str, str, str]] = set()
     while True:
-        page = call(r53.list_resource_record_sets, **kwargs)
+        page = r53.call("list_resource_record_sets", **kwargs)
         before = len(seen)
         for rr in page.get("ResourceRecordSets", []):
             spec = to_spec(rr, check_keys)
@@ -242,7 +263,7 @@ def _check_config(spec: HealthCheckSpec, check_ids: dict[str, str]) -> dict[str,
     return cfg
 
 
-def read_checks(r53: Any, owner: str, zone: str, wanted: Iterable[HealthCheckSpec]) -> list[ExistingCheck]:
+def read_checks(r53: Route53, owner: str, zone: str, wanted: Iterable[HealthCheckSpec]) -> list[ExistingCheck]:
     """gtm's health checks of this owner for hosted zone ``zone`` (by CallerReference prefix). A check's key
     comes from the key digest in its CallerReference, matched against the ``wanted`` checks: one
     ListHealthChecks page per 1,000 checks and no tag reads. A check whose key is not wanted any more has key
@@ -253,7 +274,7 @@ def read_checks(r53: Any, owner: str, zone: str, wanted: Iterable[HealthCheckSpe
     kwargs: dict[str, Any] = {"MaxItems": "1000"}
     markers: set[str] = set()
     while True:
-        page = call(r53.list_health_checks, **kwargs)
+        page = r53.call("list_health_checks", **kwargs)
         raw += [h for h in page.get("HealthChecks", []) if h["CallerReference"].startswith(prefix)]
         marker = page.get("NextMarker")
         if not page.get("IsTruncated") or not marker or marker in markers:  # moto has no IsTruncated
@@ -311,7 +332,7 @@ def _creation_order(specs: list[HealthCheckSpec]) -> list[HealthCheckSpec]:
     return out
 
 
-def apply(r53: Any, zone_id: str, plan: Plan, owner: str, existing: list[ExistingCheck]) -> dict[str, int]:
+def apply(r53: Route53, zone_id: str, plan: Plan, owner: str, existing: list[ExistingCheck]) -> dict[str, int]:
     """Carry out ``plan``; returns counts. On failure raises ApplyError saying how far it got: every step is
     idempotent, so the next plan shows what remains and the next apply finishes it."""
     ids = {c.key: c.id for c in existing if c.key is not None}
@@ -325,19 +346,19 @@ def apply(r53: Any, zone_id: str, plan: Plan, owner: str, existing: list[Existin
 
     for spec in _creation_order(list(plan.create_checks) + [new for _, new in plan.replace_checks]):
         try:
-            out = call(r53.create_health_check, CallerReference=_caller_ref(owner, plan.zone, spec.key, nonce),
+            out = r53.call("create_health_check", CallerReference=_caller_ref(owner, plan.zone, spec.key, nonce),
                        HealthCheckConfig=_check_config(spec, ids))
             new_id = out["HealthCheck"]["Id"]
             ids[spec.key] = new_id
             done["checks_created"] += 1
-            call(r53.change_tags_for_resource, ResourceType="healthcheck", ResourceId=new_id,
+            r53.call("change_tags_for_resource", ResourceType="healthcheck", ResourceId=new_id,
                  AddTags=[{"Key": TAG_KEY, "Value": spec.key}, {"Key": TAG_OWNER, "Value": owner},
                           {"Key": "Name", "Value": f"gtm {owner} {spec.key}"[:255]}])
         except GtmError as e:
             raise stopped(f"creating health check {spec.key}", e) from None
     for old, spec in plan.update_checks:
         try:
-            call(r53.update_health_check, **_check_update(old, spec, ids))
+            r53.call("update_health_check", **_check_update(old, spec, ids))
         except AwsError as e:
             if e.code == "HealthCheckVersionMismatch":  # optimistic locking: someone changed it since the plan
                 e = AwsError(f"health check {spec.key} ({old.id}) was changed by someone else since the plan "
@@ -348,7 +369,7 @@ def apply(r53: Any, zone_id: str, plan: Plan, owner: str, existing: list[Existin
         changes = [{"Action": a, "ResourceRecordSet": r.raw if a == "DELETE" and r.raw is not None
                     else to_aws(r, zone_id, ids)} for a, r in batch]
         try:
-            call(r53.change_resource_record_sets, HostedZoneId=zone_id,
+            r53.call("change_resource_record_sets", HostedZoneId=zone_id,
                  ChangeBatch={"Comment": f"gtm {owner} batch {i}/{len(plan.batches)}", "Changes": changes})
         except GtmError as e:
             raise stopped(f"batch {i} of {len(plan.batches)}", e) from None
@@ -357,17 +378,17 @@ def apply(r53: Any, zone_id: str, plan: Plan, owner: str, existing: list[Existin
     for gone in reversed(_creation_order([c.spec for c in plan.delete_checks])):
         check_id = next(c.id for c in plan.delete_checks if c.spec.key == gone.key)
         try:
-            call(r53.delete_health_check, HealthCheckId=check_id)
+            r53.call("delete_health_check", HealthCheckId=check_id)
         except GtmError as e:
             raise stopped(f"deleting health check {gone.key} ({check_id}), after every record batch", e) from None
         done["checks_deleted"] += 1
     return done
 
 
-def set_inverted(r53: Any, check: ExistingCheck, inverted: bool) -> None:
+def set_inverted(r53: Route53, check: ExistingCheck, inverted: bool) -> None:
     """Invert (or not) one check, at the version read: a drain or restore of a region's switch."""
     try:
-        call(r53.update_health_check, HealthCheckId=check.id, HealthCheckVersion=check.version, Inverted=inverted)
+        r53.call("update_health_check", HealthCheckId=check.id, HealthCheckVersion=check.version, Inverted=inverted)
     except AwsError as e:
         if e.code == "HealthCheckVersionMismatch":
             raise AwsError(f"health check {check.key} ({check.id}) changed while it was being switched; "

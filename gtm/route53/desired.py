@@ -31,7 +31,8 @@ import re
 from gtm.model import Config, FailMode, GeoPolicy, LatencyPolicy, Monitor, MonitorType, ProximityPolicy, Service
 from gtm.model import WeightedPolicy
 from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
-from gtm.route53.validate import AWS_REGIONS, MAX_CHILDREN, MAX_GROUP, US_STATES, checkable_ip
+from gtm.route53.limits import MAX_CHILDREN, MAX_GROUP
+from gtm.route53.validate import AWS_REGIONS, US_STATES, checkable_ip
 
 FAMILIES = (("A", 4), ("AAAA", 6))
 MULTIVALUE_MAX = 8

@@ -20,12 +20,9 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterable
 
+from gtm.route53.limits import CREATE_CHECK_BURST, CREATE_CHECK_RATE, MAX_RR_ELEMENTS, MAX_VALUE_CHARS
 from gtm.route53.model import CHECKER_REGIONS, Desired, HealthCheckSpec, RecordSpec
 
-# Route53 throttles CreateHealthCheck to a burst of 50, refilled at 0.5/s (gtm.route53.aws paces to match).
-CREATE_CHECK_BURST, CREATE_CHECK_RATE = 50.0, 0.5
-MAX_RECORDS_PER_BATCH = 1000
-MAX_CHARS_PER_BATCH = 32_000
 IMMUTABLE_CHECK_FIELDS = ("type", "request_interval")
 Change = tuple[str, RecordSpec]  # (CREATE | UPSERT | DELETE, rrset)
 
@@ -276,8 +273,8 @@ def batch(changes: list[Change], max_records: int | None = None,
           max_chars: int | None = None) -> list[tuple[Change, ...]]:
     """Split ``changes`` (already in a valid order) into batches within Route53's limits. All changes of one
     (name, type) stay in one batch, so that a group is never half-changed between two calls."""
-    max_records = max_records or MAX_RECORDS_PER_BATCH
-    max_chars = max_chars or MAX_CHARS_PER_BATCH
+    max_records = max_records or MAX_RR_ELEMENTS
+    max_chars = max_chars or MAX_VALUE_CHARS
     groups: list[list[Change]] = []
     for c in changes:
         if groups and (groups[-1][0][1].name, groups[-1][0][1].type) == (c[1].name, c[1].type):

@@ -23,7 +23,7 @@ class Sync:
     checks: tuple[ExistingCheck, ...]
 
 
-def make_plan(r53: Any, config: Config, zone: str, owner: str, adopt: bool = False,
+def make_plan(r53: "aws.Route53", config: Config, zone: str, owner: str, adopt: bool = False,
               drained: frozenset[str] = frozenset()) -> Sync:
     """Read the hosted zone and gtm's checks, and plan; GtmError when the plan would be refused by Route53."""
     try:
@@ -47,11 +47,11 @@ def make_plan(r53: Any, config: Config, zone: str, owner: str, adopt: bool = Fal
     return Sync(plan, zone_id, want, tuple(checks))
 
 
-def run_apply(r53: Any, sync: Sync, owner: str) -> dict[str, int]:
+def run_apply(r53: "aws.Route53", sync: Sync, owner: str) -> dict[str, int]:
     return aws.apply(r53, sync.zone_id, sync.plan, owner, list(sync.checks))
 
 
-def switch_regions(r53: Any, config: Config, owner: str, region: str, drained: bool) -> list[str]:
+def switch_regions(r53: "aws.Route53", config: Config, owner: str, region: str, drained: bool) -> list[str]:
     """Drain (or restore) ``region`` on Route53: invert (or not) its switch check in every hosted zone whose
     services use it: one UpdateHealthCheck per zone, no record change. Returns the check ids changed; GtmError
     when a zone has no such check (apply the mirror first)."""

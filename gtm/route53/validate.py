@@ -17,6 +17,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
+from gtm.route53.limits import (
+    MAX_CHILDREN, MAX_FQDN, MAX_GROUP, MAX_HEALTH_THRESHOLD, MAX_PATH, MAX_RR_ELEMENTS, MAX_SEARCH, MAX_SET_ID,
+    MAX_TTL, MAX_TXT_STRING, MAX_VALUE_CHARS, MAX_VALUES, MAX_WEIGHT,
+)
 from gtm.route53.model import CHECKER_REGIONS, Desired, HealthCheckSpec, RecordSpec
 from gtm.route53.simulate import routing_policies
 
@@ -24,19 +28,6 @@ Key = tuple[str, str, str]
 Change = tuple[str, RecordSpec]
 
 ACTIONS = ("CREATE", "DELETE", "UPSERT")
-MAX_RR_ELEMENTS = 1000
-MAX_VALUE_CHARS = 32_000
-MAX_SET_ID = 128
-MAX_WEIGHT = 255
-MAX_TTL = 2_147_483_647
-MAX_CHILDREN = 255          # child health checks of a CALCULATED check (Route53 quotas page)
-MAX_HEALTH_THRESHOLD = 256  # HealthThreshold's API range is 0..256
-MAX_VALUES = 400            # values in one rrset
-MAX_GROUP = 100             # geolocation, latency, multivalue and weighted rrsets of one name and type
-MAX_SEARCH = 255
-MAX_PATH = 255
-MAX_FQDN = 255
-MAX_TXT_STRING = 255
 
 # botocore 1.44.8, route53 service-2 shape RRType
 RR_TYPES = frozenset({"SOA", "A", "TXT", "NS", "CNAME", "MX", "NAPTR", "PTR", "SRV", "SPF", "AAAA", "CAA", "DS",

@@ -6,7 +6,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import GtmProcess
-from tests.integration.test_dns_support import serve
+from tests.support.dns_server import serve
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ from gtm.health import signing
 from gtm.model import MAX_REPORT_BYTES, AdminSettings
 from gtm.runtime import build
 from tests.conftest import ROOT
-from tests.integration.test_admin_support import (
+from tests.support.admin_node import (
     APP, ENDPOINTS, KEY_ID, OTHER_KEY_ID, OTHER_SECRET, SECRET, TOKEN, ZONE, AdminNode, Response, all_obs, obs,
     report, running_node, write_node,
 )

@@ -15,6 +15,8 @@ import dns.edns
 import dns.message
 import dns.query
 
+from tests.conftest import run_gtm
+
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = {"eu-west": "81.2.69.0", "us-east": "8.8.8.0", "ap-southeast": "1.128.0.0"}
 
@@ -117,8 +119,7 @@ def test_a_newcomer_drills_the_demo_with_the_commands_it_prints(tmp_path: Path) 
                                             ["gtm", "drill", "run"]], banner
 
         def gtm(args: list[str]) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "gtm", *args[1:]], cwd=tmp_path, capture_output=True,
-                                  text=True, timeout=120)
+            return run_gtm(*args[1:], cwd=tmp_path)
 
         drain = gtm(commands[0])
         assert drain.returncode == 0, drain.stdout + drain.stderr

@@ -13,7 +13,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from tests.integration.test_dns_support import (
+from tests.support.dns_server import (
     HOST, NEG_TTL, SOA_TEXT, STATIC_SOA_TEXT, ask, header, lines, question_bytes, raw_query, udp_raw,
 )
 

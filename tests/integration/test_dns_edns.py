@@ -12,7 +12,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from tests.integration.test_dns_support import (
+from tests.support.dns_server import (
     HOST, SOA_TEXT, ask, ecs, lines, opt, option, question_bytes, raw_query, still_answers, udp_raw,
 )
 

@@ -13,7 +13,7 @@ import dns.rcode
 import dns.update
 import pytest
 
-from tests.integration.test_dns_support import (
+from tests.support.dns_server import (
     HOST, ask, ecs, frame, header, opt, question_bytes, raw_query, still_answers, tcp_connect, tcp_read_message,
     udp_raw, wire_name,
 )

@@ -11,7 +11,7 @@ import dns.query
 import dns.flags
 import dns.rcode
 
-from tests.integration.test_dns_support import (
+from tests.support.dns_server import (
     HOST, ask, frame, lines, raw_query, still_answers, tcp_connect, tcp_read_message,
 )
 

@@ -1,5 +1,5 @@
 """Drills end to end: two real `gtm serve` nodes on loopback sharing a file override store, real probers and
-regional load balancers (tests/integration/test_health_support.py: regions eu, us, ap; services fo (failover
+regional load balancers (tests/integration/tests/support/health_fleet.py: regions eu, us, ap; services fo (failover
 eu, us, ap) and fast (latency)), and `gtm drill run` / `gtm override` / `gtm failover` / `gtm restore` as the
 operator runs them (subprocesses). The Route53 leg runs the drill in-process against moto."""
 from __future__ import annotations
@@ -23,7 +23,8 @@ from gtm.config import load
 from gtm.health.prober import Prober
 from gtm.state.store import FileStore
 from tests.conftest import ROOT
-from tests.integration.test_health_support import (
+from tests.conftest import run_gtm as gtm
+from tests.support.health_fleet import (
     KEYS, VANTAGES, Lab, Node, Setup, ask, lab, regions_answered, wait_until, write_setup,
 )
 
@@ -60,11 +61,6 @@ def two_nodes(tmp_path: Path, the_lab: Lab, second_store: str = STORE, extra: st
             the_lab.stop_prober(v)
         for n in nodes:
             n.stop()
-
-
-def gtm(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gtm.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
 def node_args(nodes: list[Node]) -> list[str]:
@@ -232,7 +228,7 @@ def test_the_route53_leg_flips_the_switch_and_back(tmp_path: Path, monkeypatch: 
     two Route53 writes. A `route53 plan` made while the store drains eu keeps the switch inverted."""
     from moto import mock_aws
 
-    from gtm.drill.nodes import NodeAddress
+    from gtm.model import NodeAddress
     from gtm.drill.report import Report
     from gtm.drill.run import Run, Settings, drill
     from gtm.geoip import sample_networks
@@ -245,11 +241,11 @@ def test_the_route53_leg_flips_the_switch_and_back(tmp_path: Path, monkeypatch: 
         monkeypatch.setenv(k, v)
     with lab() as the_lab, two_nodes(tmp_path, the_lab) as nodes, mock_aws():
         r53 = aws.client()
-        r53.create_hosted_zone(Name="health.test", CallerReference="drill")
+        r53.api.create_hosted_zone(Name="health.test", CallerReference="drill")
         config = load([str(tmp_path / "n1.yaml")])
         run_apply(r53, make_plan(r53, config, "health.test", "gtm"), "gtm")
         writes: list[str] = []
-        r53.meta.events.register("before-call.route53", lambda model, **_: writes.append(model.name)
+        r53.api.meta.events.register("before-call.route53", lambda model, **_: writes.append(model.name)
                                  if model.name.startswith(("Update", "Create", "Delete", "Change")) else None)
 
         def switch_inverted() -> bool:
@@ -287,7 +283,7 @@ def test_a_failed_route53_switch_rolls_the_store_back(tmp_path: Path, monkeypatc
     back and the drill says so."""
     from moto import mock_aws
 
-    from gtm.drill.nodes import NodeAddress
+    from gtm.model import NodeAddress
     from gtm.drill.report import Report
     from gtm.drill.run import Run, Settings, drill
     from gtm.geoip import sample_networks

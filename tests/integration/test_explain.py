@@ -12,7 +12,8 @@ from typing import Any, Iterator
 import pytest
 
 from tests.conftest import ROOT, GtmProcess
-from tests.integration.test_steering_support import (
+from tests.conftest import run_gtm as gtm
+from tests.support.steering_world import (
     HEALTH_DOWN, HEALTH_RTT, HEALTH_RTT_UNSTICKY, OUTSIDE_V4, PLACES, addresses, ask, build_config, regions, scope,
     serve,
 )
@@ -26,11 +27,6 @@ def cfg(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def srv(cfg: Path) -> Iterator[GtmProcess]:
     yield from serve(cfg, "--health", HEALTH_RTT)
-
-
-def gtm(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gtm.cli", *(str(a) for a in args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=30)
 
 
 def explain(cfg: Path, name: str, client: str | None = None, rdtype: str = "A", health: Path | None = None,
@@ -195,7 +191,7 @@ def test_health_file_changes_the_answer(cfg: Path) -> None:
 
 
 def test_health_file_with_every_region_down_shows_the_fail_mode(cfg: Path) -> None:
-    from tests.integration.test_steering_support import HEALTH_ALL_DOWN
+    from tests.support.steering_world import HEALTH_ALL_DOWN
 
     closed = explain(cfg, fqdn("fclosed"), PLACES["paris"].v4_client, health=HEALTH_ALL_DOWN, as_json=True)
     assert closed["mode"] == "fail_closed" and closed["answer"] == []

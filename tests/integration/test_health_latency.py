@@ -1,12 +1,12 @@
 """Measured RTTs steer the latency policy, end to end: each vantage's probes of some regions are made slower (the
 load balancers answer that vantage after a delay), the node's EWMAs show it in /v1/status, and a latency service
 answers each client with the region its nearest vantage measures fastest, not the nearest region. Fixture:
-tests/fixtures/health/ (see test_health_support.py)."""
+tests/fixtures/health/ (see tests/support/health_fleet.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.test_health_support import (
+from tests.support.health_fleet import (
     CLIENTS, ENDPOINTS, INTERVAL, ask, lab, regions_answered, running, wait_until, write_setup,
 )
 

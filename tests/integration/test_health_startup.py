@@ -1,7 +1,7 @@
 """Health at start-up, end to end: a node without persisted state holds its DNS socket until the first full round
 of reports (bounded by health.start_timeout) and never answers "all up" before the probes ran; a node that
 restarts serves its persisted state (health.state_file) at once, before any new report. Fixture:
-tests/fixtures/health/ (see test_health_support.py)."""
+tests/fixtures/health/ (see tests/support/health_fleet.py)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 
-from tests.integration.test_health_support import (
+from tests.support.health_fleet import (
     ENDPOINTS, INTERVAL, VANTAGES, ask, lab, node, running, wait_until, write_setup,
 )
 

@@ -5,7 +5,7 @@ A region that dies loses its answers within a few intervals and gets them back w
 alone seeing a region down changes nothing (quorum 2 of 3); when every prober goes silent the last verdicts
 stand; an endpoint flapping faster than rise/fall changes nothing; a vantage that sees everything down while
 the others do not is flagged sick and its votes are ignored. Fixture: tests/fixtures/health/ (see
-test_health_support.py). Monitor: interval 0.5 s, rise 2, fall 2, quorum 2.
+tests/support/health_fleet.py). Monitor: interval 0.5 s, rise 2, fall 2, quorum 2.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.test_health_support import (
+from tests.support.health_fleet import (
     CLIENTS, ENDPOINTS, INTERVAL, VANTAGES, Node, answers_during, ask, lab, probe_processes, regions_answered, running,
     node as node_process, wait_until, write_setup,
 )

@@ -1,5 +1,5 @@
-"""A big zone under `gtm serve --workers 2`: loaded in a child process (gtm.isolated), packed into shared memory
-(gtm.sharedmem) that the workers map instead of copying; answers right; reloads (and broken reloads) behave as
+"""A big zone under `gtm serve --workers 2`: loaded in a child process (gtm.proc.loading), packed into shared
+memory (gtm.proc.sharedmem) that the workers map instead of copying; answers right; reloads (and broken reloads) behave as
 with any zone."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from gtm import isolated, sharedmem
+from gtm.proc import loading, sharedmem
 from gtm.config import load
 from gtm.errors import ConfigError
 from gtm.model.packed import PackedRRsets
@@ -38,7 +38,7 @@ def write_zone(path: Path, salt: int = 0, extra: str = "") -> None:
 def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("big")
     write_zone(d / "big.test.zone")
-    assert isolated.config_bytes([str(d)]) >= isolated.ISOLATE_BYTES
+    assert loading.config_bytes([str(d)]) >= loading.ISOLATE_BYTES
     return d
 
 
@@ -65,7 +65,7 @@ def files(pid: int) -> set[int]:
 
 
 def test_a_child_loads_it_and_reports_problems_as_the_loader_does(big: Path, tmp_path: Path) -> None:
-    config = isolated.load([str(big)])
+    config = loading.load([str(big)])
     packed = config.zones["big.test."].rrsets
     assert isinstance(packed, PackedRRsets) and len(packed) == RECORDS + 2
     assert packed["h4242.big.test."][1].rdatas[0].fields == (address(4242),)
@@ -75,7 +75,7 @@ def test_a_child_loads_it_and_reports_problems_as_the_loader_does(big: Path, tmp
     broken.mkdir()
     write_zone(broken / "big.test.zone", extra="h7 IN A 10.999.0.1\nh8 IN BOGUS x\n")
     with pytest.raises(ConfigError) as in_child:
-        isolated.load([str(broken)])
+        loading.load([str(broken)])
     with pytest.raises(ConfigError) as here:
         load([str(broken)])
     assert in_child.value.problems == here.value.problems

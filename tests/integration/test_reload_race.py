@@ -15,7 +15,7 @@ import dns.message
 from gtm.model import Override
 from gtm.runtime import Runtime, ServeOptions
 from gtm.state.store import FileStore
-from tests.integration.test_dns_support import ZONES
+from tests.support.dns_server import ZONES
 
 EU, US = "198.51.100.10", "192.0.2.10"  # www: failover eu-west, then us-east
 

@@ -25,7 +25,7 @@ def write(directory: Path, text: str, name: str = "example.com.yaml") -> str:
 
 
 def check_ids(r53: Any) -> set[str]:
-    return {h["Id"] for h in r53.list_health_checks()["HealthChecks"]}
+    return {h["Id"] for h in r53.api.list_health_checks()["HealthChecks"]}
 
 
 def test_a_failover_service_is_applied_twice_without_conflict_and_removed_cleanly(
@@ -61,7 +61,7 @@ def test_a_recreated_check_takes_its_parents_along(r53: Any, tmp_path: Path) -> 
     run_apply(r53, sync, "gtm")
     ids = check_ids(r53)
     assert len(ids) == 33
-    for h in r53.list_health_checks()["HealthChecks"]:
+    for h in r53.api.list_health_checks()["HealthChecks"]:
         assert set(h["HealthCheckConfig"].get("ChildHealthChecks") or []) <= ids, h["CallerReference"]
     assert make_plan(r53, slow, "example.com", "gtm").plan.is_empty()
 
@@ -69,7 +69,7 @@ def test_a_recreated_check_takes_its_parents_along(r53: Any, tmp_path: Path) -> 
 def test_two_hosted_zones_of_one_owner_keep_their_own_checks(r53: Any, tmp_path: Path) -> None:
     """Same owner id, one config with two zones (regions and monitors shared): applying example.org must not
     take example.com's checks for leftovers of its own."""
-    r53.create_hosted_zone(Name="example.org", CallerReference="org")
+    r53.api.create_hosted_zone(Name="example.org", CallerReference="org")
     org = ("zone: example.org\nsoa: {mname: ns1.example.org., rname: hostmaster.example.org.}\nns: [ns1]\n"
            "records: {ns1: {A: 192.0.2.1}}\nservices:\n  shop:\n    monitor: web\n    regions: [eu-west, us-east]\n"
            "    policy: failover\n  store:\n    monitor: api\n    regions: [us-east, ap-southeast]\n"
@@ -90,10 +90,10 @@ def test_adopting_a_foreign_alias_to_another_zone_deletes_it_exactly_as_read(r53
     zone_id = aws.find_zone(r53, "example.com.")
     foreign = {"Name": "www.example.com.", "Type": "A", "AliasTarget": {
         "HostedZoneId": "Z35SXDOTRQ7X7K", "DNSName": "lb-1.us-east-1.elb.amazonaws.com.", "EvaluateTargetHealth": False}}
-    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+    r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
         {"Action": "CREATE", "ResourceRecordSet": foreign}]})
     sent: list[dict[str, Any]] = []
-    r53.meta.events.register("before-parameter-build.route53.ChangeResourceRecordSets",
+    r53.api.meta.events.register("before-parameter-build.route53.ChangeResourceRecordSets",
                              lambda params, **_: sent.extend(params["ChangeBatch"]["Changes"]))
     assert main(["route53", "apply", "--yes", "--adopt", str(ROOT / "zones")]) == 0
     deletes = [c["ResourceRecordSet"] for c in sent if c["Action"] == "DELETE"]
@@ -108,7 +108,7 @@ def test_a_cleared_monitor_field_is_reset(r53: Any, tmp_path: Path) -> None:
     hostless = load([write(tmp_path, EXAMPLE.replace("    host: www.example.com\n", ""))])
     run_apply(r53, make_plan(r53, load([str(ROOT / "zones")]), "example.com", "gtm"), "gtm")
     sent: list[dict[str, Any]] = []
-    r53.meta.events.register("before-parameter-build.route53.UpdateHealthCheck",
+    r53.api.meta.events.register("before-parameter-build.route53.UpdateHealthCheck",
                              lambda params, **_: sent.append(params))
     sync = make_plan(r53, hostless, "example.com", "gtm")
     assert len(sync.plan.update_checks) == 9

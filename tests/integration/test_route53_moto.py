@@ -28,12 +28,12 @@ def r53(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv(k, v)
     with mock_aws():
         client = aws.client()
-        client.create_hosted_zone(Name="example.com", CallerReference="test")
+        client.api.create_hosted_zone(Name="example.com", CallerReference="test")
         client.calls = Counter()  # type: ignore[attr-defined]
-        client.meta.events.register("before-call.route53",
+        client.api.meta.events.register("before-call.route53",
                                     lambda model, **kw: client.calls.update([model.name]))  # type: ignore[attr-defined]
         monkeypatch.setattr(aws, "client", lambda profile=None: client)
-        monkeypatch.setattr(aws, "PACER", virtual_pacer())
+        client.pacer = virtual_pacer()
         yield client
 
 
@@ -53,12 +53,12 @@ def writes(client: Any) -> int:
 
 def records(client: Any) -> list[dict[str, Any]]:
     zone_id = aws.find_zone(client, "example.com.")
-    return client.list_resource_record_sets(HostedZoneId=zone_id, MaxItems="1000")["ResourceRecordSets"]
+    return client.api.list_resource_record_sets(HostedZoneId=zone_id, MaxItems="1000")["ResourceRecordSets"]
 
 
 def test_plan_shows_the_whole_tree_and_apply_is_idempotent(r53: Any, capsys: pytest.CaptureFixture[str]) -> None:
     zone_id = aws.find_zone(r53, "example.com.")
-    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "CREATE",
+    r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "CREATE",
         "ResourceRecordSet": {"Name": "foreign.example.com.", "Type": "A", "TTL": 60,
                               "ResourceRecords": [{"Value": "192.0.2.200"}]}}]})
     assert main(["route53", "plan", str(ROOT / "zones")]) == 0
@@ -93,8 +93,8 @@ def test_drain_flips_only_the_switch(r53: Any) -> None:
 
 def test_a_failed_batch_is_repaired_by_the_next_apply(r53: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     config = load([str(ROOT / "zones")])
-    real = r53.change_resource_record_sets
-    monkeypatch.setattr("gtm.route53.plan.MAX_RECORDS_PER_BATCH", 40)  # force several batches
+    real = r53.api.change_resource_record_sets
+    monkeypatch.setattr("gtm.route53.plan.MAX_RR_ELEMENTS", 40)  # force several batches
     sync = make_plan(r53, config, "example.com", "gtm")
     assert len(sync.plan.batches) > 1
     calls = {"n": 0}
@@ -106,10 +106,10 @@ def test_a_failed_batch_is_repaired_by_the_next_apply(r53: Any, monkeypatch: pyt
                                   "ChangeResourceRecordSets")
         return real(**kw)
 
-    monkeypatch.setattr(r53, "change_resource_record_sets", flaky)
+    monkeypatch.setattr(r53.api, "change_resource_record_sets", flaky)
     with pytest.raises(Exception, match="batch 2 of"):
         run_apply(r53, sync, "gtm")
-    monkeypatch.setattr(r53, "change_resource_record_sets", real)
+    monkeypatch.setattr(r53.api, "change_resource_record_sets", real)
     again = make_plan(r53, config, "example.com", "gtm")
     assert not again.plan.is_empty() and not again.plan.create_checks  # checks were made; records remain
     run_apply(r53, again, "gtm")
@@ -148,7 +148,7 @@ def test_a_service_with_1500_endpoints_goes_in_several_valid_batches(r53: Any, t
     moto itself enforces the 1,000-record limit. Health checks are created at Route53's pace (virtual clock)."""
     from tests.support.route53 import write_big_config
 
-    r53.create_hosted_zone(Name="big.test", CallerReference="big")
+    r53.api.create_hosted_zone(Name="big.test", CallerReference="big")
     path = str(write_big_config(tmp_path, 1500))
     assert main(["route53", "plan", path]) == 0
     out = capsys.readouterr().out
@@ -158,7 +158,7 @@ def test_a_service_with_1500_endpoints_goes_in_several_valid_batches(r53: Any, t
     assert r53.calls["ChangeResourceRecordSets"] == 2
     creates = r53.calls["CreateHealthCheck"]
     assert creates > 1500
-    assert aws.PACER.waited == pytest.approx((creates - 50) / 0.5, rel=0.01)  # 50 at once, then 0.5/s
+    assert r53.pacer.waited == pytest.approx((creates - 50) / 0.5, rel=0.01)  # 50 at once, then 0.5/s
     r53.calls.clear()
     config = load([path])
     assert make_plan(r53, config, "big.test", "gtm").plan.is_empty()
@@ -193,22 +193,22 @@ def test_a_check_changed_since_the_plan_stops_the_apply(r53: Any) -> None:
                            "in the request doesn't match the value of HealthCheckVersion in the health check"},
                  "ResponseMetadata": {"HTTPStatusCode": 400}})
 
-    r53.meta.events.register("before-parameter-build.route53.UpdateHealthCheck", sent)
-    r53.meta.events.register("before-call.route53.UpdateHealthCheck", stale)
+    r53.api.meta.events.register("before-parameter-build.route53.UpdateHealthCheck", sent)
+    r53.api.meta.events.register("before-call.route53.UpdateHealthCheck", stale)
     r53.calls.clear()
     with pytest.raises(ApplyError) as e:
         aws.apply(r53, sync.zone_id, plan, "gtm", list(sync.checks))
     assert "health check switch:us-east" in str(e.value) and "changed by someone else since the plan" in str(e.value)
     assert "Run plan again" in str(e.value)
     assert versions == [old.version] and writes(r53) == 0  # one attempt, refused before it reached moto
-    assert r53.get_health_check(HealthCheckId=old.id)["HealthCheck"]["HealthCheckConfig"]["Inverted"] is False
+    assert r53.api.get_health_check(HealthCheckId=old.id)["HealthCheck"]["HealthCheckConfig"]["Inverted"] is False
 
 
 def test_a_foreign_record_at_a_managed_name_blocks_apply_until_adopted(r53: Any,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     zone_id = aws.find_zone(r53, "example.com.")
     theirs = {"Name": "www.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.7"}]}
-    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+    r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
         {"Action": "CREATE", "ResourceRecordSet": theirs}]})
     assert main(["route53", "plan", str(ROOT / "zones")]) == 0
     assert "! conflict: www.example.com. A exists and is not gtm's (owner gtm)" in capsys.readouterr().out
@@ -273,7 +273,7 @@ def test_a_check_that_comes_back_gets_a_new_caller_reference(r53: Any, tmp_path:
     full = load([str(ROOT / "zones")])
 
     def refs() -> dict[str, str]:
-        return {h["CallerReference"]: h["Id"] for h in r53.list_health_checks()["HealthChecks"]}
+        return {h["CallerReference"]: h["Id"] for h in r53.api.list_health_checks()["HealthChecks"]}
 
     run_apply(r53, make_plan(r53, full, "example.com", "gtm"), "gtm")
     first = refs()
@@ -304,20 +304,20 @@ def test_an_interrupted_replacement_is_finished_by_the_next_apply(r53: Any, tmp_
     run_apply(r53, make_plan(r53, before, "example.com", "gtm"), "gtm")
     sync = make_plan(r53, after, "example.com", "gtm")
     assert len(sync.plan.replace_checks) == 9  # web's endpoint checks
-    real = r53.change_resource_record_sets
+    real = r53.api.change_resource_record_sets
 
     def refused(**_: Any) -> Any:
         raise aws.ClientError({"Error": {"Code": "InvalidChangeBatch", "Message": "injected"}},
                               "ChangeResourceRecordSets")
 
-    monkeypatch.setattr(r53, "change_resource_record_sets", refused)
+    monkeypatch.setattr(r53.api, "change_resource_record_sets", refused)
     with pytest.raises(Exception, match="batch 1 of 1 failed"):
         run_apply(r53, sync, "gtm")
-    monkeypatch.setattr(r53, "change_resource_record_sets", real)
-    assert len(r53.list_health_checks()["HealthChecks"]) == 33 + 9
+    monkeypatch.setattr(r53.api, "change_resource_record_sets", real)
+    assert len(r53.api.list_health_checks()["HealthChecks"]) == 33 + 9
     again = make_plan(r53, after, "example.com", "gtm")
     assert not again.plan.create_checks and not again.plan.replace_checks
     assert len(again.plan.delete_checks) == 9 and all(c.spec.request_interval == 10 for c in again.plan.delete_checks)
     run_apply(r53, again, "gtm")
-    assert len(r53.list_health_checks()["HealthChecks"]) == 33
+    assert len(r53.api.list_health_checks()["HealthChecks"]) == 33
     assert make_plan(r53, after, "example.com", "gtm").plan.is_empty()

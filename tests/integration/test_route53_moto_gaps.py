@@ -39,7 +39,7 @@ def r53(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def zone(r53: Any, name: str = "gaps.test") -> str:
-    return str(r53.create_hosted_zone(Name=name, CallerReference=name)["HostedZone"]["Id"]).split("/")[-1]
+    return str(r53.api.create_hosted_zone(Name=name, CallerReference=name)["HostedZone"]["Id"]).split("/")[-1]
 
 
 def weighted(name: str, set_id: str, value: str) -> dict[str, Any]:
@@ -48,16 +48,16 @@ def weighted(name: str, set_id: str, value: str) -> dict[str, Any]:
 
 
 def test_moto_gap_1_a_retried_create_makes_a_second_check(r53: Any) -> None:
-    a = r53.create_health_check(CallerReference="gtm1:t:same", HealthCheckConfig=HC)["HealthCheck"]["Id"]
-    b = r53.create_health_check(CallerReference="gtm1:t:same", HealthCheckConfig=HC)["HealthCheck"]["Id"]
+    a = r53.api.create_health_check(CallerReference="gtm1:t:same", HealthCheckConfig=HC)["HealthCheck"]["Id"]
+    b = r53.api.create_health_check(CallerReference="gtm1:t:same", HealthCheckConfig=HC)["HealthCheck"]["Id"]
     assert a != b, "moto now returns the same check for a retried CreateHealthCheck, as Route53 does"
 
 
 def test_moto_gap_2_list_health_checks_is_not_paginated(r53: Any) -> None:
     prefix = aws._check_prefix("t", "gaps.test.")
     for i in range(5):
-        r53.create_health_check(CallerReference=f"{prefix}{i}", HealthCheckConfig=HC)
-    page = r53.list_health_checks(MaxItems="2")
+        r53.api.create_health_check(CallerReference=f"{prefix}{i}", HealthCheckConfig=HC)
+    page = r53.api.list_health_checks(MaxItems="2")
     assert len(page["HealthChecks"]) == 5 and not page.get("IsTruncated"), \
         "moto now paginates ListHealthChecks: drop the IsTruncated workaround note in gtm.route53.aws"
     assert len(aws.read_checks(r53, "t", "gaps.test.", [])) == 5
@@ -68,13 +68,13 @@ def test_moto_gap_3_paging_inside_one_name_repeats(r53: Any) -> None:
     names = ["a.gaps.test.", "b.gaps.test.", "c.gaps.test."]
     changes = [{"Action": "CREATE", "ResourceRecordSet": weighted(n, f"{n}{i}", f"192.0.2.{i}")}
                for n in names for i in range(3)]
-    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
-    first = r53.list_resource_record_sets(HostedZoneId=zone_id, MaxItems="4")  # apex NS, SOA, then a's 1st, 2nd
+    r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+    first = r53.api.list_resource_record_sets(HostedZoneId=zone_id, MaxItems="4")  # apex NS, SOA, then a's 1st, 2nd
     assert [rr.get("SetIdentifier") for rr in first["ResourceRecordSets"]][2:] == ["a.gaps.test.0", "a.gaps.test.1"]
     assert first["IsTruncated"] and first["NextRecordName"] == "a.gaps.test." and \
         "NextRecordIdentifier" not in first, \
         "moto now returns NextRecordIdentifier: paging inside one name and type no longer repeats"
-    again = r53.list_resource_record_sets(HostedZoneId=zone_id, MaxItems="4", StartRecordName=first["NextRecordName"],
+    again = r53.api.list_resource_record_sets(HostedZoneId=zone_id, MaxItems="4", StartRecordName=first["NextRecordName"],
                                           StartRecordType=first["NextRecordType"], StartRecordIdentifier="a.gaps.test.2")
     assert again["ResourceRecordSets"][0]["SetIdentifier"] == "a.gaps.test.0"  # StartRecordIdentifier ignored
     # gtm reads every rrset exactly once through the repeats (pages of 300 > Route53's 100 per name and type)
@@ -86,9 +86,9 @@ def test_a_page_with_nothing_new_is_an_error_not_a_loop(r53: Any, monkeypatch: p
     zone_id = zone(r53)
     changes = [{"Action": "CREATE", "ResourceRecordSet": weighted("a.gaps.test.", f"w{i}", f"192.0.2.{i}")}
                for i in range(5)]
-    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
-    real = r53.list_resource_record_sets
-    monkeypatch.setattr(r53, "list_resource_record_sets", lambda **kw: real(**{**kw, "MaxItems": "2"}))
+    r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
+    real = r53.api.list_resource_record_sets
+    monkeypatch.setattr(r53.api, "list_resource_record_sets", lambda **kw: real(**{**kw, "MaxItems": "2"}))
     with pytest.raises(GtmError, match="paging repeats itself at a.gaps.test. A without returning new"):
         aws.read_records(r53, zone_id, {})
 
@@ -96,19 +96,19 @@ def test_a_page_with_nothing_new_is_an_error_not_a_loop(r53: Any, monkeypatch: p
 def test_moto_gap_4_deleting_one_weighted_rrset_deletes_its_set_identifier_everywhere(r53: Any) -> None:
     zone_id = zone(r53)
     d1, d2 = weighted("d1.gaps.test.", "same", "192.0.2.1"), weighted("d2.gaps.test.", "same", "192.0.2.2")
-    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+    r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
         {"Action": "CREATE", "ResourceRecordSet": d1}, {"Action": "CREATE", "ResourceRecordSet": d2}]})
-    r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+    r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
         {"Action": "DELETE", "ResourceRecordSet": d1}]})
-    left = {rr["Name"] for rr in r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]}
+    left = {rr["Name"] for rr in r53.api.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]}
     assert "d2.gaps.test." not in left, "moto now deletes only the named rrset, as Route53 does"
 
 
 def test_moto_gap_5_reset_elements_is_ignored(r53: Any) -> None:
-    check = r53.create_health_check(CallerReference="gtm1:t:reset", HealthCheckConfig={
+    check = r53.api.create_health_check(CallerReference="gtm1:t:reset", HealthCheckConfig={
         **HC, "FullyQualifiedDomainName": "a.gaps.test"})["HealthCheck"]
-    r53.update_health_check(HealthCheckId=check["Id"], HealthCheckVersion=1,
+    r53.api.update_health_check(HealthCheckId=check["Id"], HealthCheckVersion=1,
                             ResetElements=["FullyQualifiedDomainName"])
-    config = r53.get_health_check(HealthCheckId=check["Id"])["HealthCheck"]["HealthCheckConfig"]
+    config = r53.api.get_health_check(HealthCheckId=check["Id"])["HealthCheck"]["HealthCheckConfig"]
     assert config.get("FullyQualifiedDomainName") == "a.gaps.test", \
         "moto now honours ResetElements: tighten test_route53_lifecycle.py::test_a_cleared_monitor_field_is_reset"

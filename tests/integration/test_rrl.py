@@ -18,7 +18,7 @@ import dns.message
 import dns.query
 
 from tests.conftest import GtmProcess
-from tests.integration.test_dns_support import ZONES
+from tests.support.dns_server import ZONES
 
 RATE = 50  # answers per second per /24
 SETTINGS = f"rrl: {{answers: {RATE}, burst: 1, slip: 2, exempt: [], tcp_per_client: 4}}\n"
@@ -28,8 +28,8 @@ def server(tmp_path: Path, gtm_server: Callable[..., GtmProcess]) -> tuple[GtmPr
     shutil.copytree(ZONES, tmp_path / "zones")
     (tmp_path / "zones" / "rrl.yaml").write_text(SETTINGS)
     p = gtm_server("--admin-listen", "127.0.0.1:0", tmp_path / "zones")
-    admin = re.search(r"http://127\.0\.0\.1:\d+", p.wait_for_log(r"admin API on http://127\.0\.0\.1:\d+")).group(0)  # type: ignore[union-attr]
-    return p, admin
+    assert p.admin is not None
+    return p, p.admin
 
 
 def test_a_flood_from_one_network_is_cut_to_the_rate_while_another_is_answered(

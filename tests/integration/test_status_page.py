@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
 
-from tests.integration.test_admin_support import (
+from tests.support.admin_node import (
     ENDPOINTS, TOKEN, all_obs, obs, running_node, write_node,
 )
 

@@ -17,7 +17,7 @@ import maxminddb
 import pytest
 
 from tests.conftest import ROOT, GtmProcess
-from tests.integration.test_steering_support import (
+from tests.support.steering_world import (
     OUTSIDE_V4, OUTSIDE_V6, PLACES, addresses, ask, build_config, region, reply_ecs, scope, serve, steer,
 )
 

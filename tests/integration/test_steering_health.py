@@ -2,7 +2,7 @@
 sends its clients to the next region; the file is re-read with the config on SIGHUP; with every region down
 the services' fail modes decide (fail_open, fail_closed, static, last_known_good).
 
-Fixture: tests/fixtures/steering/ (see test_steering_support.py).
+Fixture: tests/fixtures/steering/ (see tests/support/steering_world.py).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import dns.rdatatype
 import pytest
 
 from tests.conftest import GtmProcess
-from tests.integration.test_steering_support import (
+from tests.support.steering_world import (
     HEALTH_ALL_DOWN, HEALTH_DOWN, PLACES, SOA_TEXT, addresses, ask, build_config, region, reply_ecs, scope, serve,
     steer,
 )

@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import GtmProcess
-from tests.integration.test_steering_support import (
+from tests.support.steering_world import (
     HEALTH_RTT, OUTSIDE_V4, PLACES, addresses, ask, build_config, region, regions, reply_ecs, scope, serve, steer,
 )
 

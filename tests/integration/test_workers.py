@@ -22,7 +22,7 @@ import dns.query
 import pytest
 
 from tests.conftest import ROOT
-from tests.integration.test_dns_support import ZONES
+from tests.support.dns_server import ZONES
 
 EU, US = "198.51.100.10", "192.0.2.10"  # www's first endpoints (failover eu-west, us-east)
 
@@ -32,14 +32,20 @@ class Server:
 
     def __init__(self, zones: Path, *extra: str, port: int = 0):
         self.lines: list[str] = []
+        ready = zones.parent / f"ready-{time.monotonic_ns()}.json"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gtm.cli", "serve", "--listen", f"127.0.0.1:{port}", "--admin-listen",
-             "127.0.0.1:0", *extra, str(zones)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+             "127.0.0.1:0", "--ready-file", str(ready), *extra, str(zones)], cwd=ROOT, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         threading.Thread(target=self._read, daemon=True).start()
-        self.port = int(self.wait(r"listening on 127\.0\.0\.1 port (\d+)").group(1))
-        self.admin = self.wait(r"admin API on (http://127\.0\.0\.1:\d+)").group(1)
-        self.wait(r"\bserving\b")
+        deadline = time.monotonic() + 30
+        while not (ready.exists() and json.loads(ready.read_text())["serving"]):  # said by the server itself
+            assert self.proc.poll() is None and time.monotonic() < deadline, \
+                "gtm serve did not start:\n" + "\n".join(self.lines)
+            time.sleep(0.02)
+        info = json.loads(ready.read_text())
+        self.port = int(info["dns"][0].rpartition(":")[2])
+        self.admin = info["admin"]
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -231,7 +237,7 @@ def test_a_takeover_survives_a_previous_instance_that_vanishes(zones: Path, tmp_
     hands over nothing is a one-line error, not a traceback."""
     import socket as socket_module
 
-    from gtm.workers import bind_sockets
+    from gtm.proc.pool import bind_sockets
 
     path = str(tmp_path / "old.sock")
     socks, bound = bind_sockets([("127.0.0.1", 0)])

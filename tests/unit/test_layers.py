@@ -18,17 +18,19 @@ ALLOWED = {
     "state": {"model", "errors"},
     "dns": {"steering", "model", "errors"},
     "route53": {"model", "errors"},
-    "drill": {"state", "route53", "dns", "model", "errors"},
+    # the fleet: nodes' /v1/status (one type, both ends), override plans and their application
+    "fleet": {"state", "model", "errors"},
+    "drill": {"fleet", "state", "route53", "dns", "model", "errors"},
     "admin": {"health", "state", "steering", "model", "errors", "dns"},
     # one Snapshot, one Serving.swap(): the value every answer comes from and the one way it reaches the wire
     "serving": {"dns", "geoip", "state", "steering", "model", "errors"},
-    "workers": {"dns", "serving", "admin", "sharedmem", "model", "errors"},  # the query path and its counts
-    "sharedmem": {"model"},  # packed zones in shared memory (memfd), mapped by the workers
-    "isolated": {"config", "sharedmem", "model", "errors"},  # loading a big config in a child process
+    # processes: the pool, the worker (its own Serving), the channel, handoff, the loading child, shared
+    # memory, memory policy; never the admin API (the worker's counts are gtm.dns.counts)
+    "proc": {"dns", "serving", "config", "model", "errors"},
     # the control process's parts: the override watcher, probing, the node status
-    "control": {"health", "state", "steering", "serving", "model", "errors"},
-    "runtime": {"config", "dns", "steering", "health", "state", "geoip", "admin", "route53", "workers",
-                "isolated", "serving", "control", "model", "errors"},
+    "control": {"health", "state", "steering", "serving", "fleet", "model", "errors"},
+    "runtime": {"config", "dns", "steering", "health", "state", "geoip", "admin", "route53", "proc", "serving",
+                "control", "fleet", "model", "errors"},
     "cli": None,  # everything
 }
 PURE = {"model", "config", "steering"}  # no sockets, clock or global randomness
@@ -50,6 +52,8 @@ def _imports(path: Path) -> set[str]:
             out.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             out.add(node.module)
+            if node.module == "gtm":  # from gtm import fleet: the module gtm.fleet
+                out.update(f"gtm.{a.name}" for a in node.names)
     return out
 
 

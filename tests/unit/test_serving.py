@@ -99,7 +99,7 @@ def test_a_new_config_is_compiled_and_counts_survive_the_swap(tmp_path: Path, se
     serving.swap(serving.snapshot.with_overrides(Overrides((Force("down", "r2"),))))
     assert seen[-1][1] is False
     # the replaced tables' answers were folded into the metrics' totals, not lost
-    assert sum(n for (svc, _), n in serving.metrics.totals()["answers"].items() if svc == "www") == 4
+    assert sum(n for (svc, _), n in serving.counts.totals()["answers"].items() if svc == "www") == 4
 
 
 def test_a_prepared_config_gets_what_changed_while_it_compiled(tmp_path: Path, serving: Serving) -> None:

@@ -143,17 +143,20 @@ def resources_of(statement: dict[str, Any], local_values: dict[str, Any]) -> lis
 
 # -- what the code calls -------------------------------------------------------------------------------------
 def route53_calls() -> set[str]:
-    """The Route53 API operations gtm/route53/aws.py uses: every ``r53.<method>`` (and ``getattr(r53, "...")``),
-    as IAM action names (list_hosted_zones_by_name -> ListHostedZonesByName)."""
+    """The Route53 API operations gtm/route53/aws.py uses: every ``r53.call("<method>", ...)``, as IAM action
+    names (list_hosted_zones_by_name -> ListHostedZonesByName). Each must be a literal and one of the calls
+    the ``Api`` protocol declares."""
     methods: set[str] = set()
+    declared: set[str] = set()
     for node in ast.walk(ast.parse(AWS_PY.read_text(), str(AWS_PY))):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "r53":
-            methods.add(node.attr)
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
-              and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "r53"):
-            assert len(node.args) > 1 and isinstance(node.args[1], ast.Constant) \
-                and isinstance(node.args[1].value, str), f"aws.py line {node.lineno}: getattr(r53, <not a literal>)"
-            methods.add(node.args[1].value)
+        if isinstance(node, ast.ClassDef) and node.name == "Api":
+            declared |= {f.name for f in node.body if isinstance(f, ast.FunctionDef)}
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "call"
+              and isinstance(node.func.value, ast.Name) and node.func.value.id == "r53"):
+            assert node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str), \
+                f"aws.py line {node.lineno}: r53.call(<not a literal>)"
+            methods.add(node.args[0].value)
+    assert methods <= declared, methods - declared
     return {"".join(part.capitalize() for part in m.split("_")) for m in methods}
 
 

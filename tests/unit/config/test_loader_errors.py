@@ -13,6 +13,7 @@ import pytest
 
 from gtm.config import load
 from gtm.errors import ConfigError
+from tests.conftest import run_gtm as gtm
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -540,11 +541,6 @@ def test_import_problems() -> None:
 
 
 # -- gtm check ------------------------------------------------------------------------------------------------
-def gtm(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gtm.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
-
-
 def test_check_ok_prints_one_line_per_zone() -> None:
     out = gtm("check", "zones/", "tests/fixtures/config/multi/example.net.zone",
               "tests/fixtures/config/multi/static.zone")

@@ -1,4 +1,4 @@
-"""Packed zones (gtm.model.packed, gtm.sharedmem) answer exactly as the same zone held as objects.
+"""Packed zones (gtm.model.packed, gtm.proc.sharedmem) answer exactly as the same zone held as objects.
 
 The same files are loaded twice, once below the packing threshold and once above it (the threshold lowered),
 and every question about every name of the zone, names next to them that do not exist, wildcard matches,
@@ -17,7 +17,8 @@ import dns.message
 import dns.name
 import pytest
 
-from gtm import sharedmem
+from gtm.proc import sharedmem
+from gtm.proc.channel import dumps
 from gtm.config import load, zonebuild
 from gtm.dns.server import Responder
 from gtm.dns.table import Table
@@ -152,8 +153,8 @@ def test_shared_zone_is_mapped_by_another_process_not_copied(tmp_path: Path, mon
     size = p.nbytes
     assert sharedmem.share(config) == size
     assert sharedmem.share(config) == 0  # already shared
-    before = pickle.dumps(_load(tmp_path, monkeypatch, packed=True).config)
-    message = pickle.dumps(config)
+    before = dumps(_load(tmp_path, monkeypatch, packed=True).config)
+    message = dumps(config)  # as the channel to the workers pickles it
     assert b"web.deep" in before and b"web.deep" not in message  # a reference travels, not the zone
     assert len(message) < len(before) - size + 200
     assert pickle.loads(message).zones["p.test."].rrsets is p  # this process: the same object
@@ -167,7 +168,7 @@ def test_shared_zone_is_mapped_by_another_process_not_copied(tmp_path: Path, mon
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     with ours, theirs:
         assert sharedmem.send(ours, config)
-        child = ("import os, pickle, socket, sys; from gtm import sharedmem; "
+        child = ("import os, pickle, socket, sys; from gtm.proc import sharedmem; "
                  "sharedmem.inbox = socket.socket(fileno=int(sys.argv[1])); sharedmem.inbox.setblocking(False); "
                  "real = os.open; os.open = lambda path, *a: (_ for _ in ()).throw(PermissionError(path)) "
                  "if path.startswith('/proc') else real(path, *a); "

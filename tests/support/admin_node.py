@@ -234,15 +234,3 @@ def running_node(directory: Path, *extra: str, ssl_context: ssl.SSLContext | Non
         stop_node(node)
 
 
-# -- the fixture itself -----------------------------------------------------------------------------------------
-def test_node_fixture_serves_dns_and_the_admin_api(tmp_path: Path) -> None:
-    with running_node(write_node(tmp_path)) as node:
-        assert node.url.startswith("http://127.0.0.1:") and node.admin_port != node.dns_port
-        assert node.get("/healthz", token=None).status == 200
-        assert [str(rr) for rr in node.query(f"www.{ZONE}").answer] == [f"www.{ZONE}. 3600 IN A 192.0.2.80"]
-        st = node.status()
-        assert st["config"]["zones"] == [f"{ZONE}."]
-        assert [v["name"] for v in st["health"]["vantages"]] == list(VANTAGES)
-        assert sorted((e["region"], e["address"]) for e in st["health"]["endpoints"]) == \
-            sorted((r, a) for r, addrs in ENDPOINTS.items() for a in addrs)
-        assert node.send("frankfurt", all_obs(up=["eu-west"])) == {"applied": 2, "ignored": 0}

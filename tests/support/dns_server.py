@@ -142,17 +142,3 @@ def still_answers(port: int) -> None:
             if time.monotonic() > deadline:
                 raise
     assert lines(resp.answer) == ["host.example.com. 120 IN A 192.0.2.7"]
-
-
-def test_fixture_zones_load() -> None:
-    """The fixture is the two zones the other modules assume, and `gtm check` accepts it."""
-    from gtm.config import load
-    from gtm.dns.table import Table
-
-    config = load([str(ZONES)])
-    assert sorted(config.zones) == ["example.com.", "static.example."]
-    assert [s.key for s in config.services] == ["www", "legacy"]
-    assert config.zones["example.com."].negative_ttl == NEG_TTL
-    assert config.zones["static.example."].negative_ttl == STATIC_NEG_TTL
-    Table(config)
-

@@ -22,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -265,33 +266,35 @@ def lab() -> Iterator[Lab]:
 # -- the DNS node ------------------------------------------------------------------------------------------------
 class Node(GtmProcess):
     """A ``gtm serve`` process that is not waited for: it may hold back its DNS socket until the first full
-    round of reports (see ``wait_serving``). ``admin`` is its admin API URL, read from its log."""
+    round of reports (see ``wait_serving``). ``admin`` is its admin API URL, from its ready file."""
 
     def __init__(self, config: Path, *extra: str):
         self.lines = []
+        self._dir = tempfile.mkdtemp(prefix="gtm-test-")
+        self.ready_file = Path(self._dir) / "ready.json"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gtm.cli", "serve", "--listen", "127.0.0.1:0", "--workers", "0", str(config),
-             *extra],
+            [sys.executable, "-m", "gtm.cli", "serve", "--listen", "127.0.0.1:0", "--workers", "0",
+             "--ready-file", str(self.ready_file), str(config), *extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.port = 0
         try:
-            line = self.wait_for_log(r"admin API on http://127\.0\.0\.1:\d+", timeout=20)
-        except AssertionError:
-            self.stop()
-            raise
-        self.admin = re.search(r"http://127\.0\.0\.1:\d+", line).group(0)  # type: ignore[union-attr]
+            self.wait_ready(lambda info: info["admin"] is not None, 20)
+        except RuntimeError as e:
+            raise AssertionError(str(e)) from None
 
     def wait_serving(self, timeout: float = 15.0) -> int:
         """Wait until the node answers DNS; its port."""
-        line = self.wait_for_log(r"listening on 127\.0\.0\.1 port \d+", timeout=timeout)
-        self.port = int(re.search(r"port (\d+)", line).group(1))  # type: ignore[union-attr]
-        self.wait_for_log(r"\bserving\b", timeout=timeout)
+        try:
+            self.wait_ready(lambda info: info["serving"], timeout)
+        except RuntimeError as e:
+            raise AssertionError(str(e)) from None
         return self.port
 
     def serving(self) -> bool:
+        """Whether it ever bound its DNS socket (its log says so the moment it does)."""
         return any("listening on" in line for line in self.lines)
 
     # -- admin API --------------------------------------------------------------------------------------------
@@ -399,18 +402,3 @@ def answers_during(port: int, name: str, seconds: float, client: str | None = No
         seen.add(tuple(ask(port, name, client)))
         time.sleep(step)
     return seen
-
-
-def test_fixture_loads(tmp_path: Path) -> None:
-    """The fixture is what the health tests assume: three regions on loopback, three vantages, a fast monitor
-    with quorum 2 of 3, keys for each vantage."""
-    setup = write_setup(tmp_path, {"frankfurt": 1001, "virginia": 1002, "singapore": 1003})
-    config = load([str(setup.node)])
-    assert {r: tuple(str(e.address) for e in reg.endpoints) for r, reg in config.regions.items()} == ENDPOINTS
-    assert tuple(config.vantages) == VANTAGES and set(KEYS) == set(VANTAGES)
-    mon = config.monitors["web"]
-    assert (mon.port, mon.interval, mon.timeout, mon.rise, mon.fall, mon.quorum) == (1001, INTERVAL, 0.4, 2, 2, 2)
-    assert config.health.state_file == str(setup.state_file)
-    assert load([str(setup.probers["singapore"])]).monitors["web"].port == 1003
-    assert load([str(write_setup(tmp_path / "b", setup.ports, {"start_timeout": "1.5", "warmup": "2.0"}).node)]
-                ).health.start_timeout == 1.5

@@ -4,7 +4,7 @@ Loading a zone of a million records builds and drops some 1.5 GB of Python objec
 process, that has two costs: the loading thread holds the GIL for seconds (queries answered in that process
 wait their turn), and the allocator does not give all of the freed memory back, so the process grows with
 every reload (about 20 MB a reload for a million records). A child process has neither: it loads, packs the
-big zones into shared memory (``gtm.sharedmem``), sends the config back over a socketpair, with the memory
+big zones into shared memory (``gtm.proc.sharedmem``), sends the config back over a socketpair, with the memory
 files' descriptors (SCM_RIGHTS), and exits, returning everything it allocated to the system.
 
 :func:`load` does this when the configuration's files are big (``ISOLATE_BYTES``); small ones, the usual
@@ -25,7 +25,9 @@ import time
 from typing import Any
 
 from gtm import config as config_
-from gtm import sharedmem
+from gtm.proc import sharedmem
+from gtm.proc.channel import dumps
+from gtm.proc.memory import gc_paused
 from gtm.errors import ConfigError, GtmError, Problem
 from gtm.model import Config
 
@@ -63,7 +65,8 @@ def load(paths: list[str], share: bool = True) -> Config:
     """Load ``paths`` (in a child process when they are big); with ``share`` (or when loaded in a child), the
     packed zones are in shared memory."""
     if config_bytes(paths) < ISOLATE_BYTES or not sharedmem.available():
-        config = config_.load(paths)
+        with gc_paused():
+            config = config_.load(paths)
         if share:
             sharedmem.share(config)
         return config
@@ -75,7 +78,7 @@ def load_in_child(paths: list[str]) -> Config:
     ours, theirs = socket.socketpair()
     try:
         # its own session: a Ctrl-C meant for the server does not reach the loading process
-        proc = subprocess.Popen([sys.executable, "-m", "gtm.isolated", str(theirs.fileno()), *paths],
+        proc = subprocess.Popen([sys.executable, "-m", "gtm.proc.loading", str(theirs.fileno()), *paths],
                                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as e:
         ours.close()
@@ -132,7 +135,8 @@ def _child(fd: int, paths: list[str]) -> int:
     shared: list[int] = []
     message: tuple[str, Any]
     try:
-        config = config_.load(paths)
+        with gc_paused():
+            config = config_.load(paths)
         sharedmem.share(config)
         shared = sharedmem.descriptors(config)
         message = ("config", config)
@@ -140,9 +144,9 @@ def _child(fd: int, paths: list[str]) -> int:
         message = ("problems", [(p.file, p.line, p.path, p.message) for p in e.problems])
     except Exception as e:  # anything else is the caller's GtmError, with the same words
         message = ("error", str(e) if isinstance(e, GtmError) else f"{type(e).__name__}: {e}")
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    body = dumps(message)
     if len(shared) > sharedmem.MAX_FILES:
-        body = pickle.dumps(("error", f"{len(shared)} zones to share, more than {sharedmem.MAX_FILES}"))
+        body = dumps(("error", f"{len(shared)} zones to share, more than {sharedmem.MAX_FILES}"))
         shared = []
     socket.send_fds(sock, [struct.pack("!QI", len(body), len(shared))], shared)
     sock.sendall(body)

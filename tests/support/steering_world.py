@@ -152,29 +152,3 @@ def steer(port: int, name: str, subnet: str | None, rdtype: str = "A") -> tuple[
     """(region answered, ECS scope) for one ECS query."""
     resp = ask(port, name, rdtype, subnet)
     return region(resp), scope(resp)
-
-
-def test_fixture_config_loads(tmp_path: Path) -> None:
-    """The fixture is what the other modules assume: every service, the databases, `gtm check` accepts it."""
-    from gtm.config import load
-    from gtm.geoip import Locator
-    from gtm.model import GeoIPSource
-    from gtm.runtime import build
-
-    cfg = build_config(tmp_path)
-    config = load([str(cfg)])
-    assert [s.key for s in config.services] == ["geo", "near", "nearb", "fast", "fo", "wa", "wr", "wl", "multi",
-                                                "fopen", "fclosed", "fstatic", "flkg"]
-    assert config.geoip == GeoIPSource(str(tmp_path / "city.mmdb"), str(tmp_path / "asn.mmdb"))
-    build([str(cfg)])
-    loc = Locator(config.geoip)
-    try:
-        import ipaddress
-
-        munich = loc.locate(ipaddress.ip_address("31.10.200.1"))
-        assert (munich.continent, munich.country, munich.subdivisions, munich.asn) == ("EU", "DE", ("DE-BY",), 64501)
-        assert (munich.city_prefix, munich.asn_prefix) == (16, 17)
-        assert loc.locate(ipaddress.ip_address("2600:300::1")).subdivisions == ("US-CA",)
-        assert not loc.locate(ipaddress.ip_address(OUTSIDE_V4.split("/")[0])).found
-    finally:
-        loc.close()

@@ -1,0 +1,314 @@
+"""The fleet as an operator's command sees it: the nodes, what each says, and override plans.
+
+* :class:`NodeStatus` is ``GET /v1/status``: the node builds it (``gtm.control.status``) and sends
+  :meth:`NodeStatus.to_json`; clients parse it back with :meth:`NodeStatus.from_json`. One type, both ends.
+* :func:`situation` asks every node and combines what they say into the guardrails' inputs.
+* :func:`plan_override` turns a change of the override store into an :class:`OverridePlan` (what will be in
+  force, the guardrails' notes, or :class:`~gtm.errors.UnsafePlan`), without writing anything: ``--dry-run``
+  prints it. :func:`apply` writes it with compare-and-swap; when another writer got there first it plans the
+  same change again on what the store holds now. ``gtm override``, ``gtm failover``/``restore`` and
+  ``gtm drill`` all change overrides this way.
+"""
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from gtm.errors import GtmError, UnsafePlan
+from gtm.model import Config, NodeAddress, Override
+from gtm.model.net import parse_host_port
+from gtm.state import guard
+from gtm.state.store import ConflictError, Store, Stored, audit_entry
+
+
+# -- what a node says ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    policy: str
+    names: tuple[str, ...]
+    healthy_regions: tuple[str, ...]   # answered: by health and the overrides in force
+    up_regions: tuple[str, ...]        # by health alone
+    queries_per_s: float | None = None
+
+
+@dataclass(frozen=True)
+class OverridesStatus:
+    store: str | None = None           # file | dynamodb
+    where: str | None = None           # its path or table
+    version: int = 0                   # the store version last read
+    error: str | None = None           # the last error reading it (the overrides last read stay in force)
+    in_force: tuple[Override, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """``GET /v1/status`` of a node. ``health`` is the health node's own report (see ``docs/health.md``), kept
+    as the node sent it; ``node`` is where it came from (on the client's side)."""
+
+    generation: int = 0
+    sources: tuple[str, ...] = ()
+    zones: tuple[str, ...] = ()
+    last_error: str | None = None
+    listen: tuple[str, ...] = ()
+    serving: bool = False
+    workers: int = 0
+    health: Mapping[str, Any] = field(default_factory=dict)
+    overrides: OverridesStatus = OverridesStatus()
+    services: tuple[ServiceStatus, ...] | None = None   # None before the node has a config
+    regions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    node: NodeAddress | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        o = self.overrides
+        out: dict[str, Any] = {
+            "config": {"generation": self.generation, "sources": list(self.sources), "zones": list(self.zones),
+                       "last_error": self.last_error},
+            "dns": {"listen": list(self.listen), "serving": self.serving, "workers": self.workers},
+            "health": dict(self.health),
+            "overrides": {"store": o.store, "where": o.where, "version": o.version, "error": o.error,
+                          "in_force": [{**x.to_json(), "target": x.target} for x in o.in_force]},
+        }
+        if self.services is not None:
+            out["services"] = [{"name": s.name, "policy": s.policy, "names": list(s.names),
+                                "healthy_regions": list(s.healthy_regions), "up_regions": list(s.up_regions),
+                                "queries_per_s": s.queries_per_s} for s in self.services]
+            out["regions"] = {k: list(v) for k, v in self.regions.items()}
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any, node: NodeAddress | None = None) -> "NodeStatus":
+        """Parse a ``/v1/status`` body; GtmError naming the field that is wrong."""
+        where = node.admin if node is not None and node.admin else "the node"
+        try:
+            cfg, dns, ovr = _obj(data, "config"), _obj(data, "dns"), _obj(data, "overrides")
+            services = None
+            if "services" in data:
+                services = tuple(ServiceStatus(
+                    str(s["name"]), str(s["policy"]), _strs(s["names"]), _strs(s["healthy_regions"]),
+                    _strs(s["up_regions"]), None if s.get("queries_per_s") is None else float(s["queries_per_s"]))
+                    for s in _list(data, "services"))
+            return cls(
+                generation=int(cfg.get("generation", 0)), sources=_strs(cfg.get("sources", [])),
+                zones=_strs(cfg.get("zones", [])), last_error=cfg.get("last_error"),
+                listen=_strs(dns.get("listen", [])), serving=bool(dns.get("serving")),
+                workers=int(dns.get("workers", 0)), health=_obj(data, "health"),
+                overrides=OverridesStatus(
+                    ovr.get("store"), ovr.get("where"), int(ovr.get("version", 0)), ovr.get("error"),
+                    tuple(Override.from_json({k: v for k, v in x.items() if k != "target"})
+                          for x in ovr.get("in_force", []))),
+                services=services,
+                regions={str(k): _strs(v) for k, v in _obj(data, "regions").items()} if "regions" in data else {},
+                node=node)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise GtmError(f"{where}: /v1/status is not a gtm node's status ({type(e).__name__}: {e})") from None
+
+    def up_regions(self) -> dict[str, list[str]]:
+        """Per service, regions up by health alone (without overrides)."""
+        return {s.name: list(s.up_regions) for s in self.services or ()}
+
+    def healthy_regions(self) -> dict[str, list[str]]:
+        """Per service, regions answered (health and overrides)."""
+        return {s.name: list(s.healthy_regions) for s in self.services or ()}
+
+    def rates(self) -> dict[str, float]:
+        return {s.name: s.queries_per_s for s in self.services or () if s.queries_per_s is not None}
+
+    def override_version(self) -> int:
+        return self.overrides.version
+
+    @property
+    def where(self) -> str:
+        """The node, for messages: its admin URL."""
+        return (self.node.admin or f"{self.node.dns[0]}:{self.node.dns[1]}") if self.node else "the node"
+
+    def addresses(self) -> dict[str, str]:
+        """Endpoint address -> its region, as this node is configured."""
+        return {a: region for region, addrs in self.regions.items() for a in addrs}
+
+
+def _obj(data: Any, key: str) -> dict[str, Any]:
+    value = data.get(key, {}) if isinstance(data, dict) else None
+    if not isinstance(value, dict):
+        raise TypeError(f"{key} is not an object")
+    return value
+
+
+def _list(data: Any, key: str) -> list[Any]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        raise TypeError(f"{key} is not a list")
+    return value
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list (got {type(value).__name__})")
+    return tuple(str(v) for v in value)
+
+
+# -- the nodes ----------------------------------------------------------------------------------------------------
+def nodes_of(config: Config, dns: Sequence[str] = (), admin: Sequence[str] = ()) -> list[NodeAddress]:
+    """The nodes named on the command line (``--nodes`` DNS addresses, ``--admin`` URLs, paired in order),
+    else ``drills.nodes`` of the config, else one node at the config's admin address and 127.0.0.1:5353."""
+    if dns:
+        out = []
+        for i, text in enumerate(dns):
+            try:
+                address = parse_host_port(text)
+            except ValueError as e:
+                raise GtmError(f"a node's DNS address: {e}") from None
+            out.append(NodeAddress(address, admin[i].rstrip("/") if i < len(admin) else None))
+        return out
+    if config.drills.nodes:
+        return list(config.drills.nodes)
+    host, port = config.admin.listen
+    scheme = "https" if config.admin.tls_cert else "http"
+    return [NodeAddress(("127.0.0.1", 5353), f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}")]
+
+
+def fetch_status(node: NodeAddress, token: str | None, timeout: float = 3.0) -> NodeStatus:
+    """The node's ``/v1/status``; GtmError naming the node when it cannot be had."""
+    if node.admin is None:
+        raise GtmError(f"node {node.dns[0]}:{node.dns[1]} has no admin URL")
+    req = urllib.request.Request(node.admin + "/v1/status")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    ctx = ssl.create_default_context() if node.admin.startswith("https") else None
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+            body = json.loads(resp.read().decode())
+    except urllib.error.HTTPError as e:
+        raise GtmError(f"node {node.admin}: /v1/status answered {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise GtmError(f"node {node.admin} is unreachable: {reason}") from None
+    return NodeStatus.from_json(body, node)
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the nodes say together, as the guardrails need it: per service the regions up by health on every
+    node that answered (the most careful view), the query rates summed (each node answers its share), and the
+    nodes that could not say."""
+
+    up: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    qps: Mapping[str, float] = field(default_factory=dict)
+    unreachable: tuple[str, ...] = ()
+
+
+def combined(statuses: Sequence[NodeStatus], unreachable: Sequence[str] = ()) -> Situation:
+    up: dict[str, list[str]] | None = None
+    qps: dict[str, float] = {}
+    for st in statuses:
+        mine = st.up_regions()
+        up = mine if up is None else {k: [r for r in v if r in mine.get(k, [])] for k, v in up.items()}
+        for k, v in st.rates().items():
+            qps[k] = qps.get(k, 0.0) + v
+    return Situation(up or {}, qps, tuple(unreachable))
+
+
+def situation(nodes: Sequence[NodeAddress], token: str | None) -> Situation:
+    """Ask every node (blocking); the ones that cannot answer are listed, not fatal."""
+    statuses, failed = [], []
+    for node in nodes:
+        try:
+            statuses.append(fetch_status(node, token))
+        except GtmError as e:
+            failed.append(str(e))
+    return combined(statuses, failed)
+
+
+# -- override plans -----------------------------------------------------------------------------------------------
+Change = Callable[[Stored, float], tuple[list[Override], str, list[Override]]]
+"""``change(current, now) -> (overrides after, action, overrides touched)``; may raise GtmError (e.g. nothing to
+clear)."""
+
+
+@dataclass(frozen=True)
+class OverridePlan:
+    """A change of the override store, planned against the store at ``version``: ``after`` is everything in force
+    once it is written, ``touched`` the overrides it adds or removes. ``notes`` are the guardrails' findings;
+    ``forced`` the problems ``--force`` went past."""
+
+    action: str
+    version: int
+    after: tuple[Override, ...]
+    touched: tuple[Override, ...]
+    notes: tuple[str, ...]
+    forced: tuple[str, ...]
+    audit: Mapping[str, Any]
+    remake: Callable[[Stored], "OverridePlan"] = field(compare=False, repr=False)
+
+    def describe(self) -> str:
+        """The plan as text (``--dry-run``)."""
+        lines = [f"plan: {self.action} at store version {self.version}"]
+        lines += [f"  + {o.describe()}" if self.action != "clear" else f"  - {o.describe()}" for o in self.touched]
+        lines += [f"  in force after: {o.describe()}" for o in self.after]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def plan_override(config: Config, current: Stored, change: Change, *, author: str, reason: str,
+                  guarded: Situation | None = None, force: bool = False, now: float | None = None,
+                  **audit_extra: Any) -> OverridePlan:
+    """Plan ``change`` on ``current``. With ``guarded`` (what the nodes say) the guardrails apply: blackout
+    windows, a healthy region left for every service, capacity for the demand. A refusal raises UnsafePlan
+    unless ``force``, which goes past it and records that in the notes and the audit entry."""
+    at = time.time() if now is None else now
+    after, action, touched = change(current, at)
+    notes: list[str] = []
+    forced: list[str] = []
+
+    def refuse(problem: str, advice: str, *forced_notes: str) -> None:
+        if not force:
+            raise UnsafePlan(f"{problem}{advice}")
+        forced.append(problem)
+        notes.extend(forced_notes)
+
+    if guarded is not None:
+        window = guard.blackout(config.drills.blackout, at)
+        if window is not None:
+            refuse(f"inside the blackout window {window.text}", " (--force to go ahead)",
+                   f"forced through the blackout window {window.text}")
+        if not guarded.up:
+            refuse("no node could say which regions are healthy (" + "; ".join(guarded.unreachable) + ")",
+                   "; --force to go ahead without the health guardrail",
+                   "no node reachable: health and capacity not checked")
+        else:
+            if guarded.unreachable:
+                notes.append("unreachable: " + "; ".join(guarded.unreachable))
+            verdict = guard.check(config, after, guarded.up, guarded.qps, at)
+            notes += verdict.notes
+            if not verdict.ok:
+                refuse("; ".join(verdict.problems), " (--force to go ahead)",
+                       *(f"forced past: {p}" for p in verdict.problems))
+    entry = audit_entry(action, touched, author, reason, forced=bool(forced), notes=list(notes), **audit_extra)
+
+    def remake(now_stored: Stored) -> OverridePlan:
+        return plan_override(config, now_stored, change, author=author, reason=reason, guarded=guarded, force=force,
+                             **audit_extra)
+
+    return OverridePlan(action, current.version, tuple(after), tuple(touched), tuple(notes), tuple(forced), entry,
+                        remake)
+
+
+def apply(plan: OverridePlan, store: Store, retries: int = 5) -> tuple[Stored, OverridePlan, int]:
+    """Write ``plan`` if the store is still at its version; when another writer changed it meanwhile, plan the
+    same change again on what it holds now (the guardrails judge that too) and write that. Returns the new
+    state, the plan written and the number of conflicts met."""
+    conflicts = 0
+    while True:
+        try:
+            version = store.write(plan.version, list(plan.after), dict(plan.audit))
+            return Stored(version, plan.after), plan, conflicts
+        except ConflictError:
+            conflicts += 1
+            if conflicts > retries:
+                raise
+            plan = plan.remake(store.read())

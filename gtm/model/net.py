@@ -1,0 +1,38 @@
+"""Addresses as users write them (stdlib only): ``ADDRESS:PORT`` and a client ``IP[/LEN]``, parsed one way
+everywhere (command line, config, admin API)."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Union
+
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+def parse_host_port(text: str, lowest_port: int = 0) -> tuple[str, int]:
+    """``127.0.0.1:5353`` / ``[::1]:5353`` -> (host, port); ValueError with a reason. ``lowest_port``: 1 where
+    port 0 (any free port) makes no sense."""
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"expected [ADDRESS]:PORT (got {text!r})")
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError(f"expected ADDRESS:PORT, IPv6 as [ADDRESS]:PORT (got {text!r})")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"not an IP address: {host!r}") from None
+    if not port.isdigit() or not lowest_port <= int(port) <= 65535:
+        raise ValueError(f"bad port {port!r}")
+    return host, int(port)
+
+
+def parse_client(text: str) -> IPNetwork:
+    """A client as ``IP`` (a host: /32 or /128) or ``IP/LEN`` (a network; host bits are dropped, as a resolver's
+    ECS prefix would); ValueError with a reason."""
+    text = text.strip()
+    if "/" in text:
+        return ipaddress.ip_network(text, strict=False)
+    address = ipaddress.ip_address(text)
+    return ipaddress.ip_network(address)

@@ -1,0 +1,77 @@
+"""The channel between the control process and a worker: length-prefixed pickles of typed messages, over a
+stream socketpair (the shared zones' files travel beside it on a datagram socketpair, see ``sharedmem``).
+
+Messages:
+
+* :class:`Swap` (control -> worker): a snapshot the control process swapped in (``gtm.serving``); ``config`` is
+  the config after a reload and None when only health or overrides changed, ``rest`` the snapshot without its
+  config (``Snapshot.parts``). The worker swaps the joined snapshot through its own ``Serving``.
+* :class:`AskReport` (control -> worker): report now (a scrape of /metrics wants counts that are current).
+* :class:`WorkerReport` (worker -> control): its counts (``gtm.dns.counts.Counts.totals``) and the query durations
+  sampled since the last report; every ``REPORT_EVERY`` seconds and when asked.
+
+The pickling of the model's read-only mappings (as the dicts they show) is registered here, on this channel's
+pickler alone (a dispatch table), not process-wide.
+"""
+from __future__ import annotations
+
+import asyncio
+import copyreg
+import io
+import pickle
+import struct
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+REPORT_EVERY = 1.0
+
+
+@dataclass(frozen=True)
+class Swap:
+    generation: int
+    config: Any            # a gtm.model.Config after a reload, else None
+    rest: Any              # a gtm.serving.Snapshot without its config
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AskReport:
+    pass
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    totals: dict[str, Any]
+    durations: list[float]
+
+
+def _readonly(d: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(d)
+
+
+_DISPATCH = copyreg.dispatch_table.copy()
+_DISPATCH[MappingProxyType] = lambda m: (_readonly, (dict(m),))
+
+
+def dumps(message: Any) -> bytes:
+    """Pickle ``message`` for the channel (or the loading child's answer)."""
+    buf = io.BytesIO()
+    p = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    p.dispatch_table = _DISPATCH  # type: ignore[assignment]
+    p.dump(message)
+    return buf.getvalue()
+
+
+def frame(message: Any) -> bytes:
+    body = dumps(message)
+    return struct.pack("!Q", len(body)) + body
+
+
+async def read_raw(reader: asyncio.StreamReader) -> bytes:
+    size = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return await reader.readexactly(size)
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Any:
+    return pickle.loads(await read_raw(reader))

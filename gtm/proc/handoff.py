@@ -1,0 +1,95 @@
+"""Zero-downtime restart (``--takeover PATH``): the running instance hands its DNS sockets to the next one
+over a Unix socket (SCM_RIGHTS), and stops once the next one's workers serve them."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from gtm.errors import GtmError
+from gtm.proc.pool import WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+def take_over(path: str, timeout: float = 10.0) -> tuple[list[list[socket.socket]], socket.socket] | None:
+    """Ask the instance listening on the Unix socket ``path`` for its DNS sockets (SCM_RIGHTS): the very same
+    sockets, with whatever queries are queued on them. Returns them per worker, and the connection on which to
+    tell that instance to stop once ours serve; None when no instance answers there."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout)
+    try:
+        conn.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        conn.close()
+        return None
+    try:
+        conn.sendall(b"GIVE\n")
+        msg, fds, _flags, _addr = socket.recv_fds(conn, 65536, 4096)
+        meta = json.loads(msg.decode()) if msg else None
+    except (OSError, ValueError) as e:
+        conn.close()
+        raise GtmError(f"--takeover {path}: the running instance did not hand its sockets over ({e})") from None
+    if not meta or not fds or int(meta.get("per_worker", 0)) <= 0:
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+        raise GtmError(f"--takeover {path}: the running instance handed over no sockets")
+    socks = [socket.socket(fileno=fd) for fd in fds]
+    per = int(meta["per_worker"])
+    return [socks[i:i + per] for i in range(0, len(socks), per)], conn
+
+
+class Handoff:
+    """Serves the Unix socket ``path`` for the next instance: ``GIVE`` sends it this pool's sockets, ``STOP``
+    (once its workers serve) stops this instance. A thread with blocking sockets: rare, tiny exchanges."""
+
+    def __init__(self, path: str, pool: WorkerPool, on_stop: Any, loop: asyncio.AbstractEventLoop):
+        self.path, self.pool, self.on_stop, self.loop = path, pool, on_stop, loop
+        try:
+            os.unlink(path)  # a previous instance's: it has handed over (or is gone)
+        except FileNotFoundError:
+            pass
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        os.chmod(path, 0o600)
+        self.sock.listen(4)
+        self.thread = threading.Thread(target=self._serve, name="gtm-handoff", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    self._one(conn)
+                except OSError as e:
+                    log.warning("handoff on %s: %s", self.path, e)
+
+    def _one(self, conn: socket.socket) -> None:
+        reader = conn.makefile("rb")
+        for line in reader:
+            word = line.strip()
+            if word == b"GIVE":
+                socks = self.pool.all_sockets()
+                per = len(self.pool.sets[0]) if self.pool.sets else 0
+                meta = json.dumps({"per_worker": per, "listen": self.pool.bound}).encode()
+                socket.send_fds(conn, [meta], [s.fileno() for s in socks])
+                log.info("handed %d sockets to the next instance", len(socks))
+            elif word == b"STOP":
+                log.info("the next instance serves; stopping")
+                self.loop.call_soon_threadsafe(self.on_stop)
+                return
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass

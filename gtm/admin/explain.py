@@ -76,6 +76,7 @@ def explain_table(table: Table, name: str, client_text: str | None, qtype_text: 
                 for rd in rr.rrset.rdatas]
     out.update({
         "managed": True, "service": service.key, "policy": service.policy.kind, "zone": service.zone,
+        "policy_summary": steering.POLICIES[service.policy.kind].summary,
         "client": {"network": None if client.address is None else f"{client.address}/{client.prefix}",
                    "ecs": isinstance(key, bytes), "location": client.geo.describe(),
                    "continent": client.geo.continent, "country": client.geo.country,

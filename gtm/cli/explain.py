@@ -32,7 +32,8 @@ def render(info: dict[str, Any]) -> str:
     c = info["client"]
     who = f"{c['network']} ({c['location']})" if c["network"] else "an unknown client (no address)"
     lines = [f"{info['name']} {info['type']} for {who}",
-             f"service {info['service']} in zone {info['zone']}, policy {info['policy']}, class {info['class']!r}"]
+             f"service {info['service']} in zone {info['zone']}, policy {info['policy']}, class {info['class']!r}",
+             f"  ({info['policy']}: {info['policy_summary']})"]
     lines.append("regions, best first:")
     for r in info["regions"]:
         extra = []

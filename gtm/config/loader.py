@@ -22,19 +22,19 @@ from types import MappingProxyType
 from typing import Any, Callable
 
 from gtm.config.checks import MISSING, Ctx, index, join, show
-from gtm.config.iso3166 import is_country, is_subdivision
 from gtm.config.masterfile import parse_master
+from gtm.config.policies import PolicyReader, ref as _ref
 from gtm.config.rdata import RdataError, parse_name, parse_rdata_text, parse_type
 from gtm.config.yamlsrc import LMap, LSeq, load_yaml
 from gtm.config.zonebuild import MAX_TTL, RecordIn, build_zone
 from gtm.errors import ConfigError, Problem
-from gtm.model.net import parse_host_port
 from gtm.model import (
-    Demand, DrillSettings, NodeAddress, RrlSettings, StoreSettings, Window,
-    A, AAAA, CNAME, NS, SOA, TXT, AdminSettings, Bias, Config, Endpoint, FailMode, FailoverPolicy, GeoIPSource, GeoMatch,
-    GeoPolicy, GeoRule, HealthSettings, IPAddress, LatencyPolicy, Location, Monitor, MonitorType, Policy, ProximityPolicy, Rdata, Region, Service,
-    Vantage, WeightedPolicy, Zone, is_subdomain,
+    A, AAAA, CNAME, NS, SOA, TXT, AdminSettings, Config, Demand, DrillSettings, Endpoint, FailMode, FailoverPolicy,
+    GeoIPSource, HealthSettings, IPAddress, Location, Monitor, MonitorType, NodeAddress, Policy, Rdata, Region,
+    RrlSettings, Service, StoreSettings, Vantage, Window, Zone, is_subdomain,
 )
+from gtm.model.net import parse_host_port
+from gtm.steering import POLICIES
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MASTER_SUFFIXES = (".zone",)
@@ -48,11 +48,8 @@ MONITOR_KEYS = {"type", "port", "path", "host", "expect", "body", "interval", "t
 SERVICE_KEYS = {"names", "ttl", "regions", "policy", "monitor", "answers", "affinity", "fail_mode", "fallback",
                 "ecs_scope", "demand"}
 MAX_ANSWERS = 64  # addresses per family in one multi-value answer
-POLICIES = ["failover", "weighted", "geo", "proximity", "latency"]
-POLICY_KEYS = {"failover": {"type"}, "weighted": {"type", "weights"}, "geo": {"type", "rules", "default"},
-               "proximity": {"type", "bias"}, "latency": {"type", "hysteresis", "alpha"}}
-GEO_MATCH_KEYS = ("continent", "country", "subdivision", "cidr", "asn")
-CONTINENTS = {"AF", "AN", "AS", "EU", "NA", "OC", "SA"}
+POLICY_NAMES = list(POLICIES)
+POLICY_KEYS = {name: set(k.keys) | {"type"} for name, k in POLICIES.items()}
 MONITOR_PORTS = {MonitorType.HTTP: 80, MonitorType.HTTPS: 443}
 AWS_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]+")  # us-east-1, us-gov-west-1, ap-southeast-2
 SERVICE_MAX_TTL = 86400
@@ -506,15 +503,6 @@ def _named(ctx: Ctx, doc: LMap, section: str) -> list[tuple[str, LMap, int, str]
     return out
 
 
-def _ref(value: Any) -> str | None:
-    """A reference to a named thing (region, monitor): a string, or a number written without quotes."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
 def _unknown(kind: str, value: Any, defined: list[str]) -> str:
     """``unknown region; did you mean 'us-east'? (got 'us-eats')``, or the list of defined ones."""
     close = difflib.get_close_matches(str(value), defined, n=1, cutoff=0.6) if isinstance(value, str) else []
@@ -897,146 +885,22 @@ def _policy(ctx: Ctx, m: LMap, path: str, cands: list[str], shared: _Shared) -> 
         return FailoverPolicy()
     if isinstance(raw, LMap):
         pm = raw
-        kind = ctx.choice(pm, "type", p, POLICIES)
+        kind = ctx.choice(pm, "type", p, POLICY_NAMES)
     elif isinstance(raw, str):
         pm = LMap()
         pm.line, pm.key_lines, pm.value_lines = m.value_line("policy"), {}, {}
         kind = raw if raw in POLICIES else None
         if kind is None:
-            ctx.err(m.value_line("policy"), p, _choices(raw, POLICIES))
+            ctx.err(m.value_line("policy"), p, _choices(raw, POLICY_NAMES))
     else:
         ctx.err(m.value_line("policy"), p,
-                f"must be a policy name ({', '.join(POLICIES)}) or a mapping with its type (got {show(raw)})")
+                f"must be a policy name ({', '.join(POLICY_NAMES)}) or a mapping with its type (got {show(raw)})")
         return None
     # With an unknown type, no key is reported as unknown: the type's problem says what to fix.
     ctx.keys(pm, p, POLICY_KEYS[kind] if kind else set().union(*POLICY_KEYS.values()))
-
-    def region_map(key: str, read: Callable[..., Any], lo: float, hi: float) -> tuple[tuple[str, Any], ...]:
-        if pm.get(key) is None:
-            return ()
-        kp = join(p, key)
-        sub = ctx.mapping(pm[key], kp, pm.value_line(key))
-        if sub is None:
-            return ()
-        out = []
-        for r in sub:
-            ref = _ref(r)
-            if ref is None or ref not in cands:
-                ctx.err(sub.key_line(r), join(kp, r),
-                        f"is not one of the service's regions ({', '.join(cands) or 'none'}) (got {show(r)})")
-                continue
-            v = read(sub, r, kp, MISSING, lo, hi)
-            if v is not None:
-                out.append((ref, v))
-        return tuple(out)
-
-    def region_list(rm: LMap, key: str, lpath: str, default: tuple[str, ...] | None) -> tuple[str, ...]:
-        if key not in rm:
-            return default or ()  # a missing ``regions`` of a rule is reported by keys()
-        value, line = rm[key], rm.value_line(key)
-        if value is None and default is not None:
-            return default
-        items = [(r, value.item_line(i), index(lpath, i)) for i, r in enumerate(value)] \
-            if isinstance(value, LSeq) else [(value, line, lpath)]
-        if isinstance(value, LSeq) and not items:
-            ctx.err(line, lpath, "needs at least one region")
-        out: list[str] = []
-        for r, rline, ipath in items:
-            ref = _ref(r)
-            if ref not in cands:
-                ctx.err(rline, ipath, f"is not one of the service's regions ({', '.join(cands) or 'none'}) "
-                                      f"(got {show(r)})")
-            elif ref in out:
-                ctx.err(rline, ipath, f"region is listed twice (got {show(r)})")
-            else:
-                out.append(ref)  # type: ignore[arg-type]
-        return tuple(out)
-
-    if kind == "failover":
-        return FailoverPolicy()
-    if kind == "weighted":
-        return WeightedPolicy(region_map("weights", ctx.integer, 0, 255))
-    if kind == "proximity":
-        return ProximityPolicy(region_map("bias", _bias_reader(ctx), -20000, 20000))
-    if kind == "latency":
-        if not shared.vantages:
-            ctx.err(pm.line, join(p, "type"), "latency needs measurements, but no vantages are defined "
-                                              "(add a top-level 'vantages' section)")
-        return LatencyPolicy(ctx.number(pm, "hysteresis", p, 0.2, 0, 10), ctx.number(pm, "alpha", p, 0.3, 0.01, 1))
-    if kind == "geo":
-        rules: list[GeoRule] = []
-        rule_paths: list[str] = []
-        for item, line, rpath in ctx.seq(pm, "rules", p, single_ok=False):
-            rm = ctx.mapping(item, rpath, line)
-            if rm is None:
-                continue
-            ctx.keys(rm, rpath, set(GEO_MATCH_KEYS) | {"regions"}, ("regions",))
-            given = [k for k in GEO_MATCH_KEYS if k in rm]
-            if len(given) != 1:
-                ctx.err(rm.line, rpath, f"needs exactly one of {', '.join(GEO_MATCH_KEYS)} "
-                                        f"(got {', '.join(given) or 'none'})")
-                match = None
-            else:
-                match = _geo_match(ctx, rm, given[0], rpath)
-            regs = region_list(rm, "regions", join(rpath, "regions"), None)
-            if match is not None and match.asn is not None and not shared.geoip.asn:
-                ctx.err(rm.value_line("asn"), join(rpath, "asn"), "needs an ASN database: set geoip.asn")
-            if match is not None and regs:
-                _check_overlap(ctx, rules, GeoRule(match, regs), rm.line, rpath, rule_paths)
-                rules.append(GeoRule(match, regs))
-                rule_paths.append(rpath)
-        default = region_list(pm, "default", join(p, "default"), tuple(cands))
-        return GeoPolicy(tuple(rules), default)
-    return None
-
-
-def _check_overlap(ctx: Ctx, rules: list[GeoRule], new: GeoRule, line: int, path: str, paths: list[str]) -> None:
-    """Two rules on the same key, or on overlapping networks, must not send clients to different regions."""
-    for old, opath in zip(rules, paths):
-        a, b = old.match, new.match
-        if a.cidr is not None and b.cidr is not None:
-            same = a.cidr.version == b.cidr.version and a.cidr.overlaps(b.cidr)  # type: ignore[arg-type]
-        else:
-            same = a == b
-        if same and old.regions != new.regions:
-            ctx.err(line, path, f"overlaps {opath} ({_match_text(a)}) with other regions "
-                                f"({', '.join(old.regions)}); make them agree or the networks disjoint")
-
-
-def _match_text(m: GeoMatch) -> str:
-    for key in ("continent", "country", "subdivision", "cidr", "asn"):
-        value = getattr(m, key)
-        if value is not None:
-            return f"{key} {value}"
-    return "nothing"
-
-
-def _bias_reader(ctx: Ctx) -> Callable[..., Any]:
-    """Reads a proximity bias: a number of km (``500``, ``"500km"``) or a percentage (``"20%"``)."""
-    def read(m: LMap, key: str, path: str, default: Any, lo: float, hi: float) -> Bias | None:
-        value = m[key]
-        p, line = join(path, key), m.value_line(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            km = ctx.number(m, key, path, default, lo, hi)
-            return Bias(km=km) if km is not None else None
-        text = value.strip().lower() if isinstance(value, str) else ""
-        try:
-            if text.endswith("%"):
-                pct = float(text[:-1])
-                if not -1000 <= pct < 100:
-                    raise ValueError
-                return Bias(percent=pct)
-            if text.endswith("km"):
-                km = float(text[:-2])
-                if not lo <= km <= hi:
-                    raise ValueError
-                return Bias(km=km)
-        except ValueError:
-            pass
-        ctx.err(line, p, f"must be a distance in km (500, '500km', between {lo:g} and {hi:g}) or a percentage "
-                         f"below 100 ('20%') (got {show(value)})")
+    if kind is None:
         return None
-    return read
+    return POLICIES[kind].parse(PolicyReader(ctx, pm, p, tuple(cands), bool(shared.vantages), bool(shared.geoip.asn)))
 
 
 def _choices(value: Any, options: list[str]) -> str:
@@ -1044,45 +908,6 @@ def _choices(value: Any, options: list[str]) -> str:
     close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return f"must be one of {', '.join(options)}{hint} (got {show(value)})"
-
-
-def _geo_match(ctx: Ctx, rm: LMap, key: str, path: str) -> GeoMatch | None:
-    value = rm[key]
-    line, p = rm.value_line(key), join(path, key)
-    text = value.strip() if isinstance(value, str) else ""
-    if key == "continent":
-        if text.upper() not in CONTINENTS:
-            ctx.err(line, p, f"must be a continent code ({', '.join(sorted(CONTINENTS))}) (got {show(value)})")
-            return None
-        return GeoMatch(continent=text.upper())
-    if key == "country":
-        if not is_country(text.upper()):
-            ctx.err(line, p, f"must be an ISO 3166-1 two-letter country code such as DE (got {show(value)})")
-            return None
-        return GeoMatch(country=text.upper())
-    if key == "subdivision":
-        if not is_subdivision(text.upper()):
-            ctx.err(line, p, f"must be an ISO 3166-2 subdivision code such as US-CA (got {show(value)})")
-            return None
-        return GeoMatch(subdivision=text.upper())
-    if key == "cidr":
-        try:
-            return GeoMatch(cidr=ipaddress.ip_network(text, strict=True))
-        except ValueError:
-            try:
-                ipaddress.ip_network(text, strict=False)
-                why = "has host bits set; write the network address, such as 192.0.2.0/24"
-            except ValueError:
-                why = "must be a network such as 192.0.2.0/24 or 2001:db8::/32"
-            ctx.err(line, p, f"{why} (got {show(value)})")
-            return None
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**32:
-        return GeoMatch(asn=value)
-    digits = text[2:] if text.upper().startswith("AS") else ""
-    if digits.isascii() and digits.isdigit() and len(digits) <= 10 and 0 < int(digits) < 2**32:
-        return GeoMatch(asn=int(text[2:]))
-    ctx.err(line, p, f"must be an AS number such as 64500 or AS64500 (got {show(value)})")
-    return None
 
 
 __all__ = ["load", "discover", "ConfigError"]

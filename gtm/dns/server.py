@@ -10,7 +10,6 @@ say. Neither path raises: an unexpected error is logged, counted and the packet 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import struct

@@ -154,12 +154,11 @@ class ProximityPolicy:
 class LatencyPolicy:
     """Lowest measured RTT from the client's nearest vantage; without data, proximity.
 
-    ``hysteresis`` (fraction) keeps the current choice until another region is that much faster;
-    ``alpha`` is the EWMA weight of a new RTT sample.
+    ``hysteresis`` (fraction) keeps the current choice until another region is that much faster. (The RTTs are
+    smoothed per vantage and region, for every service alike: ``health.rtt_alpha``.)
     """
 
     hysteresis: float = 0.2
-    alpha: float = 0.3
     kind = "latency"
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+from typing import Callable
 
 from gtm.model import Config, FailMode, GeoPolicy, LatencyPolicy, Monitor, MonitorType, ProximityPolicy, Service
 from gtm.model import WeightedPolicy
@@ -226,23 +227,21 @@ class _Builder:
         return tail
 
     def service(self, service: Service) -> None:
-        policy = service.policy
         self._unexpressible(service)
+        mirror = MIRRORS[service.policy.kind]
         for name in service.names:
             self.add(RecordSpec(f"_gtm-owner.{name}", "TXT", None, 300, (f'"gtm owner={self.owner}"',)))
             for rtype, family in FAMILIES:
-                if isinstance(policy, WeightedPolicy):
-                    self._weighted(service, name, rtype, family, policy)
-                elif isinstance(policy, GeoPolicy):
-                    self._geo(service, name, rtype, family, policy)
-                elif isinstance(policy, (LatencyPolicy, ProximityPolicy)):
-                    self._latency(service, name, rtype, family)
-                else:
-                    target = self.chain(service, name, rtype, family, list(service.regions))
-                    if target is not None:
-                        self.add(RecordSpec(name, rtype, None, alias=target, evaluate_target_health=False))
+                mirror(self, service, name, rtype, family)
 
-    def _weighted(self, service: Service, name: str, rtype: str, family: int, policy: WeightedPolicy) -> None:
+    def _failover(self, service: Service, name: str, rtype: str, family: int) -> None:
+        target = self.chain(service, name, rtype, family, list(service.regions))
+        if target is not None:
+            self.add(RecordSpec(name, rtype, None, alias=target, evaluate_target_health=False))
+
+    def _weighted(self, service: Service, name: str, rtype: str, family: int) -> None:
+        policy = service.policy
+        assert isinstance(policy, WeightedPolicy)
         weights = dict(policy.weights)
         any_pool = False
         for region in service.regions:
@@ -261,7 +260,9 @@ class _Builder:
         elif service.fail_mode is not FailMode.FAIL_OPEN:
             self.terminal(service, name, rtype, family, None)  # only for its warning
 
-    def _geo(self, service: Service, name: str, rtype: str, family: int, policy: GeoPolicy) -> None:
+    def _geo(self, service: Service, name: str, rtype: str, family: int) -> None:
+        policy = service.policy
+        assert isinstance(policy, GeoPolicy)
         default = list(policy.default)
         for rule in policy.rules:
             m = rule.match
@@ -350,6 +351,17 @@ class _Builder:
     def _warn(self, text: str) -> None:
         if text not in self.warnings:
             self.warnings.append(text)
+
+
+# How each steering policy (gtm.steering.POLICIES, by name) is mirrored: a test checks that every policy has
+# its entry. Latency and proximity both become Route53 latency records per aws_region.
+MIRRORS: dict[str, Callable[[_Builder, Service, str, str, int], None]] = {
+    "failover": _Builder._failover,
+    "weighted": _Builder._weighted,
+    "geo": _Builder._geo,
+    "proximity": _Builder._latency,
+    "latency": _Builder._latency,
+}
 
 
 def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = frozenset()) -> Desired:

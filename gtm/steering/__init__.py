@@ -12,45 +12,31 @@ per ranking), ``gtm explain`` prints its trail, and tests assert that the tables
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from gtm.model import Config, Endpoint, FailMode, Region, Service
 from gtm.model.effective import ALL_UP, Effective, View
 from gtm.steering import failover, geo, latency, proximity, weighted
+from gtm.steering.context import Context, PolicyInput, PolicyKind
 from gtm.steering.types import Client, Decision, Ranking
 
 if TYPE_CHECKING:  # randomness comes in as an argument; steering never draws from a global source
     import random
 
-__all__ = ["ALL_UP", "Client", "Context", "Decision", "Ranking", "POLICIES", "rank", "choose", "decide",
-           "answering_health", "healthy_regions", "regions_up"]
+__all__ = ["ALL_UP", "Client", "Context", "Decision", "PolicyInput", "PolicyKind", "Ranking", "POLICIES", "rank",
+           "choose", "decide", "answering_health", "healthy_regions", "regions_up"]
 
-
-@dataclass(frozen=True)
-class Context:
-    """What a policy may look at besides the service and the client."""
-
-    config: Config
-    health: Effective
-
-
-Select = Callable[[Service, Client, Context], Ranking]
-
-# One shape per extension point: policy name -> select(service, client, ctx) -> Ranking.
-POLICIES: dict[str, Select] = {
-    "failover": failover.select,
-    "weighted": weighted.select,
-    "geo": geo.select,
-    "proximity": proximity.select,
-    "latency": latency.select,
-}
+# The one policy registry: name -> its config keys, parser, select and summary. The config loader, the docs'
+# table (checked by a test), explain and the Route53 mirror (its mapping per policy, checked by a test) go by it.
+POLICIES: dict[str, PolicyKind] = {k.name: k for k in (failover.KIND, weighted.KIND, geo.KIND, proximity.KIND,
+                                                       latency.KIND)}
 
 
 def rank(service: Service, client: Client, ctx: Context) -> Ranking:
     """The policy's ordering of every candidate region for ``client``."""
     try:
-        select = POLICIES[service.policy.kind]
+        select = POLICIES[service.policy.kind].select
     except KeyError:
         raise ValueError(f"unknown policy {service.policy.kind!r}; known: {', '.join(POLICIES)}") from None
     return select(service, client, ctx)

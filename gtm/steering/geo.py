@@ -11,8 +11,11 @@ regions, which the loader checks), narrowed the same way.
 """
 from __future__ import annotations
 
-from gtm.model import GeoInfo, GeoPolicy, GeoRule, Service
+from gtm.model import GeoInfo, GeoMatch, GeoPolicy, GeoRule, Service
+from gtm.steering.context import Context, PolicyInput, PolicyKind
 from gtm.steering.types import Client, Ranking
+
+MATCH_KEYS = ("continent", "country", "subdivision", "cidr", "asn")
 
 
 def _common_prefix(a: int, b: int, width: int) -> int:
@@ -90,7 +93,42 @@ def _describe(rule: GeoRule) -> str:
     return "?"
 
 
-def select(service: Service, client: Client, ctx: object) -> Ranking:
+def parse(p: PolicyInput) -> GeoPolicy:
+    """``rules`` (each one match key and its ``regions``, most specific wins) and ``default`` (the service's
+    regions when absent). Two rules on the same key, or on overlapping networks, must agree."""
+    rules: list[GeoRule] = []
+    paths: list[str] = []
+    for rm in p.items("rules", set(MATCH_KEYS) | {"regions"}, ("regions",)):
+        match = rm.geo_match(MATCH_KEYS)
+        regions = rm.region_list("regions", None)
+        if match is not None and match.asn is not None and not p.has_asn_database:
+            rm.error("asn", "needs an ASN database: set geoip.asn")
+        if match is not None and regions:
+            new = GeoRule(match, regions)
+            for old, where in zip(rules, paths):
+                if _overlap(old.match, match) and old.regions != regions:
+                    rm.error(None, f"overlaps {where} ({_match_text(old.match)}) with other regions "
+                                   f"({', '.join(old.regions)}); make them agree or the networks disjoint")
+            rules.append(new)
+            paths.append(rm.path)
+    return GeoPolicy(tuple(rules), p.region_list("default", p.candidates))
+
+
+def _overlap(a: GeoMatch, b: GeoMatch) -> bool:
+    if a.cidr is not None and b.cidr is not None:
+        return a.cidr.version == b.cidr.version and a.cidr.overlaps(b.cidr)  # type: ignore[arg-type]
+    return a == b
+
+
+def _match_text(m: GeoMatch) -> str:
+    for key in ("continent", "country", "subdivision", "cidr", "asn"):
+        value = getattr(m, key)
+        if value is not None:
+            return f"{key} {value}"
+    return "nothing"
+
+
+def select(service: Service, client: Client, ctx: Context) -> Ranking:
     policy = service.policy
     assert isinstance(policy, GeoPolicy)
     rule, cidr_hits = matching_rule(policy, client)
@@ -101,3 +139,6 @@ def select(service: Service, client: Client, ctx: object) -> Ranking:
     return Ranking(order, scope_for(policy, client, cidr_hits), notes, key=what)
 
 
+KIND = PolicyKind("geo", frozenset({"rules", "default"}), parse, select,
+                  "rules on continent, country, subdivision, CIDR or ASN, each to an ordered list of regions (the "
+                  "most specific match wins); default for everyone else")

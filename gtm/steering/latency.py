@@ -12,6 +12,7 @@ from typing import Mapping
 
 from gtm.model import Config, LatencyPolicy, Service
 from gtm.steering import proximity
+from gtm.steering.context import Context, PolicyInput, PolicyKind
 from gtm.steering.geomath import distance_km
 from gtm.steering.types import Client, Ranking
 
@@ -55,9 +56,15 @@ def sticky_choices(config: Config, rtt: Mapping[tuple[str, str], float],
     return tuple(sorted(out))
 
 
-def select(service: Service, client: Client, ctx: object) -> Ranking:
-    config: Config = ctx.config  # type: ignore[attr-defined]
-    health = ctx.health  # type: ignore[attr-defined]
+def parse(p: PolicyInput) -> LatencyPolicy | None:
+    if not p.has_vantages:
+        p.error("type", "latency needs measurements, but no vantages are defined (add a top-level 'vantages' section)")
+    hysteresis = p.number("hysteresis", 0.2, 0, 10)
+    return LatencyPolicy(hysteresis) if hysteresis is not None else None
+
+
+def select(service: Service, client: Client, ctx: Context) -> Ranking:
+    config, health = ctx.config, ctx.health
     vantage = nearest_vantage(config, client)
     fallback = proximity.select(service, client, ctx)
     if vantage is None:
@@ -75,6 +82,12 @@ def select(service: Service, client: Client, ctx: object) -> Ranking:
     if sticky in order and sticky != order[0]:
         order.remove(sticky)
         order.insert(0, sticky)
-        notes.append(f"latency: keeps {sticky} (within the {service.policy.hysteresis:.0%} hysteresis)")  # type: ignore[union-attr]
+        hysteresis = service.policy.hysteresis if isinstance(service.policy, LatencyPolicy) else 0.0
+        notes.append(f"latency: keeps {sticky} (within the {hysteresis:.0%} hysteresis)")
     order += [r for r in fallback.order if r not in order]  # unmeasured regions last, nearest first
     return Ranking(tuple(order), client.geo.city_prefix, tuple(notes), key=f"vantage:{vantage}:" + ",".join(order))
+
+
+KIND = PolicyKind("latency", frozenset({"hysteresis"}), parse, select,
+                  "the lowest RTT measured from the vantage nearest the client; the current choice is kept until "
+                  "another region is hysteresis (a fraction) faster; without measurements, proximity")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from gtm.model import Bias, Config, Location, ProximityPolicy, Service
+from gtm.steering.context import Context, PolicyInput, PolicyKind
 from gtm.steering.geomath import distance_km
 from gtm.steering.types import Client, Ranking
 
@@ -19,8 +20,12 @@ def by_distance(service: Service, config: Config, where: Location,
     return [(d, n) for d, _, n in sorted(out)]
 
 
-def select(service: Service, client: Client, ctx: object) -> Ranking:
-    config: Config = ctx.config  # type: ignore[attr-defined]
+def parse(p: PolicyInput) -> ProximityPolicy:
+    return ProximityPolicy(p.region_map("bias", "bias", -20000, 20000))
+
+
+def select(service: Service, client: Client, ctx: Context) -> Ranking:
+    config = ctx.config
     policy = service.policy
     bias = dict(policy.bias) if isinstance(policy, ProximityPolicy) else {}
     scope = client.geo.city_prefix
@@ -31,3 +36,8 @@ def select(service: Service, client: Client, ctx: object) -> Ranking:
     note = "proximity: " + ", ".join(f"{n} {d:.0f} km" for d, n in ranked)
     order = tuple(n for _, n in ranked)
     return Ranking(order, scope, (note,), key="near:" + ",".join(order))
+
+
+KIND = PolicyKind("proximity", frozenset({"bias"}), parse, select,
+                  "the nearest region by great-circle distance from the client's location, after each region's bias "
+                  "(km, or a percentage)")

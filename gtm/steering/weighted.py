@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gtm.model import Service, WeightedPolicy
 from gtm.steering import affinity
+from gtm.steering.context import Context, PolicyInput, PolicyKind
 from gtm.steering.types import Client, Ranking
 
 
@@ -17,7 +18,11 @@ def weights_of(service: Service) -> list[tuple[str, int]]:
     return [(r, given.get(r, 1)) for r in service.regions]
 
 
-def select(service: Service, client: Client, ctx: object) -> Ranking:
+def parse(p: PolicyInput) -> WeightedPolicy:
+    return WeightedPolicy(p.region_map("weights", "integer", 0, 255))
+
+
+def select(service: Service, client: Client, ctx: Context) -> Ranking:
     weights = weights_of(service)
     heaviest = tuple(r for r, _ in sorted(weights, key=lambda rw: -rw[1]))
     if not service.affinity or client.address is None:
@@ -33,3 +38,8 @@ def select(service: Service, client: Client, ctx: object) -> Ranking:
     order = tuple(affinity.rank(key, [(r, float(w)) for r, w in weights]))
     return Ranking(order, scope, (f"weighted with affinity: rendezvous hash of the client's /{scope} network",),
                    key="hash:" + ",".join(order))
+
+
+KIND = PolicyKind("weighted", frozenset({"weights"}), parse, select,
+                  "the first region drawn per query in proportion to its weight (0 - 255, default 1); with "
+                  "affinity, a client network keeps its region")

@@ -4,13 +4,12 @@ client under the same health file."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from gtm import steering
 from tests.conftest import ROOT, GtmProcess
 from tests.conftest import run_gtm as gtm
 from tests.support.steering_world import (
@@ -63,6 +62,7 @@ def test_text_names_the_rule_and_the_answer(cfg: Path, client: str, rule: str, a
     out = explain(cfg, fqdn("geo"), client)
     assert out.startswith(f"geo.steer.test. A for {client} (")
     assert f"policy geo, class '{rule}'" in out
+    assert f"(geo: {steering.POLICIES['geo'].summary})" in out  # what the policy does, from its registry entry
     assert f"geo: {rule} -> " in out
     assert f"\nanswer: {answer}  (TTL 30, mode normal)\n" in out
     if want_scope is not None:

@@ -1,7 +1,6 @@
 """`gtm serve` options: several listen addresses incl. IPv6, the TCP idle timeout and connection cap."""
 from __future__ import annotations
 
-import re
 import socket
 import struct
 import time

@@ -11,7 +11,7 @@ PKG = Path(__file__).resolve().parents[2] / "gtm"
 ALLOWED = {
     "model": set(),
     "errors": set(),
-    "config": {"model", "errors"},
+    "config": {"model", "errors", "steering"},  # steering: the policy registry (each policy parses its own keys)
     "steering": {"model", "errors"},
     "geoip": {"model"},
     "health": {"steering", "model", "errors"},

@@ -78,7 +78,7 @@ def test_example_config_services() -> None:
         default=("us-east", "eu-west", "ap-southeast"))
     assert (www.answers, www.affinity, www.fail_mode, www.fallback_addresses) == (None, False, FailMode.FAIL_OPEN, ())
     assert (www.ecs_scope_v4, www.ecs_scope_v6) == (24, 56)
-    assert api.policy == LatencyPolicy(hysteresis=0.2, alpha=0.3)
+    assert api.policy == LatencyPolicy(hysteresis=0.2)
     assert (api.names, api.ttl, api.answers, api.monitor) == (("api.example.com.",), 20, 2, "api")
     assert config.services == (www, api)
 
@@ -140,7 +140,7 @@ def test_every_policy_and_fail_mode(multi) -> None:
     specificity = [r.match.specificity for r in geo.policy.rules]
     assert specificity == [10, 20, 30, 148, 124, 90, 90]
 
-    assert s["fast"].policy == LatencyPolicy(hysteresis=0.5, alpha=0.1)
+    assert s["fast"].policy == LatencyPolicy(hysteresis=0.5)
     assert s["fast"].fail_mode is FailMode.LAST_KNOWN_GOOD and s["fast"].monitor == "smtp"
     assert s["plain"].policy == LatencyPolicy() and s["plain"].monitor is None
 

@@ -13,10 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gtm.config import load
-from gtm.dns.codec import Drop, FormErr, parse_query
 from gtm.dns.server import Responder
 from gtm.dns.table import Table
-from bench.fuzzcases import SEEDS, check_reply, survives  # noqa: F401  (shared with bench.fuzz and bench.soak)
+from bench.fuzzcases import SEEDS, survives  # shared with bench.fuzz and bench.soak
 
 ROOT = Path(__file__).resolve().parents[3]
 

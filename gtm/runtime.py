@@ -38,6 +38,7 @@ from gtm.proc import loading
 from gtm.proc.handoff import Handoff, take_over
 from gtm.proc.memory import gc_paused, release_memory, settle
 from gtm.proc.pool import WorkerPool
+from gtm.proc.sharedmem import SharedZones
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Runtime:
     def __init__(self, options: ServeOptions):
         self.options = options
         self.metrics = NodeMetrics()
+        self.zones = SharedZones()            # this process's zones in shared memory (mapped by the workers)
         self.serving: Serving | None = None
         self.node: HealthNode | None = None
         self.overrides = OverrideWatcher(self._on_overrides)
@@ -118,7 +120,7 @@ class Runtime:
     def load(self, paths: list[str]) -> Config:
         """Load the config; a big one in a child process (gtm.proc.loading), packed zones in shared memory when
         workers will map them."""
-        return loading.load(paths, share=self.options.workers > 0)
+        return loading.load(paths, self.zones if self.options.workers > 0 else None)
 
     def routes(self) -> list[web.RouteDef]:
         """Extra routes of the admin API."""

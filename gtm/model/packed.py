@@ -27,7 +27,7 @@ import struct
 import zlib
 from array import array
 from types import MappingProxyType
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from gtm.model.records import Rdata, RRset, label_parent
@@ -87,11 +87,12 @@ class PackedRRsets(Mapping[str, Mapping[int, RRset]]):
     """``rrsets[name][rtype]`` of one zone, read from a packed buffer (see the module docstring).
 
     ``buffer`` is any bytes-like object (bytes, an mmap, a memoryview of one) holding what :func:`pack` made.
-    ``reducer``, when set (by ``gtm.proc.sharedmem``), is what pickling sends instead of the bytes: a way for
-    another process to map the same buffer.
+    ``shared``, when set (by ``gtm.proc.sharedmem``), says where the buffer lives in shared memory: (pid, fd,
+    token, size). The channel to the workers (``gtm.proc.channel``) then sends that reference instead of the
+    bytes; a plain pickle sends the bytes.
     """
 
-    def __init__(self, buffer: Any, reducer: Callable[[], tuple[Any, ...]] | None = None):
+    def __init__(self, buffer: Any, shared: tuple[int, int, bytes, int] | None = None):
         view = memoryview(buffer)
         if bytes(view[:len(MAGIC)]) != MAGIC:
             raise ValueError("not a packed zone (bad magic)")
@@ -105,7 +106,7 @@ class PackedRRsets(Mapping[str, Mapping[int, RRset]]):
         self._slots = view[start:start + 4 * size].cast("I")
         self._mask = size - 1
         self._data = start + 4 * size
-        self.reducer = reducer
+        self.shared = shared
 
     @property
     def nbytes(self) -> int:
@@ -172,6 +173,4 @@ class PackedRRsets(Mapping[str, Mapping[int, RRset]]):
         return f"<PackedRRsets {self.origin} {self.owners} owners, {self.records} records, {self.nbytes} bytes>"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        if self.reducer is not None:
-            return self.reducer()
         return (PackedRRsets, (bytes(self._view),))

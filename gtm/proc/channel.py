@@ -22,7 +22,12 @@ import pickle
 import struct
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from gtm.model.packed import PackedRRsets
+
+if TYPE_CHECKING:
+    from gtm.proc.sharedmem import SharedZones
 
 REPORT_EVERY = 1.0
 
@@ -54,13 +59,38 @@ _DISPATCH = copyreg.dispatch_table.copy()
 _DISPATCH[MappingProxyType] = lambda m: (_readonly, (dict(m),))
 
 
+class _Pickler(pickle.Pickler):
+    """A zone in shared memory travels as its reference (``gtm.proc.sharedmem``), everything else as usual."""
+
+    dispatch_table = _DISPATCH
+
+    def persistent_id(self, obj: Any) -> Any:
+        if type(obj) is PackedRRsets and obj.shared is not None:
+            return ("zone", *obj.shared)
+        return None
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, zones: "SharedZones | None"):
+        super().__init__(io.BytesIO(data))
+        self.zones = zones
+
+    def persistent_load(self, pid: Any) -> Any:
+        if isinstance(pid, tuple) and pid[:1] == ("zone",) and self.zones is not None:
+            return self.zones.attach(*pid[1:])
+        raise pickle.UnpicklingError("a shared zone arrived in a process that cannot attach one")
+
+
 def dumps(message: Any) -> bytes:
     """Pickle ``message`` for the channel (or the loading child's answer)."""
     buf = io.BytesIO()
-    p = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
-    p.dispatch_table = _DISPATCH  # type: ignore[assignment]
-    p.dump(message)
+    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(message)
     return buf.getvalue()
+
+
+def loads(data: bytes, zones: "SharedZones | None" = None) -> Any:
+    """Unpickle a message; references to shared zones are attached through ``zones`` (this process's)."""
+    return _Unpickler(data, zones).load()
 
 
 def frame(message: Any) -> bytes:
@@ -73,5 +103,5 @@ async def read_raw(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(size)
 
 
-async def read_frame(reader: asyncio.StreamReader) -> Any:
-    return pickle.loads(await read_raw(reader))
+async def read_frame(reader: asyncio.StreamReader, zones: "SharedZones | None" = None) -> Any:
+    return loads(await read_raw(reader), zones)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import re
 import socket
 import struct
@@ -26,7 +25,7 @@ from typing import Any
 
 from gtm import config as config_
 from gtm.proc import sharedmem
-from gtm.proc.channel import dumps
+from gtm.proc.channel import dumps, loads
 from gtm.proc.memory import gc_paused
 from gtm.errors import ConfigError, GtmError, Problem
 from gtm.model import Config
@@ -61,19 +60,19 @@ def config_bytes(paths: list[str]) -> int:
     return total
 
 
-def load(paths: list[str], share: bool = True) -> Config:
-    """Load ``paths`` (in a child process when they are big); with ``share`` (or when loaded in a child), the
-    packed zones are in shared memory."""
+def load(paths: list[str], zones: sharedmem.SharedZones | None = None) -> Config:
+    """Load ``paths`` (in a child process when they are big). With ``zones`` (this process's shared zones),
+    the packed zones are in shared memory; a config loaded in a child always needs them."""
     if config_bytes(paths) < ISOLATE_BYTES or not sharedmem.available():
         with gc_paused():
             config = config_.load(paths)
-        if share:
-            sharedmem.share(config)
+        if zones is not None:
+            zones.share(config)
         return config
-    return load_in_child(paths)
+    return load_in_child(paths, zones or sharedmem.SharedZones())
 
 
-def load_in_child(paths: list[str]) -> Config:
+def load_in_child(paths: list[str], zones: sharedmem.SharedZones) -> Config:
     started = time.monotonic()
     ours, theirs = socket.socketpair()
     try:
@@ -103,8 +102,8 @@ def load_in_child(paths: list[str]) -> Config:
             size -= len(chunk)
         adopted = []
         while fds:  # before unpickling: the config refers to them
-            adopted.append(sharedmem.adopt(fds.pop(0)))  # (adopt owns the descriptor, even when it fails)
-        kind, payload = pickle.loads(b"".join(chunks))
+            adopted.append(zones.adopt(fds.pop(0)))  # (adopt owns the descriptor, even when it fails)
+        kind, payload = loads(b"".join(chunks), zones)
         del adopted  # the config holds what it uses
     except GtmError:
         raise
@@ -137,7 +136,7 @@ def _child(fd: int, paths: list[str]) -> int:
     try:
         with gc_paused():
             config = config_.load(paths)
-        sharedmem.share(config)
+        sharedmem.SharedZones().share(config)
         shared = sharedmem.descriptors(config)
         message = ("config", config)
     except ConfigError as e:

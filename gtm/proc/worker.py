@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 import signal
 import socket
 import sys
 import time
 
-from gtm.proc import sharedmem
-from gtm.proc.channel import REPORT_EVERY, AskReport, Swap, WorkerReport, frame, read_frame, read_raw
+from gtm.proc.channel import REPORT_EVERY, AskReport, Swap, WorkerReport, frame, loads, read_frame, read_raw
+from gtm.proc.sharedmem import SharedZones
 from gtm.proc.memory import TRIM_EVERY, release_memory
 
 log = logging.getLogger(__name__)
@@ -24,13 +23,15 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1,
     from gtm.dns.server import DnsServer
     from gtm.serving import Serving
 
+    inbox = None
     if files_fd >= 0:
-        sharedmem.inbox = socket.socket(fileno=files_fd)
-        sharedmem.inbox.setblocking(False)
+        inbox = socket.socket(fileno=files_fd)
+        inbox.setblocking(False)
+    zones = SharedZones(inbox)  # this process's shared zones: the config's big zones map them
     loop = asyncio.get_running_loop()
     channel = socket.socket(fileno=channel_fd)
     reader, writer = await asyncio.open_connection(sock=channel)
-    first: Swap = await read_frame(reader)
+    first: Swap = await read_frame(reader, zones)
     config, rest, settings = first.config, first.rest, first.settings
     counts = Counts()
     serving = Serving(rest.joined(config), counts, settings["udp_payload"], rrl_share=workers)
@@ -66,7 +67,7 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1,
         """Apply one message of the control process. (Its own function: what it holds, the previous table
         above all, is let go at its return, not kept until the next message.)"""
         started = time.perf_counter()
-        message = pickle.loads(raw)  # a packed zone arrives as a reference to shared memory (sharedmem)
+        message = loads(raw, zones)  # a packed zone arrives as a reference to shared memory (sharedmem)
         if isinstance(message, Swap):
             gen, cfg, rest = message.generation, message.config, message.rest
             if cfg is None:  # health or overrides: the same config, new answers for managed names (cheap)

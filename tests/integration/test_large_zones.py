@@ -65,7 +65,7 @@ def files(pid: int) -> set[int]:
 
 
 def test_a_child_loads_it_and_reports_problems_as_the_loader_does(big: Path, tmp_path: Path) -> None:
-    config = loading.load([str(big)])
+    config = loading.load([str(big)], sharedmem.SharedZones())
     packed = config.zones["big.test."].rrsets
     assert isinstance(packed, PackedRRsets) and len(packed) == RECORDS + 2
     assert packed["h4242.big.test."][1].rdatas[0].fields == (address(4242),)

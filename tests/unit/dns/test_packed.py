@@ -6,6 +6,7 @@ names below delegations and the managed names, in every type asked, must get the
 """
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import socket
@@ -18,7 +19,7 @@ import dns.name
 import pytest
 
 from gtm.proc import sharedmem
-from gtm.proc.channel import dumps
+from gtm.proc.channel import dumps, loads
 from gtm.config import load, zonebuild
 from gtm.dns.server import Responder
 from gtm.dns.table import Table
@@ -151,14 +152,22 @@ def test_shared_zone_is_mapped_by_another_process_not_copied(tmp_path: Path, mon
     p = config.zones["p.test."].rrsets
     assert isinstance(p, PackedRRsets)
     size = p.nbytes
-    assert sharedmem.share(config) == size
-    assert sharedmem.share(config) == 0  # already shared
+    zones = sharedmem.SharedZones()  # this process's
+    assert zones.share(config) == size
+    assert zones.share(config) == 0  # already shared
+    assert p.shared is not None and p.shared[0] == os.getpid()
     before = dumps(_load(tmp_path, monkeypatch, packed=True).config)
     message = dumps(config)  # as the channel to the workers pickles it
     assert b"web.deep" in before and b"web.deep" not in message  # a reference travels, not the zone
     assert len(message) < len(before) - size + 200
-    assert pickle.loads(message).zones["p.test."].rrsets is p  # this process: the same object
-    child = ("import pickle, sys; c = pickle.loads(sys.stdin.buffer.read()); "
+    assert loads(message, zones).zones["p.test."].rrsets is p  # this process: the same object
+    with pytest.raises(pickle.UnpicklingError, match="cannot attach"):
+        loads(message)  # a reference needs the process's shared zones to resolve it
+    # a plain pickle (not the channel) carries the bytes: correct anywhere, just not shared
+    assert pickle.loads(pickle.dumps(p)) == p
+    # Another process with no inbox: it maps the file through /proc/<pid>/fd.
+    child = ("import sys; from gtm.proc import channel, sharedmem; "
+             "c = channel.loads(sys.stdin.buffer.read(), sharedmem.SharedZones()); "
              "z = c.zones['p.test.'].rrsets; print(z['web.deep.a.b.p.test.'][1].rdatas[0].fields[0], len(z))")
     out = subprocess.run([sys.executable, "-c", child], input=message, capture_output=True, timeout=60)
     assert out.returncode == 0, out.stderr.decode()
@@ -168,12 +177,12 @@ def test_shared_zone_is_mapped_by_another_process_not_copied(tmp_path: Path, mon
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     with ours, theirs:
         assert sharedmem.send(ours, config)
-        child = ("import os, pickle, socket, sys; from gtm.proc import sharedmem; "
-                 "sharedmem.inbox = socket.socket(fileno=int(sys.argv[1])); sharedmem.inbox.setblocking(False); "
+        child = ("import os, socket, sys; from gtm.proc import channel, sharedmem; "
+                 "inbox = socket.socket(fileno=int(sys.argv[1])); inbox.setblocking(False); "
                  "real = os.open; os.open = lambda path, *a: (_ for _ in ()).throw(PermissionError(path)) "
                  "if path.startswith('/proc') else real(path, *a); "
-                 "c = pickle.loads(sys.stdin.buffer.read()); z = c.zones['p.test.'].rrsets; "
-                 "print(z['web.deep.a.b.p.test.'][28].rdatas[0].fields[0])")
+                 "c = channel.loads(sys.stdin.buffer.read(), sharedmem.SharedZones(inbox)); "
+                 "z = c.zones['p.test.'].rrsets; print(z['web.deep.a.b.p.test.'][28].rdatas[0].fields[0])")
         out = subprocess.run([sys.executable, "-c", child, str(theirs.fileno())], input=message,
                              capture_output=True, timeout=60, pass_fds=[theirs.fileno()])
     assert out.returncode == 0, out.stderr.decode()
@@ -183,10 +192,12 @@ def test_shared_zone_is_mapped_by_another_process_not_copied(tmp_path: Path, mon
 @pytest.mark.skipif(not sharedmem.available(), reason="needs memfd and /proc (Linux)")
 def test_a_stale_shared_reference_fails_clearly(tmp_path: Path, monkeypatch) -> None:
     config = _load(tmp_path, monkeypatch, packed=True).config
-    sharedmem.share(config)
+    sharedmem.SharedZones().share(config)
     p = config.zones["p.test."].rrsets
-    fn, (pid, fd, token, size) = p.__reduce__()
+    assert isinstance(p, PackedRRsets) and p.shared is not None
+    pid, fd, token, size = p.shared
+    elsewhere = sharedmem.SharedZones()  # another process's view: it knows none of these tokens
     with pytest.raises(ValueError, match="no longer the one sent"):
-        fn(pid, fd, b"x" * len(token), size)
+        elsewhere.attach(pid, fd, b"x" * len(token), size)
     with pytest.raises(ValueError, match="cannot be opened"):
-        fn(pid, 10**6, b"y" * len(token), size)
+        elsewhere.attach(pid, 10**6, b"y" * len(token), size)

@@ -8,9 +8,7 @@ answering; a config that fails to load is logged with every problem and changes 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import signal
 import time
 from dataclasses import dataclass
@@ -22,21 +20,19 @@ from gtm.admin.app import make_app, read_token
 from gtm.admin.app import start as admin_start
 from gtm.admin.explain import explain_table
 from gtm.admin.metrics import NodeMetrics
-from gtm.config import discover, load
-from gtm.config.healthfile import load_health
+from gtm.control.files import watch, write_ready
 from gtm.control.overrides import OverrideWatcher
-from gtm.control.probing import BuiltinProber, tick
+from gtm.control.probing import BuiltinProber, first_round, tick
 from gtm.control.status import Rates, node_status
 from gtm.dns.server import DnsServer
-from gtm.dns.table import Table
 from gtm.errors import GtmError
 from gtm.health.node import HealthNode
 from gtm.model import AdminSettings, Config, HealthSnapshot
 from gtm.model.effective import Overrides, PinnedHealth
-from gtm.serving import Serving, Snapshot, open_locator
+from gtm.serving import Serving, Snapshot, pinned_health
 from gtm.proc import loading
-from gtm.proc.handoff import Handoff, take_over
-from gtm.proc.memory import gc_paused, release_memory, settle
+from gtm.proc.handoff import Handoff, succeed, take_over
+from gtm.proc.memory import release_memory, settle
 from gtm.proc.pool import WorkerPool
 from gtm.proc.sharedmem import SharedZones
 
@@ -59,20 +55,6 @@ class ServeOptions:
     workers: int = 0                         # 0: this process answers queries; N: N worker processes do
     takeover: str | None = None              # Unix socket: take the DNS sockets over from the instance there
     ready_file: str | None = None            # written once serving: pid, DNS addresses bound, admin URL
-
-
-def pinned_health(config: Config, health_file: str | None) -> PinnedHealth | None:
-    """The ``--health`` file read for ``config`` (ConfigError when it is wrong)."""
-    return load_health(health_file, config) if health_file else None
-
-
-def build(paths: list[str], health_file: str | None = None) -> Table:
-    """Load ``paths`` and compile their answers as ``gtm serve`` would before any report (all regions up, or
-    as the health file says); raises ConfigError, and GtmError for a bad GeoIP database."""
-    with gc_paused():
-        config = load(paths)
-    snapshot = Snapshot.first(config, pinned=pinned_health(config, health_file))
-    return snapshot.compile(open_locator(config).locate)
 
 
 class Runtime:
@@ -166,8 +148,9 @@ class Runtime:
             self.prober.start(config)
         self._tasks += [asyncio.ensure_future(tick(self.node)), asyncio.ensure_future(self.overrides.run())]
         if self.node.monitored and not self.node.ready() and (listen_admin is not None or opts.probe_as):
-            if not await self._first_round(config.health.start_timeout):
+            if not await first_round(self.node, config.health.start_timeout, self._stopping):
                 return  # asked to stop while waiting: never open the DNS port
+            self._on_health(self.node.current)
         elif self.node.monitored and not self.node.ready():
             log.warning("monitors are configured but nothing reports to this node (no admin API, no --probe-as): "
                         "answering as if every endpoint were up")
@@ -186,32 +169,8 @@ class Runtime:
         log.info("serving %s", self.serving.table.summary())
 
     def _write_ready(self, path: str) -> None:
-        """Say where this node serves (atomically: a reader sees the whole file or none): once the admin API
-        is up (``serving`` false, no DNS address yet) and again once DNS is answered."""
         bound = self.server.bound if self.server else self.pool.bound if self.pool else []
-        body = {"pid": os.getpid(), "serving": self.answering,
-                "dns": [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in bound], "admin": self.admin_url}
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(body, fh)
-        os.replace(tmp, path)
-
-    async def _first_round(self, timeout: float) -> bool:
-        """Never publish "all up" before a probe ran: wait for the first full round, bounded. False when asked
-        to stop meanwhile."""
-        assert self.node is not None
-        log.info("waiting for the first full round of health reports (up to %.0f s)", timeout)
-        deadline = time.monotonic() + timeout
-        while not self.node.ready() and time.monotonic() < deadline:
-            if self._stop is not None and self._stop.is_set():
-                return False
-            await asyncio.sleep(0.05)
-        if self.node.ready():
-            log.info("first health round complete")
-        else:
-            log.warning("no full health round within %.0f s: endpoints without a verdict count as up", timeout)
-        self._on_health(self.node.current)
-        return True
+        write_ready(path, self.answering, bound, self.admin_url)
 
     async def _start_workers(self) -> None:
         assert self.serving is not None
@@ -224,15 +183,7 @@ class Runtime:
         self.metrics.workers = self.pool
         await self.pool.start(self.serving.snapshot, self.generation)
         if previous is not None:
-            if not await self.pool.wait_ready(30):
-                raise GtmError("the workers did not start serving the sockets taken over; the previous "
-                               "instance keeps serving")
-            try:
-                previous[1].sendall(b"STOP\n")  # it stops reading; our workers already do
-            except OSError as e:  # it is gone already: we serve, which is what matters
-                log.warning("could not tell the previous instance to stop (%s); it may have exited", e)
-            previous[1].close()
-            log.info("took over %d sockets from the previous instance", len(self.pool.all_sockets()))
+            await succeed(self.pool, previous[1])
         if opts.takeover:
             self._handoff = Handoff(opts.takeover, self.pool, self._stop_soon, asyncio.get_running_loop())
 
@@ -242,10 +193,7 @@ class Runtime:
         app = make_app(self.node, self.metrics.registry, self.status, self.explain, lambda: self.answering, token,
                        config.admin.public, refresh=self._refresh_counts)
         app.add_routes(self.routes())
-        self._admin_runner, bound = await admin_start(app, config.admin, listen, token)
-        scheme = "https" if config.admin.tls_cert else "http"
-        host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        self.admin_url = f"{scheme}://{host}:{bound[1]}"
+        self._admin_runner, self.admin_url = await admin_start(app, config.admin, listen, token)
 
     async def reload(self) -> bool:
         """Load and compile the config again; swap it in when it is good. Returns whether it was swapped."""
@@ -285,17 +233,6 @@ class Runtime:
         sources = self.serving.snapshot.config.sources if self.serving else ()
         return sources + ((self.options.health_file,) if self.options.health_file else ())
 
-    async def _watch(self) -> None:
-        paths = list(self.options.paths)
-        seen = _mtimes(paths, self._sources())
-        while True:
-            await asyncio.sleep(self.options.watch)
-            now = _mtimes(paths, self._sources())
-            if now != seen:
-                seen = now
-                log.info("configuration changed on disk; reloading")
-                await self.reload()
-
     async def run(self) -> None:
         """Serve until SIGINT/SIGTERM."""
         loop = asyncio.get_running_loop()
@@ -313,7 +250,8 @@ class Runtime:
             if pending.is_set():
                 asyncio.ensure_future(self.reload())
             if self.options.watch > 0:
-                self._tasks.append(asyncio.ensure_future(self._watch()))
+                self._tasks.append(asyncio.ensure_future(
+                    watch(self.options.paths, self._sources, self.options.watch, self.reload)))
             await self._stop.wait()
         finally:
             await self.stop()
@@ -321,6 +259,9 @@ class Runtime:
     async def _refresh_counts(self) -> None:
         if self.pool is not None:
             await self.pool.refresh()
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
 
     def _stop_soon(self) -> None:
         if self._stop is not None:
@@ -342,14 +283,3 @@ class Runtime:
         if self.node is not None:
             self.node.persist()
         log.info("stopped")
-
-
-def _mtimes(paths: list[str], extra: tuple[str, ...]) -> dict[str, int]:
-    """Modification times of the config files (found now, or read last time) and of the named directories."""
-    out = {}
-    for p in set(discover(paths)) | set(extra) | {p for p in paths if os.path.isdir(p)}:
-        try:
-            out[p] = os.stat(p).st_mtime_ns
-        except OSError:
-            out[p] = -1
-    return out

@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Callable
 
+from gtm.config import load
+from gtm.config.healthfile import load_health
 from gtm.dns.counts import Counts
 from gtm.dns.rrl import RateLimiter
 from gtm.dns.server import Responder
@@ -208,4 +210,18 @@ class Serving:
         server.set_limits(self.snapshot.config.rrl)
 
 
-__all__ = ["Snapshot", "Serving", "Prepared", "open_locator"]
+def pinned_health(config: Config, health_file: str | None) -> PinnedHealth | None:
+    """The ``--health`` file read for ``config`` (ConfigError when it is wrong)."""
+    return load_health(health_file, config) if health_file else None
+
+
+def build(paths: list[str], health_file: str | None = None) -> Table:
+    """Load ``paths`` and compile their answers as ``gtm serve`` would before any report (all regions up, or
+    as the health file says); raises ConfigError, and GtmError for a bad GeoIP database. (A caller loading a big
+    configuration pauses the garbage collector around it: ``gtm.proc.memory.gc_paused``.)"""
+    config = load(paths)
+    snapshot = Snapshot.first(config, pinned=pinned_health(config, health_file))
+    return snapshot.compile(open_locator(config).locate)
+
+
+__all__ = ["Snapshot", "Serving", "Prepared", "open_locator", "build", "pinned_health"]

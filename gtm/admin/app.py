@@ -185,9 +185,9 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
 
 
 async def start(app: web.Application, settings: AdminSettings, listen: tuple[str, int] | None = None,
-                token: str | None = None) -> tuple[web.AppRunner, tuple[str, int]]:
+                token: str | None = None) -> tuple[web.AppRunner, str]:
     """Serve ``app`` on ``listen`` (default ``settings.listen``), with TLS when configured. Refuses to serve
-    without a token anywhere but on loopback. Returns the runner (to clean up) and the bound address."""
+    without a token anywhere but on loopback. Returns the runner (to clean up) and the URL it serves."""
     host, port = listen or settings.listen
     if token is None and not ipaddress.ip_address(host).is_loopback:
         raise GtmError(f"admin API on {host}: set admin.token (a bearer token is required off loopback)")
@@ -210,5 +210,6 @@ async def start(app: web.Application, settings: AdminSettings, listen: tuple[str
     bound = sockets[0].getsockname()[:2] if sockets else (host, port)
     scheme = "https" if ctx else "http"
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-    log.info("admin API on %s://%s:%d", scheme, shown, bound[1])
-    return runner, (bound[0], int(bound[1]))
+    url = f"{scheme}://{shown}:{bound[1]}"
+    log.info("admin API on %s", url)
+    return runner, url

@@ -24,9 +24,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from gtm.runtime import build
+    from gtm.proc.memory import gc_paused
+    from gtm.serving import build
 
-    config = build(args.paths).config  # compiles the tables and opens the GeoIP databases, as serve does
+    with gc_paused():  # a big configuration builds millions of objects and no garbage
+        config = build(args.paths).config  # compiles the tables and opens the GeoIP databases, as serve does
     for zone in config.zones.values():
         print(f"{zone.origin} ok: {zone.record_count()} records, {len(zone.services)} services ({zone.source})")
     if not config.zones:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import time
+from typing import Any, Callable
 
 from gtm.health.node import HealthNode
 from gtm.health.prober import Prober
@@ -28,6 +29,22 @@ async def tick(node: HealthNode) -> None:
             node.evaluate()
         except Exception:
             log.exception("health evaluation failed")
+
+
+async def first_round(node: HealthNode, timeout: float, stopping: Callable[[], bool]) -> bool:
+    """Never publish "all up" before a probe ran: wait for the first full round of reports, at most ``timeout``
+    seconds. False when ``stopping()`` says to give up (the node is asked to stop meanwhile)."""
+    log.info("waiting for the first full round of health reports (up to %.0f s)", timeout)
+    deadline = time.monotonic() + timeout
+    while not node.ready() and time.monotonic() < deadline:
+        if stopping():
+            return False
+        await asyncio.sleep(0.05)
+    if node.ready():
+        log.info("first health round complete")
+    else:
+        log.warning("no full health round within %.0f s: endpoints without a verdict count as up", timeout)
+    return True
 
 
 class BuiltinProber:

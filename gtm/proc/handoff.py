@@ -44,6 +44,20 @@ def take_over(path: str, timeout: float = 10.0) -> tuple[list[list[socket.socket
     return [socks[i:i + per] for i in range(0, len(socks), per)], conn
 
 
+async def succeed(pool: WorkerPool, previous: socket.socket) -> None:
+    """Once our workers serve the sockets taken over, tell the previous instance to stop (it stops reading;
+    ours already do). GtmError when they do not within 30 s: the previous instance keeps serving."""
+    if not await pool.wait_ready(30):
+        raise GtmError("the workers did not start serving the sockets taken over; the previous instance keeps "
+                       "serving")
+    try:
+        previous.sendall(b"STOP\n")
+    except OSError as e:  # it is gone already: we serve, which is what matters
+        log.warning("could not tell the previous instance to stop (%s); it may have exited", e)
+    previous.close()
+    log.info("took over %d sockets from the previous instance", len(pool.all_sockets()))
+
+
 class Handoff:
     """Serves the Unix socket ``path`` for the next instance: ``GIVE`` sends it this pool's sockets, ``STOP``
     (once its workers serve) stops this instance. A thread with blocking sockets: rare, tiny exchanges."""

@@ -35,7 +35,7 @@ from gtm.dns.server import Responder
 from gtm.errors import GtmError
 from gtm.health import signing
 from gtm.model import MAX_REPORT_BYTES, AdminSettings
-from gtm.runtime import build
+from gtm.serving import build
 from tests.conftest import ROOT
 from tests.support.admin_node import (
     APP, ENDPOINTS, KEY_ID, OTHER_KEY_ID, OTHER_SECRET, SECRET, TOKEN, ZONE, AdminNode, Response, all_obs, obs,

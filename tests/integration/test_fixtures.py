@@ -55,7 +55,7 @@ def test_fixture_config_loads(tmp_path: Path) -> None:
     """The fixture is what the other modules assume: every service, the databases, `gtm check` accepts it."""
     from gtm.geoip import Locator
     from gtm.model import GeoIPSource
-    from gtm.runtime import build
+    from gtm.serving import build
 
     cfg = sw.build_config(tmp_path)
     config = load([str(cfg)])

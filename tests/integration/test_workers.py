@@ -39,10 +39,14 @@ class Server:
             stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + 30
-        while not (ready.exists() and json.loads(ready.read_text())["serving"]):  # said by the server itself
-            assert self.proc.poll() is None and time.monotonic() < deadline, \
-                "gtm serve did not start:\n" + "\n".join(self.lines)
-            time.sleep(0.02)
+        try:
+            while not (ready.exists() and json.loads(ready.read_text())["serving"]):  # said by the server itself
+                assert self.proc.poll() is None and time.monotonic() < deadline, \
+                    "gtm serve did not start:\n" + "\n".join(self.lines)
+                time.sleep(0.02)
+        except BaseException:
+            self.stop()  # never leave a half-started server (and its workers) behind
+            raise
         info = json.loads(ready.read_text())
         self.port = int(info["dns"][0].rpartition(":")[2])
         self.admin = info["admin"]

@@ -23,12 +23,12 @@ ALLOWED = {
     "drill": {"fleet", "state", "route53", "dns", "model", "errors"},
     "admin": {"health", "state", "steering", "model", "errors", "dns"},
     # one Snapshot, one Serving.swap(): the value every answer comes from and the one way it reaches the wire
-    "serving": {"dns", "geoip", "state", "steering", "model", "errors"},
+    "serving": {"config", "dns", "geoip", "state", "steering", "model", "errors"},
     # processes: the pool, the worker (its own Serving), the channel, handoff, the loading child, shared
     # memory, memory policy; never the admin API (the worker's counts are gtm.dns.counts)
     "proc": {"dns", "serving", "config", "model", "errors"},
     # the control process's parts: the override watcher, probing, the node status
-    "control": {"health", "state", "steering", "serving", "fleet", "model", "errors"},
+    "control": {"config", "health", "state", "steering", "serving", "fleet", "model", "errors"},
     "runtime": {"config", "dns", "steering", "health", "state", "geoip", "admin", "route53", "proc", "serving",
                 "control", "fleet", "model", "errors"},
     "cli": None,  # everything

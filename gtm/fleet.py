@@ -86,12 +86,17 @@ class NodeStatus:
         """Parse a ``/v1/status`` body; GtmError naming the field that is wrong."""
         where = node.admin if node is not None and node.admin else "the node"
         try:
-            cfg, dns, ovr = _obj(data, "config"), _obj(data, "dns"), _obj(data, "overrides")
+            cfg, dns = _obj(data, "config"), _obj(data, "dns")
+            # an earlier version of the node sends "overrides": [] when none are in force
+            raw = data.get("overrides") if isinstance(data, dict) else None
+            ovr: dict[str, Any] = raw if isinstance(raw, dict) else {}
             services = None
             if "services" in data:
+                # a node of an earlier version says no up_regions: its healthy_regions are the best there is
                 services = tuple(ServiceStatus(
-                    str(s["name"]), str(s["policy"]), _strs(s["names"]), _strs(s["healthy_regions"]),
-                    _strs(s["up_regions"]), None if s.get("queries_per_s") is None else float(s["queries_per_s"]))
+                    str(s["name"]), str(s.get("policy", "")), _strs(s.get("names", [])), _strs(s["healthy_regions"]),
+                    _strs(s.get("up_regions", s["healthy_regions"])),
+                    None if s.get("queries_per_s") is None else float(s["queries_per_s"]))
                     for s in _list(data, "services"))
             return cls(
                 generation=int(cfg.get("generation", 0)), sources=_strs(cfg.get("sources", [])),
@@ -255,44 +260,50 @@ class OverridePlan:
 
 
 def plan_override(config: Config, current: Stored, change: Change, *, author: str, reason: str,
-                  guarded: Situation | None = None, force: bool = False, now: float | None = None,
+                  guarded: Callable[[], Situation] | None = None, force: bool = False, now: float | None = None,
                   **audit_extra: Any) -> OverridePlan:
-    """Plan ``change`` on ``current``. With ``guarded`` (what the nodes say) the guardrails apply: blackout
-    windows, a healthy region left for every service, capacity for the demand. A refusal raises UnsafePlan
-    unless ``force``, which goes past it and records that in the notes and the audit entry."""
+    """Plan ``change`` on ``current``. With ``guarded`` (asks what the nodes say; only once the blackout windows
+    let the change through) the guardrails apply, in this order: blackout windows, a node that can say what
+    is up, a healthy region left for every service and capacity for the demand. A refusal raises UnsafePlan
+    unless ``force``, which goes past it; the notes say so, and the audit entry records ``forced`` when a
+    blackout or a health or capacity guardrail was gone past."""
     at = time.time() if now is None else now
-    after, action, touched = change(current, at)
     notes: list[str] = []
     forced: list[str] = []
 
-    def refuse(problem: str, advice: str, *forced_notes: str) -> None:
+    def refuse(problem: str, advice: str, *forced_notes: str, counts: bool = True) -> None:
         if not force:
             raise UnsafePlan(f"{problem}{advice}")
-        forced.append(problem)
+        if counts:
+            forced.append(problem)
         notes.extend(forced_notes)
 
+    situation_now: Situation | None = None
     if guarded is not None:
         window = guard.blackout(config.drills.blackout, at)
         if window is not None:
             refuse(f"inside the blackout window {window.text}", " (--force to go ahead)",
                    f"forced through the blackout window {window.text}")
-        if not guarded.up:
-            refuse("no node could say which regions are healthy (" + "; ".join(guarded.unreachable) + ")",
+        situation_now = guarded()
+        if not situation_now.up:
+            refuse("no node could say which regions are healthy (" + "; ".join(situation_now.unreachable) + ")",
                    "; --force to go ahead without the health guardrail",
-                   "no node reachable: health and capacity not checked")
-        else:
-            if guarded.unreachable:
-                notes.append("unreachable: " + "; ".join(guarded.unreachable))
-            verdict = guard.check(config, after, guarded.up, guarded.qps, at)
-            notes += verdict.notes
-            if not verdict.ok:
-                refuse("; ".join(verdict.problems), " (--force to go ahead)",
-                       *(f"forced past: {p}" for p in verdict.problems))
+                   "no node reachable: health and capacity not checked", counts=False)
+        elif situation_now.unreachable:
+            notes.append("unreachable: " + "; ".join(situation_now.unreachable))
+    after, action, touched = change(current, at)
+    if situation_now is not None and situation_now.up:
+        verdict = guard.check(config, after, situation_now.up, situation_now.qps, at)
+        notes += verdict.notes
+        if not verdict.ok:
+            refuse("; ".join(verdict.problems), " (--force to go ahead)",
+                   *(f"forced past: {p}" for p in verdict.problems))
     entry = audit_entry(action, touched, author, reason, forced=bool(forced), notes=list(notes), **audit_extra)
+    asked = situation_now
 
-    def remake(now_stored: Stored) -> OverridePlan:
-        return plan_override(config, now_stored, change, author=author, reason=reason, guarded=guarded, force=force,
-                             **audit_extra)
+    def remake(now_stored: Stored) -> OverridePlan:  # the nodes were asked once: their answer stands
+        return plan_override(config, now_stored, change, author=author, reason=reason,
+                             guarded=(lambda: asked) if asked is not None else None, force=force, **audit_extra)
 
     return OverridePlan(action, current.version, tuple(after), tuple(touched), tuple(notes), tuple(forced), entry,
                         remake)

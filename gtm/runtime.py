@@ -20,7 +20,7 @@ from gtm.admin.app import make_app, read_token
 from gtm.admin.app import start as admin_start
 from gtm.admin.explain import explain_table
 from gtm.admin.metrics import NodeMetrics
-from gtm.control.files import watch, write_ready
+from gtm.control.files import remove_ready, watch, write_ready
 from gtm.control.overrides import OverrideWatcher
 from gtm.control.probing import BuiltinProber, first_round, tick
 from gtm.control.status import Rates, node_status
@@ -127,6 +127,8 @@ class Runtime:
     # -- lifecycle ----------------------------------------------------------------------------------------------
     async def start(self) -> None:
         opts = self.options
+        if opts.ready_file:
+            remove_ready(opts.ready_file)  # a file from an earlier run must not say we serve
         config, pinned = self._load()
         self.overrides.configure(config)
         in_force = self.overrides.first_read()
@@ -282,4 +284,6 @@ class Runtime:
             await self._admin_runner.cleanup()
         if self.node is not None:
             self.node.persist()
+        if self.options.ready_file:
+            remove_ready(self.options.ready_file)
         log.info("stopped")

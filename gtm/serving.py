@@ -77,13 +77,14 @@ class Snapshot:
     def answer_key(self) -> tuple[Any, ...]:
         """What the compiled answers depend on besides the config: equal keys (same config) give equal tables.
         RTTs count by their order per vantage (what rankings use), not their values: rebuilding answers on every
-        jitter would throw the per-client caches away several times a second."""
+        jitter would throw the per-client caches away several times a second. Regions with equal RTTs form one
+        group (a ranking orders a tie by the service's own order, so a tie that breaks must count)."""
         e = self.effective
-        order: dict[str, list[tuple[float, str]]] = {}
+        by_vantage: dict[str, dict[float, list[str]]] = {}
         for (vantage, region), ms in e.rtt_ms:
-            order.setdefault(vantage, []).append((ms, region))
-        return (e.views, e.default, e.memory, e.forces,
-                tuple(sorted((v, tuple(r for _, r in sorted(rs))) for v, rs in order.items())))
+            by_vantage.setdefault(vantage, {}).setdefault(ms, []).append(region)
+        order = tuple(sorted((v, tuple(tuple(sorted(rs[ms])) for ms in sorted(rs))) for v, rs in by_vantage.items()))
+        return (e.views, e.default, e.memory, e.forces, order)
 
     def answers_like(self, other: "Snapshot") -> bool:
         return self.config is other.config and self.answer_key == other.answer_key
@@ -194,14 +195,12 @@ class Serving:
             table.on_evict = self.counts.evicted  # counts of evicted cache entries are kept, not lost
 
     def _limits(self, rrl: RrlSettings) -> None:
-        """Response rate limiting as configured: this process's share, with fresh buckets only when the
-        limits changed; and the servers' TCP cap per client network."""
+        """Response rate limiting as configured, this process's share (called when the limits change: a swap
+        to a config with the same ``rrl`` keeps the limiter and its buckets); and the servers' TCP cap per
+        client network."""
         n = self.rrl_share
-        want = None if not rrl.enabled else RateLimiter(replace(
+        self.responder.rrl = None if not rrl.enabled else RateLimiter(replace(
             rrl, answers=rrl.answers / n, nodata=rrl.nodata / n, nxdomains=rrl.nxdomains / n, errors=rrl.errors / n))
-        current = self.responder.rrl
-        if want is None or current is None or current.settings != want.settings:
-            self.responder.rrl = want
         for server in self.servers:
             server.set_limits(rrl)
 

@@ -24,11 +24,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from gtm.proc.memory import gc_paused
-    from gtm.serving import build
+    from gtm.cli.loading import build
 
-    with gc_paused():  # a big configuration builds millions of objects and no garbage
-        config = build(args.paths).config  # compiles the tables and opens the GeoIP databases, as serve does
+    config = build(args.paths).config  # compiles the tables and opens the GeoIP databases, as serve does
     for zone in config.zones.values():
         print(f"{zone.origin} ok: {zone.record_count()} records, {len(zone.services)} services ({zone.source})")
     if not config.zones:
@@ -137,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="zero-downtime restart: take the DNS sockets over from the instance serving the Unix "
                         "socket PATH (it stops once ours serve), and serve PATH for the next one; needs --workers")
     s.add_argument("--ready-file", metavar="PATH",
-                   help="once serving, write PATH (JSON: pid, the DNS addresses bound, the admin URL) for a "
-                        "supervisor or script; port 0 in --listen is resolved there")
+                   help="write PATH (JSON: pid, serving, the DNS addresses bound, the admin URL) for a supervisor "
+                        "or script, with \"serving\": true once DNS is answered (first with false as soon as the "
+                        "admin API is up); port 0 in --listen is resolved there; removed at start and at stop")
     s.set_defaults(func=_cmd_serve)
     from gtm.cli import demo, drill, override, route53
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gtm.config import load
+from gtm.cli.loading import load
 from gtm.health.prober import Prober
 from gtm.health.signing import load_keys
 from gtm.model import Config, Endpoint, Location, MonitorType

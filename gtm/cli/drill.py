@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from gtm.cli.override import add_config_args, author
-from gtm.config import load
+from gtm.cli.loading import load
 from gtm.drill.report import Report
 from gtm.errors import GtmError
 

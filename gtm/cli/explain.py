@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from gtm.admin.explain import explain_table, qtype_of
-from gtm.serving import build
+from gtm.cli.loading import build
 
 
 def explain(table_paths: list[str], name: str, client_text: str | None, qtype_text: str,

@@ -11,7 +11,7 @@ import time
 from typing import Any, Sequence
 
 from gtm import fleet
-from gtm.config import load
+from gtm.cli.loading import load
 from gtm.errors import Exit, GtmError, UnsafePlan
 from gtm.model import Config, NodeAddress, Override
 from gtm.state import overrides as ov
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
                           author=who, now=now, expires_in=expires, new_id=new_id)
             return ov.put(current.overrides, new, now), args.action, [new]
     # Taking something out is guarded (health, capacity, blackout); putting it back or clearing is not.
-    guarded = fleet.situation(nodes, token) if args.action in ("drain", "down") else None
+    guarded = (lambda: fleet.situation(nodes, token)) if args.action in ("drain", "down") else None
     try:
         plan = fleet.plan_override(config, store.read(), change, author=who, reason=reason, guarded=guarded,
                                    force=getattr(args, "force", False))

@@ -14,7 +14,7 @@ import re
 import signal
 import sys
 
-from gtm.config import load
+from gtm.cli.loading import load
 from gtm.errors import Exit
 from gtm.health import signing
 from gtm.health.prober import Prober

@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Any
 
-from gtm.config import load
+from gtm.cli.loading import load
 from gtm.errors import GtmError
 
 DESTRUCTIVE_LIMIT = 10  # deletes and rewrites above this need --force

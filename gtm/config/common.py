@@ -75,7 +75,7 @@ def read_host_port(ctx: Ctx, m: LMap, key: str, path: str, lowest_port: int = 1)
     if raw is None:
         return None
     try:
-        return parse_host_port(raw, lowest_port)
+        return parse_host_port(raw, lowest_port, bare_ipv6=True)
     except ValueError:
         ctx.err(m.value_line(key), join(path, key), f"must be ADDRESS:PORT, IPv6 as [ADDRESS]:PORT (got {show(raw)})")
         return None

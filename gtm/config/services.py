@@ -2,6 +2,8 @@
 its own keys: ``gtm.steering.POLICIES``)."""
 from __future__ import annotations
 
+import logging
+
 
 from gtm.config.checks import Ctx, join, show
 from gtm.config.common import Shared, choices_message, named_entries, read_domain, unknown_message
@@ -11,6 +13,8 @@ from gtm.config.zonebuild import RecordIn
 from gtm.model import A, AAAA, CNAME, NS, Demand, FailMode, FailoverPolicy, Policy, Service, is_subdomain
 from gtm.steering import POLICIES
 
+
+log = logging.getLogger(__name__)
 
 SERVICE_KEYS = {"names", "ttl", "regions", "policy", "monitor", "answers", "affinity", "fail_mode", "fallback",
                 "ecs_scope", "demand"}
@@ -22,7 +26,7 @@ MAX_ANSWERS = 64  # addresses per family in one multi-value answer
 POLICY_NAMES = list(POLICIES)
 
 
-POLICY_KEYS = {name: set(k.keys) | {"type"} for name, k in POLICIES.items()}
+POLICY_KEYS = {name: set(k.keys) | set(k.ignored) | {"type"} for name, k in POLICIES.items()}
 
 
 SERVICE_MAX_TTL = 86400
@@ -164,4 +168,7 @@ def read_policy(ctx: Ctx, m: LMap, path: str, cands: list[str], shared: Shared) 
     ctx.keys(pm, p, POLICY_KEYS[kind] if kind else set().union(*POLICY_KEYS.values()))
     if kind is None:
         return None
+    for key, why in POLICIES[kind].ignored.items():
+        if key in pm:  # an old config keeps loading (a node must not fail to start over it); it is told
+            log.warning("%s:%d: %s: %s", ctx.file, pm.key_line(key), join(p, key), why)
     return POLICIES[kind].parse(PolicyReader(ctx, pm, p, tuple(cands), bool(shared.vantages), bool(shared.geoip.asn)))

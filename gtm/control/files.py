@@ -24,6 +24,13 @@ def write_ready(path: str, serving: bool, dns: Sequence[tuple[str, int]], admin:
     os.replace(tmp, path)
 
 
+def remove_ready(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def mtimes(paths: Sequence[str], extra: Sequence[str]) -> dict[str, int]:
     """Modification times of the config files (found now, or read last time) and of the named directories."""
     out = {}

@@ -112,7 +112,7 @@ class Run:
                                   f"gtm restore {s.region} (or gtm override clear {s.region}) first")
             # the drain planned (not written) against the store as it is: the guardrails' verdict before any change
             plan = fleet.plan_override(self.config, current, self._drain_change("precheck", None), author=s.author,
-                                       reason=s.reason, guarded=fleet.combined(self.statuses), force=s.force)
+                                       reason=s.reason, guarded=lambda: fleet.combined(self.statuses), force=s.force)
             for note in plan.notes:
                 if not note.startswith("forced"):
                     r.event("guardrail note", detail=note)
@@ -159,7 +159,7 @@ class Run:
         def write() -> tuple[Stored, fleet.OverridePlan, int]:
             # planned again at write time: someone may have drained another region since the precheck
             plan = fleet.plan_override(self.config, self.store.read(), self._drain_change(new_id, expires_in),
-                                       author=s.author, reason=s.reason, guarded=fleet.combined(self.statuses),
+                                       author=s.author, reason=s.reason, guarded=lambda: fleet.combined(self.statuses),
                                        force=s.force, via=self.report.kind)
             return fleet.apply(plan, self.store)
 

@@ -132,7 +132,7 @@ class HealthNode:
     def _publish(self, snap: HealthSnapshot) -> None:
         # RTTs move with every report. Verdicts and the order of RTTs per vantage make a new generation (and
         # are persisted); a change of RTT values alone is still handed on, since the latency policy's
-        # hysteresis is judged on values (the runtime decides whether answers change: gtm.snapshot).
+        # hysteresis is judged on values (whether answers change is decided where snapshots are swapped: gtm.serving).
         same = (snap.down_checks, _rtt_order(snap)) == (self.current.down_checks, _rtt_order(self.current))
         if not same or not self.generation:
             self.generation += 1

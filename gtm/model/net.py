@@ -8,16 +8,17 @@ from typing import Union
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
-def parse_host_port(text: str, lowest_port: int = 0) -> tuple[str, int]:
+def parse_host_port(text: str, lowest_port: int = 0, bare_ipv6: bool = False) -> tuple[str, int]:
     """``127.0.0.1:5353`` / ``[::1]:5353`` -> (host, port); ValueError with a reason. ``lowest_port``: 1 where
-    port 0 (any free port) makes no sense."""
+    port 0 (any free port) makes no sense. ``bare_ipv6``: also ``::1:8053`` (the port after the last colon), as
+    configuration files have long been read; the command line wants the brackets."""
     if text.startswith("["):
         host, sep, port = text[1:].partition("]:")
         if not sep:
             raise ValueError(f"expected [ADDRESS]:PORT (got {text!r})")
     else:
         host, sep, port = text.rpartition(":")
-        if not sep or ":" in host:
+        if not sep or (":" in host and not bare_ipv6):
             raise ValueError(f"expected ADDRESS:PORT, IPv6 as [ADDRESS]:PORT (got {text!r})")
     try:
         ipaddress.ip_address(host)

@@ -2,8 +2,8 @@
 config through (:class:`PolicyInput`), and one registry entry (:class:`PolicyKind`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from gtm.model import Config, GeoMatch, Policy, Service
 from gtm.model.effective import Effective
@@ -63,3 +63,4 @@ class PolicyKind:
     parse: Parse
     select: Select
     summary: str
+    ignored: Mapping[str, str] = field(default_factory=dict)  # keys accepted but no longer used -> why

@@ -90,4 +90,5 @@ def select(service: Service, client: Client, ctx: Context) -> Ranking:
 
 KIND = PolicyKind("latency", frozenset({"hysteresis"}), parse, select,
                   "the lowest RTT measured from the vantage nearest the client; the current choice is kept until "
-                  "another region is hysteresis (a fraction) faster; without measurements, proximity")
+                  "another region is hysteresis (a fraction) faster; without measurements, proximity",
+                  ignored={"alpha": "is ignored: RTTs are smoothed with health.rtt_alpha, for every service alike"})

@@ -60,7 +60,7 @@ def test_a_status_that_is_not_a_nodes_is_a_one_line_error(body: object) -> None:
 def test_a_plan_says_what_will_be_in_force_and_writes_nothing(cfg: Config, tmp_path: Path) -> None:
     store = FileStore(str(tmp_path / "store.json"))
     plan = fleet.plan_override(cfg, store.read(), draining(cfg, "eu-west"), author="t", reason="r",
-                               guarded=ALL_UP, now=NOW)
+                               guarded=lambda: ALL_UP, now=NOW)
     assert [o.describe() for o in plan.after] == ["drain eu-west"] and plan.version == 0 and not plan.forced
     assert "plan: drain at store version 0" in plan.describe() and "+ drain eu-west" in plan.describe()
     assert store.read() == Stored(0) and not (tmp_path / "store.json").exists()
@@ -70,22 +70,22 @@ def test_an_unsafe_plan_is_refused_unless_forced(cfg: Config) -> None:
     current = Stored(4, (Override("a", "drain", "us-east", created=NOW - 5),
                          Override("b", "drain", "ap-southeast", created=NOW - 4)))
     with pytest.raises(UnsafePlan, match="would have no healthy region left"):
-        fleet.plan_override(cfg, current, draining(cfg, "eu-west"), author="t", reason="r", guarded=ALL_UP, now=NOW)
-    forced = fleet.plan_override(cfg, current, draining(cfg, "eu-west"), author="t", reason="r", guarded=ALL_UP,
+        fleet.plan_override(cfg, current, draining(cfg, "eu-west"), author="t", reason="r", guarded=lambda: ALL_UP, now=NOW)
+    forced = fleet.plan_override(cfg, current, draining(cfg, "eu-west"), author="t", reason="r", guarded=lambda: ALL_UP,
                                  force=True, now=NOW)
     assert forced.forced and any(n.startswith("forced past: service www") for n in forced.notes)
     assert forced.audit["forced"] is True
     # no node could say what is up: refused too, with its own advice
     with pytest.raises(UnsafePlan, match="no node could say which regions are healthy \\(n1 down\\); --force"):
         fleet.plan_override(cfg, Stored(0), draining(cfg, "eu-west"), author="t", reason="r",
-                            guarded=Situation({}, {}, ("n1 down",)), now=NOW)
+                            guarded=lambda: Situation({}, {}, ("n1 down",)), now=NOW)
     # unguarded (bringing things back): no check at all
     assert fleet.plan_override(cfg, current, draining(cfg, "eu-west"), author="t", reason="r", now=NOW).after
 
 
 def test_apply_plans_again_when_another_writer_got_there_first(cfg: Config, tmp_path: Path) -> None:
     store = FileStore(str(tmp_path / "store.json"))
-    plan = fleet.plan_override(cfg, store.read(), draining(cfg, "eu-west"), author="t", reason="r", guarded=ALL_UP)
+    plan = fleet.plan_override(cfg, store.read(), draining(cfg, "eu-west"), author="t", reason="r", guarded=lambda: ALL_UP)
     # meanwhile someone drains ap-southeast: the plan made at version 0 no longer holds
     store.write(0, [Override("other", "drain", "ap-southeast", created=NOW)], audit_entry("drain", [], "o", "o"))
     stored, written, conflicts = fleet.apply(plan, store)
@@ -94,7 +94,39 @@ def test_apply_plans_again_when_another_writer_got_there_first(cfg: Config, tmp_
     # the guardrails judge the plan made again: a drain of us-east planned on the old state (nothing drained)
     # would now leave no region at all
     plan = fleet.plan_override(cfg, Stored(0), draining(cfg, "us-east", "d2"), author="t", reason="r",
-                               guarded=ALL_UP)
+                               guarded=lambda: ALL_UP)
     with pytest.raises(UnsafePlan, match="no healthy region left"):
         fleet.apply(plan, store)
     assert store.read().version == 2  # nothing written
+
+
+def test_a_blackout_refuses_before_any_node_is_asked_and_before_the_change_is_made(tmp_path: Path) -> None:
+    (tmp_path / "z.yaml").write_text((ZONES / "example.com.yaml").read_text()
+                                     + "\ndrills: {blackout: [{start: '2020-01-01T00:00:00Z', end: '2100-01-01T00:00:00Z'}]}\n")
+    cfg = load(str(tmp_path))
+    asked: list[int] = []
+
+    def nodes() -> Situation:
+        asked.append(1)
+        return ALL_UP
+
+    already = Stored(1, (Override("d0", "drain", "eu-west", created=NOW - 1),))
+    with pytest.raises(UnsafePlan, match="inside the blackout window"):  # refused (exit 3), not "already in force"
+        fleet.plan_override(cfg, already, draining(cfg, "eu-west"), author="t", reason="r", guarded=nodes, now=NOW)
+    assert asked == []
+    forced = fleet.plan_override(cfg, Stored(0), draining(cfg, "eu-west"), author="t", reason="r", guarded=nodes,
+                                 force=True, now=NOW)
+    assert asked == [1] and forced.audit["forced"] is True and forced.notes[0].startswith("forced through")
+
+
+def test_going_past_no_reachable_node_alone_is_not_recorded_as_forced(cfg: Config) -> None:
+    plan = fleet.plan_override(cfg, Stored(0), draining(cfg, "eu-west"), author="t", reason="r",
+                               guarded=lambda: Situation({}, {}, ("n1 down",)), force=True, now=NOW)
+    assert plan.notes == ("no node reachable: health and capacity not checked",) and plan.audit["forced"] is False
+
+
+def test_a_status_from_an_earlier_node_version_still_parses() -> None:
+    body = {"config": {}, "dns": {}, "health": {}, "overrides": [],
+            "services": [{"name": "www", "policy": "geo", "names": [], "healthy_regions": ["us-east"]}]}
+    st = NodeStatus.from_json(body)
+    assert st.up_regions() == {"www": ["us-east"]} and st.overrides == OverridesStatus()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dns.edns
 import dns.message
 import pytest
 
@@ -132,3 +133,41 @@ def test_the_rate_limiter_is_this_process_share(tmp_path: Path) -> None:
     assert s.responder.rrl is limiter  # same limits: the buckets are kept
     s.swap(s.snapshot.with_config(load([str(write(tmp_path, ZONE + "rrl: {enabled: false}\n"))]), None))
     assert s.responder.rrl is None
+
+
+LATENCY = ZONE.replace("policy: failover, monitor: web", "policy: {type: latency, hysteresis: 0.2}, monitor: web")
+UK = dns.edns.ECSOption("81.2.69.0", 24)  # a client the embedded GeoIP database locates: nearest vantage v1
+
+
+def www_from(serving: Serving, ecs: dns.edns.ECSOption) -> list[str]:
+    q = dns.message.make_query("www.t.test", "A", use_edns=0, options=[ecs])
+    wire = serving.responder.answer(q.to_wire(), "192.0.2.99")
+    assert wire is not None
+    return [rr.address for rrset in dns.message.from_wire(wire).answer for rr in rrset]
+
+
+def rtts(r1: float, r2: float) -> HealthSnapshot:
+    return HealthSnapshot(rtt_ms=((("v1", "r1"), r1), (("v1", "r2"), r2)))
+
+
+def test_a_latency_choice_that_moves_without_the_rtt_order_moving_reaches_the_answer(tmp_path: Path) -> None:
+    """The hysteresis memory is part of what answers depend on: r2 stays the choice while within 20 % of the
+    fastest, and when it falls behind by more the answer moves to r1, though r1 was the fastest all along."""
+    serving = Serving(Snapshot.first(load([str(write(tmp_path, LATENCY))])))
+    serving.swap(serving.snapshot.with_health(rtts(12.0, 10.0)))   # r2 fastest: chosen
+    assert www_from(serving, UK) == ["192.0.2.20"]
+    serving.swap(serving.snapshot.with_health(rtts(10.0, 11.5)))   # r1 now fastest, r2 within 20 %: kept
+    assert serving.snapshot.memory.choices() == {("www", "v1"): "r2"} and www_from(serving, UK) == ["192.0.2.20"]
+    table = serving.table
+    assert serving.swap(serving.snapshot.with_health(rtts(10.0, 12.5)))  # same order, r2 25 % slower: moves
+    assert serving.snapshot.memory.choices() == {("www", "v1"): "r1"}
+    assert serving.table is not table and www_from(serving, UK) == ["192.0.2.10"]
+
+
+def test_a_tie_that_breaks_counts_as_a_new_order(tmp_path: Path) -> None:
+    serving = Serving(Snapshot.first(load([str(write(tmp_path, LATENCY.replace(
+        "regions: [r1, r2], policy", "regions: [r2, r1], policy")))])))
+    serving.swap(serving.snapshot.with_health(rtts(10.0, 10.0)))  # a tie: the service's order, r2 first
+    tie = serving.snapshot
+    assert serving.swap(serving.snapshot.with_health(rtts(9.9, 10.0)))  # r1 ahead now
+    assert serving.snapshot.answer_key != tie.answer_key

@@ -142,6 +142,7 @@ class Serving:
         self.listeners: list[Listener] = []
         self.servers: list[Any] = []
         self.swaps = 0
+        self.locator = prepared.locator if prepared else open_locator(snapshot.config)
         prepared = prepared or self.prepare(snapshot)
         self.snapshot = prepared.snapshot
         self.locator = prepared.locator
@@ -157,8 +158,7 @@ class Serving:
 
     def prepare(self, snapshot: Snapshot) -> Prepared:
         """Compile ``snapshot`` afresh (every zone), leaving what is served alone; safe in a thread."""
-        current = getattr(self, "locator", None)
-        locator = open_locator(snapshot.config, current)
+        locator = open_locator(snapshot.config, self.locator)
         return Prepared(snapshot, snapshot.compile(locator.locate), locator)
 
     def swap(self, snapshot: Snapshot, prepared: Prepared | None = None) -> bool:

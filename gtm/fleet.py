@@ -23,7 +23,7 @@ from gtm.errors import GtmError, UnsafePlan
 from gtm.model import Config, NodeAddress, Override
 from gtm.model.net import parse_host_port
 from gtm.state import guard
-from gtm.state.store import ConflictError, Store, Stored, audit_entry
+from gtm.state.store import AuditEntry, Store, Stored, audit_entry, update
 
 
 # -- what a node says ---------------------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ class OverridePlan:
     touched: tuple[Override, ...]
     notes: tuple[str, ...]
     forced: tuple[str, ...]
-    audit: Mapping[str, Any]
+    audit: AuditEntry
     remake: Callable[[Stored], "OverridePlan"] = field(compare=False, repr=False)
 
     def describe(self) -> str:
@@ -261,7 +261,7 @@ class OverridePlan:
 
 def plan_override(config: Config, current: Stored, change: Change, *, author: str, reason: str,
                   guarded: Callable[[], Situation] | None = None, force: bool = False, now: float | None = None,
-                  **audit_extra: Any) -> OverridePlan:
+                  via: str = "") -> OverridePlan:
     """Plan ``change`` on ``current``. With ``guarded`` (asks what the nodes say; only once the blackout windows
     let the change through) the guardrails apply, in this order: blackout windows, a node that can say what
     is up, a healthy region left for every service and capacity for the demand. A refusal raises UnsafePlan
@@ -298,12 +298,12 @@ def plan_override(config: Config, current: Stored, change: Change, *, author: st
         if not verdict.ok:
             refuse("; ".join(verdict.problems), " (--force to go ahead)",
                    *(f"forced past: {p}" for p in verdict.problems))
-    entry = audit_entry(action, touched, author, reason, forced=bool(forced), notes=list(notes), **audit_extra)
+    entry = audit_entry(action, touched, author, reason, forced=bool(forced), notes=notes, via=via, at=at)
     asked = situation_now
 
     def remake(now_stored: Stored) -> OverridePlan:  # the nodes were asked once: their answer stands
         return plan_override(config, now_stored, change, author=author, reason=reason,
-                             guarded=(lambda: asked) if asked is not None else None, force=force, **audit_extra)
+                             guarded=(lambda: asked) if asked is not None else None, force=force, via=via)
 
     return OverridePlan(action, current.version, tuple(after), tuple(touched), tuple(notes), tuple(forced), entry,
                         remake)
@@ -312,14 +312,14 @@ def plan_override(config: Config, current: Stored, change: Change, *, author: st
 def apply(plan: OverridePlan, store: Store, retries: int = 5) -> tuple[Stored, OverridePlan, int]:
     """Write ``plan`` if the store is still at its version; when another writer changed it meanwhile, plan the
     same change again on what it holds now (the guardrails judge that too) and write that. Returns the new
-    state, the plan written and the number of conflicts met."""
-    conflicts = 0
-    while True:
-        try:
-            version = store.write(plan.version, list(plan.after), dict(plan.audit))
-            return Stored(version, plan.after), plan, conflicts
-        except ConflictError:
-            conflicts += 1
-            if conflicts > retries:
-                raise
-            plan = plan.remake(store.read())
+    state, the plan written and how many times it was planned again."""
+    written, again = plan, 0
+
+    def change(current: Stored) -> tuple[list[Override], AuditEntry]:
+        nonlocal written, again
+        if current.version != written.version:
+            written, again = written.remake(current), again + 1
+        return list(written.after), written.audit
+
+    stored, _ = update(store, change, retries)
+    return stored, written, again

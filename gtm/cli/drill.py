@@ -15,7 +15,7 @@ from typing import Any
 from gtm.cli.override import add_config_args, author
 from gtm.cli.loading import load
 from gtm.drill.report import Report
-from gtm.errors import GtmError
+from gtm.errors import Exit, GtmError, UnsafePlan
 
 
 def add_parser(sub: Any) -> None:
@@ -39,6 +39,8 @@ def add_parser(sub: Any) -> None:
         p.add_argument("region", metavar="REGION")
         p.add_argument("--budget", type=float, metavar="SECONDS", help="time beyond the TTL for answers to move")
         p.add_argument("--report", metavar="FILE", help="write the report (JSON/Markdown)")
+        p.add_argument("--dry-run", action="store_true",
+                       help="print the plan (what would be in force, the guardrails' notes) and change nothing")
         _common(p)
         p.set_defaults(func=run, kind=kind, services=None, hold="0s")
 
@@ -91,6 +93,18 @@ def run(args: argparse.Namespace) -> int:
     report = Report(args.kind, args.region, [s.key for s in services])
     runner = Run(config, open_store(config.overrides), nodes_of(config, args.nodes, args.admin),
                  read_token(config.admin), settings, report)
+    if getattr(args, "dry_run", False):
+        try:
+            plan = runner.plan(args.kind)
+        except UnsafePlan as e:
+            print(f"gtm {args.kind}: refused: {e}", file=sys.stderr)
+            return Exit.REFUSED
+        print(plan.describe())
+        if r53 is not None:
+            print(f"  route53: the switch health checks of {args.region} would be "
+                  + ("inverted (reported unhealthy)" if args.kind == "failover" else "set back"))
+        print("dry run: nothing was changed")
+        return Exit.OK
     step = {"drill": drill, "failover": failover, "restore": restore}[args.kind]
     started = time.monotonic()
 

@@ -162,9 +162,5 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"{o.action:5} {o.target:28} {scope:14} {until:19}  {o.author}: {o.reason}")
     if args.history:
         for entry in store.history(args.history):
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.get("at", 0)))
-            what = ", ".join(f"{o.get('action')} {o.get('region')}{'/' + o['address'] if o.get('address') else ''}"
-                             for o in entry.get("overrides", []))
-            print(f"{when}  v{entry.get('version')}  {entry.get('action')}: {what}  "
-                  f"({entry.get('author')}: {entry.get('reason') or '-'})")
+            print(entry.describe())
     return 0

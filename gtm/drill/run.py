@@ -146,6 +146,27 @@ class Run:
             return ov.put(current.overrides, new, now), "drain", [new]
         return change
 
+    def _restore_change(self) -> fleet.Change:
+        region = self.s.region
+
+        def change(current: Stored, now: float) -> tuple[list[Override], str, list[Override]]:
+            kept, removed = ov.clear(current.overrides, region, None, True, now)
+            if not removed:
+                raise GtmError(f"no override in force on {region}")
+            return kept, "clear", removed
+        return change
+
+    def plan(self, kind: str) -> fleet.OverridePlan:
+        """What ``failover`` or ``restore`` would write, planned against the store as it is now; a failover's
+        guardrails judge what the nodes say now. Blocking; writes nothing (``--dry-run``)."""
+        s = self.s
+        if kind == "failover":
+            return fleet.plan_override(self.config, self.store.read(), self._drain_change("dry-run", None),
+                                       author=s.author, reason=s.reason, guarded=lambda: fleet.situation(
+                                           self.nodes, self.token), force=s.force, via=kind)
+        return fleet.plan_override(self.config, self.store.read(), self._restore_change(), author=s.author,
+                                   reason=s.reason, via=kind)
+
     # -- changes ------------------------------------------------------------------------------------------
     async def drain(self, expires_in: float | None) -> float:
         """Write the drain (and flip the switch); returns the monotonic time the store write completed."""
@@ -410,14 +431,8 @@ async def restore(run: Run) -> Report:
     if not await _prechecked(run, "restore"):
         return r
 
-    def change(current: Stored, now: float) -> tuple[list[Override], str, list[Override]]:
-        kept, removed = ov.clear(current.overrides, s.region, None, True, now)
-        if not removed:
-            raise GtmError(f"no override in force on {s.region}")
-        return kept, "clear", removed
-
     def write() -> tuple[Stored, fleet.OverridePlan, int]:
-        return fleet.apply(fleet.plan_override(run.config, run.store.read(), change, author=s.author,
+        return fleet.apply(fleet.plan_override(run.config, run.store.read(), run._restore_change(), author=s.author,
                                                reason=s.reason, via="restore"), run.store)
 
     try:

@@ -42,6 +42,7 @@ import json
 import secrets
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Callable, NoReturn, Sequence
 
 import boto3
@@ -49,7 +50,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 
 from gtm.model import Override
-from gtm.state.store import ConflictError, Stored, StoreError
+from gtm.state.store import AuditEntry, ConflictError, Stored, StoreError
 
 STATE_KEY = {"pk": {"S": "overrides"}, "sk": {"S": "current"}}
 AUDIT_PK = "audit"
@@ -136,18 +137,18 @@ class DynamoStore:
         item = out.get("Item")  # {} for an item without a version: malformed, not missing
         return 0 if item is None else self._version(item)
 
-    def write(self, expected: int, overrides: Sequence[Override], audit: dict[str, Any]) -> int:
+    def write(self, expected: int, overrides: Sequence[Override], audit: AuditEntry) -> int:
         version = expected + 1
         body = json.dumps([o.to_json() for o in overrides], separators=(",", ":"))
         if len(body.encode()) > MAX_BODY:
             raise StoreError(f"the override store {self.table}: {len(overrides)} overrides take "
                              f"{len(body.encode())} bytes, more than the {MAX_BODY} one DynamoDB item holds")
         now = time.time()
-        entry = json.dumps({**audit, "version": version}, sort_keys=True)
+        entry = json.dumps(replace(audit, version=version).to_json(), sort_keys=True)
         state: dict[str, Any] = {
             "TableName": self.table,
             "Item": {**STATE_KEY, "version": {"N": str(version)}, "body": {"S": body},
-                     "updated": {"N": f"{now:.6f}"}, "author": {"S": str(audit.get("author", ""))}},
+                     "updated": {"N": f"{now:.6f}"}, "author": {"S": audit.author}},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if expected == 0:
@@ -189,17 +190,17 @@ class DynamoStore:
             raise StoreError(f"DynamoDB TransactWriteItems on table {self.table} in {self.region}: cancelled "
                              f"({codes})")
 
-    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+    def history(self, limit: int = 50) -> list[AuditEntry]:
         out = self._call("Query", self.client.query, TableName=self.table, KeyConditionExpression="pk = :pk",
                          ExpressionAttributeValues={":pk": {"S": AUDIT_PK}}, ScanIndexForward=False,
                          Limit=max(1, limit), ConsistentRead=True)
         entries = []
         for item in out.get("Items", []):
             try:
-                entry = json.loads(item["entry"]["S"])
+                entry = AuditEntry.from_json(json.loads(item["entry"]["S"]))
             except (KeyError, TypeError, ValueError):
                 continue  # not an audit entry gtm wrote: skipped, as the file store skips a torn line
-            if isinstance(entry, dict):
+            if entry is not None:
                 entries.append(entry)
         return entries[::-1]
 

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol, Sequence
 
 from gtm.errors import GtmError
@@ -36,6 +36,59 @@ class ConflictError(StoreError):
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """One change of the store, as the audit log keeps it: when, what, who, why; ``forced`` when ``--force``
+    went past a guardrail, the guardrails' ``notes``, ``via`` the command that wrote it (drill, failover,
+    restore; empty for ``gtm override``) and the store ``version`` the write made (0 until written)."""
+
+    at: float
+    action: str
+    author: str
+    reason: str = ""
+    overrides: tuple[Override, ...] = ()
+    forced: bool = False
+    notes: tuple[str, ...] = ()
+    via: str = ""
+    version: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"at": self.at, "action": self.action, "author": self.author, "reason": self.reason,
+                               "overrides": [o.to_json() for o in self.overrides], "forced": self.forced,
+                               "notes": list(self.notes), "version": self.version}
+        if self.via:
+            out["via"] = self.via
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> "AuditEntry | None":
+        """An entry from the log, or None for something that is not one (a torn or foreign line). Entries of
+        older releases lack some keys: those read as their defaults."""
+        if not isinstance(data, dict) or not isinstance(data.get("action"), str):
+            return None
+        overrides = []
+        for o in data.get("overrides") or []:
+            try:
+                overrides.append(Override.from_json(o))
+            except (ValueError, TypeError, KeyError, AttributeError):
+                continue  # an override this release cannot read: the rest of the entry still tells what happened
+        try:
+            return cls(at=float(data.get("at") or 0), action=data["action"], author=str(data.get("author", "")),
+                       reason=str(data.get("reason") or ""), overrides=tuple(overrides),
+                       forced=bool(data.get("forced", False)), notes=tuple(str(n) for n in data.get("notes") or ()),
+                       via=str(data.get("via") or ""), version=int(data.get("version") or 0))
+        except (TypeError, ValueError):
+            return None
+
+    def describe(self) -> str:
+        """One line for ``gtm override list --history``."""
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.at))
+        what = ", ".join(o.describe() for o in self.overrides)
+        via = f" via {self.via}" if self.via else ""
+        forced = " (forced)" if self.forced else ""
+        return f"{when}  v{self.version}  {self.action}{via}: {what}{forced}  ({self.author}: {self.reason or '-'})"
+
+
+@dataclass(frozen=True)
 class Stored:
     version: int
     overrides: tuple[Override, ...] = ()
@@ -48,15 +101,15 @@ class Store(Protocol):
     def token(self) -> Any:
         """Something cheap that changes whenever the store does (nodes poll it)."""
 
-    def write(self, expected: int, overrides: Sequence[Override], audit: dict[str, Any]) -> int:
+    def write(self, expected: int, overrides: Sequence[Override], audit: AuditEntry) -> int:
         """Replace the overrides if the version is still ``expected``; returns the new version. Raises
         ConflictError when it is not, StoreError when the store cannot be written."""
 
-    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+    def history(self, limit: int = 50) -> list[AuditEntry]:
         """The newest audit entries, oldest first."""
 
 
-Change = Callable[[Stored], tuple[list[Override], dict[str, Any]]]
+Change = Callable[[Stored], tuple[list[Override], AuditEntry]]
 
 
 def update(store: Store, change: Change, retries: int = 5) -> tuple[Stored, int]:
@@ -116,7 +169,7 @@ class FileStore:
             raise StoreError(f"cannot read the override store {self.path}: {e.strerror}") from None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def write(self, expected: int, overrides: Sequence[Override], audit: dict[str, Any]) -> int:
+    def write(self, expected: int, overrides: Sequence[Override], audit: AuditEntry) -> int:
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(directory, exist_ok=True)
@@ -147,7 +200,7 @@ class FileStore:
         except OSError as e:
             raise StoreError(f"cannot write the override store {self.path}: {e.strerror or e}") from None
 
-    def _audit(self, audit: dict[str, Any], version: int) -> None:
+    def _audit(self, audit: AuditEntry, version: int) -> None:
         with open(self.audit_path, "a+b") as fh:
             # A crash may have left a torn last line: start on a line of our own.
             fh.seek(0, os.SEEK_END)
@@ -156,11 +209,11 @@ class FileStore:
                 fh.seek(-1, os.SEEK_END)
                 torn = fh.read(1) != b"\n"
             fh.write((b"\n" if torn else b"") +
-                     (json.dumps({**audit, "version": version}, sort_keys=True) + "\n").encode())
+                     (json.dumps(replace(audit, version=version).to_json(), sort_keys=True) + "\n").encode())
             fh.flush()
             os.fsync(fh.fileno())
 
-    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+    def history(self, limit: int = 50) -> list[AuditEntry]:
         try:
             with open(self.audit_path, encoding="utf-8", errors="replace") as fh:
                 lines = fh.readlines()
@@ -171,10 +224,10 @@ class FileStore:
         out = []
         for line in lines:
             try:
-                entry = json.loads(line)
+                entry = AuditEntry.from_json(json.loads(line))
             except ValueError:
                 continue  # a line torn by a crash: skipped, never rewritten
-            if isinstance(entry, dict):
+            if entry is not None:
                 out.append(entry)
         return out[-limit:]
 
@@ -199,6 +252,7 @@ def open_store(settings: StoreSettings) -> Store:
         raise GtmError(f"unknown override store {settings.kind!r}; known: {', '.join(STORES)}") from None
 
 
-def audit_entry(action: str, overrides: Sequence[Override], author: str, reason: str, **extra: Any) -> dict[str, Any]:
-    return {"at": time.time(), "action": action, "author": author, "reason": reason,
-            "overrides": [o.to_json() for o in overrides], **extra}
+def audit_entry(action: str, overrides: Sequence[Override], author: str, reason: str, *, forced: bool = False,
+                notes: Sequence[str] = (), via: str = "", at: float | None = None) -> AuditEntry:
+    return AuditEntry(time.time() if at is None else at, action, author, reason, tuple(overrides), forced,
+                      tuple(notes), via)

@@ -113,8 +113,8 @@ def test_a_drill_passes_on_two_nodes_and_reports_its_numbers(tmp_path: Path) -> 
         # nothing left behind; the audit log has both changes, with who and why
         assert store_of(tmp_path).read().overrides == ()
         history = store_of(tmp_path).history()
-        assert [h["action"] for h in history] == ["drain", "clear"]
-        assert history[0]["reason"] == "quarterly drill" and "@" in history[0]["author"]
+        assert [h.action for h in history] == ["drain", "clear"]
+        assert history[0].reason == "quarterly drill" and "@" in history[0].author and history[0].via == "drill"
         assert all(ask(n.port, "fo") == ["127.0.1.1", "127.0.1.2"] for n in nodes)
         for n in nodes:
             n.no_errors()
@@ -165,6 +165,16 @@ def test_guardrails_refuse_the_last_region_and_an_over_capacity_drain(tmp_path: 
         assert last.returncode == 3, last.stdout + last.stderr
         assert "service fo would have no healthy region left" in last.stderr
         assert store_of(tmp_path).read() == before  # nothing written
+        # dry runs say the same and write nothing; restoring is never refused by the guardrails
+        dry = gtm("failover", "eu", "--dry-run", "-c", cfg, *node_args(nodes))
+        assert dry.returncode == 3 and "no healthy region left" in dry.stderr, dry.stdout + dry.stderr
+        dry = gtm("restore", "us", "--dry-run", "-c", cfg, *node_args(nodes))
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert "plan: clear at store version 2\n  - drain us" in dry.stdout and "in force after: drain ap" in dry.stdout
+        assert "nothing was changed" in dry.stdout and store_of(tmp_path).read() == before
+        listed = gtm("override", "list", "--history", "5", "-c", cfg)
+        assert listed.returncode == 0 and "v1  drain: drain us  (" in listed.stdout, listed.stdout
+        assert ": maintenance)" in listed.stdout and "v2  drain: drain ap" in listed.stdout, listed.stdout
         # the same through a drill: refused before any change
         drill = gtm("drill", "run", "--region", "eu", "-c", cfg, *node_args(nodes))
         assert drill.returncode == 3 and "refused" in drill.stderr, drill.stderr
@@ -172,7 +182,7 @@ def test_guardrails_refuse_the_last_region_and_an_over_capacity_drain(tmp_path: 
         # --force goes past it, and the audit log says it was forced
         forced = gtm("override", "drain", "eu", "--force", "--reason", "all hands", "-c", cfg, *node_args(nodes))
         assert forced.returncode == 0, forced.stderr
-        assert store_of(tmp_path).history()[-1]["forced"] is True
+        assert store_of(tmp_path).history()[-1].forced is True
         # the node keeps answering (never nothing): fail_open over the drained regions
         wait_until("fo still answered", lambda: ask(nodes[0].port, "fo") != [], 3)
         for region in ("eu", "us", "ap"):
@@ -305,7 +315,7 @@ def test_a_failed_route53_switch_rolls_the_store_back(tmp_path: Path, monkeypatc
         assert "no switch health check for region eu" in report.summary
         assert "the override store was rolled back" in report.summary
         assert store_of(tmp_path).read().overrides == ()
-        assert [h["action"] for h in store_of(tmp_path).history()] == ["drain", "clear"]
+        assert [h.action for h in store_of(tmp_path).history()] == ["drain", "clear"]
 
 
 def test_a_region_going_down_during_the_hold_aborts_and_rolls_back(tmp_path: Path) -> None:

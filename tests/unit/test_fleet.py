@@ -74,7 +74,7 @@ def test_an_unsafe_plan_is_refused_unless_forced(cfg: Config) -> None:
     forced = fleet.plan_override(cfg, current, draining(cfg, "eu-west"), author="t", reason="r", guarded=lambda: ALL_UP,
                                  force=True, now=NOW)
     assert forced.forced and any(n.startswith("forced past: service www") for n in forced.notes)
-    assert forced.audit["forced"] is True
+    assert forced.audit.forced is True
     # no node could say what is up: refused too, with its own advice
     with pytest.raises(UnsafePlan, match="no node could say which regions are healthy \\(n1 down\\); --force"):
         fleet.plan_override(cfg, Stored(0), draining(cfg, "eu-west"), author="t", reason="r",
@@ -116,13 +116,13 @@ def test_a_blackout_refuses_before_any_node_is_asked_and_before_the_change_is_ma
     assert asked == []
     forced = fleet.plan_override(cfg, Stored(0), draining(cfg, "eu-west"), author="t", reason="r", guarded=nodes,
                                  force=True, now=NOW)
-    assert asked == [1] and forced.audit["forced"] is True and forced.notes[0].startswith("forced through")
+    assert asked == [1] and forced.audit.forced is True and forced.notes[0].startswith("forced through")
 
 
 def test_going_past_no_reachable_node_alone_is_not_recorded_as_forced(cfg: Config) -> None:
     plan = fleet.plan_override(cfg, Stored(0), draining(cfg, "eu-west"), author="t", reason="r",
                                guarded=lambda: Situation({}, {}, ("n1 down",)), force=True, now=NOW)
-    assert plan.notes == ("no node reachable: health and capacity not checked",) and plan.audit["forced"] is False
+    assert plan.notes == ("no node reachable: health and capacity not checked",) and plan.audit.forced is False
 
 
 def test_a_status_from_an_earlier_node_version_still_parses() -> None:

@@ -121,7 +121,7 @@ def test_the_second_of_two_writers_of_one_version_conflicts(store: DynamoStore) 
         store.write(1, [override("c")], audit("drain", override("c")))
     assert store.read() == Stored(2, (override("b"),))
     # the losers left no audit entry behind (the state and audit items are written together or not at all)
-    assert [(e["version"], e["author"]) for e in store.history()] == [(1, "alice"), (2, "bob")]
+    assert [(e.version, e.author) for e in store.history()] == [(1, "alice"), (2, "bob")]
 
 
 def test_update_loses_nothing_when_two_writers_race(store: DynamoStore, serialised_transactions: None) -> None:
@@ -147,7 +147,7 @@ def test_update_loses_nothing_when_two_writers_race(store: DynamoStore, serialis
     assert {o.id for o in final.overrides} == {"a", "b"}
     assert sum(conflicts for _, conflicts in results) == 1
     assert sorted(stored.version for stored, _ in results) == [1, 2]
-    assert [e["version"] for e in store.history()] == [1, 2]
+    assert [e.version for e in store.history()] == [1, 2]
 
 
 def test_expired_overrides_are_stored_but_not_in_force_and_go_on_the_next_write(store: DynamoStore) -> None:
@@ -182,9 +182,9 @@ def test_history_is_oldest_first_with_versions(store: DynamoStore) -> None:
     for version, action in enumerate(actions):
         store.write(version, [override(f"o{version}")], audit(action, override(f"o{version}")))
     history = store.history()
-    assert [(e["version"], e["action"]) for e in history] == list(enumerate(actions, start=1))
-    assert history[0]["overrides"] == [override("o0").to_json()] and history[0]["reason"] == "test"
-    assert [e["version"] for e in store.history(limit=2)] == [3, 4]
+    assert [(e.version, e.action) for e in history] == list(enumerate(actions, start=1))
+    assert history[0].overrides == (override("o0"),) and history[0].reason == "test"
+    assert [e.version for e in store.history(limit=2)] == [3, 4]
 
 
 def test_a_missing_table_is_a_one_line_error(aws: None) -> None:

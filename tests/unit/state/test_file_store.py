@@ -14,7 +14,7 @@ import pytest
 from gtm.errors import GtmError
 from gtm.model import Override, StoreSettings
 from gtm.state.store import (
-    ConflictError, FileStore, Stored, StoreError, audit_entry, decode, encode, open_store, update,
+    AuditEntry, ConflictError, FileStore, Stored, StoreError, audit_entry, decode, encode, open_store, update,
 )
 
 DRAIN = Override("d1", "drain", "us-east", reason="maintenance", author="alice", created=1000.0, expires=2800.0)
@@ -26,8 +26,8 @@ def store(tmp_path: Path) -> FileStore:
     return FileStore(str(tmp_path / "overrides.json"))
 
 
-def audit(n: int) -> dict[str, object]:
-    return {"action": f"change {n}", "author": "alice"}
+def audit(n: int) -> AuditEntry:
+    return audit_entry(f"change {n}", [], "alice", "")
 
 
 def test_a_store_never_written_is_version_0(store: FileStore) -> None:
@@ -64,7 +64,7 @@ def test_a_stale_write_is_a_conflict_and_changes_nothing(store: FileStore) -> No
     assert isinstance(info.value, StoreError)
     assert Path(store.path).read_bytes() == before
     assert store.read() == Stored(1, (DRAIN,))
-    assert [e["version"] for e in store.history()] == [1]  # a refused write is not audited
+    assert [e.version for e in store.history()] == [1]  # a refused write is not audited
 
 
 def test_two_writers_at_once_both_land(store: FileStore) -> None:
@@ -76,12 +76,12 @@ def test_two_writers_at_once_both_land(store: FileStore) -> None:
     def writer(mine: Override) -> None:
         calls = 0
 
-        def change(current: Stored) -> tuple[list[Override], dict[str, object]]:
+        def change(current: Stored) -> tuple[list[Override], AuditEntry]:
             nonlocal calls
             calls += 1
             if calls == 1:
                 barrier.wait()  # both have read before either writes
-            return [o for o in current.overrides if o.id != mine.id] + [mine], {"action": mine.id}
+            return [o for o in current.overrides if o.id != mine.id] + [mine], audit_entry(mine.id, [mine], "alice", "")
 
         try:
             results[mine.id] = update(store, change)
@@ -99,14 +99,14 @@ def test_two_writers_at_once_both_land(store: FileStore) -> None:
     assert {o.id for o in final.overrides} == {"d1", "d2"}
     assert sum(conflicts for _, conflicts in results.values()) >= 1
     assert sorted(stored.version for stored, _ in results.values()) == [1, 2]
-    assert [e["version"] for e in store.history()] == [1, 2]
+    assert [e.version for e in store.history()] == [1, 2]
 
 
 def test_update_gives_up_after_its_retries(store: FileStore) -> None:
-    def change(current: Stored) -> tuple[list[Override], dict[str, object]]:
+    def change(current: Stored) -> tuple[list[Override], AuditEntry]:
         # someone else writes between every read and write
-        store.write(store.read().version, list(current.overrides), {"action": "interloper"})
-        return [DRAIN], {"action": "mine"}
+        store.write(store.read().version, list(current.overrides), audit_entry("interloper", [], "eve", ""))
+        return [DRAIN], audit_entry("mine", [DRAIN], "alice", "")
 
     with pytest.raises(ConflictError):
         update(store, change, retries=2)
@@ -114,7 +114,7 @@ def test_update_gives_up_after_its_retries(store: FileStore) -> None:
 
 
 def test_update_passes_a_refusal_through(store: FileStore) -> None:
-    def change(current: Stored) -> tuple[list[Override], dict[str, object]]:
+    def change(current: Stored) -> tuple[list[Override], AuditEntry]:
         raise GtmError("refused")
 
     with pytest.raises(GtmError, match="^refused$"):
@@ -124,14 +124,17 @@ def test_update_passes_a_refusal_through(store: FileStore) -> None:
 
 def test_every_write_appends_one_audit_line_with_its_version(store: FileStore) -> None:
     for n in range(5):
-        store.write(n, [DRAIN] if n % 2 else [], audit_entry("drain", [DRAIN], "alice", f"try {n}", drill="d-1"))
+        store.write(n, [DRAIN] if n % 2 else [], audit_entry("drain", [DRAIN], "alice", f"try {n}", via="drill",
+                                                             notes=["a note"]))
     lines = Path(store.audit_path).read_text().splitlines()
     assert len(lines) == 5
-    entries = [json.loads(line) for line in lines]
-    assert [e["version"] for e in entries] == [1, 2, 3, 4, 5]
-    assert [e["reason"] for e in entries] == [f"try {n}" for n in range(5)]
-    assert entries[0]["overrides"] == [DRAIN.to_json()] and entries[0]["drill"] == "d-1"
-    assert entries[0]["author"] == "alice" and entries[0]["action"] == "drain"
+    raw = [json.loads(line) for line in lines]
+    assert [e["version"] for e in raw] == [1, 2, 3, 4, 5]
+    assert [e["reason"] for e in raw] == [f"try {n}" for n in range(5)]
+    assert raw[0]["overrides"] == [DRAIN.to_json()] and raw[0]["via"] == "drill" and raw[0]["notes"] == ["a note"]
+    assert raw[0]["author"] == "alice" and raw[0]["action"] == "drain" and raw[0]["forced"] is False
+    entries = [AuditEntry.from_json(e) for e in raw]
+    assert entries[0] == AuditEntry(entries[0].at, "drain", "alice", "try 0", (DRAIN,), False, ("a note",), "drill", 1)
     assert store.history(2) == entries[3:]
     assert store.history() == entries
     assert store.history(50) == entries
@@ -142,7 +145,7 @@ def test_a_torn_last_audit_line_is_skipped(store: FileStore) -> None:
         store.write(n, [], audit(n))
     with open(store.audit_path, "a", encoding="utf-8") as fh:
         fh.write('{"action": "change 3", "auth')  # a crash in the middle of an append
-    assert [e["version"] for e in store.history()] == [1, 2, 3]
+    assert [e.version for e in store.history()] == [1, 2, 3]
 
 
 def test_the_first_write_after_a_torn_audit_line_is_still_audited(store: FileStore) -> None:
@@ -150,7 +153,7 @@ def test_the_first_write_after_a_torn_audit_line_is_still_audited(store: FileSto
     with open(store.audit_path, "a", encoding="utf-8") as fh:
         fh.write('{"action": "torn", "auth')
     store.write(1, [DRAIN], audit(1))
-    assert [e["version"] for e in store.history()] == [1, 2]
+    assert [e.version for e in store.history()] == [1, 2]
 
 
 def test_a_corrupt_store_is_an_error_naming_it(store: FileStore) -> None:
@@ -233,3 +236,13 @@ def test_a_store_of_the_wrong_shape_is_a_store_error(store: FileStore, body: str
     Path(store.path).write_text(body)
     with pytest.raises(StoreError, match=f"^{re.escape(store.path)}: "):
         store.read()
+
+
+def test_audit_entries_of_older_releases_and_foreign_lines_read_leniently(store: FileStore) -> None:
+    """Entries written before the typed entry lack forced/notes/via; a line that is not an entry is skipped."""
+    old = {"at": 1700000000.5, "action": "drain", "author": "bob@h", "reason": "", "version": 7, "drill": "d-1",
+           "overrides": [DRAIN.to_json(), {"id": "x", "action": "drain"}]}  # the second: unreadable, left out
+    Path(store.audit_path).write_text(json.dumps(old) + "\n" + json.dumps([1, 2]) + "\n" + '{"no": "action"}\n')
+    (entry,) = store.history()
+    assert entry == AuditEntry(1700000000.5, "drain", "bob@h", "", (DRAIN,), False, (), "", 7)
+    assert entry.describe().endswith(f"v7  drain: {DRAIN.describe()}  (bob@h: -)")

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import signal
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -20,41 +19,22 @@ from gtm.admin.app import make_app, read_token
 from gtm.admin.app import start as admin_start
 from gtm.admin.explain import explain_table
 from gtm.admin.metrics import NodeMetrics
+from gtm.control.answering import Answering
 from gtm.control.files import remove_ready, watch, write_ready
+from gtm.control.options import ServeOptions
 from gtm.control.overrides import OverrideWatcher
 from gtm.control.probing import BuiltinProber, first_round, tick
 from gtm.control.status import Rates, node_status
-from gtm.dns.server import DnsServer
 from gtm.errors import GtmError
 from gtm.health.node import HealthNode
 from gtm.model import AdminSettings, Config, HealthSnapshot
 from gtm.model.effective import Overrides, PinnedHealth
 from gtm.serving import Serving, Snapshot, pinned_health
 from gtm.proc import loading
-from gtm.proc.handoff import Handoff, succeed, take_over
 from gtm.proc.memory import release_memory, settle
-from gtm.proc.pool import WorkerPool
 from gtm.proc.sharedmem import SharedZones
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    """``gtm serve``'s options (see ``gtm serve --help``)."""
-
-    paths: tuple[str, ...]
-    listen: tuple[tuple[str, int], ...] = (("127.0.0.1", 5353),)
-    watch: float = 0.0                       # seconds between looks for changed files (0: only SIGHUP)
-    tcp_idle: float = 10.0
-    tcp_clients: int = 256
-    udp_payload: int = 1232
-    health_file: str | None = None
-    admin_listen: tuple[str, int] | None = None
-    probe_as: str | None = None
-    workers: int = 0                         # 0: this process answers queries; N: N worker processes do
-    takeover: str | None = None              # Unix socket: take the DNS sockets over from the instance there
-    ready_file: str | None = None            # written once serving: pid, DNS addresses bound, admin URL
 
 
 class Runtime:
@@ -69,15 +49,13 @@ class Runtime:
         self.overrides = OverrideWatcher(self._on_overrides)
         self.rates = Rates(self.metrics.service_totals)
         self.overrides.tick = self.rates.sample
-        self.server: DnsServer | None = None
-        self.pool: WorkerPool | None = None   # the worker processes, with --workers
+        self.dns = Answering(options, self.metrics.duration.observe)
         self.prober: BuiltinProber | None = None
         self.generation = 0                   # configs served (the first is 1)
         self.last_error: str | None = None
         self.answering = False                # DNS is served
         self.admin_url: str | None = None
         self._admin_runner: web.AppRunner | None = None
-        self._handoff: Any = None
         self._tasks: list[asyncio.Future[Any]] = []
         self._reloading: asyncio.Lock | None = None  # created on the running loop in start()
         self._stop: asyncio.Event | None = None
@@ -95,8 +73,7 @@ class Runtime:
         """Workers get each swapped snapshot (the config itself only when it is new)."""
         if new_config and self.serving is not None:
             self.metrics.locator = self.serving.locator  # the GeoIP metrics follow the databases in use
-        if self.pool is not None:
-            self.pool.send(snapshot, self.generation, new_config)
+        self.dns.ship(snapshot, self.generation, new_config)
 
     # -- what a subclass (the demo) may change ------------------------------------------------------------------
     def load(self, paths: list[str]) -> Config:
@@ -114,9 +91,8 @@ class Runtime:
 
     # -- status and explain, for the admin API ------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        bound = self.server.bound if self.server else self.pool.bound if self.pool else []
         return node_status(self.serving.snapshot if self.serving else None, self.generation, self.last_error,
-                           bound, self.answering, self.pool.running() if self.pool else 0,
+                           self.dns.bound, self.answering, self.dns.running(),
                            self.node.status() if self.node else {}, self.overrides.status(),
                            self.rates.per_second()).to_json()
 
@@ -156,14 +132,7 @@ class Runtime:
         elif self.node.monitored and not self.node.ready():
             log.warning("monitors are configured but nothing reports to this node (no admin API, no --probe-as): "
                         "answering as if every endpoint were up")
-        self.serving.responder.observe = self.metrics.duration.observe
-        if opts.workers:
-            await self._start_workers()
-        else:
-            self.server = DnsServer(self.serving.responder, list(opts.listen), max_tcp=opts.tcp_clients,
-                                    tcp_idle=opts.tcp_idle, limits=config.rrl)
-            self.serving.add_server(self.server)
-            await self.server.start()
+        await self.dns.start(self.serving, self.generation, config.rrl, self._stop_soon, self.metrics)
         self.answering = True
         if opts.ready_file:
             self._write_ready(opts.ready_file)
@@ -171,29 +140,13 @@ class Runtime:
         log.info("serving %s", self.serving.table.summary())
 
     def _write_ready(self, path: str) -> None:
-        bound = self.server.bound if self.server else self.pool.bound if self.pool else []
-        write_ready(path, self.answering, bound, self.admin_url)
-
-    async def _start_workers(self) -> None:
-        assert self.serving is not None
-        opts = self.options
-        previous = take_over(opts.takeover) if opts.takeover else None
-        self.pool = WorkerPool(opts.workers, list(opts.listen), {"udp_payload": opts.udp_payload,
-                                                                  "tcp_idle": opts.tcp_idle,
-                                                                  "tcp_clients": opts.tcp_clients},
-                               observe=self.metrics.duration.observe, sockets=previous[0] if previous else None)
-        self.metrics.workers = self.pool
-        await self.pool.start(self.serving.snapshot, self.generation)
-        if previous is not None:
-            await succeed(self.pool, previous[1])
-        if opts.takeover:
-            self._handoff = Handoff(opts.takeover, self.pool, self._stop_soon, asyncio.get_running_loop())
+        write_ready(path, self.answering, self.dns.bound, self.admin_url)
 
     async def _start_admin(self, config: Config, listen: tuple[str, int]) -> None:
         assert self.node is not None
         token = read_token(config.admin)
         app = make_app(self.node, self.metrics.registry, self.status, self.explain, lambda: self.answering, token,
-                       config.admin.public, refresh=self._refresh_counts)
+                       config.admin.public, refresh=self.dns.refresh)
         app.add_routes(self.routes())
         self._admin_runner, self.admin_url = await admin_start(app, config.admin, listen, token)
 
@@ -258,10 +211,6 @@ class Runtime:
         finally:
             await self.stop()
 
-    async def _refresh_counts(self) -> None:
-        if self.pool is not None:
-            await self.pool.refresh()
-
     def _stopping(self) -> bool:
         return self._stop is not None and self._stop.is_set()
 
@@ -270,16 +219,11 @@ class Runtime:
             self._stop.set()
 
     async def stop(self) -> None:
-        if self._handoff is not None:
-            self._handoff.close()
         if self.prober is not None:
             await self.prober.stop()
         for t in self._tasks:
             t.cancel()
-        if self.server is not None:
-            await self.server.stop()
-        if self.pool is not None:
-            await self.pool.stop()
+        await self.dns.stop()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
         if self.node is not None:

@@ -37,7 +37,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from gtm.model.net import parse_host_port
-    from gtm.runtime import Runtime, ServeOptions
+    from gtm.control.options import ServeOptions
+    from gtm.runtime import Runtime
 
     listen = []
     for text in args.listen or ["127.0.0.1:5353"]:

@@ -29,7 +29,8 @@ from gtm.cli.loading import load
 from gtm.health.prober import Prober
 from gtm.health.signing import load_keys
 from gtm.model import Config, Endpoint, Location, MonitorType
-from gtm.runtime import Runtime, ServeOptions
+from gtm.control.options import ServeOptions
+from gtm.runtime import Runtime
 from gtm.steering.geomath import distance_km
 
 log = logging.getLogger(__name__)
@@ -176,8 +177,8 @@ async def run_demo(paths: list[str], dns: tuple[str, int], admin: tuple[str, int
             tasks.append(asyncio.ensure_future(p.run()))
     while not runtime.answering and not serving.done():
         await asyncio.sleep(0.05)
-    if runtime.answering and runtime.server is not None and runtime.admin_url is not None:
-        bound = runtime.server.bound[0]
+    if runtime.answering and runtime.dns.bound and runtime.admin_url is not None:
+        bound = runtime.dns.bound[0]
         text = _banner(bound, runtime.admin_url)
         if dns[1] and admin[1]:
             text = text.split("\n", 2)[2]  # the first two lines went out at start

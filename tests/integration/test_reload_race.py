@@ -13,8 +13,9 @@ import dns.asyncquery
 import dns.message
 
 from gtm.model import Override
-from gtm.runtime import Runtime, ServeOptions
-from gtm.state.store import FileStore
+from gtm.control.options import ServeOptions
+from gtm.runtime import Runtime
+from gtm.state.store import FileStore, audit_entry
 from tests.support.dns_server import ZONES
 
 EU, US = "198.51.100.10", "192.0.2.10"  # www: failover eu-west, then us-east
@@ -34,8 +35,8 @@ async def _scenario(zones: Path, store: FileStore) -> None:
     rt = Runtime(ServeOptions((str(zones),), (("127.0.0.1", 0),)))
     await rt.start()
     try:
-        assert rt.server is not None
-        port = rt.server.bound[0][1]
+        assert rt.dns.server is not None
+        port = rt.dns.bound[0][1]
 
         async def www() -> list[str]:
             reply = await dns.asyncquery.udp(dns.message.make_query("www.example.com", "A"), "127.0.0.1",
@@ -61,7 +62,7 @@ async def _scenario(zones: Path, store: FileStore) -> None:
             await asyncio.sleep(0.01)
         current = store.read()
         store.write(current.version, [Override("race", "drain", "eu-west", author="test", reason="race",
-                                               created=time.time())], {"test": "race"})
+                                               created=time.time())], audit_entry("drain", [], "test", "race"))
         while not rt.overrides.in_force.forces:  # the store watcher applies it, on the event loop, while the reload compiles
             assert time.monotonic() < deadline
             await asyncio.sleep(0.01)

@@ -154,10 +154,10 @@ def test_status_page_in_a_browser(tmp_path: Path, browser: Any) -> None:
 
         # an operator's override (written to the node's store, beside its config) shows within a poll or two
         from gtm.model import Override
-        from gtm.state.store import FileStore
+        from gtm.state.store import FileStore, audit_entry
 
         FileStore(str(tmp_path / ".gtm-overrides.json")).write(0, [Override(
-            "t1", "drain", "us-east", reason="maintenance window", author="alice@ops", created=time.time())], {})
+            "t1", "drain", "us-east", reason="maintenance window", author="alice@ops", created=time.time())], audit_entry("drain", [], "alice@ops", ""))
         wait("the override on the page", lambda: "maintenance window" in browser.find_element(By.ID, "overrides").text,
              timeout=5)
         row = browser.find_element(By.CSS_SELECTOR, "#overrides tr.override")

@@ -170,11 +170,11 @@ def test_workers_keep_serving_when_the_control_process_dies(zones: Path) -> None
 
 def test_reloads_and_overrides_reach_the_workers(server: Server, zones: Path) -> None:
     from gtm.model import Override
-    from gtm.state.store import FileStore
+    from gtm.state.store import FileStore, audit_entry
 
     assert EU in ask(server.port)
     FileStore(str(zones / ".gtm-overrides.json")).write(0, [Override("x", "drain", "eu-west", created=time.time())],
-                                                         {})
+                                                         audit_entry("drain", [], "test", ""))
     until("the drain reaches both workers", lambda: all(EU not in ask(server.port) for _ in range(10)))
     assert US in ask(server.port)
     text = (zones / "example.com.yaml").read_text()

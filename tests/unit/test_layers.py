@@ -27,8 +27,9 @@ ALLOWED = {
     # processes: the pool, the worker (its own Serving), the channel, handoff, the loading child, shared
     # memory, memory policy; never the admin API (the worker's counts are gtm.dns.counts)
     "proc": {"dns", "serving", "config", "model", "errors"},
-    # the control process's parts: the override watcher, probing, the node status
-    "control": {"config", "health", "state", "steering", "serving", "fleet", "model", "errors"},
+    # the control process's parts: the override watcher, probing, the node status, where queries are answered
+    # (a DNS server here or the worker pool)
+    "control": {"config", "health", "state", "steering", "serving", "fleet", "dns", "proc", "model", "errors"},
     "runtime": {"config", "dns", "steering", "health", "state", "geoip", "admin", "route53", "proc", "serving",
                 "control", "fleet", "model", "errors"},
     "cli": None,  # everything

@@ -1,0 +1,74 @@
+"""Where a node's queries are answered: a DNS server in this process, or (``--workers N``) a pool of worker
+processes, which with ``--takeover`` start on the sockets of the instance they replace and serve the same
+socket to the next one."""
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from gtm.control.options import ServeOptions
+from gtm.dns.counts import Counts
+from gtm.dns.server import DnsServer
+from gtm.model import RrlSettings
+from gtm.proc.handoff import Handoff, succeed, take_over
+from gtm.proc.pool import WorkerPool
+from gtm.serving import Serving, Snapshot
+
+
+class Answering:
+    def __init__(self, options: ServeOptions, observe: Callable[[float], None]):
+        self.options = options
+        self.observe = observe                # each query's duration (the metrics' histogram)
+        self.server: DnsServer | None = None  # without workers
+        self.pool: WorkerPool | None = None   # with --workers
+        self._handoff: Handoff | None = None
+
+    @property
+    def bound(self) -> list[tuple[str, int]]:
+        return self.server.bound if self.server else self.pool.bound if self.pool else []
+
+    def running(self) -> int:
+        """Worker processes running (0 without workers)."""
+        return self.pool.running() if self.pool else 0
+
+    async def start(self, serving: Serving, generation: int, limits: RrlSettings | None, stop: Callable[[], None],
+                    counts: Counts) -> None:
+        """Open the DNS sockets (or take them over) and answer from ``serving``; ``stop`` is called when a newer
+        instance took the sockets over."""
+        opts = self.options
+        serving.responder.observe = self.observe
+        if not opts.workers:
+            self.server = DnsServer(serving.responder, list(opts.listen), max_tcp=opts.tcp_clients,
+                                    tcp_idle=opts.tcp_idle, limits=limits)
+            serving.add_server(self.server)
+            await self.server.start()
+            return
+        previous = take_over(opts.takeover) if opts.takeover else None
+        self.pool = WorkerPool(opts.workers, list(opts.listen), {"udp_payload": opts.udp_payload,
+                                                                  "tcp_idle": opts.tcp_idle,
+                                                                  "tcp_clients": opts.tcp_clients},
+                               observe=self.observe, sockets=previous[0] if previous else None)
+        counts.workers = self.pool
+        await self.pool.start(serving.snapshot, generation)
+        if previous is not None:
+            await succeed(self.pool, previous[1])
+        if opts.takeover:
+            self._handoff = Handoff(opts.takeover, self.pool, stop, asyncio.get_running_loop())
+
+    def ship(self, snapshot: Snapshot, generation: int, new_config: bool) -> None:
+        """The workers get each swapped snapshot (the config itself only when it is new)."""
+        if self.pool is not None:
+            self.pool.send(snapshot, generation, new_config)
+
+    async def refresh(self) -> None:
+        """Fresh counts from the workers (before the metrics are read)."""
+        if self.pool is not None:
+            await self.pool.refresh()
+
+    async def stop(self) -> None:
+        if self._handoff is not None:
+            self._handoff.close()
+        if self.server is not None:
+            await self.server.stop()
+        if self.pool is not None:
+            await self.pool.stop()

@@ -147,7 +147,6 @@ class Serving:
         self.snapshot = prepared.snapshot
         self.locator = prepared.locator
         self.responder = Responder(prepared.table, udp_payload=udp_payload)
-        self._wire(prepared.table)
         self._limits(self.snapshot.config.rrl)
         if counts is not None:
             counts.responder = self.responder
@@ -178,21 +177,16 @@ class Serving:
         if table is old:
             return False
         new_config = snapshot.config is not before.config
-        self._wire(table)
         self.responder.table = table  # one reference swap: each query sees old or new, never a mix
         self.locator = base.locator
         self.swaps += 1
         if self.counts is not None:
-            self.counts.retire(old, steered_only=not new_config)
+            self.counts.fold(old)  # what the replaced table answered is kept, with its config
         if new_config and snapshot.config.rrl != before.config.rrl:
             self._limits(snapshot.config.rrl)
         for listener in self.listeners:
             listener(snapshot, new_config)
         return True
-
-    def _wire(self, table: Table) -> None:
-        if self.counts is not None:
-            table.on_evict = self.counts.evicted  # counts of evicted cache entries are kept, not lost
 
     def _limits(self, rrl: RrlSettings) -> None:
         """Response rate limiting as configured, this process's share (called when the limits change: a swap

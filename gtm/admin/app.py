@@ -5,7 +5,7 @@
 | ``POST /v1/reports`` | a prober's signed report (see ``gtm.health.signing``) | token |
 | ``GET /v1/status`` | regions, endpoints, each vantage's view, verdicts, transitions, generations | token |
 | ``GET /v1/explain?name=&client=&type=`` | the decision trail for a name and client | token |
-| ``GET /metrics`` | Prometheus text format, from the node's own registry | public by default |
+| ``GET /metrics`` | Prometheus text format, from the node's own registry; scrapes coalesced | token (``admin.public``) |
 | ``GET /healthz`` | 200 once the node serves DNS, else 503 | public by default |
 | ``GET /`` | the status page (HTML, no external assets) | token (or ``?token=``) |
 
@@ -19,12 +19,14 @@ Reports are refused with a reason that is also the label of ``gtm_reports_reject
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
 import logging
 import os
 import ssl
+import time
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -113,8 +115,36 @@ def client_problem(client: str) -> str | None:
     return None
 
 
+class Coalesced:
+    """Scrapes that cannot pile up: at most one collection in flight, which every scrape arriving meanwhile
+    shares; with ``fresh``, a scrape within that many seconds of the last collection is served its result."""
+
+    def __init__(self, collect: Callable[[], Awaitable[bytes]], fresh: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.collect, self.fresh, self.clock = collect, fresh, clock
+        self.collections = 0
+        self._last: tuple[float, bytes] | None = None
+        self._running: asyncio.Future[bytes] | None = None
+
+    async def get(self) -> bytes:
+        if self._last is not None and self.clock() - self._last[0] < self.fresh:
+            return self._last[1]
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._run())
+        return await asyncio.shield(self._running)  # a scraper going away does not cancel the others' collection
+
+    async def _run(self) -> bytes:
+        try:
+            self.collections += 1
+            body = await self.collect()
+            self._last = (self.clock(), body)
+            return body
+        finally:
+            self._running = None
+
+
 def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, explain: Explain, serving: Serving,
-             token: str | None, public: tuple[str, ...] = ("healthz", "metrics"),
+             token: str | None, public: tuple[str, ...] = ("healthz",),
              refresh: Callable[[], Awaitable[None]] | None = None) -> web.Application:
     """The admin application; ``status``/``explain``/``serving`` are the runtime's, ``node`` its health."""
 
@@ -165,10 +195,15 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
         except (GtmError, ValueError) as e:
             return bad(str(e))
 
-    async def metrics(request: web.Request) -> web.Response:
+    async def collect() -> bytes:
         if refresh is not None:  # worker processes: their counts as of now
             await refresh()
-        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return generate_latest(registry)
+
+    scrapes = Coalesced(collect)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=await scrapes.get(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(request: web.Request) -> web.Response:
         ok = serving()

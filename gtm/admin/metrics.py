@@ -1,8 +1,9 @@
 """Prometheus metrics of a node, on its own registry, read from plain counters when scraped.
 
-Nothing on the query path calls prometheus-client: answers count themselves (``Entry.hits``, one integer
-increment) and this collector sums them per label set at scrape time. Counts of answer tables that are
-replaced (reload, health change) are folded into running totals first, so counters never go backwards.
+Nothing on the query path calls prometheus-client: answers count themselves (``Entry.hits``, see
+``gtm.dns.counts``) and this collector reads the running totals at scrape time; a scrape costs what was answered
+since the last one, never a walk of the answer tables. Scrapes are coalesced by the admin API (one collection
+in flight, shared by the scrapes that arrive meanwhile).
 """
 from __future__ import annotations
 

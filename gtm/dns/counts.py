@@ -1,14 +1,16 @@
-"""What a process answered, counted without touching the query path: answers count themselves
-(``Entry.hits``, one integer increment) and :class:`Counts` sums them per label set when asked. Counts of answer
-tables that are replaced (reload, health change) or evicted from a table's cache are folded into running
-totals first, so totals never go backwards. A worker process reports its :meth:`Counts.totals` to the control
-process; the control process's Prometheus collector (``gtm.admin.metrics``) adds them up."""
+"""What a process answered, counted without walking its tables: the query path increments ``Entry.hits`` and,
+at an entry's first hit since it was last counted, appends it to ``Table.touched``. :class:`Counts` folds the
+touched entries into running totals per label set (and sets their hits back to 0) when asked, and when a table
+is replaced, with that table's config. A collection costs what was answered since the last one, not the size
+of a table or of its caches (a flood of random names fills those). A worker process reports its
+:meth:`Counts.totals` to the control process; the control process's Prometheus collector (``gtm.admin.metrics``)
+adds them up."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
-from gtm.dns.table import Entry, Steered, Table
+from gtm.dns.table import Entry, Table
 from gtm.model import TYPE_NAMES, Config
 
 if TYPE_CHECKING:
@@ -18,19 +20,6 @@ RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
 
 
 EVENTS = ("queries_tcp", "slow_path", "formerr", "dropped", "truncated", "errors", "tcp_rejected")
-
-
-def _entries(table: Table, steered_only: bool = False) -> Iterable[Entry]:
-    seen: set[int] = set()
-    for v in list(table.entries.values()) + list(table.cache.values()):
-        if isinstance(v, Steered):
-            for e in list(v.by_ranking.values()) + v.rotation:
-                if id(e) not in seen:
-                    seen.add(id(e))
-                    yield e
-        elif not steered_only and id(v) not in seen:
-            seen.add(id(v))
-            yield v
 
 
 def _answered_regions(e: Entry, config: Config) -> tuple[str, ...]:
@@ -50,48 +39,40 @@ class Counts:
 
     def __init__(self) -> None:
         self.responder: Responder | None = None
-        self.queries: Counter[tuple[str, str, str]] = Counter()  # retired tables: (zone, qtype, rcode)
-        self.answers: Counter[tuple[str, str]] = Counter()       # retired tables: (service, region)
+        self.queries: Counter[tuple[str, str, str]] = Counter()  # folded so far: (zone, qtype, rcode)
+        self.answers: Counter[tuple[str, str]] = Counter()       # folded so far: (service, region)
         self.workers: Any = None  # a WorkerPool when worker processes answer the queries: their totals count
 
-    def evicted(self, table: Table, entries: list[Entry | Steered]) -> None:
-        """Fold the counts of answers dropped from a table's bounded cache into the running totals."""
-        seen: set[int] = set()
-        for v in entries:
-            for e in (list(v.by_ranking.values()) + v.rotation) if isinstance(v, Steered) else [v]:
-                if id(e) not in seen:  # a rotation repeats its entries
-                    seen.add(id(e))
-                    self._count(e, table.config, self.queries, self.answers)
-
-    def retire(self, table: Table, steered_only: bool) -> None:
-        """Fold the counts of a table being replaced into the running totals."""
-        for e in _entries(table, steered_only):
-            self._count(e, table.config, self.queries, self.answers)
-
-    def _count(self, e: Entry, config: Config, queries: Counter[tuple[str, str, str]],
-               answers: Counter[tuple[str, str]]) -> None:
-        if not e.hits:
-            return
-        res = e.resolution
-        # A type we do not know is "other": random types from scanners would otherwise add a label value (a
-        # series in Prometheus, and memory here) each, up to 65,536 of them.
-        queries[(res.zone or "", TYPE_NAMES.get(e.qtype, "other"), RCODES.get(e.rcode, str(e.rcode)))] += e.hits
-        if res.service is not None:
-            for region in _answered_regions(e, config) or ("none",):
-                answers[(res.service, region)] += e.hits
+    def fold(self, table: Table) -> None:
+        """Add what ``table``'s touched entries answered to the running totals (with its config: which
+        regions an answer names), and start their counts afresh."""
+        touched, table.touched = table.touched, []
+        config = table.config
+        queries, answers = self.queries, self.answers
+        for e in touched:
+            n = e.hits
+            if not n:
+                continue  # folded already (an entry shared by two tables)
+            e.hits = 0
+            res = e.resolution
+            # A type we do not know is "other": random types from scanners would otherwise add a label value
+            # (a series in Prometheus, and memory here) each, up to 65,536 of them.
+            queries[(res.zone or "", TYPE_NAMES.get(e.qtype, "other"), RCODES.get(e.rcode, str(e.rcode)))] += n
+            if res.service is not None:
+                for region in _answered_regions(e, config) or ("none",):
+                    answers[(res.service, region)] += n
 
     def totals(self) -> dict[str, Any]:
         """What this process answered so far: queries by (zone, qtype, rcode), answers by (service, region),
         query-path events and RRL counts (retired tables included). Worker processes report these to the
         control process, whose own totals are then the sum of its workers' (``self.workers``)."""
+        r = self.responder
+        if r is not None and self.workers is None:
+            self.fold(r.table)
         queries, answers = Counter(self.queries), Counter(self.answers)
         events: Counter[str] = Counter()
         rrl: Counter[tuple[str, str]] = Counter()
-        r = self.responder
         if r is not None and self.workers is None:
-            table = r.table
-            for e in _entries(table):
-                self._count(e, table.config, queries, answers)
             for rcode, n in r.stats.rcodes.items():
                 queries[("", "", RCODES.get(rcode, str(rcode)))] += n
             for name in EVENTS:

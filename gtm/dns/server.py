@@ -87,6 +87,8 @@ class Responder:
                 if n != qend + 4:
                     return self.slow(data, client, tcp)
                 entry = found.pick(client) if found.steered else found
+                if not entry.hits:
+                    table.touched.append(entry)
                 entry.hits += 1
                 resp = data[:2] + entry.heads[rd] + data[12: qend + 4] + entry.body
                 if len(resp) > 512:
@@ -125,6 +127,8 @@ class Responder:
                     opt = self._opt[do]
                 else:
                     return self.slow(data, client, tcp)
+            if not entry.hits:
+                table.touched.append(entry)
             entry.hits += 1
             resp = data[:2] + entry.heads[rd | 1] + data[12: o] + entry.body + opt
             if len(resp) > 512:
@@ -186,6 +190,8 @@ class Responder:
     def _render(self, q: Query, entry: Entry, opt: bytes, tcp: bool) -> bytes:
         v = (2 if q.flags & 0x100 else 0) | (1 if q.edns is not None else 0)
         ident = struct.pack("!H", q.id)
+        if not entry.hits:
+            self.table.touched.append(entry)
         entry.hits += 1
         resp = ident + entry.heads[v] + q.question + entry.body + opt
         limit = min(q.edns.payload, self.udp_payload) if q.edns is not None else 512

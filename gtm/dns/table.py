@@ -55,7 +55,7 @@ class Entry:
 
     def __init__(self, res: Resolution, qname_wire: bytes, scope: int = 0, qtype: int = 0,
                  regions: tuple[str, ...] = ()):
-        self.hits = 0          # queries answered with it (the query path counts; metrics read)
+        self.hits = 0          # queries answered with it since the counts last folded it (see Table.touched)
         self.qtype = qtype
         self.regions = regions  # for a managed name: the regions whose endpoints are in the answer
         w = Writer(qname_wire, 12 + len(qname_wire) + 4)
@@ -253,7 +253,9 @@ class Table:
         self.env = TableEnv(config, health, locate, self.context, self.authority)
         self.entries: dict[bytes, Entry | Steered] = {}
         self.cache: dict[bytes, Entry | Steered] = {}
-        self.on_evict: Callable[[Table, list[Entry | Steered]], None] | None = None
+        # The entries answered since the counts last looked (the query path appends an entry at its first hit):
+        # counting costs what was answered, never a walk of the table or its caches (gtm.dns.counts).
+        self.touched: list[Entry] = []
         # Every answer is compiled ahead while the zones are of ordinary size; past PRECOMPILE_LIMIT answers
         # (a zone of a million records, which is packed) only the apexes and managed names are, the rest on
         # first query (and kept in the bounded cache): loading stays fast and memory proportional to what is
@@ -282,7 +284,7 @@ class Table:
         t.entries = {k: (Steered(t.env, v.base, v.service, v.rtype, v.qname_wire) if isinstance(v, Steered) else v)
                      for k, v in self.entries.items()}
         t.cache = {k: v for k, v in self.cache.items() if not isinstance(v, Steered)}
-        t.on_evict = self.on_evict
+        t.touched = []
         t.lazy = self.lazy
         return t
 
@@ -297,9 +299,7 @@ class Table:
         entry = self.entries.get(key) or self.cache.get(key)
         if entry is None:
             if len(self.cache) >= CACHE_LIMIT:
-                if self.on_evict is not None:  # let the metrics keep what these answers counted
-                    self.on_evict(self, list(self.cache.values()))
-                self.cache.clear()  # bounded: a flood of random names cannot grow memory
+                self.cache.clear()  # bounded: a flood of random names cannot grow memory (``touched`` keeps counts)
             entry = self._compile(key[:-2], qname, qtype)
             self.cache[key] = entry
         return entry

@@ -115,7 +115,7 @@ class AdminSettings:
     listen: tuple[str, int] = ("127.0.0.1", 8053)
     token_file: str | None = None
     token_env: str | None = None
-    public: tuple[str, ...] = ("healthz", "metrics")  # paths served without the bearer token
+    public: tuple[str, ...] = ("healthz",)  # paths served without the bearer token (also: "metrics")
     tls_cert: str | None = None
     tls_key: str | None = None
 

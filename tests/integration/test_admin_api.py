@@ -104,11 +104,14 @@ def test_protected_routes_need_the_token(node: AdminNode, method: str, path: str
     assert node.request(method, path, body, {"Authorization": f"bearer {TOKEN}"}, token=None).status == ok.status
 
 
-def test_healthz_and_metrics_are_public_by_default(node: AdminNode) -> None:
+def test_healthz_is_public_and_metrics_need_the_token_by_default(node: AdminNode) -> None:
     for token in (None, "wrong-token-0123456789abcdef", TOKEN):
         r = node.get("/healthz", token=token)
         assert (r.status, r.text) == (200, "ok\n")
         m = node.get("/metrics", token=token)
+        if token != TOKEN:
+            assert m.status == 401 and m.json()["reason"] == "unauthorized"
+            continue
         assert m.status == 200 and m.headers["content-type"].startswith("text/plain; version=")
         assert "gtm_dns_queries_total" in m.text
 
@@ -474,7 +477,6 @@ def test_query_counters_never_go_backwards_when_the_answer_cache_is_cleared(
     responder = Responder(build([str(write_node(tmp_path))]))
     metrics = NodeMetrics()
     metrics.responder = responder
-    responder.table.on_evict = metrics.evicted  # as the runtime wires it
 
     def total() -> float:
         fams = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
@@ -485,6 +487,23 @@ def test_query_counters_never_go_backwards_when_the_answer_cache_is_cleared(
     assert total() == 8
     responder.answer(dns.message.make_query(f"nx-last.{ZONE}", "A").to_wire(), "192.0.2.1")  # the cache is full
     assert total() == 9
+
+
+def test_a_collection_costs_what_was_answered_since_the_last_one(tmp_path: Path) -> None:
+    """Counting never walks the answer tables or their caches (which a flood of random names fills): only the
+    entries answered since the last collection are folded, and each once however often it was answered."""
+    responder = Responder(build([str(write_node(tmp_path))]))
+    metrics = NodeMetrics()
+    metrics.responder = responder
+    for i in range(500):  # 500 cached NXDOMAIN answers
+        responder.answer(dns.message.make_query(f"nx{i}.{ZONE}", "A").to_wire(), "192.0.2.1")
+    assert len(responder.table.touched) == 500
+    assert sum(metrics.totals()["queries"].values()) == 500 and responder.table.touched == []
+    for _ in range(3):
+        responder.answer(dns.message.make_query(f"nx7.{ZONE}", "A").to_wire(), "192.0.2.1")
+    assert len(responder.table.touched) == 1  # one entry, answered three times
+    assert sum(metrics.totals()["queries"].values()) == 503 and responder.table.touched == []
+    assert sum(metrics.totals()["queries"].values()) == 503  # nothing answered: nothing to fold, nothing lost
 
 
 # -- healthz, the page ---------------------------------------------------------------------------------------------

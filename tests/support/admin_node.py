@@ -177,7 +177,7 @@ class AdminNode:
         assert r.status == 200, (r.status, r.body)
         return r.json()  # type: ignore[no-any-return]
 
-    def metrics(self, token: str | None = None) -> dict[str, Any]:
+    def metrics(self, token: str | None = TOKEN) -> dict[str, Any]:
         """Metric families by name (counters without ``_total``, as the parser names them)."""
         r = self.get("/metrics", token=token)
         assert r.status == 200, (r.status, r.body)

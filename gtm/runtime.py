@@ -148,7 +148,7 @@ class Runtime:
         app = make_app(self.node, self.metrics.registry, self.status, self.explain, lambda: self.answering, token,
                        config.admin.public, refresh=self.dns.refresh)
         app.add_routes(self.routes())
-        self._admin_runner, self.admin_url = await admin_start(app, config.admin, listen, token)
+        self._admin_runner, self.admin_url = await admin_start(app, config.admin, listen, token, self.node)
 
     async def reload(self) -> bool:
         """Load and compile the config again; swap it in when it is good. Returns whether it was swapped."""

@@ -14,8 +14,10 @@ named in ``admin.token``. Without a configured token the API is open, which is o
 address. Errors are JSON ``{"error": "...", "reason": "..."}`` with a 4xx status.
 
 Reports are refused with a reason that is also the label of ``gtm_reports_rejected_total``: ``unsigned``,
-``unknown_key``, ``bad_signature``, ``bad_timestamp``, ``stale``, ``replay`` (409), ``malformed``,
-``unknown_vantage``, ``oversized`` (413, a body over ``MAX_REPORT_BYTES``) and ``no_keys`` (403).
+``unknown_key``, ``bad_signature``, ``wrong_audience`` (403: signed for another node), ``bad_timestamp``,
+``stale``, ``before_start`` (signed before this node started), ``replay`` (409), ``malformed``,
+``unknown_vantage``, ``wrong_key`` (403: not the vantage's own key), ``old_seq`` (409: not after the vantage's
+last report), ``oversized`` (413, a body over ``MAX_REPORT_BYTES``) and ``no_keys`` (403).
 """
 from __future__ import annotations
 
@@ -35,12 +37,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from gtm.admin.page import STATUS_PAGE
 from gtm.errors import GtmError
 from gtm.health.node import HealthNode
-from gtm.health.signing import HEADER_KEY, HEADER_NONCE, HEADER_SIG, HEADER_TS
+from gtm.health.signing import HEADERS as SIGNATURE_HEADERS
 from gtm.model import MAX_REPORT_BYTES, AdminSettings
-from gtm.model.net import parse_client
+from gtm.model.net import admin_name, parse_client
 
 log = logging.getLogger(__name__)
 
+NAMES = web.AppKey("names", dict)  # {"names": the names the API is reached at, or None}
 Explain = Callable[[str, "str | None", str], dict[str, Any]]
 Status = Callable[[], dict[str, Any]]
 Serving = Callable[[], bool]
@@ -68,8 +71,6 @@ def read_token(settings: AdminSettings) -> str | None:
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(body, status=status, headers=headers, dumps=lambda o: json.dumps(o, default=str))
 
-
-SIGNATURE_HEADERS = (HEADER_KEY, HEADER_TS, HEADER_NONCE, HEADER_SIG)
 
 # The status page carries the token in its URL (``/?token=``): no referrer, no caching, nothing from elsewhere.
 PAGE_HEADERS = {
@@ -143,14 +144,39 @@ class Coalesced:
             self._running = None
 
 
+def audiences(settings: AdminSettings, bound: tuple[str, int]) -> frozenset[str] | None:
+    """The names this admin API is reached at (``host:port``): ``admin.names``, and the address it is bound to
+    unless that is a wildcard (with ``localhost`` for loopback). None when it cannot know them: bound to a
+    wildcard without ``admin.names``."""
+    host, port = bound
+    names = set(settings.names)
+    ip = ipaddress.ip_address(host.split("%")[0])
+    if ip.is_unspecified:
+        return frozenset(names) or None
+    names.add(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    if ip.is_loopback:
+        names.add(f"localhost:{port}")
+    return frozenset(names)
+
+
 def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, explain: Explain, serving: Serving,
              token: str | None, public: tuple[str, ...] = ("healthz",),
              refresh: Callable[[], Awaitable[None]] | None = None) -> web.Application:
-    """The admin application; ``status``/``explain``/``serving`` are the runtime's, ``node`` its health."""
+    """The admin application; ``status``/``explain``/``serving`` are the runtime's, ``node`` its health. Once
+    bound, :func:`start` sets the names it is reached at (``app[NAMES]``): requests naming another Host are
+    refused (DNS rebinding), and reports must be signed for one of them."""
+    names: dict[str, frozenset[str] | None] = {"names": None}
 
     @web.middleware
     async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                    ) -> web.StreamResponse:
+        known = names["names"]
+        if known is not None:
+            host = admin_name(request.headers.get("Host", ""), 443 if request.secure else 80)
+            if host not in known:
+                return _json(421, {"error": f"this node is not reached as {request.headers.get('Host', '')[:100]!r}"
+                                            f" (known: {', '.join(sorted(known))}; see admin.names)",
+                                   "reason": "misdirected"})
         name = request.path.strip("/")
         if token is not None and name not in public:
             given = _bearer(request.headers.get("Authorization", ""))
@@ -213,6 +239,7 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
         return web.Response(text=STATUS_PAGE, content_type="text/html", headers=PAGE_HEADERS)
 
     app = web.Application(middlewares=[auth], client_max_size=MAX_REPORT_BYTES)
+    app[NAMES] = names
     app.add_routes([web.post("/v1/reports", reports), web.get("/v1/status", get_status),
                     web.get("/v1/explain", get_explain), web.get("/metrics", metrics), web.get("/healthz", healthz),
                     web.get("/", page)])
@@ -220,9 +247,10 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
 
 
 async def start(app: web.Application, settings: AdminSettings, listen: tuple[str, int] | None = None,
-                token: str | None = None) -> tuple[web.AppRunner, str]:
+                token: str | None = None, node: HealthNode | None = None) -> tuple[web.AppRunner, str]:
     """Serve ``app`` on ``listen`` (default ``settings.listen``), with TLS when configured. Refuses to serve
-    without a token anywhere but on loopback. Returns the runner (to clean up) and the URL it serves."""
+    without a token anywhere but on loopback. Returns the runner (to clean up) and the URL it serves; the names
+    it is reached at go to the app (Host check) and to ``node`` (reports' audience)."""
     host, port = listen or settings.listen
     if token is None and not ipaddress.ip_address(host).is_loopback:
         raise GtmError(f"admin API on {host}: set admin.token (a bearer token is required off loopback)")
@@ -246,5 +274,16 @@ async def start(app: web.Application, settings: AdminSettings, listen: tuple[str
     scheme = "https" if ctx else "http"
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     url = f"{scheme}://{shown}:{bound[1]}"
+    known = audiences(settings, bound)
+    if NAMES in app:  # an app of make_app's
+        app[NAMES]["names"] = known
+    if node is not None:
+        node.set_audiences(known)
     log.info("admin API on %s", url)
+    if known is None:
+        log.warning("admin API on %s without admin.names: the Host header is not checked and reports are not bound "
+                    "to this node (one captured on its way to another node is accepted here)", shown)
+    if ctx is None and not ipaddress.ip_address(host.split("%")[0]).is_loopback:
+        log.warning("admin API on %s without TLS: the token and reports cross the network in the clear "
+                    "(admin.tls)", shown)
     return runner, url

@@ -14,6 +14,7 @@ import asyncio
 import ipaddress
 import logging
 import re
+import os
 import secrets
 import socket
 import sys
@@ -80,7 +81,7 @@ async def _start_backends(region: SimRegion, port: int, vantages: dict[str, Loca
 def simulate(config: Config, regions: dict[str, SimRegion], port: int, keys_file: str) -> Config:
     """The example config with its load balancers simulated on loopback: each region's IPv4 endpoints become
     127.0.R.E (IPv6 ones are left out: loopback has one IPv6 address), every monitor checks the simulated
-    backends' /healthz each second (fall 2, rise 2, quorum 2), and reports are signed with the demo's key."""
+    backends' /healthz each second (fall 2, rise 2, quorum 2), and reports are signed with the demo's keys (one per vantage)."""
     new_regions = {}
     for i, (name, region) in enumerate(config.regions.items(), 1):
         v4 = [e for e in region.endpoints if e.address.version == 4] or [Endpoint(ipaddress.ip_address("0.0.0.0"))]
@@ -156,11 +157,14 @@ async def run_demo(paths: list[str], dns: tuple[str, int], admin: tuple[str, int
         print(f"dns: {dns[0]}:{dns[1]}\nadmin: http://{admin[0]}:{admin[1]}", flush=True)
     directory = Path(tempfile.mkdtemp(prefix="gtm-demo-"))
     keys_file = directory / "keys.txt"
-    keys_file.write_text(f"demo:{secrets.token_hex(24)}\n")
-    keys_file.chmod(0o600)
+    loaded = load(paths)  # a config error surfaces here, before starting
+    # one key per vantage: a node accepts a vantage's reports signed with its own key only
+    fd = os.open(keys_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("".join(f"{v.key_id}:{secrets.token_hex(24)}\n" for v in loaded.vantages.values()))
     port = _free_port("127.0.1.1")
     regions: dict[str, SimRegion] = {}
-    config = simulate(load(paths), regions, port, str(keys_file))  # a config error surfaces here, before starting
+    config = simulate(loaded, regions, port, str(keys_file))
     for region in regions.values():
         await _start_backends(region, port, {v.name: v.location for v in config.vantages.values()})
     runtime = DemoRuntime(ServeOptions(tuple(paths), (dns,), admin_listen=admin), regions, port, str(keys_file))
@@ -171,8 +175,8 @@ async def run_demo(paths: list[str], dns: tuple[str, int], admin: tuple[str, int
     tasks = []
     if runtime.admin_url is not None:
         keys = load_keys(str(keys_file), None)
-        for vantage in config.vantages:
-            p = Prober(config, vantage, [runtime.admin_url], "demo", keys["demo"])
+        for vantage in config.vantages.values():
+            p = Prober(config, vantage.name, [runtime.admin_url], vantage.key_id, keys[vantage.key_id])
             probers.append(p)
             tasks.append(asyncio.ensure_future(p.run()))
     while not runtime.answering and not serving.done():

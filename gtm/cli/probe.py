@@ -45,14 +45,14 @@ def run(args: argparse.Namespace) -> int:
         keys = signing.load_keys(config.health.keys_file, config.health.keys_env)
     except ValueError as e:
         return _error(EXIT_FAIL, str(e))
-    if args.key_id is not None:
-        if args.key_id not in keys:
-            return _error(EXIT_USAGE, f"--key-id: no key {args.key_id!r} (known: {', '.join(keys)})")
-        key_id = args.key_id
-    elif len(keys) == 1:
-        key_id = next(iter(keys))
-    else:  # the node's key file holds every prober's key: signing with the wrong one would be silent
-        return _error(EXIT_USAGE, f"several report keys; choose one with --key-id (one of {', '.join(keys)})")
+    want = config.vantages[args.vantage].key_id  # nodes accept this vantage's reports signed with it only
+    key_id = args.key_id if args.key_id is not None else want
+    if key_id not in keys:
+        return _error(EXIT_USAGE, f"no report key {key_id!r} for vantage {args.vantage} in the key file (known: "
+                                  f"{', '.join(keys)}); a vantage signs with the key named after it, or the one its "
+                                  f"config names (vantages.{args.vantage}.key)")
+    if key_id != want:
+        log.warning("--key-id %s: nodes accept reports of %s signed with %s only", key_id, args.vantage, want)
     token = None
     if args.token_file:
         try:

@@ -11,6 +11,7 @@ expected, ``null``, a number where a name is expected, an empty file) is a probl
 """
 from __future__ import annotations
 
+import logging
 import os
 from types import MappingProxyType
 from typing import Any, Callable
@@ -23,6 +24,8 @@ from gtm.config.yamlsrc import LMap, load_yaml
 from gtm.config.zones import ZONE_KEYS, add_zone, master_zone, yaml_zone
 from gtm.errors import ConfigError, Problem
 from gtm.model import Config, Zone
+
+log = logging.getLogger(__name__)
 
 TOP_KEYS = {"zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services", "geoip",
             "health", "admin", "overrides", "drills", "rrl"}
@@ -118,6 +121,10 @@ def load(paths: list[str] | str) -> Config:
         if shared.vantages and quorum > len(shared.vantages):
             ctx.err(line, path, f"must be at most the number of vantages, {len(shared.vantages)} (got {quorum})")
             problems += ctx.problems[-1:]
+        elif quorum == 1 and len(shared.vantages) > 1:
+            log.warning("%s:%d: %s: 1 of %d vantages: one prober (or one stolen report key) decides alone; the "
+                        "default is a majority (%d)", ctx.file, line, path, len(shared.vantages),
+                        len(shared.vantages) // 2 + 1)
 
     zones: dict[str, Zone] = {}
     imported: dict[str, str] = {}  # absolute path -> path as named

@@ -13,6 +13,7 @@ from typing import Any
 from gtm.config.checks import Ctx, join, show
 from gtm.config.common import read_host_port, read_secret_source
 from gtm.config.yamlsrc import LMap
+from gtm.model.net import admin_name
 from gtm.model import (
     AdminSettings, DrillSettings, GeoIPSource, HealthSettings, NodeAddress, RrlSettings, StoreSettings, Window,
 )
@@ -209,7 +210,7 @@ def read_admin(ctx: Ctx, f: str, doc: LMap) -> AdminSettings:
     m = ctx.mapping(doc["admin"], "admin", doc.value_line("admin"))
     if m is None:
         return AdminSettings()
-    ctx.keys(m, "admin", {"listen", "token", "public", "tls"})
+    ctx.keys(m, "admin", {"listen", "token", "public", "tls", "names"})
     d = AdminSettings()
     listen = read_host_port(ctx, m, "listen", "admin", lowest_port=0) or d.listen  # port 0: any free port
     token_file, token_env = read_secret_source(ctx, f, m, "token", "admin")
@@ -231,4 +232,13 @@ def read_admin(ctx: Ctx, f: str, doc: LMap) -> AdminSettings:
                     ctx.err(tm.value_line(name), join("admin.tls", name), f"no such file {path_}")
                     path_ = None
                 cert, key = (path_, key) if name == "cert" else (cert, path_)
-    return AdminSettings(listen, token_file, token_env, tuple(public) if "public" in m else d.public, cert, key)
+    names = []
+    for item, line, p in ctx.seq(m, "names", "admin"):
+        name = admin_name(item, listen[1]) if isinstance(item, str) else None
+        if name is None:
+            ctx.err(line, p, "must be HOST or HOST:PORT, a name or address probers and clients reach the admin API "
+                             f"at (got {show(item)})")
+        else:
+            names.append(name)
+    return AdminSettings(listen, token_file, token_env, tuple(public) if "public" in m else d.public, cert, key,
+                         tuple(names))

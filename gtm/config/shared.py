@@ -89,8 +89,8 @@ def read_monitor(ctx: Ctx, name: str, m: LMap, path: str, shared: Shared) -> Mon
                 f"must be less than the interval, {interval:g} (got {timeout:g})")
     rise = ctx.integer(m, "rise", path, 2, 1, 100)
     fall = ctx.integer(m, "fall", path, 3, 1, 100)
-    quorum = ctx.integer(m, "quorum", path, 1, 1, 100)
-    if m.get("quorum") == quorum:
+    quorum = ctx.integer(m, "quorum", path, None, 1, 100)
+    if quorum is not None and m.get("quorum") == quorum:
         shared.quorums.append((ctx, m.value_line("quorum"), join(path, "quorum"), quorum))
     verify = ctx.get(m, "tls_verify", path, bool, True, "true or false")
     if len(ctx.problems) > start or mtype is None or port is None:
@@ -101,6 +101,9 @@ def read_monitor(ctx: Ctx, name: str, m: LMap, path: str, shared: Shared) -> Mon
 
 def read_vantage(ctx: Ctx, name: str, m: LMap, path: str, shared: Shared) -> Vantage | None:
     start = len(ctx.problems)
-    ctx.keys(m, path, {"location"})
+    ctx.keys(m, path, {"location", "key"})
     loc = read_location(ctx, m, path)
-    return Vantage(name, loc) if loc and len(ctx.problems) == start else None
+    key = ctx.string(m, "key", path, None)
+    if key is not None and (not key.strip() or ":" in key or "," in key or "#" in key):
+        ctx.err(m.value_line("key"), join(path, "key"), f"must be a key id as in the key file (got {show(key)})")
+    return Vantage(name, loc, key) if loc and len(ctx.problems) == start else None

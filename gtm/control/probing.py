@@ -14,6 +14,7 @@ from typing import Any, Callable
 from gtm.health.node import HealthNode
 from gtm.health.prober import Prober
 from gtm.health.signing import load_keys
+from gtm.errors import GtmError
 from gtm.model import Config
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,10 @@ class BuiltinProber:
 
     def start(self, config: Config) -> None:
         keys = load_keys(config.health.keys_file, config.health.keys_env)
-        key_id = sorted(keys)[0]
+        key_id = config.vantages[self.vantage].key_id if self.vantage in config.vantages else self.vantage
+        if key_id not in keys:
+            raise GtmError(f"--probe-as {self.vantage}: no report key {key_id!r} in the key file (a vantage signs with "
+                           f"its own key: by default the one named after it; vantages.{self.vantage}.key names another)")
         self._prober = Prober(config, self.vantage, [self.admin_url], key_id, keys[key_id], token=self.token)
         self._task = asyncio.ensure_future(self._prober.run())
 

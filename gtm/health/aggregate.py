@@ -6,7 +6,7 @@ Four steps (DESIGN.md section 4):
    ``fall`` consecutive failures make it down, ``rise`` consecutive successes make it up; until one of them
    happens the view is not established and does not vote.
 2. **Views → endpoint verdict.** Only fresh vantages vote (a vantage whose last report is older than
-   ``stale_after`` of its intervals is silent). At least ``quorum`` down votes make a check down, at least
+   ``stale_after`` rounds, the round being the shortest configured monitor interval, is silent). At least ``quorum`` down votes make a check down, at least
    ``quorum`` up votes make it up; otherwise the verdict stays as it was (so when every prober goes silent,
    the last known state stands). During the warm-up after start, down votes do not count. A vantage with an
    established view of every check, all down, while another fresh vantage sees some of them up is **sick**: it
@@ -23,9 +23,10 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
-from gtm.model import Config, HealthSettings, HealthSnapshot, Report
+from gtm.model import Config, HealthSnapshot, Report
 
 Check = tuple[str, str, str]  # (monitor, region, address)
+DEFAULT_ROUND = 5.0  # seconds between reports when nothing is monitored (the prober's default)
 
 
 def checks_of(config: Config) -> dict[Check, tuple[int, int, int]]:
@@ -38,7 +39,8 @@ def checks_of(config: Config) -> dict[Check, tuple[int, int, int]]:
         mon = config.monitors[svc.monitor]
         for region in svc.regions:
             for ep in config.regions[region].endpoints:
-                out[(mon.name, region, str(ep.address))] = (mon.rise, mon.fall, mon.quorum)
+                out[(mon.name, region, str(ep.address))] = (mon.rise, mon.fall,
+                                                            mon.quorum_among(len(config.vantages)))
     return out
 
 
@@ -97,12 +99,14 @@ def ingest(state: State, report: Report, now: float, config: Config) -> tuple[St
     rtt = dict(state.rtt)
     alpha = config.health.rtt_alpha
     ignored = 0
+    counted: set[Check] = set()
     for obs in report.observations:
         check = (obs.monitor, obs.region, obs.address)
         params = checks.get(check)
-        if params is None:
+        if params is None or check in counted:  # one observation per check and report counts toward rise/fall
             ignored += 1
             continue
+        counted.add(check)
         rise, fall, _ = params
         old = views.get((report.vantage, check), View())
         if obs.ok:
@@ -121,15 +125,23 @@ def ingest(state: State, report: Report, now: float, config: Config) -> tuple[St
                    seen=MappingProxyType(seen)), ignored
 
 
-def fresh_vantages(state: State, now: float, settings: HealthSettings) -> set[str]:
-    return {v for v, s in state.seen.items() if now - s.at <= settings.stale_after * s.interval}
+def round_of(config: Config) -> float:
+    """Seconds between a prober's reports, as configured: the shortest interval of the monitors in use (what
+    ``gtm.health.prober`` reports at). Staleness is judged on it, never on the interval a report declares."""
+    intervals = {config.monitors[m].interval for m, _, _ in checks_of(config)}
+    return min(intervals, default=DEFAULT_ROUND)
+
+
+def fresh_vantages(state: State, now: float, config: Config) -> set[str]:
+    limit = config.health.stale_after * round_of(config)
+    return {v for v, s in state.seen.items() if now - s.at <= limit}
 
 
 def evaluate(state: State, now: float, config: Config) -> tuple[State, list[Transition]]:
     """Verdicts from the current views: quorum of fresh, well vantages; regions; sick vantages."""
     settings = config.health
     checks = checks_of(config)
-    fresh = fresh_vantages(state, now, settings)
+    fresh = fresh_vantages(state, now, config)
     transitions: list[Transition] = []
 
     # Sick vantages: a view of every check established, all of them down, while another fresh vantage sees one

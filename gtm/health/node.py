@@ -18,13 +18,15 @@ from typing import Any, Callable
 
 from gtm.health import aggregate
 from gtm.health.aggregate import State, Transition
-from gtm.health.signing import HEADER_KEY, HEADER_NONCE, HEADER_SIG, HEADER_TS, Rejected, Verifier, load_keys
+from gtm.health.signing import HEADERS, Rejected, Verifier, load_keys
 from gtm.model import Config, HealthSnapshot, Report, ReportError
 
 log = logging.getLogger(__name__)
 
+PERSIST_SEQS_EVERY = 5.0  # seconds: reports' sequence numbers are saved at least this often while they arrive
+
 # HTTP header names are case-insensitive (RFC 9110 section 5.1), and HTTP/2 proxies send them in lower case.
-_SIGNING_HEADERS = {h.lower(): h for h in (HEADER_KEY, HEADER_TS, HEADER_NONCE, HEADER_SIG)}
+_SIGNING_HEADERS = {h.lower(): h for h in HEADERS}
 
 
 class HealthNode:
@@ -44,7 +46,10 @@ class HealthNode:
         self.transitions: deque[Transition] = deque(maxlen=200)
         self.transition_counts: Counter[tuple[str, str]] = Counter()
         self.generation = 0
+        self.seqs: dict[str, int] = {}               # vantage -> the seq of its last report applied (persisted)
+        self.audiences: frozenset[str] | None = None  # the names this node is reached at (set by the admin API)
         self.restored = False
+        self._persisted = 0.0
         self.current = HealthSnapshot()
         self._delivered = False                      # on_change has seen a snapshot since the node went live
         self._load_keys(config)
@@ -71,8 +76,14 @@ class HealthNode:
             keys = self.check_keys(config)
         # The nonces seen so far outlive a reload: a report captured before it must not be replayable after it.
         seen = self.verifier.seen if self.verifier is not None else {}
-        self.verifier = Verifier(keys, h.skew, seen) if keys else None
+        self.verifier = Verifier(keys, h.skew, seen, self.audiences, self.state.started) if keys else None
         self.config = config
+
+    def set_audiences(self, audiences: frozenset[str] | None) -> None:
+        """The names probers reach this node at (``HOST:PORT``); None: any (see ``gtm.admin.app.audiences``)."""
+        self.audiences = audiences
+        if self.verifier is not None:
+            self.verifier.audiences = audiences
 
     @property
     def monitored(self) -> bool:
@@ -99,17 +110,18 @@ class HealthNode:
                          "reason": "no_keys"}
         headers = {_SIGNING_HEADERS.get(k.lower(), k): v for k, v in headers.items()}
         try:
-            self.verifier.verify(headers, body, now)
+            key_id = self.verifier.verify(headers, body, now)
             report = Report.from_json(body)
+            self._admit(report, key_id)
         except Rejected as e:
             self.rejected[e.reason] += 1
             return e.status, {"error": str(e), "reason": e.reason}
         except ReportError as e:
             self.rejected["malformed"] += 1
             return 400, {"error": f"malformed report: {e}", "reason": "malformed"}
-        if report.vantage not in self.config.vantages:
-            self.rejected["unknown_vantage"] += 1
-            return 400, {"error": f"unknown vantage {report.vantage!r}", "reason": "unknown_vantage"}
+        self.seqs[report.vantage] = report.seq
+        if now - self._persisted >= PERSIST_SEQS_EVERY:
+            self.persist()  # the sequence numbers survive a restart (a verdict change saves them too)
         self.state, ignored = aggregate.ingest(self.state, report, now, self.config)
         self.accepted += 1
         self.ignored += ignored
@@ -117,6 +129,20 @@ class HealthNode:
             self.results[(report.vantage, "ok" if o.ok else "fail")] += 1
         self.evaluate()
         return 200, {"applied": len(report.observations) - ignored, "ignored": ignored}
+
+    def _admit(self, report: Report, key_id: str) -> None:
+        """A verified report is applied only from a known vantage, signed with that vantage's own key, and newer
+        than the last one applied from it (sequence numbers only go up: a report captured earlier, even one
+        this node never saw, is refused)."""
+        vantage = self.config.vantages.get(report.vantage)
+        if vantage is None:
+            raise Rejected("unknown_vantage", f"unknown vantage {report.vantage[:64]!r}", 400)
+        if key_id != vantage.key_id:
+            raise Rejected("wrong_key", f"key {key_id!r} does not sign for vantage {vantage.name!r} (its key is "
+                           f"{vantage.key_id!r})", 403)
+        last = self.seqs.get(report.vantage)
+        if last is not None and report.seq <= last:
+            raise Rejected("old_seq", f"seq {report.seq} of {vantage.name} is not after the last applied, {last}", 409)
 
     # -- verdicts -----------------------------------------------------------------------------------------
     def evaluate(self) -> None:
@@ -157,9 +183,10 @@ class HealthNode:
         """Save the verdicts and RTTs to ``health.state_file`` (atomically). Nothing is saved while no check has
         a verdict: an empty state restored at the next start would count as known and answer "all up"."""
         path = self.config.health.state_file
-        if not path or not self.state.verdicts:
+        if not path or not (self.state.verdicts or self.seqs):
             return
-        body = {"saved_at": self.clock(),
+        self._persisted = self.clock()
+        body = {"saved_at": self.clock(), "seqs": dict(sorted(self.seqs.items())),
                 "verdicts": [[*check, up] for check, up in sorted(self.state.verdicts.items())],
                 "regions": [[*key, up] for key, up in sorted(self.state.regions.items())],
                 "rtt": [[*key, ms] for key, ms in sorted(self.state.rtt.items())]}
@@ -178,6 +205,8 @@ class HealthNode:
         try:
             with open(path, encoding="utf-8") as fh:
                 body = json.load(fh)
+            seqs = body.get("seqs") or {}
+            self.seqs = {str(v): int(n) for v, n in seqs.items() if v in self.config.vantages}
             known = aggregate.checks_of(self.config)
             verdicts = {(m, r, a): bool(up) for m, r, a, up in body["verdicts"] if (m, r, a) in known}
             regions = {(m, r): bool(up) for m, r, up in body["regions"]}
@@ -199,7 +228,7 @@ class HealthNode:
     # -- status -------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         now = self.clock()
-        fresh = aggregate.fresh_vantages(self.state, now, self.config.health)
+        fresh = aggregate.fresh_vantages(self.state, now, self.config)
         views: dict[str, list[dict[str, Any]]] = {}
         for (vantage, (mon, region, addr)), view in sorted(self.state.views.items()):
             views.setdefault(vantage, []).append({

@@ -16,8 +16,9 @@ Shape of a running :class:`Prober`:
   always with the NEWEST report (a newer one replaces a pending stale one: only the latest state is worth sending).
   Nodes never wait for each other, and the rounds never wait for any node.
 
-Reports carry one ``seq`` per round, increasing by one; a node that missed reports (while down, or because a stale
-one was dropped) sees gaps, never a decrease. One log line per node state change (reachable / unreachable).
+Reports carry one ``seq`` per round, increasing by one from the clock in milliseconds at start (so it goes up
+across restarts too); a node that missed reports (while down, or because a stale one was dropped) sees gaps,
+never a decrease. Each report to a node is signed for that node (its audience: HOST:PORT of its URL). One log line per node state change (reachable / unreachable).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from typing import Callable, Sequence
 import aiohttp
 
 from gtm.health import signing
+from gtm.health.aggregate import round_of
 from gtm.health.probe import describe_os_error, probe
 from gtm.model import Config
 from gtm.model.health import MAX_OBSERVATIONS, Observation, Report
@@ -40,7 +42,6 @@ from gtm.model.traffic import Monitor
 log = logging.getLogger(__name__)
 
 JITTER = 0.10                 # each probe delay is interval × (1 ± JITTER)
-DEFAULT_ROUND = 5.0           # seconds between reports when nothing is monitored (a heartbeat)
 REPORTS_PATH = "/v1/reports"
 
 
@@ -86,6 +87,7 @@ class NodeState:
     attempts: int = 0            # every POST tried, for tests and status
     last_error: str = ""
     last_seq: int = -1           # seq of the last report accepted
+    audience: str = ""           # what reports to it are signed for (signing.audience_of(url))
     pending: Report | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -111,11 +113,14 @@ class Prober:
             raise ValueError("concurrency must be at least 1")
         self.vantage = vantage
         self.targets = targets(config)
-        self.round = min((t.monitor.interval for t in self.targets), default=DEFAULT_ROUND)
-        self.nodes = {url.rstrip("/"): NodeState(url.rstrip("/")) for url in report_to}
+        self.round = round_of(config)  # the nodes judge staleness on the same figure
+        self.nodes = {url.rstrip("/"): NodeState(url.rstrip("/"), audience=signing.audience_of(url))
+                      for url in report_to}
         self.latest: dict[tuple[str, str, str], Observation] = {}   # the newest observation of each target
         self.unreported: set[tuple[str, str, str]] = set()          # targets observed since the last report
-        self.seq = 0
+        # Sequence numbers only go up, across restarts too (nodes refuse one not after the last they applied):
+        # they start at the clock in milliseconds and count rounds from there.
+        self.seq = int(clock() * 1000)
         self._key_id, self._secret, self._token = key_id, secret, token
         self._concurrency = concurrency
         self._ssl_ctx, self._report_ssl = ssl_ctx, report_ssl
@@ -238,7 +243,7 @@ class Prober:
         body = report.to_json()
         # Signed at each attempt: a retry needs a fresh nonce (the node refuses a seen one as a replay) and a
         # timestamp within the node's skew window.
-        headers = signing.sign(body, self._key_id, self._secret, self._clock())
+        headers = signing.sign(body, self._key_id, self._secret, self._clock(), node.audience)
         headers["Content-Type"] = "application/json"
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -248,6 +253,8 @@ class Prober:
                                         ssl=self._report_ssl or True, allow_redirects=False,
                                         timeout=aiohttp.ClientTimeout(total=self._send_timeout)) as resp:
                     if 200 <= resp.status < 300:
+                        return None
+                    if resp.status == 409:  # the node applied this report (or a newer one): a reply was lost
                         return None
                     text = (await resp.content.read(200)).decode("utf-8", errors="replace").strip()
                     return f"HTTP {resp.status}" + (f" ({text.splitlines()[0][:100]})" if text else "")

@@ -118,6 +118,7 @@ class AdminSettings:
     public: tuple[str, ...] = ("healthz",)  # paths served without the bearer token (also: "metrics")
     tls_cert: str | None = None
     tls_key: str | None = None
+    names: tuple[str, ...] = ()    # HOST:PORT names the API is reached at: reports' audience, the Host header
 
 
 @dataclass(frozen=True)

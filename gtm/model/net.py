@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Union
+from urllib.parse import urlsplit
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -37,3 +38,18 @@ def parse_client(text: str) -> IPNetwork:
         return ipaddress.ip_network(text, strict=False)
     address = ipaddress.ip_address(text)
     return ipaddress.ip_network(address)
+
+
+def admin_name(text: str, default_port: int) -> str | None:
+    """``HOST[:PORT]`` (an IPv6 address in brackets) as ``host:port``, lower case; None when it is not one."""
+    if not text or any(c.isspace() or c in "/@?#\\" for c in text):
+        return None
+    try:
+        parts = urlsplit("//" + text)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port or default_port}"

@@ -60,8 +60,13 @@ class Monitor:
     timeout: float = 2.0
     rise: int = 2                    # consecutive successes to come up
     fall: int = 3                    # consecutive failures to go down
-    quorum: int = 1                  # fresh vantages that must agree
+    quorum: int | None = None        # fresh vantages that must agree (None: a majority of the vantages)
     tls_verify: bool = True
+
+    def quorum_among(self, vantages: int) -> int:
+        """The quorum in force with ``vantages`` vantages: as set, else a majority of them (so one vantage,
+        lying or lost, can neither take an endpoint down nor keep it up alone when there are three or more)."""
+        return self.quorum if self.quorum is not None else vantages // 2 + 1
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,11 @@ class Vantage:
 
     name: str
     location: Location
+    key: str | None = None           # the id of the report key that signs for it (None: its name)
+
+    @property
+    def key_id(self) -> str:
+        return self.key if self.key is not None else self.name
 
 
 class FailMode(str, Enum):

@@ -338,8 +338,9 @@ class _Builder:
                 self._warn(f"service {service.key}: monitor {monitor.name}: rise {monitor.rise} differs from fall "
                            f"{monitor.fall}; Route53 uses one FailureThreshold ({max(1, min(10, monitor.fall))}) "
                            "for both")
-            if monitor.quorum > 1:
-                self._warn(f"service {service.key}: monitor {monitor.name}: quorum {monitor.quorum} becomes "
+            quorum = monitor.quorum_among(len(self.config.vantages))
+            if quorum > 1:
+                self._warn(f"service {service.key}: monitor {monitor.name}: quorum {quorum} becomes "
                            "Route53's rule (healthy when more than 18 % of its checkers say so)")
             if monitor.interval not in (10.0, 30.0):
                 self._warn(f"service {service.key}: monitor {monitor.name}: interval {monitor.interval:g} s becomes "

@@ -38,7 +38,7 @@ from gtm.model import MAX_REPORT_BYTES, AdminSettings
 from gtm.serving import build
 from tests.conftest import ROOT
 from tests.support.admin_node import (
-    APP, ENDPOINTS, KEY_ID, OTHER_KEY_ID, OTHER_SECRET, SECRET, TOKEN, ZONE, AdminNode, Response, all_obs, obs,
+    APP, ENDPOINTS, KEY_ID, KEYS, OTHER_KEY_ID, OTHER_SECRET, SECRET, TOKEN, ZONE, AdminNode, Response, all_obs, obs,
     report, running_node, write_node,
 )
 
@@ -182,10 +182,9 @@ def test_signed_reports_are_applied_and_shown_in_status(fresh: AdminNode) -> Non
 
 
 def test_header_names_are_case_insensitive(node: AdminNode) -> None:
-    body = report("frankfurt", all_obs(up=["eu-west"]))
-    signed = signing.sign(body, KEY_ID, SECRET, time.time())
     for spelled in (str.lower, str.upper):
-        signed = signing.sign(body, KEY_ID, SECRET, time.time())
+        body = report("frankfurt", all_obs(up=["eu-west"]))
+        signed = signing.sign(body, KEY_ID, SECRET, time.time(), node.audience)
         r = node.request("POST", "/v1/reports", body, {spelled(k): v for k, v in signed.items()})
         assert r.status == 200, r.body
 
@@ -195,18 +194,20 @@ def test_every_key_in_the_key_file_is_accepted(node: AdminNode) -> None:
     assert r.status == 200, r.body
 
 
-def _signed(body: bytes, ts: str, key_id: str = KEY_ID, secret: bytes = SECRET) -> dict[str, str]:
-    """Headers signed by hand, as the protocol in gtm.health.signing describes it (for timestamps that
-    ``signing.sign`` would not write)."""
+def _signed(body: bytes, ts: str, audience: str, key_id: str = "singapore", secret: bytes = KEYS["singapore"]
+            ) -> dict[str, str]:
+    """Headers signed by hand, as the protocol in gtm.health.signing and docs/health.md describe it (for
+    timestamps that ``signing.sign`` would not write)."""
     nonce = f"{int(time.monotonic_ns()):032x}"[-32:]
-    mac = hmac.new(secret, f"{key_id}\n{ts}\n{nonce}\n".encode() + body, hashlib.sha256).hexdigest()
+    mac = hmac.new(secret, f"{key_id}\n{ts}\n{nonce}\n{audience}\n".encode() + body, hashlib.sha256).hexdigest()
     return {signing.HEADER_KEY: key_id, signing.HEADER_TS: ts, signing.HEADER_NONCE: nonce,
-            signing.HEADER_SIG: mac}
+            signing.HEADER_AUDIENCE: audience, signing.HEADER_SIG: mac}
 
 
 def _without(name: str) -> Callable[[AdminNode, bytes], Response]:
     def send(n: AdminNode, body: bytes) -> Response:
-        headers = {k: v for k, v in signing.sign(body, KEY_ID, SECRET, time.time()).items() if k != name}
+        headers = {k: v for k, v in signing.sign(body, "singapore", KEYS["singapore"], time.time(), n.audience).items()
+                   if k != name}
         return n.request("POST", "/v1/reports", body, headers)
     return send
 
@@ -234,6 +235,7 @@ REFUSALS: list[tuple[str, int, str, str, Callable[[AdminNode, bytes], Response]]
      lambda n, b: n.request("POST", "/v1/reports", b)),
     ("no nonce", 401, "unsigned", "missing signature headers", _without(signing.HEADER_NONCE)),
     ("no signature header", 401, "unsigned", "missing signature headers", _without(signing.HEADER_SIG)),
+    ("no audience", 401, "unsigned", "missing signature headers", _without(signing.HEADER_AUDIENCE)),
     ("unknown key", 401, "unknown_key", "unknown key id 'nobody'",
      lambda n, b: n.post_report(b, "nobody", SECRET)),
     ("forged: wrong secret", 401, "bad_signature", "signature does not match",
@@ -242,17 +244,21 @@ REFUSALS: list[tuple[str, int, str, str, Callable[[AdminNode, bytes], Response]]
      lambda n, b: n.post_report(b, KEY_ID, OTHER_SECRET)),
     ("forged: body changed after signing", 401, "bad_signature", "signature does not match",
      lambda n, b: n.request("POST", "/v1/reports", b.replace(b'"ok":false', b'"ok":true'),
-                            signing.sign(b, KEY_ID, SECRET, time.time()))),
+                            signing.sign(b, "singapore", KEYS["singapore"], time.time(), n.audience))),
+    ("signed for another node", 403, "wrong_audience", "signed for '127.0.0.1:1', not for this node",
+     lambda n, b: n.post_report(b, audience="127.0.0.1:1")),
+    ("another vantage's key", 403, "wrong_key", "key 'frankfurt' does not sign for vantage 'singapore'",
+     lambda n, b: n.post_report(b, KEY_ID, SECRET)),
     ("stale: 2 minutes old", 401, "stale", "off the node's clock",
      lambda n, b: n.post_report(b, at=time.time() - 120)),
     ("stale: 2 minutes ahead", 401, "stale", "off the node's clock",
      lambda n, b: n.post_report(b, at=time.time() + 120)),
     ("timestamp not a number", 400, "bad_timestamp", "timestamp is not a number",
-     lambda n, b: n.request("POST", "/v1/reports", b, _signed(b, "yesterday"))),
+     lambda n, b: n.request("POST", "/v1/reports", b, _signed(b, "yesterday", n.audience))),
     ("timestamp NaN", 401, "stale", "off the node's clock",
-     lambda n, b: n.request("POST", "/v1/reports", b, _signed(b, "nan"))),
+     lambda n, b: n.request("POST", "/v1/reports", b, _signed(b, "nan", n.audience))),
     ("unknown vantage", 400, "unknown_vantage", "unknown vantage 'mars'",
-     lambda n, b: n.post_report(b.replace(b'"singapore"', b'"mars"'))),
+     lambda n, b: n.post_report(b.replace(b'"singapore"', b'"mars"'), "singapore")),
     ("oversized", 413, "oversized", f"larger than {MAX_REPORT_BYTES} bytes",
      lambda n, b: n.post_report(b + b" " * MAX_REPORT_BYTES)),
 ] + [(f"malformed: {what}", 400, "malformed", what, _posting(body)) for what, body in MALFORMED_BODIES.items()]
@@ -282,7 +288,7 @@ def test_a_body_of_exactly_the_limit_is_accepted(node: AdminNode) -> None:
 
 def test_a_replayed_report_is_refused(node: AdminNode) -> None:
     body = report("frankfurt", all_obs(up=["eu-west"]))
-    headers = signing.sign(body, KEY_ID, SECRET, time.time())
+    headers = signing.sign(body, KEY_ID, SECRET, time.time(), node.audience)
     assert node.request("POST", "/v1/reports", body, headers).status == 200
     before, counts = health_state(node), rejected(node)
     again = node.request("POST", "/v1/reports", body, headers)

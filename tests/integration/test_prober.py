@@ -406,6 +406,7 @@ def test_prober_delivers_signed_reports_and_a_dead_node_delays_nobody(caplog: py
                                 KEY_ID, SECRET, token=TOKEN, rng=random.Random(1))
                 assert prober.round == 0.2
                 started = time.monotonic()
+                started_ms = time.time() * 1000
                 task = asyncio.create_task(prober.run())
                 try:
                     await wait_for(lambda: len(good.received) >= 8, 3.0)
@@ -415,7 +416,9 @@ def test_prober_delivers_signed_reports_and_a_dead_node_delays_nobody(caplog: py
                     assert max(gaps) < 0.4 and 0.15 < statistics.median(gaps) < 0.25, gaps
                     assert times[0] - started < 0.5
                     seqs = [r.seq for _, r in good.received]
-                    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and seqs[0] == 1
+                    # one a round, from the clock in milliseconds at start (so they go up across restarts too)
+                    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+                    assert abs(seqs[0] - 1 - started_ms) < 2000, (seqs[0], started_ms)
                     last = good.received[-1][1]
                     assert (last.vantage, last.interval) == ("frankfurt", 0.2)
                     assert abs(last.sent_at - time.time()) < 1.0
@@ -445,7 +448,7 @@ def test_prober_delivers_signed_reports_and_a_dead_node_delays_nobody(caplog: py
                         first_late = late.received[0][0] - good.received[0][0]
                         assert 2.8 < first_late < 3.6, first_late  # 1 s + 2 s of backoff
                         assert late_node.attempts - late_node.delivered == 2  # two failures, then success
-                        assert late.received[0][1].seq > 10  # the newest report, not the first stale one
+                        assert late.received[0][1].seq > good.received[0][1].seq + 10  # the newest, not the first stale one
                         assert late.refused == []
                         await wait_for(lambda: len(late.received) >= 3, 1.5)
                 finally:
@@ -574,9 +577,10 @@ def write_cli_config(tmp_path: Path, port: int, keys: str = f"{KEY_ID}:{SECRET.d
     (["--vantage", "frankfurt", "--report-to", "http://127.0.0.1:1"], "frankfurt:short\n", 1,
      "gtm: error: "),
     (["--vantage", "frankfurt", "--report-to", "http://127.0.0.1:1"],
-     "a:0123456789abcdef\nb:0123456789abcdef\n", 2, "gtm probe: error: several report keys; choose one with --key-id"),
+     "a:0123456789abcdef\nb:0123456789abcdef\n", 2,
+     "gtm probe: error: no report key 'frankfurt' for vantage frankfurt in the key file (known: a, b)"),
     (["--vantage", "frankfurt", "--report-to", "http://127.0.0.1:1", "--key-id", "zz"], None, 2,
-     "gtm probe: error: --key-id: no key 'zz'"),
+     "gtm probe: error: no report key 'zz' for vantage frankfurt"),
     (["--vantage", "frankfurt", "--report-to", "http://127.0.0.1:1", "--token-file", "/nonexistent/token"], None, 1,
      "gtm: error: cannot read token file /nonexistent/token"),
 ])

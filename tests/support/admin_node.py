@@ -28,8 +28,11 @@ from gtm.model.health import Observation, Report
 from tests.conftest import ROOT, GtmProcess
 
 TOKEN = "admin-token-0123456789abcdef"
-KEY_ID, SECRET = "probe-1", b"0123456789abcdef-report-secret"
-OTHER_KEY_ID, OTHER_SECRET = "probe-2", b"fedcba9876543210-other-secret"
+# One key per vantage, named after it (each vantage's reports must be signed with its own key).
+KEYS = {"frankfurt": b"0123456789abcdef-report-secret", "virginia": b"fedcba9876543210-other-secret",
+        "singapore": b"5555555555555555-third-secret"}
+KEY_ID, SECRET = "frankfurt", KEYS["frankfurt"]
+OTHER_KEY_ID, OTHER_SECRET = "virginia", KEYS["virginia"]
 ZONE = "adm.test"
 APP = "app.adm.test"            # the monitored failover service: eu-west first, then us-east
 ENDPOINTS = {"eu-west": ("192.0.2.11", "192.0.2.12"), "us-east": ("192.0.2.21",)}
@@ -68,9 +71,10 @@ def write_node(directory: Path, *, admin: str = "", health: str = "", keys: bool
     sections name the key and token files). The DNS port comes from the command line, the admin API listens
     on a free loopback port."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "keys.txt").write_text(f"{KEY_ID}:{SECRET.decode()}\n{OTHER_KEY_ID}:{OTHER_SECRET.decode()}\n")
+    (directory / "keys.txt").write_text("".join(f"{k}:{v.decode()}\n" for k, v in KEYS.items()))
     (directory / "token.txt").write_text(TOKEN + "\n")
-    text = CONFIG + "health:\n  start_timeout: 0\n"
+    # the monitor's interval is 1 s: a vantage that reports once stays fresh for 100 s (stale_after 100)
+    text = CONFIG + "health:\n  start_timeout: 0\n" + ("  stale_after: 100\n" if "stale_after" not in health else "")
     if keys:
         text += "  keys: {file: keys.txt}\n"
     text += textwrap.indent(textwrap.dedent(health), "  ") if health.strip() else ""
@@ -102,7 +106,7 @@ _seq = iter(range(1, 1 << 30))
 
 
 def report(vantage: str, observations: Iterable[Observation], interval: float = 60.0) -> bytes:
-    """A report body. The interval is long so that the vantage stays fresh for the whole test."""
+    """A report body (its seq one more than the last, across vantages: seqs only go up)."""
     return Report(vantage, time.time(), next(_seq), interval, tuple(observations)).to_json()
 
 
@@ -158,11 +162,23 @@ class AdminNode:
     def get(self, path: str, token: str | None = TOKEN) -> Response:
         return self.request("GET", path, token=token)
 
-    def post_report(self, body: bytes, key_id: str = KEY_ID, secret: bytes = SECRET, at: float | None = None,
-                    nonce: str | None = None, headers: dict[str, str] | None = None,
-                    token: str | None = TOKEN) -> Response:
-        """POST ``body`` to /v1/reports signed with ``key_id``/``secret`` at time ``at`` (default now)."""
-        signed = signing.sign(body, key_id, secret, time.time() if at is None else at, nonce)
+    @property
+    def audience(self) -> str:
+        return signing.audience_of(self.url)
+
+    def post_report(self, body: bytes, key_id: str | None = None, secret: bytes | None = None,
+                    at: float | None = None, nonce: str | None = None, headers: dict[str, str] | None = None,
+                    token: str | None = TOKEN, audience: str | None = None) -> Response:
+        """POST ``body`` to /v1/reports signed with ``key_id``/``secret`` (default: the key of the report's
+        vantage) at time ``at`` (default now) for ``audience`` (default: this node)."""
+        if key_id is None:
+            try:
+                key_id = str(json.loads(body)["vantage"])
+            except (ValueError, KeyError, TypeError):
+                key_id = KEY_ID
+        secret = secret if secret is not None else KEYS.get(key_id, SECRET)
+        signed = signing.sign(body, key_id, secret, time.time() if at is None else at,
+                              self.audience if audience is None else audience, nonce)
         return self.request("POST", "/v1/reports", body, {**signed, "Content-Type": "application/json",
                                                           **(headers or {})}, token=token)
 

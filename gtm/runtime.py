@@ -146,7 +146,7 @@ class Runtime:
         assert self.node is not None
         token = read_token(config.admin)
         app = make_app(self.node, self.metrics.registry, self.status, self.explain, lambda: self.answering, token,
-                       config.admin.public, refresh=self.dns.refresh)
+                       config.admin.public, refresh=self.dns.refresh, degraded=self.dns.degraded)
         app.add_routes(self.routes())
         self._admin_runner, self.admin_url = await admin_start(app, config.admin, listen, token, self.node)
 

@@ -6,7 +6,7 @@
 | ``GET /v1/status`` | regions, endpoints, each vantage's view, verdicts, transitions, generations | token |
 | ``GET /v1/explain?name=&client=&type=`` | the decision trail for a name and client | token |
 | ``GET /metrics`` | Prometheus text format, from the node's own registry; scrapes coalesced | token (``admin.public``) |
-| ``GET /healthz`` | 200 once the node serves DNS, else 503 | public by default |
+| ``GET /healthz`` | 200 once the node serves DNS with every worker, else 503 (``starting``, ``degraded: ...``) | public |
 | ``GET /`` | the status page (HTML, no external assets) | token (or ``?token=``) |
 
 Authentication is a bearer token (``Authorization: Bearer TOKEN``) read from the file or environment variable
@@ -161,7 +161,8 @@ def audiences(settings: AdminSettings, bound: tuple[str, int]) -> frozenset[str]
 
 def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, explain: Explain, serving: Serving,
              token: str | None, public: tuple[str, ...] = ("healthz",),
-             refresh: Callable[[], Awaitable[None]] | None = None) -> web.Application:
+             refresh: Callable[[], Awaitable[None]] | None = None,
+             degraded: Callable[[], str | None] | None = None) -> web.Application:
     """The admin application; ``status``/``explain``/``serving`` are the runtime's, ``node`` its health. Once
     bound, :func:`start` sets the names it is reached at (``app[NAMES]``): requests naming another Host are
     refused (DNS rebinding), and reports must be signed for one of them."""
@@ -232,8 +233,12 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
         return web.Response(body=await scrapes.get(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(request: web.Request) -> web.Response:
-        ok = serving()
-        return web.Response(text="ok\n" if ok else "starting\n", status=200 if ok else 503)
+        if not serving():
+            return web.Response(text="starting\n", status=503)
+        problem = degraded() if degraded is not None else None
+        if problem is not None:  # e.g. a worker missing: part of the traffic is not answered as it should be
+            return web.Response(text=f"degraded: {problem}\n", status=503)
+        return web.Response(text="ok\n")
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(text=STATUS_PAGE, content_type="text/html", headers=PAGE_HEADERS)

@@ -31,6 +31,10 @@ class Answering:
         """Worker processes running (0 without workers)."""
         return self.pool.running() if self.pool else 0
 
+    def degraded(self) -> str | None:
+        """Why not every worker answers (None: all do, or no workers)."""
+        return self.pool.degraded() if self.pool else None
+
     async def start(self, serving: Serving, generation: int, limits: RrlSettings | None, stop: Callable[[], None],
                     counts: Counts) -> None:
         """Open the DNS sockets (or take them over) and answer from ``serving``; ``stop`` is called when a newer

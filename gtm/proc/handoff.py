@@ -93,7 +93,7 @@ class Handoff:
             word = line.strip()
             if word == b"GIVE":
                 socks = self.pool.all_sockets()
-                per = len(self.pool.sets[0]) if self.pool.sets else 0
+                per = max((len(x) for x in self.pool.sets), default=0)  # (a missing worker's set is closed)
                 meta = json.dumps({"per_worker": per, "listen": self.pool.bound}).encode()
                 socket.send_fds(conn, [meta], [s.fileno() for s in socks])
                 log.info("handed %d sockets to the next instance", len(socks))

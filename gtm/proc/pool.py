@@ -3,9 +3,11 @@ listener per worker and address, the kernel spreading clients over them); the co
 everything else (config, health, overrides, admin API) and ships each swapped snapshot to them
 (``gtm.proc.channel``).
 
-Workers never wait for the control process: the channel is read by the event loop. When the control process
-goes away (EOF), a worker keeps serving its last table until it is told to stop (SIGTERM). A worker that dies
-is started again by the control process, on the same sockets.
+Workers never wait for the control process: the channel is read by the event loop. A worker that dies is
+started again by the control process, on the same sockets. When that cannot be done at once (it keeps dying,
+or starting it fails: no descriptors left, say), its sockets are closed, so that the kernel spreads the
+traffic over the workers that run instead of queueing it where nobody reads, and it is tried again with
+backoff (0.5 s doubling up to 30 s) until it starts, on sockets bound anew.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from gtm.proc import sharedmem
 from gtm.proc.channel import AskReport, Swap, WorkerReport, frame, read_frame
 
 log = logging.getLogger(__name__)
+
+BACKOFF, BACKOFF_CAP = 0.5, 30.0  # seconds before a worker that died again (or failed to start) is tried again
 
 
 def bind_sockets(listen: list[tuple[str, int]]) -> tuple[list[socket.socket], list[tuple[str, int]]]:
@@ -96,6 +100,8 @@ class WorkerPool:
         self.generation = 0
         self._watch: asyncio.Task[None] | None = None
         self._stopping = False
+        self.missing: dict[int, float] = {}   # worker index -> when to try starting it again
+        self._delay: dict[int, float] = {}    # worker index -> the next backoff
 
     async def start(self, snapshot: Any, generation: int) -> None:
         self.snapshot, self.generation = snapshot, generation
@@ -124,30 +130,38 @@ class WorkerPool:
         return [s for socks in self.sets for s in socks]
 
     async def _spawn(self, index: int) -> None:
+        """Start worker ``index`` on its sockets; whatever fails on the way (no descriptors left, say) leaves
+        nothing behind: no descriptor open, no process running."""
         socks = self.sets[index]
-        ours, theirs = socket.socketpair()
-        # the files of shared zones travel on their own datagram socketpair (SCM_RIGHTS; see sharedmem)
-        files_ours, files_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-        files_ours.setblocking(False)
-        fds = [s.fileno() for s in socks] + [theirs.fileno(), files_theirs.fileno()]
-        cmd = [sys.executable, "-m", "gtm.proc.worker", str(index), str(theirs.fileno()),
-               ",".join(str(s.fileno()) for s in socks), str(self.count), str(files_theirs.fileno())]
+        opened: list[socket.socket] = []
+        proc: subprocess.Popen[bytes] | None = None
         try:
+            ours, theirs = socket.socketpair()
+            opened += [ours, theirs]
+            # the files of shared zones travel on their own datagram socketpair (SCM_RIGHTS; see sharedmem)
+            files_ours, files_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            opened += [files_ours, files_theirs]
+            files_ours.setblocking(False)
+            fds = [s.fileno() for s in socks] + [theirs.fileno(), files_theirs.fileno()]
+            cmd = [sys.executable, "-m", "gtm.proc.worker", str(index), str(theirs.fileno()),
+                   ",".join(str(s.fileno()) for s in socks), str(self.count), str(files_theirs.fileno())]
             proc = subprocess.Popen(cmd, pass_fds=fds)
-        except OSError:
-            ours.close()
-            files_ours.close()
-            raise
-        finally:
             theirs.close()
             files_theirs.close()
-        w = Worker(index, proc, ours, files_ours)
-        w.reader, w.writer = await asyncio.open_connection(sock=ours)
+            w = Worker(index, proc, ours, files_ours)
+            w.reader, w.writer = await asyncio.open_connection(sock=ours)
+            assert self.snapshot is not None
+            config, rest = self.snapshot.parts()
+            sharedmem.send(files_ours, config)  # the files first: the message refers to them
+            w.writer.write(frame(Swap(self.generation, config, rest, self.settings)))
+        except BaseException:
+            for s in opened:
+                s.close()
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            raise
         w.task = asyncio.ensure_future(self._listen(w))
-        assert self.snapshot is not None
-        config, rest = self.snapshot.parts()
-        sharedmem.send(files_ours, config)  # the files first: the message refers to them
-        w.writer.write(frame(Swap(self.generation, config, rest, self.settings)))
         if index < len(self.workers):
             self.workers[index] = w
         else:
@@ -168,7 +182,6 @@ class WorkerPool:
             return
 
     async def _supervise(self) -> None:
-        delay: dict[int, float] = {}
         while not self._stopping:
             await asyncio.sleep(0.2)
             for w in list(self.workers):
@@ -178,15 +191,42 @@ class WorkerPool:
                           w.proc.returncode)
                 self._retire(w)
                 self.restarts += 1
-                # A worker that keeps dying (at start, say) is restarted less and less often, up to once a minute.
-                wait = delay.get(w.index, 0.0)
-                delay[w.index] = min(60.0, max(0.5, wait * 2))
+                # A worker that keeps dying (at start, say) is restarted less and less often, up to every 30 s.
+                wait = self._delay.get(w.index, 0.0)
+                self._delay[w.index] = min(BACKOFF_CAP, max(BACKOFF, wait * 2))
+                self.missing[w.index] = time.monotonic() + wait
                 if wait:
-                    await asyncio.sleep(wait)
+                    self._close_set(w.index)
+            for index, due in sorted(self.missing.items()):
+                if self._stopping or time.monotonic() < due:
+                    continue
                 try:
-                    await self._spawn(w.index)
-                except Exception:  # keep supervising the others; try this one again next round
-                    log.exception("could not start worker %d again", w.index)
+                    if not self.sets[index]:
+                        self.sets[index], _ = bind_sockets(self.bound)
+                    await self._spawn(index)
+                except Exception as e:  # tried again with backoff; the other workers take its traffic
+                    wait = self._delay.get(index, BACKOFF)
+                    self._delay[index] = min(BACKOFF_CAP, wait * 2)
+                    self.missing[index] = time.monotonic() + wait
+                    self._close_set(index)
+                    log.error("could not start worker %d (%s); its sockets are closed and it is tried again in "
+                              "%.1f s", index, e, wait)
+                else:
+                    del self.missing[index]
+
+    def _close_set(self, index: int) -> None:
+        """Close a missing worker's sockets: the kernel then sends their share to the live workers' sockets."""
+        for s in self.sets[index]:
+            s.close()
+        self.sets[index] = []
+
+    def degraded(self) -> str | None:
+        """Why not every worker answers (None when they all do)."""
+        running = self.running()
+        if running >= self.count:
+            return None
+        return f"{running} of {self.count} workers running" + (
+            f" (worker {', '.join(str(i) for i in sorted(self.missing))} restarting)" if self.missing else "")
 
     def _retire(self, w: Worker) -> None:
         if w.retired:

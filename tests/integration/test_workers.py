@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -146,6 +148,44 @@ def test_a_killed_worker_is_restarted_and_queries_keep_being_answered(server: Se
     server.wait(r"worker 0 \(pid \d+\) exited with -9; starting it again")
     assert "gtm_worker_restarts_total 1.0" in server.metrics()
     assert EU in ask(server.port)
+
+
+def healthz(server: Server) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(server.admin + "/healthz", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_a_worker_that_cannot_be_restarted_is_retried_and_its_sockets_closed_meanwhile(server: Server) -> None:
+    """Before: a restart that failed (descriptors exhausted) was never tried again, the dead worker's sockets
+    stayed open and took their share of the traffic into a queue nobody read (42 of 100 UDP answered, 21 of 40
+    TCP connections hung), and /healthz said 200. The control process is given no descriptor to spare (its
+    RLIMIT_NOFILE set to what it has open), so the restart fails for real."""
+    pid = server.proc.pid
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    first = server.workers()
+    try:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (len(os.listdir(f"/proc/{pid}/fd")), hard))
+        os.kill(first[0], signal.SIGKILL)
+        server.wait(r"could not start worker \d \(.*Too many open files.*\); its sockets are closed")
+        answered = 0
+        for i in range(100):  # no retry: each query once, as a client that gives up after 0.5 s would
+            try:
+                answered += EU in ask(server.port, tcp=i % 5 == 0, timeout=0.5)
+            except (dns.exception.Timeout, OSError):
+                pass
+        assert answered == 100
+        code, text = healthz(server)
+        assert code == 503 and text.startswith("degraded: 1 of 2 workers running"), (code, text)
+        server.wait(r"could not start worker \d .*tried again in 1\.0 s")  # it keeps trying, with backoff
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    until("the worker is back", lambda: len(server.workers()) == 2, timeout=10)
+    until("healthz is 200 again", lambda: healthz(server) == (200, "ok\n"), timeout=5)
+    for i in range(40):
+        assert EU in ask(server.port, tcp=i % 4 == 0)
 
 
 def test_workers_keep_serving_when_the_control_process_dies(zones: Path) -> None:

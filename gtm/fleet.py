@@ -190,7 +190,7 @@ def fetch_status(node: NodeAddress, token: str | None, timeout: float = 3.0) -> 
             body = json.loads(resp.read().decode())
     except urllib.error.HTTPError as e:
         raise GtmError(f"node {node.admin}: /v1/status answered {e.code} {e.reason}") from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
+    except (urllib.error.URLError, OSError, ValueError, RecursionError) as e:
         reason = getattr(e, "reason", e)
         raise GtmError(f"node {node.admin} is unreachable: {reason}") from None
     return NodeStatus.from_json(body, node)

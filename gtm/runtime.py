@@ -20,7 +20,7 @@ from gtm.admin.app import start as admin_start
 from gtm.admin.explain import explain_table
 from gtm.admin.metrics import NodeMetrics
 from gtm.control.answering import Answering
-from gtm.control.files import remove_ready, watch, write_ready
+from gtm.control.files import mtimes, remove_ready, watch, write_ready
 from gtm.control.options import ServeOptions
 from gtm.control.overrides import OverrideWatcher
 from gtm.control.probing import BuiltinProber, first_round, tick
@@ -59,6 +59,7 @@ class Runtime:
         self._tasks: list[asyncio.Future[Any]] = []
         self._reloading: asyncio.Lock | None = None  # created on the running loop in start()
         self._stop: asyncio.Event | None = None
+        self._watched: object = None           # the files' modification times as loaded (--watch)
 
     # -- new answers: always a Snapshot through Serving.swap --------------------------------------------------
     def _on_health(self, health: HealthSnapshot) -> None:
@@ -134,9 +135,11 @@ class Runtime:
                         "answering as if every endpoint were up")
         await self.dns.start(self.serving, self.generation, config.rrl, self._stop_soon, self.metrics)
         self.answering = True
+        settle()
+        if opts.watch > 0:  # the files as loaded: a change from now on is a change
+            self._watched = mtimes(opts.paths, self._sources())
         if opts.ready_file:
             self._write_ready(opts.ready_file)
-        settle()
         log.info("serving %s", self.serving.table.summary())
 
     def _write_ready(self, path: str) -> None:
@@ -206,7 +209,7 @@ class Runtime:
                 asyncio.ensure_future(self.reload())
             if self.options.watch > 0:
                 self._tasks.append(asyncio.ensure_future(
-                    watch(self.options.paths, self._sources, self.options.watch, self.reload)))
+                    watch(self.options.paths, self._sources, self.options.watch, self.reload, self._watched)))
             await self._stop.wait()
         finally:
             await self.stop()

@@ -234,11 +234,11 @@ def read_admin(ctx: Ctx, f: str, doc: LMap) -> AdminSettings:
                 cert, key = (path_, key) if name == "cert" else (cert, path_)
     names = []
     for item, line, p in ctx.seq(m, "names", "admin"):
-        name = admin_name(item, listen[1]) if isinstance(item, str) else None
-        if name is None:
+        known = admin_name(item, listen[1]) if isinstance(item, str) else None
+        if known is None:
             ctx.err(line, p, "must be HOST or HOST:PORT, a name or address probers and clients reach the admin API "
                              f"at (got {show(item)})")
         else:
-            names.append(name)
+            names.append(known)
     return AdminSettings(listen, token_file, token_env, tuple(public) if "public" in m else d.public, cert, key,
                          tuple(names))

@@ -43,10 +43,11 @@ def mtimes(paths: Sequence[str], extra: Sequence[str]) -> dict[str, int]:
 
 
 async def watch(paths: Sequence[str], sources: Callable[[], Sequence[str]], interval: float,
-                on_change: Callable[[], Awaitable[object]]) -> None:
+                on_change: Callable[[], Awaitable[object]], seen: object = None) -> None:
     """Every ``interval`` seconds, compare the files' modification times (``sources()``: those the current config
-    was read from, and the health file); on a change, ``on_change()`` (a reload). For ever (cancel to stop)."""
-    seen = mtimes(paths, sources())
+    was read from, and the health file) with ``seen`` (taken before the node said it serves, so that no change
+    after that is missed; default: now); on a change, ``on_change()`` (a reload). For ever (cancel to stop)."""
+    seen = mtimes(paths, sources()) if seen is None else seen
     while True:
         await asyncio.sleep(interval)
         now = mtimes(paths, sources())

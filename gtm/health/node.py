@@ -213,7 +213,7 @@ class HealthNode:
             rtt = {(v, r): float(ms) for v, r, ms in body["rtt"]
                    if v in self.config.vantages and r in self.config.regions}
             saved_at = float(body.get("saved_at", 0))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             log.warning("ignoring the persisted health state in %s: %s", path, e)
             return
         if not verdicts:  # nothing known about the checks of this config: wait for the first round instead

@@ -57,6 +57,8 @@ class Report:
             raw = json.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise ReportError(f"not JSON: {e}") from None
+        except RecursionError:  # nesting deeper than the parser goes: no report is like that
+            raise ReportError("not JSON: nested too deeply") from None
         if not isinstance(raw, dict):
             raise ReportError("not a JSON object")
         vantage = _field(raw, "vantage", str)

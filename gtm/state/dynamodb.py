@@ -130,6 +130,8 @@ class DynamoStore:
             raise StoreError(f"the override store {self.table}: its state item has no body") from None
         except ValueError as e:  # json.JSONDecodeError is a ValueError
             raise StoreError(f"the override store {self.table}: {_one_line(e)}") from None
+        except RecursionError:
+            raise StoreError(f"the override store {self.table}: its body is nested too deeply") from None
 
     def token(self) -> Any:
         out = self._call("GetItem", self.client.get_item, TableName=self.table, Key=STATE_KEY, ConsistentRead=True,
@@ -198,7 +200,7 @@ class DynamoStore:
         for item in out.get("Items", []):
             try:
                 entry = AuditEntry.from_json(json.loads(item["entry"]["S"]))
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, RecursionError):
                 continue  # not an audit entry gtm wrote: skipped, as the file store skips a torn line
             if entry is not None:
                 entries.append(entry)

@@ -137,6 +137,8 @@ def decode(text: str, where: str) -> Stored:
         return Stored(data["version"], tuple(Override.from_json(o) for o in data.get("overrides", [])))
     except ValueError as e:  # json.JSONDecodeError is a ValueError
         raise StoreError(f"{where}: {e}") from None
+    except RecursionError:
+        raise StoreError(f"{where}: not a gtm override store (nested too deeply)") from None
     except (TypeError, AttributeError) as e:  # "overrides": null, a number, ...
         raise StoreError(f"{where}: not a gtm override store ({e})") from None
 
@@ -225,7 +227,7 @@ class FileStore:
         for line in lines:
             try:
                 entry = AuditEntry.from_json(json.loads(line))
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue  # a line torn by a crash: skipped, never rewritten
             if entry is not None:
                 out.append(entry)

@@ -220,6 +220,7 @@ def _posting(body: bytes) -> Callable[[AdminNode, bytes], Response]:
 GOOD = report("singapore", all_obs(down=["eu-west", "us-east"]))
 MALFORMED_BODIES = {
     "not JSON": b"{not json",
+    "nested too deeply": b"[" * 100_000 + b"]" * 100_000,  # before: a RecursionError and a 500
     "not a JSON object": b"[1, 2]",
     "vantage is missing": b'{"sent_at": 1, "seq": 1, "interval": 1, "observations": []}',
     "seq is missing or has the wrong type": GOOD.replace(b'"seq":', b'"seq":true,"x":'),

@@ -174,7 +174,7 @@ class AdminNode:
         if key_id is None:
             try:
                 key_id = str(json.loads(body)["vantage"])
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 key_id = KEY_ID
         secret = secret if secret is not None else KEYS.get(key_id, SECRET)
         signed = signing.sign(body, key_id, secret, time.time() if at is None else at,

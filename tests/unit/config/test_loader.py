@@ -59,7 +59,7 @@ def test_example_config_regions_monitors_vantages() -> None:
     assert (web.interval, web.timeout, web.rise, web.fall, web.tls_verify, web.body) == (5.0, 2.0, 2, 3, True, None)
     assert (api.type, api.port, api.body, api.interval, api.timeout) == (MonitorType.HTTP, 8080, '"status": *"ok"',
                                                                          2.0, 1.0)
-    assert (api.rise, api.fall, api.quorum, api.expect) == (2, 3, 1, (200,))  # defaults
+    assert (api.rise, api.fall, api.quorum, api.expect) == (2, 3, None, (200,))  # defaults (quorum: a majority)
     assert config.vantages["frankfurt"] == Vantage("frankfurt", Location(50.11, 8.68))
     assert list(config.vantages) == ["virginia", "frankfurt", "singapore"]
 

@@ -22,7 +22,7 @@ VANTAGES = ("a", "b", "c")
 DEFAULTS = HealthSettings()
 
 
-def config(*, quorum: int = 2, rise: int = 2, fall: int = 2, vantages: tuple[str, ...] = VANTAGES,
+def config(*, quorum: int | None = 2, rise: int = 2, fall: int = 2, vantages: tuple[str, ...] = VANTAGES,
            health: HealthSettings = DEFAULTS, api: bool = False) -> Config:
     """Regions eu (two endpoints) and us (one); service www on monitor web over both; with ``api``, service api
     on monitor api over eu only (another monitor's verdicts on the same addresses); service plain unmonitored."""
@@ -220,16 +220,31 @@ def test_without_quorum_either_way_the_verdict_stands() -> None:
 
 
 # -- staleness ---------------------------------------------------------------------------------------------------
-def test_a_vantage_is_fresh_for_stale_after_of_its_own_intervals() -> None:
+def test_a_vantage_is_fresh_for_stale_after_rounds_of_the_configured_interval_whatever_it_declares() -> None:
+    """The monitors' interval is 1 s: every vantage is fresh for 3 s, one that declares 3600 s too (before, a
+    report declaring ``interval: 3600`` kept its vantage fresh for hours)."""
     cfg = config(health=HealthSettings(stale_after=3))
     run = Run(cfg)
     run.send(10.0, "a", obs(EU1, True), interval=1.0)
-    run.send(10.0, "b", obs(EU1, True), interval=2.0)
-    settings = cfg.health
-    assert aggregate.fresh_vantages(run.state, 13.0, settings) == {"a", "b"}
-    assert aggregate.fresh_vantages(run.state, 13.01, settings) == {"b"}
-    assert aggregate.fresh_vantages(run.state, 16.0, settings) == {"b"}
-    assert aggregate.fresh_vantages(run.state, 16.01, settings) == set()
+    run.send(10.0, "b", obs(EU1, True), interval=3600.0)
+    assert aggregate.round_of(cfg) == 1.0
+    assert aggregate.fresh_vantages(run.state, 13.0, cfg) == {"a", "b"}
+    assert aggregate.fresh_vantages(run.state, 13.01, cfg) == set()
+
+
+def test_one_observation_per_check_and_report_counts() -> None:
+    """Before: a report carrying fall failures of one check took it down at once."""
+    run = Run(config(quorum=1, fall=3))
+    run.rounds(0, 2, ALL_UP)
+    run.send(3.0, "a", obs(EU1, False), obs(EU1, False), obs(EU1, False))
+    assert run.view("a", EU1) is True and run.state.views[("a", check(EU1))].fail_streak == 1
+
+
+def test_the_default_quorum_is_a_majority_of_the_vantages() -> None:
+    for vantages, majority in ((1, 1), (2, 2), (3, 2), (4, 3), (5, 3)):
+        names = tuple(f"v{i}" for i in range(vantages))
+        cfg = config(quorum=None, vantages=names)
+        assert {q for _, _, q in aggregate.checks_of(cfg).values()} == {majority}
 
 
 def test_stale_vantages_do_not_vote() -> None:
@@ -252,7 +267,7 @@ def test_when_every_vantage_goes_silent_every_verdict_stands() -> None:
     verdicts, regions = dict(run.state.verdicts), dict(run.state.regions)
     assert verdicts[check(US1)] is False and regions[("web", "us")] is False
     assert run.evaluate(t + 1000.0) == []
-    assert aggregate.fresh_vantages(run.state, t + 1000.0, run.cfg.health) == set()
+    assert aggregate.fresh_vantages(run.state, t + 1000.0, run.cfg) == set()
     assert dict(run.state.verdicts) == verdicts and dict(run.state.regions) == regions
     assert aggregate.ready(run.state, run.cfg)
 

@@ -53,15 +53,20 @@ def config(tmp_path: Path, *, keys: bool = True, state_file: bool = True, start_
                   vantages={v: Vantage(v, Location(0, 0)) for v in SECRETS}, health=health)
 
 
-def body(vantage: str, results: dict[str, bool], *, extra: tuple[Observation, ...] = (), seq: int = 1,
+_SEQ = iter(range(1, 1 << 30))
+
+
+def body(vantage: str, results: dict[str, bool], *, extra: tuple[Observation, ...] = (), seq: int | None = None,
          rtt: float = 10.0) -> bytes:
+    """A report body; its seq one more than the last one made (sequence numbers only go up)."""
+    seq = next(_SEQ) if seq is None else seq
     observations = tuple(Observation("web", REGION_OF[a], a, ok, rtt if ok else None, "200" if ok else "status 503")
                          for a, ok in results.items()) + extra
     return Report(vantage, T0, seq, 1.0, observations).to_json()
 
 
 def signed(data: bytes, key_id: str = "a", now: float = T0, secret: bytes | None = None) -> dict[str, str]:
-    return signing.sign(data, key_id, secret if secret is not None else SECRETS[key_id], now)
+    return signing.sign(data, key_id, secret if secret is not None else SECRETS[key_id], now, "node-a:8053")
 
 
 def up(*down: str) -> dict[str, bool]:
@@ -94,14 +99,14 @@ ALL = {v: up() for v in SECRETS}
 # -- receive ---------------------------------------------------------------------------------------------------
 def test_an_accepted_report_says_what_it_applied_and_ignored(tmp_path: Path) -> None:
     node = HealthNode(config(tmp_path), clock=Clock())
-    data = body("a", {EU1: True, US1: False}, extra=(Observation("web", "eu", "10.9.9.9", True, 1.0),))
+    data = body("a", {EU1: True, US1: False}, extra=(Observation("web", "eu", "10.9.9.9", True, 1.0),), seq=7)
     assert node.receive(signed(data), data) == (200, {"applied": 2, "ignored": 1})
     assert (node.accepted, node.ignored, dict(node.rejected)) == (1, 1, {})
     assert node.results == {("a", "ok"): 2, ("a", "fail"): 1}
     st = node.status()
     assert st["reports"] == {"accepted": 1, "ignored_observations": 1, "rejected": {}}
     va = {v["name"]: v for v in st["vantages"]}
-    assert va["a"]["fresh"] and va["a"]["seq"] == 1 and va["a"]["last_report_age_s"] == 0.0
+    assert va["a"]["fresh"] and va["a"]["seq"] == 7 and va["a"]["last_report_age_s"] == 0.0
     assert not va["b"]["fresh"] and va["b"]["seq"] is None
     assert [(x["address"], x["up"]) for x in va["a"]["view"]] == [(EU1, None), (US1, None)]  # not yet rise/fall
 
@@ -300,7 +305,8 @@ def test_restore_keeps_only_what_the_config_still_knows(tmp_path: Path) -> None:
     assert node.current.down_checks == {("web", "eu", EU1)}
 
 
-BROKEN_STATES = ["{not json", "[]", '{"verdicts": 5}', '{"verdicts": [["web"]], "regions": [], "rtt": []}', ""]
+BROKEN_STATES = ["{not json", "[]", '{"verdicts": 5}', '{"verdicts": [["web"]], "regions": [], "rtt": []}', "",
+                 "[" * 100_000]  # nested too deeply: before, a RecursionError that stopped the start
 
 
 @pytest.mark.parametrize("content", BROKEN_STATES)

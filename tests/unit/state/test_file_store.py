@@ -246,3 +246,11 @@ def test_audit_entries_of_older_releases_and_foreign_lines_read_leniently(store:
     (entry,) = store.history()
     assert entry == AuditEntry(1700000000.5, "drain", "bob@h", "", (DRAIN,), False, (), "", 7)
     assert entry.describe().endswith(f"v7  drain: {DRAIN.describe()}  (bob@h: -)")
+
+
+def test_a_store_nested_too_deeply_is_an_error_naming_it_not_a_crash(store: FileStore) -> None:
+    Path(store.path).write_text('{"version": 1, "overrides": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(StoreError, match="nested too deeply"):
+        store.read()
+    Path(store.audit_path).write_text("[" * 100_000 + "\n")
+    assert store.history() == []

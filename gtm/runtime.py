@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gtm.admin.app import make_app, read_token
+from gtm.admin.app import Running, make_app, read_token
 from gtm.admin.app import start as admin_start
 from gtm.admin.explain import explain_table
 from gtm.admin.metrics import NodeMetrics
@@ -55,7 +55,7 @@ class Runtime:
         self.last_error: str | None = None
         self.answering = False                # DNS is served
         self.admin_url: str | None = None
-        self._admin_runner: web.AppRunner | None = None
+        self._admin_runner: Running | None = None
         self._tasks: list[asyncio.Future[Any]] = []
         self._reloading: asyncio.Lock | None = None  # created on the running loop in start()
         self._stop: asyncio.Event | None = None

@@ -44,6 +44,7 @@ from gtm.model.net import admin_name, parse_client
 log = logging.getLogger(__name__)
 
 NAMES = web.AppKey("names", dict)  # {"names": the names the API is reached at, or None}
+GUARD = web.AppKey("guard", object)  # the Guard of the app's connections
 Explain = Callable[[str, "str | None", str], dict[str, Any]]
 Status = Callable[[], dict[str, Any]]
 Serving = Callable[[], bool]
@@ -159,6 +160,101 @@ def audiences(settings: AdminSettings, bound: tuple[str, int]) -> frozenset[str]
     return frozenset(names)
 
 
+class Guard:
+    """Admission and deadlines for the admin API's connections, so that no client can hold the node's
+    descriptors or memory (slowloris):
+
+    - at most ``cap`` connections, and ``share`` per client address (a new one past either is closed at once);
+    - a request's head must arrive within ``head_timeout`` seconds of the connection (or of the previous
+      response); a connection idle that long is closed;
+    - a body must arrive within ``body_timeout`` (the reports route; bodies are bounded by
+      ``MAX_REPORT_BYTES`` before they are buffered).
+    """
+
+    def __init__(self, cap: int = 128, share: int = 16, head_timeout: float = 10.0, body_timeout: float = 10.0):
+        self.cap, self.share, self.head_timeout, self.body_timeout = cap, share, head_timeout, body_timeout
+        self.open: dict[Any, str] = {}           # transport -> client address
+        self.per_client: dict[str, int] = {}
+        self.timers: dict[Any, asyncio.TimerHandle] = {}
+        self.refused = 0                          # connections closed at once (cap or share)
+        self.timed_out = 0                        # connections closed for a head or body not in time
+
+    def wrap(self, factory: Callable[[], Any]) -> Callable[[], asyncio.Protocol]:
+        """A protocol factory: aiohttp's protocol behind this guard's admission."""
+        return lambda: _Admitted(factory(), self)
+
+    def admit(self, transport: Any) -> bool:
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if peer else "?"
+        if len(self.open) >= self.cap or self.per_client.get(client, 0) >= self.share:
+            self.refused += 1
+            return False
+        self.open[transport] = client
+        self.per_client[client] = self.per_client.get(client, 0) + 1
+        self.arm(transport, self.head_timeout)
+        return True
+
+    def _forget(self, transport: Any) -> None:
+        client = self.open.pop(transport, None)
+        if client is not None:
+            self.per_client[client] -= 1
+            if not self.per_client[client]:
+                del self.per_client[client]
+        timer = self.timers.pop(transport, None)
+        if timer is not None:
+            timer.cancel()
+
+    def arm(self, transport: Any, seconds: float) -> None:
+        """Close ``transport`` unless :meth:`busy` is called within ``seconds``."""
+        old = self.timers.pop(transport, None)
+        if old is not None:
+            old.cancel()
+        if transport in self.open:
+            self.timers[transport] = asyncio.get_running_loop().call_later(seconds, self._expire, transport)
+
+    def busy(self, transport: Any) -> None:
+        timer = self.timers.pop(transport, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _expire(self, transport: Any) -> None:
+        self.timers.pop(transport, None)
+        self.timed_out += 1
+        transport.abort()
+        self._forget(transport)
+
+
+class _Admitted(asyncio.Protocol):
+    """aiohttp's request handler, behind :class:`Guard`: a connection past the cap is closed before aiohttp sees
+    a byte of it."""
+
+    def __init__(self, inner: Any, guard: Guard):
+        self.inner, self.guard = inner, guard
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.inner.connection_made(transport)
+        if not self.guard.admit(transport):
+            transport.abort()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.guard._forget(self.transport)
+        self.inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()  # type: ignore[no-any-return]
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
 def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, explain: Explain, serving: Serving,
              token: str | None, public: tuple[str, ...] = ("healthz",),
              refresh: Callable[[], Awaitable[None]] | None = None,
@@ -167,6 +263,18 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
     bound, :func:`start` sets the names it is reached at (``app[NAMES]``): requests naming another Host are
     refused (DNS rebinding), and reports must be signed for one of them."""
     names: dict[str, frozenset[str] | None] = {"names": None}
+
+    @web.middleware
+    async def guarded(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+        guard = request.app[GUARD]
+        transport = request.transport
+        guard.busy(transport)  # the head is in
+        try:
+            return await handler(request)
+        finally:
+            if transport is not None and not transport.is_closing():
+                guard.arm(transport, guard.head_timeout)  # the next request's head, in time too
 
     @web.middleware
     async def auth(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -189,11 +297,18 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
         return await handler(request)
 
     async def reports(request: web.Request) -> web.Response:
+        if (request.content_length or 0) > MAX_REPORT_BYTES:  # refused before a byte of it is read
+            node.rejected["oversized"] += 1
+            return _json(413, {"error": f"report body larger than {MAX_REPORT_BYTES} bytes", "reason": "oversized"})
         try:
-            body = await request.read()
+            body = await asyncio.wait_for(request.read(), request.app[GUARD].body_timeout)
         except web.HTTPRequestEntityTooLarge:
             node.rejected["oversized"] += 1
             return _json(413, {"error": f"report body larger than {MAX_REPORT_BYTES} bytes", "reason": "oversized"})
+        except asyncio.TimeoutError:
+            node.rejected["slow_body"] += 1
+            return _json(408, {"error": "the body did not arrive in time", "reason": "slow_body"},
+                         {"Connection": "close"})
         # Header names are case-insensitive: look the signature up in aiohttp's multidict, pass plain names on.
         headers = {h: request.headers[h] for h in SIGNATURE_HEADERS if h in request.headers}
         code, out = node.receive(headers, body)
@@ -243,16 +358,29 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
     async def page(request: web.Request) -> web.Response:
         return web.Response(text=STATUS_PAGE, content_type="text/html", headers=PAGE_HEADERS)
 
-    app = web.Application(middlewares=[auth], client_max_size=MAX_REPORT_BYTES)
+    app = web.Application(middlewares=[guarded, auth], client_max_size=MAX_REPORT_BYTES)
     app[NAMES] = names
+    app[GUARD] = Guard()
     app.add_routes([web.post("/v1/reports", reports), web.get("/v1/status", get_status),
                     web.get("/v1/explain", get_explain), web.get("/metrics", metrics), web.get("/healthz", healthz),
                     web.get("/", page)])
     return app
 
 
+class Running:
+    """A started admin API: ``await cleanup()`` stops it (the listening socket, then the connections)."""
+
+    def __init__(self, server: asyncio.AbstractServer, runner: web.AppRunner):
+        self.server, self.runner = server, runner
+
+    async def cleanup(self) -> None:
+        self.server.close()
+        await self.runner.cleanup()
+        await self.server.wait_closed()
+
+
 async def start(app: web.Application, settings: AdminSettings, listen: tuple[str, int] | None = None,
-                token: str | None = None, node: HealthNode | None = None) -> tuple[web.AppRunner, str]:
+                token: str | None = None, node: HealthNode | None = None) -> tuple["Running", str]:
     """Serve ``app`` on ``listen`` (default ``settings.listen``), with TLS when configured. Refuses to serve
     without a token anywhere but on loopback. Returns the runner (to clean up) and the URL it serves; the names
     it is reached at go to the app (Host check) and to ``node`` (reports' audience)."""
@@ -266,15 +394,19 @@ async def start(app: web.Application, settings: AdminSettings, listen: tuple[str
             ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
         except (OSError, ssl.SSLError) as e:
             raise GtmError(f"admin TLS: cannot load {settings.tls_cert} / {settings.tls_key}: {e}") from None
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=30.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ctx, reuse_address=True)
+    assert runner.server is not None
+    guard = app.get(GUARD) or Guard()
+    app_server = runner.server
     try:
-        await site.start()
+        server = await asyncio.get_running_loop().create_server(
+            guard.wrap(app_server), host, port, ssl=ctx, reuse_address=True, backlog=128)
     except OSError:
         await runner.cleanup()
         raise
-    sockets = getattr(site._server, "sockets", None) or []
+    running = Running(server, runner)
+    sockets = server.sockets or []
     bound = sockets[0].getsockname()[:2] if sockets else (host, port)
     scheme = "https" if ctx else "http"
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
@@ -291,4 +423,4 @@ async def start(app: web.Application, settings: AdminSettings, listen: tuple[str
     if ctx is None and not ipaddress.ip_address(host.split("%")[0]).is_loopback:
         log.warning("admin API on %s without TLS: the token and reports cross the network in the clear "
                     "(admin.tls)", shown)
-    return runner, url
+    return running, url

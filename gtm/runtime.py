@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import time
 from typing import Any
 
@@ -31,6 +32,7 @@ from gtm.model import AdminSettings, Config, HealthSnapshot
 from gtm.model.effective import Overrides, PinnedHealth
 from gtm.serving import Serving, Snapshot, pinned_health
 from gtm.proc import loading
+from gtm.proc.handoff import take_over
 from gtm.proc.memory import release_memory, settle
 from gtm.proc.sharedmem import SharedZones
 
@@ -117,8 +119,10 @@ class Runtime:
         self.generation = 1
         self._reloading = asyncio.Lock()
         listen_admin = opts.admin_listen or (config.admin.listen if config.admin != AdminSettings() else None)
+        # --takeover: the running instance's sockets, its admin API's too, before anything binds
+        previous = take_over(opts.takeover) if opts.takeover and opts.workers else None
         if listen_admin is not None:
-            await self._start_admin(config, listen_admin)
+            await self._start_admin(config, listen_admin, previous.admin if previous else None)
             if opts.ready_file:  # probers may report before DNS opens (the first round): say where already
                 self._write_ready(opts.ready_file)
         if opts.probe_as is not None:
@@ -133,7 +137,8 @@ class Runtime:
         elif self.node.monitored and not self.node.ready():
             log.warning("monitors are configured but nothing reports to this node (no admin API, no --probe-as): "
                         "answering as if every endpoint were up")
-        await self.dns.start(self.serving, self.generation, config.rrl, self._stop_soon, self.metrics)
+        await self.dns.start(self.serving, self.generation, config.rrl, self._stop_soon, self.metrics, previous,
+                             lambda: self._admin_runner.listening() if self._admin_runner else None)
         self.answering = True
         settle()
         if opts.watch > 0:  # the files as loaded: a change from now on is a change
@@ -145,13 +150,16 @@ class Runtime:
     def _write_ready(self, path: str) -> None:
         write_ready(path, self.answering, self.dns.bound, self.admin_url)
 
-    async def _start_admin(self, config: Config, listen: tuple[str, int]) -> None:
+    async def _start_admin(self, config: Config, listen: tuple[str, int], handed: socket.socket | None) -> None:
         assert self.node is not None
         token = read_token(config.admin)
         app = make_app(self.node, self.metrics.registry, self.status, self.explain, lambda: self.answering, token,
                        config.admin.public, refresh=self.dns.refresh, degraded=self.dns.degraded)
         app.add_routes(self.routes())
-        self._admin_runner, self.admin_url = await admin_start(app, config.admin, listen, token, self.node)
+        if handed is not None and handed.getsockname()[:2] != listen and listen[1] != 0:
+            handed.close()  # the admin address changed with the config: bound anew
+            handed = None
+        self._admin_runner, self.admin_url = await admin_start(app, config.admin, listen, token, self.node, handed)
 
     async def reload(self) -> bool:
         """Load and compile the config again; swap it in when it is good. Returns whether it was swapped."""

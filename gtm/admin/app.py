@@ -27,6 +27,7 @@ import ipaddress
 import json
 import logging
 import os
+import socket
 import ssl
 import time
 from typing import Any, Awaitable, Callable
@@ -373,6 +374,11 @@ class Running:
     def __init__(self, server: asyncio.AbstractServer, runner: web.AppRunner):
         self.server, self.runner = server, runner
 
+    def listening(self) -> socket.socket | None:
+        """The listening socket (for the next instance to take over)."""
+        sockets = getattr(self.server, "sockets", None) or []
+        return socket.socket(fileno=os.dup(sockets[0].fileno())) if sockets else None
+
     async def cleanup(self) -> None:
         self.server.close()
         await self.runner.cleanup()
@@ -380,10 +386,12 @@ class Running:
 
 
 async def start(app: web.Application, settings: AdminSettings, listen: tuple[str, int] | None = None,
-                token: str | None = None, node: HealthNode | None = None) -> tuple["Running", str]:
+                token: str | None = None, node: HealthNode | None = None, sock: socket.socket | None = None
+                ) -> tuple["Running", str]:
     """Serve ``app`` on ``listen`` (default ``settings.listen``), with TLS when configured. Refuses to serve
     without a token anywhere but on loopback. Returns the runner (to clean up) and the URL it serves; the names
-    it is reached at go to the app (Host check) and to ``node`` (reports' audience)."""
+    it is reached at go to the app (Host check) and to ``node`` (reports' audience). ``sock``: serve this
+    listening socket (handed over by the instance this one replaces) instead of binding one."""
     host, port = listen or settings.listen
     if token is None and not ipaddress.ip_address(host).is_loopback:
         raise GtmError(f"admin API on {host}: set admin.token (a bearer token is required off loopback)")
@@ -400,8 +408,11 @@ async def start(app: web.Application, settings: AdminSettings, listen: tuple[str
     guard = app.get(GUARD) or Guard()
     app_server = runner.server
     try:
-        server = await asyncio.get_running_loop().create_server(
-            guard.wrap(app_server), host, port, ssl=ctx, reuse_address=True, backlog=128)
+        if sock is not None:  # the listening socket of the instance this one takes over from
+            server = await asyncio.get_running_loop().create_server(guard.wrap(app_server), sock=sock, ssl=ctx)
+        else:
+            server = await asyncio.get_running_loop().create_server(
+                guard.wrap(app_server), host, port, ssl=ctx, reuse_address=True, backlog=128)
     except OSError:
         await runner.cleanup()
         raise

@@ -4,14 +4,15 @@ socket to the next one."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Callable
 
 from gtm.control.options import ServeOptions
 from gtm.dns.counts import Counts
 from gtm.dns.server import DnsServer
 from gtm.model import RrlSettings
-from gtm.proc.handoff import Handoff, succeed, take_over
-from gtm.proc.pool import WorkerPool
+from gtm.proc.handoff import Handoff, Previous, succeed
+from gtm.proc.pool import WorkerPool, wait_free
 from gtm.serving import Serving, Snapshot
 
 
@@ -36,28 +37,30 @@ class Answering:
         return self.pool.degraded() if self.pool else None
 
     async def start(self, serving: Serving, generation: int, limits: RrlSettings | None, stop: Callable[[], None],
-                    counts: Counts) -> None:
-        """Open the DNS sockets (or take them over) and answer from ``serving``; ``stop`` is called when a newer
-        instance took the sockets over."""
+                    counts: Counts, previous: Previous | None = None,
+                    admin: Callable[[], socket.socket | None] = lambda: None) -> None:
+        """Open the DNS sockets (or serve the ones ``previous`` handed over) and answer from ``serving``; ``stop``
+        is called when a newer instance took the sockets (and ``admin()``, the admin API's) over."""
         opts = self.options
         serving.responder.observe = self.observe
+        if previous is None:  # never beside another instance, or the orphaned workers of one
+            await wait_free(list(opts.listen))
         if not opts.workers:
             self.server = DnsServer(serving.responder, list(opts.listen), max_tcp=opts.tcp_clients,
                                     tcp_idle=opts.tcp_idle, limits=limits)
             serving.add_server(self.server)
             await self.server.start()
             return
-        previous = take_over(opts.takeover) if opts.takeover else None
         self.pool = WorkerPool(opts.workers, list(opts.listen), {"udp_payload": opts.udp_payload,
                                                                   "tcp_idle": opts.tcp_idle,
                                                                   "tcp_clients": opts.tcp_clients},
-                               observe=self.observe, sockets=previous[0] if previous else None)
+                               observe=self.observe, sockets=previous.sets if previous else None)
         counts.workers = self.pool
         await self.pool.start(serving.snapshot, generation)
         if previous is not None:
-            await succeed(self.pool, previous[1])
+            await succeed(self.pool, previous.conn)
         if opts.takeover:
-            self._handoff = Handoff(opts.takeover, self.pool, stop, asyncio.get_running_loop())
+            self._handoff = Handoff(opts.takeover, self.pool, stop, asyncio.get_running_loop(), admin)
 
     def ship(self, snapshot: Snapshot, generation: int, new_config: bool) -> None:
         """The workers get each swapped snapshot (the config itself only when it is new)."""

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from gtm.proc.sharedmem import SharedZones
 
 REPORT_EVERY = 1.0
+ORPHAN_GRACE = 3.0  # seconds a worker keeps answering after its control process went away, then it stops
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ import logging
 import os
 import socket
 import threading
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from gtm.errors import GtmError
 from gtm.proc.pool import WorkerPool
@@ -16,10 +17,19 @@ from gtm.proc.pool import WorkerPool
 log = logging.getLogger(__name__)
 
 
-def take_over(path: str, timeout: float = 10.0) -> tuple[list[list[socket.socket]], socket.socket] | None:
-    """Ask the instance listening on the Unix socket ``path`` for its DNS sockets (SCM_RIGHTS): the very same
-    sockets, with whatever queries are queued on them. Returns them per worker, and the connection on which to
-    tell that instance to stop once ours serve; None when no instance answers there."""
+@dataclass
+class Previous:
+    """What the running instance handed over: its DNS sockets per worker, its admin API's listening socket (if
+    it has one), and the connection on which to tell it to stop once ours serve."""
+
+    sets: list[list[socket.socket]]
+    admin: socket.socket | None
+    conn: socket.socket
+
+
+def take_over(path: str, timeout: float = 10.0) -> Previous | None:
+    """Ask the instance listening on the Unix socket ``path`` for its sockets (SCM_RIGHTS): the very same
+    sockets, with whatever queries and connections are queued on them. None when no instance answers there."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(timeout)
     try:
@@ -40,8 +50,9 @@ def take_over(path: str, timeout: float = 10.0) -> tuple[list[list[socket.socket
         conn.close()
         raise GtmError(f"--takeover {path}: the running instance handed over no sockets")
     socks = [socket.socket(fileno=fd) for fd in fds]
+    admin = socks.pop() if meta.get("admin") else None
     per = int(meta["per_worker"])
-    return [socks[i:i + per] for i in range(0, len(socks), per)], conn
+    return Previous([socks[i:i + per] for i in range(0, len(socks), per)], admin, conn)
 
 
 async def succeed(pool: WorkerPool, previous: socket.socket) -> None:
@@ -62,8 +73,9 @@ class Handoff:
     """Serves the Unix socket ``path`` for the next instance: ``GIVE`` sends it this pool's sockets, ``STOP``
     (once its workers serve) stops this instance. A thread with blocking sockets: rare, tiny exchanges."""
 
-    def __init__(self, path: str, pool: WorkerPool, on_stop: Any, loop: asyncio.AbstractEventLoop):
-        self.path, self.pool, self.on_stop, self.loop = path, pool, on_stop, loop
+    def __init__(self, path: str, pool: WorkerPool, on_stop: Any, loop: asyncio.AbstractEventLoop,
+                 admin: Callable[[], socket.socket | None] = lambda: None):
+        self.path, self.pool, self.on_stop, self.loop, self.admin = path, pool, on_stop, loop, admin
         try:
             os.unlink(path)  # a previous instance's: it has handed over (or is gone)
         except FileNotFoundError:
@@ -94,9 +106,14 @@ class Handoff:
             if word == b"GIVE":
                 socks = self.pool.all_sockets()
                 per = max((len(x) for x in self.pool.sets), default=0)  # (a missing worker's set is closed)
-                meta = json.dumps({"per_worker": per, "listen": self.pool.bound}).encode()
-                socket.send_fds(conn, [meta], [s.fileno() for s in socks])
-                log.info("handed %d sockets to the next instance", len(socks))
+                admin = self.admin()  # the admin API's listening socket: the next instance serves it at once
+                meta = json.dumps({"per_worker": per, "listen": self.pool.bound, "admin": admin is not None}).encode()
+                try:
+                    socket.send_fds(conn, [meta], [s.fileno() for s in socks] + ([admin.fileno()] if admin else []))
+                finally:
+                    if admin is not None:
+                        admin.close()  # (a duplicate, made for sending)
+                log.info("handed %d sockets to the next instance", len(socks) + (admin is not None))
             elif word == b"STOP":
                 log.info("the next instance serves; stopping")
                 self.loop.call_soon_threadsafe(self.on_stop)

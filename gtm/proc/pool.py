@@ -12,6 +12,7 @@ backoff (0.5 s doubling up to 30 s) until it starts, on sockets bound anew.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import socket
@@ -21,12 +22,56 @@ import time
 from collections import Counter
 from typing import Any
 
+from gtm.errors import GtmError
 from gtm.proc import sharedmem
-from gtm.proc.channel import AskReport, Swap, WorkerReport, frame, read_frame
+from gtm.proc.channel import ORPHAN_GRACE, AskReport, Swap, WorkerReport, frame, read_frame
 
 log = logging.getLogger(__name__)
 
 BACKOFF, BACKOFF_CAP = 0.5, 30.0  # seconds before a worker that died again (or failed to start) is tried again
+
+
+class AddressInUse(GtmError):
+    """Another process serves a DNS address this instance was to serve."""
+
+
+def in_use(listen: list[tuple[str, int]]) -> list[str]:
+    """The addresses some other socket is bound to: a socket without SO_REUSEPORT cannot bind beside one (a
+    running instance, or the orphaned workers of one, which have it)."""
+    taken = []
+    for host, port in listen:
+        if not port:
+            continue  # any free port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with socket.socket(family, kind) as probe:
+                if kind == socket.SOCK_STREAM:  # (a TIME_WAIT connection of an earlier run is no instance)
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    probe.bind((host, port))
+                except OSError as e:
+                    if e.errno == errno.EADDRINUSE:
+                        taken.append(f"{host} port {port} ({'UDP' if kind == socket.SOCK_DGRAM else 'TCP'})")
+                        break
+                    raise
+    return taken
+
+
+async def wait_free(listen: list[tuple[str, int]], timeout: float = ORPHAN_GRACE + 2.0) -> None:
+    """Return once no other process serves the addresses of ``listen``; AddressInUse after ``timeout`` seconds
+    (the orphaned workers of an instance that died stop within ORPHAN_GRACE)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        taken = in_use(listen)
+        if not taken:
+            return
+        if time.monotonic() >= deadline:
+            raise AddressInUse(f"{', '.join(taken)} is in use by another process: a running gtm instance (restart "
+                               f"it with --takeover, or stop it first), the workers of one that died (they stop "
+                               f"within {ORPHAN_GRACE:g} s of it) or another server")
+        await asyncio.sleep(0.2)
 
 
 def bind_sockets(listen: list[tuple[str, int]]) -> tuple[list[socket.socket], list[tuple[str, int]]]:

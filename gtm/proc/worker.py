@@ -9,13 +9,13 @@ import socket
 import sys
 import time
 
-from gtm.proc.channel import REPORT_EVERY, AskReport, Swap, WorkerReport, frame, loads, read_frame, read_raw
+from gtm.proc.channel import (
+    ORPHAN_GRACE, REPORT_EVERY, AskReport, Swap, WorkerReport, frame, loads, read_frame, read_raw,
+)
 from gtm.proc.sharedmem import SharedZones
 from gtm.proc.memory import TRIM_EVERY, release_memory
 
 log = logging.getLogger(__name__)
-
-ORPHAN_GRACE = 600.0  # seconds a worker keeps answering after its control process went away
 
 
 async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1, files_fd: int = -1) -> None:
@@ -53,9 +53,10 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1,
             try:
                 raw = await read_raw(reader)
             except (asyncio.IncompleteReadError, ConnectionError, OSError):
-                log.warning("worker %d: the control process went away; serving the last table for %.0f s",
-                            index, ORPHAN_GRACE)
-                loop.call_later(ORPHAN_GRACE, stop.set)  # stale answers must not outlive it for ever
+                # Answers from a table nobody updates any more (a drain would not reach it) must not outlive the
+                # control process by more than a moment; a new instance waits that long before it binds.
+                log.warning("worker %d: the control process went away; stopping in %.0f s", index, ORPHAN_GRACE)
+                loop.call_later(ORPHAN_GRACE, stop.set)
                 return
             try:
                 await apply(raw)

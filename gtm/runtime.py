@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gtm.admin.app import Running, make_app, read_token
+from gtm.admin.app import ACCESS, Running, is_loopback_url, make_app, read_token
 from gtm.admin.app import start as admin_start
 from gtm.admin.explain import explain_table
 from gtm.admin.metrics import NodeMetrics
@@ -58,6 +58,7 @@ class Runtime:
         self.answering = False                # DNS is served
         self.admin_url: str | None = None
         self._admin_runner: Running | None = None
+        self._admin_app: web.Application | None = None
         self._tasks: list[asyncio.Future[Any]] = []
         self._reloading: asyncio.Lock | None = None  # created on the running loop in start()
         self._stop: asyncio.Event | None = None
@@ -156,6 +157,7 @@ class Runtime:
         app = make_app(self.node, self.metrics.registry, self.status, self.explain, lambda: self.answering, token,
                        config.admin.public, refresh=self.dns.refresh, degraded=self.dns.degraded)
         app.add_routes(self.routes())
+        self._admin_app = app
         if handed is not None and handed.getsockname()[:2] != listen and listen[1] != 0:
             handed.close()  # the admin address changed with the config: bound anew
             handed = None
@@ -171,6 +173,7 @@ class Runtime:
             try:
                 config, pinned = await loop.run_in_executor(None, self._load)
                 keys_ok = HealthNode.check_keys(config)  # fails here, before anything changed
+                token = self._admin_token(config)
                 prepared = await loop.run_in_executor(None, serving.prepare,
                                                       serving.snapshot.with_config(config, pinned))
             except (GtmError, ValueError) as e:
@@ -186,14 +189,25 @@ class Runtime:
             serving.swap(serving.snapshot.with_config(config, pinned), prepared)
             # Only a config that compiled reaches the health node; its verdicts may change with it.
             self.node.set_config(config, keys_ok)
+            if self._admin_app is not None:  # the token read again: the old one stops working, the new one works
+                self._admin_app[ACCESS].update(token, config.admin.public)
             self.overrides.configure(config)
             if self.prober is not None:
+                self.prober.token = token
                 await self.prober.restart(config)
             self.last_error = None
             log.info("reloaded in %.0f ms: %s", (time.monotonic() - started) * 1000, serving.table.summary())
             del prepared, config
             await loop.run_in_executor(None, release_memory)
             return True
+
+    def _admin_token(self, config: Config) -> str | None:
+        """The admin token of ``config``; GtmError when it cannot be read, or a running admin API off loopback
+        would be left without one."""
+        token = read_token(config.admin)
+        if token is None and self.admin_url is not None and not is_loopback_url(self.admin_url):
+            raise GtmError("admin.token: the admin API listens off loopback and needs a token")
+        return token
 
     def _sources(self) -> tuple[str, ...]:
         sources = self.serving.snapshot.config.sources if self.serving else ()

@@ -31,6 +31,7 @@ import socket
 import ssl
 import time
 from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -46,6 +47,17 @@ log = logging.getLogger(__name__)
 
 NAMES = web.AppKey("names", dict)  # {"names": the names the API is reached at, or None}
 GUARD = web.AppKey("guard", object)  # the Guard of the app's connections
+ACCESS = web.AppKey("access", object)  # the Access in force (a reload replaces its token and public routes)
+
+
+class Access:
+    """The bearer token and the routes served without it; a reload sets new ones (``update``)."""
+
+    def __init__(self, token: str | None, public: tuple[str, ...]):
+        self.token, self.public = token, public
+
+    def update(self, token: str | None, public: tuple[str, ...]) -> None:
+        self.token, self.public = token, public
 Explain = Callable[[str, "str | None", str], dict[str, Any]]
 Status = Callable[[], dict[str, Any]]
 Serving = Callable[[], bool]
@@ -68,6 +80,14 @@ def read_token(settings: AdminSettings) -> str | None:
     if len(token) < 16:
         raise GtmError("the admin token must be 16 characters or more")
     return token
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -264,6 +284,7 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
     bound, :func:`start` sets the names it is reached at (``app[NAMES]``): requests naming another Host are
     refused (DNS rebinding), and reports must be signed for one of them."""
     names: dict[str, frozenset[str] | None] = {"names": None}
+    access = Access(token, public)
 
     @web.middleware
     async def guarded(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -288,7 +309,8 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
                                             f" (known: {', '.join(sorted(known))}; see admin.names)",
                                    "reason": "misdirected"})
         name = request.path.strip("/")
-        if token is not None and name not in public:
+        token = access.token
+        if token is not None and name not in access.public:
             given = _bearer(request.headers.get("Authorization", ""))
             if not given and request.path == "/" and request.method == "GET":
                 given = request.query.get("token", "")  # the status page, opened from a link
@@ -362,6 +384,7 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
     app = web.Application(middlewares=[guarded, auth], client_max_size=MAX_REPORT_BYTES)
     app[NAMES] = names
     app[GUARD] = Guard()
+    app[ACCESS] = access
     app.add_routes([web.post("/v1/reports", reports), web.get("/v1/status", get_status),
                     web.get("/v1/explain", get_explain), web.get("/metrics", metrics), web.get("/healthz", healthz),
                     web.get("/", page)])

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import http.client
 import socket
+import signal
 import ssl
 import subprocess
 import sys
@@ -614,3 +615,28 @@ def test_serve_refuses_a_non_loopback_admin_address_without_a_token(tmp_path: Pa
     assert errors == ["gtm: error: admin API on 192.0.2.1: set admin.token (a bearer token is required off "
                       "loopback)"], p.stderr
     assert "listening on" not in p.stderr and p.stdout == ""
+
+
+def test_a_reload_reads_the_token_again(tmp_path: Path) -> None:
+    """Before: after a reload with a new token, the old token kept working and the new one got 401."""
+    new = "a-new-admin-token-0123456789"
+    with running_node(write_node(tmp_path), expected="reload failed; still serving") as n:
+        assert n.get("/v1/status").status == 200
+        (tmp_path / "token.txt").write_text(new + "\n")
+        generation = n.status()["config"]["generation"]
+        n.proc.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while n.get("/v1/status", token=new).status != 200:
+            assert time.monotonic() < deadline, "the new token was not taken"
+            time.sleep(0.05)
+        assert n.get("/v1/status", token=new).json()["config"]["generation"] == generation + 1
+        old = n.get("/v1/status")
+        assert (old.status, old.json()["reason"]) == (401, "unauthorized")
+        # a token file that cannot be read fails the reload: the token in force stays
+        (tmp_path / "token.txt").write_text("short\n")
+        n.proc.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while not n.get("/v1/status", token=new).json()["config"].get("last_error"):
+            assert time.monotonic() < deadline, "the failed reload was not reported"
+            time.sleep(0.05)
+        assert "16 characters or more" in n.get("/v1/status", token=new).json()["config"]["last_error"]

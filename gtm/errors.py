@@ -5,6 +5,7 @@ raised one at a time: :class:`ConfigError` carries the full list so that a user 
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -36,8 +37,7 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-        # one problem, one line: control characters from the input are shown escaped
-        return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        return printable(text)  # one problem, one line
 
 
 class ConfigError(GtmError):
@@ -54,3 +54,25 @@ class UnsafePlan(GtmError):
 
 class ApplyError(GtmError):
     """A plan could not be applied completely; the next plan shows what remains."""
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters shown escaped (input from outside cannot break a line in two)."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class OneLine(logging.Filter):
+    """A log record's message with control characters escaped: a newline in a client's input (a report's
+    detail, a name) cannot forge a log line. Tracebacks are left as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.isprintable():
+            record.msg, record.args = printable(message), ()
+        return True
+
+
+def one_line_logs() -> None:
+    """Every handler of the root logger escapes control characters in messages."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(OneLine())

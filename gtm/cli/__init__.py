@@ -13,7 +13,7 @@ import sys
 from typing import NoReturn
 
 from gtm import __version__
-from gtm.errors import ConfigError, Exit, GtmError
+from gtm.errors import ConfigError, Exit, GtmError, one_line_logs
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = Exit.OK, Exit.FAIL, Exit.USAGE
 
@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    one_line_logs()
+    if args.debug:  # their debug logs carry request headers: credentials, session tokens
+        for name in ("botocore", "boto3", "urllib3", "s3transfer", "aiobotocore"):
+            logging.getLogger(name).setLevel(logging.INFO)
     try:
         return int(args.func(args))
     except _Usage as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,15 +130,33 @@ def choices_message(value: Any, options: list[str]) -> str:
     return f"must be one of {', '.join(options)}{hint} (got {show(value)})"
 
 
+MAX_FILE_BYTES = 1 << 30  # a configuration or zone file larger than this (1 GiB) is refused
+
+
 def read_file(path: str) -> tuple[str | None, str]:
-    """(text, "") or (None, why it cannot be read)."""
+    """(text, "") or (None, why it cannot be read). Only a regular file of at most MAX_FILE_BYTES is read: a
+    FIFO would block every later reload, ``/dev/zero`` would be read until memory runs out."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read(), ""
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        return None, e.strerror or str(e)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, "is not a regular file"
+        if st.st_size > MAX_FILE_BYTES:
+            return None, f"is larger than {MAX_FILE_BYTES >> 20} MiB ({st.st_size >> 20} MiB)"
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            return None, f"is larger than {MAX_FILE_BYTES >> 20} MiB"
+        return data.decode("utf-8"), ""
     except UnicodeDecodeError as e:
         return None, f"is not UTF-8 text ({e.reason} at byte {e.start})"
     except OSError as e:
         return None, e.strerror or str(e)
+    finally:
+        os.close(fd)
 
 
 def read_domain(ctx: Ctx, value: Any, line: int, path: str, origin: str | None) -> str | None:

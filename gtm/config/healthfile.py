@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 
 from gtm.config.checks import Ctx, join, show
+from gtm.config.common import read_file
 from gtm.config.yamlsrc import LMap, load_yaml
 from gtm.errors import ConfigError, Problem
 from gtm.model import Config, HealthSnapshot
@@ -25,11 +26,9 @@ from gtm.model.effective import PinnedHealth
 
 def load_health(path: str, config: Config) -> PinnedHealth:
     """Read a health file for ``config``; raises ConfigError listing every problem."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([Problem(path, 0, "", f"cannot read: {e}")]) from None
+    text, why = read_file(path)
+    if text is None:
+        raise ConfigError([Problem(path, 0, "", f"cannot read: {why}")])
     data, problems = load_yaml(text, path)
     ctx = Ctx(path)
     ctx.problems += problems

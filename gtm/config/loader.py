@@ -147,13 +147,39 @@ def load(paths: list[str] | str) -> Config:
         if zone is not None:
             add_zone(zones, zone, f, 1, "", problems)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(redacted(problems, shared))
     listed = {os.path.abspath(f) for f in files}
     return Config(zones=MappingProxyType(zones), regions=MappingProxyType(shared.regions),
                   monitors=MappingProxyType(shared.monitors), vantages=MappingProxyType(shared.vantages),
                   geoip=shared.geoip, health=shared.health, admin=shared.admin,
                   overrides=store_default(shared.overrides, files), drills=shared.drills, rrl=shared.rrl,
                   sources=tuple(files) + tuple(sorted(p for a, p in imported.items() if a not in listed)))
+
+
+def redacted(problems: list[Problem], shared: Shared) -> list[Problem]:
+    """Problems that quote nothing secret: none of a key or token file's content (an ``import:`` pointed at
+    one would have a line of it quoted), nor a secret read from one anywhere else."""
+    files, secrets = set(), set()
+    for path in (shared.health.keys_file, shared.admin.token_file):
+        if path:
+            files.add(os.path.realpath(path))
+            text, _ = read_file(path)
+            for line in (text or "").splitlines():
+                for entry in line.split("#", 1)[0].split(","):
+                    secret = entry.partition(":")[2].strip() if ":" in entry else entry.strip()
+                    if len(secret) >= 8:
+                        secrets.add(secret)
+    out = []
+    for p in problems:
+        if os.path.realpath(p.file) in files:
+            p = Problem(p.file, p.line, p.path, "(a secret file: its content is not shown)")
+        elif any(secret in p.message or secret in p.path for secret in secrets):
+            message, path = p.message, p.path
+            for secret in secrets:
+                message, path = message.replace(secret, "[redacted]"), path.replace(secret, "[redacted]")
+            p = Problem(p.file, p.line, path, message)
+        out.append(p)
+    return out
 
 
 __all__ = ["load", "discover", "ConfigError"]

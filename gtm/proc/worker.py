@@ -118,6 +118,9 @@ def main(argv: list[str]) -> None:
     files_fd = int(argv[4]) if len(argv) > 4 else -1
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s worker{index} %(name)s: %(message)s")
+    from gtm.errors import one_line_logs
+
+    one_line_logs()
     try:
         import uvloop
 

@@ -126,3 +126,18 @@ def test_a_report_captured_before_a_restart_is_refused_after_it(tmp_path: Path) 
         old = Report("frankfurt", time.time(), 0, 1.0, all_obs(up=["eu-west"])).to_json()
         r = again.post_report(old)
         assert (r.status, r.json()["reason"]) == (409, "old_seq"), r.body
+
+
+def test_a_newline_in_a_report_cannot_forge_a_log_line(tmp_path: Path) -> None:
+    d = config_with(tmp_path, "{type: http, path: /healthz, interval: 1, timeout: 0.5, rise: 1, fall: 1, quorum: 1}")
+    with running_node(d, expected="FORGED") as node:  # (the escaped detail, on the transition's own line)
+        node.send("frankfurt", all_obs(up=["eu-west", "us-east"]))
+        forged = "503\n2026-12-04 00:00:00,000 ERROR gtm.runtime: FORGED"
+        node.send("frankfurt", [obs("eu-west", a, False, detail=forged) for a in EU])
+        deadline = time.monotonic() + 5
+        while not any("is down" in line for line in node.proc.lines):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        down = next(line for line in node.proc.lines if "is down" in line)
+        assert down.endswith("(1 of quorum 1); 503\\n2026-12-04 00:00:00,000 ERROR gtm.runtime: FORGED"), down
+        assert not any(line.startswith("2026-12-04 00:00:00,000") for line in node.proc.lines)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from gtm.config import discover, load
+from gtm.errors import ConfigError
 from gtm.model import (
     AAAA, CNAME, MX, NS, SOA, TXT, A, Bias, Endpoint, FailMode, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule,
     LatencyPolicy, Location, MonitorType, ProximityPolicy, Rdata, Vantage, WeightedPolicy,
@@ -298,3 +300,33 @@ def test_a_file_with_only_shared_parts(tmp_path: Path) -> None:
     (tmp_path / "shared.yaml").write_text("vantages: {v: {location: {lat: -33.9, lon: 151.2}}}\n")
     config = load(str(tmp_path))
     assert config.zones == {} and config.vantages["v"].location == Location(-33.9, 151.2)
+
+
+@pytest.mark.parametrize("target, why", [("/dev/zero", "is not a regular file"), ("fifo", "is not a regular file"),
+                                         (".", "is not a regular file")])
+def test_import_reads_only_regular_files(tmp_path: Path, target: str, why: str) -> None:
+    """Before: ``import: /dev/zero`` read until memory ran out; a FIFO blocked every later reload."""
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "z.yaml").write_text(f"zone: example.org\nsoa: {{}}\nns: [ns1]\nimport: {target}\n"
+                                     "records: {ns1: {A: 192.0.2.1}}\n")
+    with pytest.raises(ConfigError) as info:
+        load(str(tmp_path / "z.yaml"))
+    assert f"z.yaml:4: import: cannot read" in str(info.value) and why in str(info.value)
+
+
+def test_an_import_of_a_secret_file_quotes_none_of_it(tmp_path: Path) -> None:
+    """Before: ``import:`` pointed at the report key file quoted a key line in the error (gtm check, the log,
+    /v1/status)."""
+    secret = "s3cr3t-value-0123456789abcdef"
+    (tmp_path / "keys.txt").write_text(f"frankfurt:{secret}\n")
+    (tmp_path / "token.txt").write_text("token-value-0123456789abcdef\n")
+    (tmp_path / "z.yaml").write_text(
+        "zone: example.org\nsoa: {}\nns: [ns1]\nimport: keys.txt\nrecords: {ns1: {A: 192.0.2.1}}\n"
+        "health: {keys: {file: keys.txt}}\nadmin: {token: {file: token.txt}}\n"
+        "services: {www: {regions: [nowhere], policy: failover}, token-value-0123456789abcdef: {regions: [x]}}\n")
+    with pytest.raises(ConfigError) as info:
+        load(str(tmp_path / "z.yaml"))
+    text = str(info.value)
+    assert "keys.txt:1: (a secret file: its content is not shown)" in text, text
+    assert secret not in text and "token-value-0123456789abcdef" not in text and "[redacted]" in text, text

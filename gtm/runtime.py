@@ -21,7 +21,7 @@ from gtm.admin.app import start as admin_start
 from gtm.admin.explain import explain_table
 from gtm.admin.metrics import NodeMetrics
 from gtm.control.answering import Answering
-from gtm.control.files import mtimes, remove_ready, watch, write_ready
+from gtm.control.files import mtimes, remove_ready, warn_exposed, watch, write_ready
 from gtm.control.options import ServeOptions
 from gtm.control.overrides import OverrideWatcher
 from gtm.control.probing import BuiltinProber, first_round, tick
@@ -110,6 +110,7 @@ class Runtime:
         if opts.ready_file:
             remove_ready(opts.ready_file)  # a file from an earlier run must not say we serve
         config, pinned = self._load()
+        warn_exposed(config)
         self.overrides.configure(config)
         in_force = self.overrides.first_read()
         self.node = HealthNode(config, on_change=self._on_health)

@@ -9,6 +9,8 @@ import os
 from typing import Awaitable, Callable, Sequence
 
 from gtm.config import discover
+from gtm.files import exposure
+from gtm.model import Config
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +57,16 @@ async def watch(paths: Sequence[str], sources: Callable[[], Sequence[str]], inte
             seen = now
             log.info("configuration changed on disk; reloading")
             await on_change()
+
+
+def warn_exposed(config: Config) -> list[str]:
+    """Warn (and return what) when a report key or token file is readable by others, or the override store is
+    writable by others: either hands the fleet to any local user."""
+    found = []
+    for path, secret in ((config.health.keys_file, True), (config.admin.token_file, True),
+                         (config.overrides.path if config.overrides.kind == "file" else None, False)):
+        problem = exposure(path, secret) if path else None
+        if problem is not None:
+            found.append(problem)
+            log.warning("%s", problem)
+    return found

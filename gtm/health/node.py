@@ -16,6 +16,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Callable
 
+from gtm.files import write_atomic
 from gtm.health import aggregate
 from gtm.health.aggregate import State, Transition
 from gtm.health.signing import HEADERS, Rejected, Verifier, load_keys
@@ -190,11 +191,8 @@ class HealthNode:
                 "verdicts": [[*check, up] for check, up in sorted(self.state.verdicts.items())],
                 "regions": [[*key, up] for key, up in sorted(self.state.regions.items())],
                 "rtt": [[*key, ms] for key, ms in sorted(self.state.rtt.items())]}
-        tmp = f"{path}.tmp"
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(body, fh)
-            os.replace(tmp, path)  # atomic: a crash never leaves half a file
+            write_atomic(path, json.dumps(body).encode())  # a crash never leaves half a file
         except OSError as e:
             log.warning("cannot persist health state to %s: %s", path, e)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Protocol, Sequence
 
 from gtm.errors import GtmError
+from gtm.files import open_no_follow, write_atomic
 from gtm.model import Override, StoreSettings
 
 log = logging.getLogger(__name__)
@@ -175,24 +176,15 @@ class FileStore:
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(directory, exist_ok=True)
-            with open(self.lock_path, "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+            lock = open_no_follow(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            with os.fdopen(lock, "r+b") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
                 current = self.read()
                 if current.version != expected:
                     raise ConflictError(f"the override store {self.path} changed (version {current.version}, "
                                         f"expected {expected})")
                 version = expected + 1
-                tmp = f"{self.path}.tmp{os.getpid()}"
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    fh.write(encode(version, overrides))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, self.path)
-                dfd = os.open(directory, os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
+                write_atomic(self.path, encode(version, overrides).encode(), 0o644)
                 try:
                     self._audit(audit, version)
                 except OSError as e:  # the new store is in place: that write happened; say the audit did not
@@ -203,7 +195,7 @@ class FileStore:
             raise StoreError(f"cannot write the override store {self.path}: {e.strerror or e}") from None
 
     def _audit(self, audit: AuditEntry, version: int) -> None:
-        with open(self.audit_path, "a+b") as fh:
+        with os.fdopen(open_no_follow(self.audit_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644), "a+b") as fh:
             # A crash may have left a torn last line: start on a line of our own.
             fh.seek(0, os.SEEK_END)
             torn = False

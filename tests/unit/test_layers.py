@@ -11,11 +11,12 @@ PKG = Path(__file__).resolve().parents[2] / "gtm"
 ALLOWED = {
     "model": set(),
     "errors": set(),
+    "files": set(),  # atomic writes, symlink-safe opens, permission checks
     "config": {"model", "errors", "steering"},  # steering: the policy registry (each policy parses its own keys)
     "steering": {"model", "errors"},
     "geoip": {"model"},
-    "health": {"steering", "model", "errors"},
-    "state": {"model", "errors"},
+    "health": {"steering", "model", "errors", "files"},
+    "state": {"model", "errors", "files"},
     "dns": {"steering", "model", "errors"},
     "route53": {"model", "errors"},
     # the fleet: nodes' /v1/status (one type, both ends), override plans and their application
@@ -29,9 +30,10 @@ ALLOWED = {
     "proc": {"dns", "serving", "config", "model", "errors"},
     # the control process's parts: the override watcher, probing, the node status, where queries are answered
     # (a DNS server here or the worker pool)
-    "control": {"config", "health", "state", "steering", "serving", "fleet", "dns", "proc", "model", "errors"},
+    "control": {"config", "health", "state", "steering", "serving", "fleet", "dns", "proc", "model", "errors",
+                "files"},
     "runtime": {"config", "dns", "steering", "health", "state", "geoip", "admin", "route53", "proc", "serving",
-                "control", "fleet", "model", "errors"},
+                "control", "fleet", "model", "errors", "files"},
     "cli": None,  # everything
 }
 PURE = {"model", "config", "steering"}  # no sockets, clock or global randomness

@@ -90,6 +90,17 @@ def is_loopback_url(url: str) -> bool:
         return host == "localhost"
 
 
+def same_origin(request: web.Request) -> bool:
+    """Whether a request comes from no browser page, or from this API's own origin."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    own = f"{'https' if request.secure else 'http'}://{request.headers.get('Host', '')}".lower()
+    return origin.lower() == own
+
+
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(body, status=status, headers=headers, dumps=lambda o: json.dumps(o, default=str))
 
@@ -308,6 +319,10 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
                 return _json(421, {"error": f"this node is not reached as {request.headers.get('Host', '')[:100]!r}"
                                             f" (known: {', '.join(sorted(known))}; see admin.names)",
                                    "reason": "misdirected"})
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not same_origin(request):
+            # a browser sends Origin with every POST: one from another site's page (CSRF) is refused, as is a
+            # request a browser marks cross-site; probers, curl and gtm's own commands send neither
+            return _json(403, {"error": "cross-origin request refused", "reason": "cross_origin"})
         name = request.path.strip("/")
         token = access.token
         if token is not None and name not in access.public:

@@ -8,12 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import dns.edns
 import dns.message
 import dns.query
+import pytest
 
 from tests.conftest import run_gtm
 
@@ -84,6 +86,18 @@ def test_demo_runs_steers_fails_over_and_stops_cleanly() -> None:
         with urllib.request.urlopen(admin + "/v1/status", timeout=5) as r:
             status = json.load(r)
         assert {v["name"] for v in status["health"]["vantages"]} == {"virginia", "frankfurt", "singapore"}
+        # A page of another site cannot fail a region (CSRF: the browser sends its Origin), nor read the status
+        # through a name of its own that resolves to this address (DNS rebinding: the Host header names it).
+        for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(urllib.request.Request(admin + "/demo/regions/eu-west/fail", method="POST",
+                                                              data=b"", headers=headers), timeout=5)
+            assert refused.value.code == 403 and json.load(refused.value)["reason"] == "cross_origin"
+        with pytest.raises(urllib.error.HTTPError) as rebound:
+            urllib.request.urlopen(urllib.request.Request(admin + "/v1/status",
+                                                          headers={"Host": f"evil.example:{admin_port}"}), timeout=5)
+        assert rebound.value.code == 421 and json.load(rebound.value)["reason"] == "misdirected"
+        assert "eu-west" in _region(dns_port, CLIENTS["eu-west"])  # nothing was failed
         # Fail eu-west: European clients move within a few seconds; recover: they come back.
         urllib.request.urlopen(urllib.request.Request(admin + "/demo/regions/eu-west/fail", method="POST",
                                                       data=b""), timeout=5).read()

@@ -51,3 +51,8 @@ output "override_policy_arn" {
   description = "ARN of the <prefix>-overrides policy (null unless create_override_table)."
   value       = one(aws_iam_policy.overrides[*].arn)
 }
+
+output "override_read_policy_arn" {
+  description = "ARN of the read-only <prefix>-overrides-read policy for DNS nodes (null unless create_override_table)."
+  value       = one(aws_iam_policy.overrides_read[*].arn)
+}

@@ -78,7 +78,50 @@ resource "aws_iam_policy" "overrides" {
   count = var.create_override_table ? 1 : 0
 
   name        = "${var.name_prefix}-overrides"
-  description = "gtm override table ${var.override_table_name}: read and write overrides"
+  description = "gtm override table ${var.override_table_name}: read and write overrides (operators, drills)"
   policy      = data.aws_iam_policy_document.overrides[0].json
   tags        = var.tags
+}
+
+# What a DNS node needs, and no more: it reads the overrides in force (GetItem, consistent) and never writes. A
+# node's credentials, if stolen, cannot drain a region.
+data "aws_iam_policy_document" "overrides_read" {
+  count = var.create_override_table ? 1 : 0
+
+  statement {
+    sid       = "ReadOverridesInForce"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem"]
+    resources = [aws_dynamodb_table.overrides[0].arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.override_stream_read ? ["stream"] : []
+    content {
+      sid    = "FollowOverrides"
+      effect = "Allow"
+      actions = [
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+      ]
+      resources = ["${aws_dynamodb_table.overrides[0].arn}/stream/*"]
+    }
+  }
+}
+
+resource "aws_iam_policy" "overrides_read" {
+  count = var.create_override_table ? 1 : 0
+
+  name        = "${var.name_prefix}-overrides-read"
+  description = "gtm override table ${var.override_table_name}: read the overrides in force (DNS nodes)"
+  policy      = data.aws_iam_policy_document.overrides_read[0].json
+  tags        = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "nodes" {
+  for_each = var.create_override_table ? toset(var.node_role_names) : toset([])
+
+  role       = each.value
+  policy_arn = aws_iam_policy.overrides_read[0].arn
 }

@@ -135,13 +135,24 @@ variable "record_name_patterns" {
 }
 
 variable "attach_to_role_names" {
-  description = "IAM role names to attach every policy this module creates to (<prefix>-route53, <prefix>-overrides). For different principals, attach the policy_arn outputs yourself."
+  description = "IAM role names of the operators (and CI) to attach the writing policies to (<prefix>-route53, <prefix>-overrides). DNS nodes get the read-only one through node_role_names. For other principals, attach the policy_arn outputs yourself."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for r in var.attach_to_role_names : can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", r))])
     error_message = "attach_to_role_names: IAM role names (1 to 64 of A-Z a-z 0-9 + = , . @ _ -), not ARNs."
+  }
+}
+
+variable "node_role_names" {
+  description = "IAM role names of the DNS nodes: the read-only <prefix>-overrides-read policy is attached to them (nodes read the overrides in force and write nothing)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.node_role_names : can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", r))])
+    error_message = "node_role_names: IAM role names (1 to 64 of A-Z a-z 0-9 + = , . @ _ -), not ARNs."
   }
 }
 

@@ -371,3 +371,24 @@ def test_the_mirror_examples_name_patterns_cover_every_name_gtm_writes_for_the_b
     assert len(written) > 10
     unmatched = sorted(n for n in written if not any(fnmatch.fnmatchcase(n, p) for p in patterns))
     assert not unmatched, unmatched
+
+
+def test_nodes_get_a_read_only_policy_that_covers_what_a_node_calls() -> None:
+    """Before: nodes were given the operators' policy (PutItem, UpdateItem, DeleteItem on the override table):
+    a node's stolen credentials could drain a region. A node only reads the state item (DynamoStore.read and
+    .token: GetItem)."""
+    node_calls = set()
+    source = (ROOT / "gtm" / "state" / "dynamodb.py").read_text()
+    for method in ("read", "token"):
+        body = source.split(f"    def {method}(self", 1)[1].split("\n    def ", 1)[0]
+        node_calls |= set(re.findall(r'self\._call\("(\w+)"', body))
+    assert node_calls == {"GetItem"}, node_calls
+    granted = set()
+    for st in statements(policy_document("overrides_read")):
+        for action in actions_of(st):
+            service, _, name = action.partition(":")
+            assert service == "dynamodb", action
+            granted.add(name)
+    assert granted & DYNAMODB_TABLE_ACTIONS == node_calls
+    assert granted - node_calls <= DYNAMODB_STREAM_ACTIONS  # (following the stream, when enabled)
+    assert not granted & {"PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"}

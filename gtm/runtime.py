@@ -192,11 +192,17 @@ class Runtime:
             self.node.set_config(config, keys_ok)
             if self._admin_app is not None:  # the token read again: the old one stops working, the new one works
                 self._admin_app[ACCESS].update(token, config.admin.public)
+            self.last_error = None
+            if self._admin_runner is not None:
+                try:
+                    self._admin_runner.reload_tls(config.admin)  # a renewed certificate
+                except GtmError as e:
+                    self.last_error = str(e)
+                    log.error("%s; the admin API keeps its certificate", e)
             self.overrides.configure(config)
             if self.prober is not None:
                 self.prober.token = token
                 await self.prober.restart(config)
-            self.last_error = None
             log.info("reloaded in %.0f ms: %s", (time.monotonic() - started) * 1000, serving.table.summary())
             del prepared, config
             await loop.run_in_executor(None, release_memory)

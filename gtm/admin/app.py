@@ -409,8 +409,22 @@ def make_app(node: HealthNode, registry: CollectorRegistry, status: Status, expl
 class Running:
     """A started admin API: ``await cleanup()`` stops it (the listening socket, then the connections)."""
 
-    def __init__(self, server: asyncio.AbstractServer, runner: web.AppRunner):
-        self.server, self.runner = server, runner
+    def __init__(self, server: asyncio.AbstractServer, runner: web.AppRunner, tls: ssl.SSLContext | None = None):
+        self.server, self.runner, self.tls = server, runner, tls
+
+    def reload_tls(self, settings: AdminSettings) -> None:
+        """Load the certificate and key again (a renewed certificate, at a reload): new connections present it.
+        GtmError when they cannot be loaded; the ones in use stay. TLS cannot be switched on or off by a reload."""
+        if self.tls is None or not (settings.tls_cert and settings.tls_key):
+            if bool(self.tls) != bool(settings.tls_cert and settings.tls_key):
+                raise GtmError("admin.tls: switching TLS on or off needs a restart")
+            return
+        try:
+            fresh = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            fresh.load_cert_chain(settings.tls_cert, settings.tls_key)  # checked first: a bad pair changes nothing
+            self.tls.load_cert_chain(settings.tls_cert, settings.tls_key)
+        except (OSError, ssl.SSLError) as e:
+            raise GtmError(f"admin TLS: cannot load {settings.tls_cert} / {settings.tls_key}: {e}") from None
 
     def listening(self) -> socket.socket | None:
         """The listening socket (for the next instance to take over)."""
@@ -454,7 +468,7 @@ async def start(app: web.Application, settings: AdminSettings, listen: tuple[str
     except OSError:
         await runner.cleanup()
         raise
-    running = Running(server, runner)
+    running = Running(server, runner, ctx)
     sockets = server.sockets or []
     bound = sockets[0].getsockname()[:2] if sockets else (host, port)
     scheme = "https" if ctx else "http"

@@ -576,6 +576,28 @@ def test_tls_when_a_certificate_is_configured(tmp_path: Path) -> None:
                 untrusted.request("GET", "/healthz")
             finally:
                 untrusted.close()
+        # a renewed certificate (another CA here, to tell them apart) is served after a reload (SIGHUP)
+        renewed_ca = trustme.CA()
+        renewed = renewed_ca.issue_cert("127.0.0.1")
+        renewed.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+        for pem in renewed.cert_chain_pems[1:]:
+            pem.write_to_path(str(tmp_path / "cert.pem"), append=True)
+        renewed.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+        n.proc.proc.send_signal(signal.SIGHUP)
+        trusts_renewed = ssl.create_default_context()
+        renewed_ca.configure_trust(trusts_renewed)
+        deadline = time.monotonic() + 10
+        while True:
+            conn = http.client.HTTPSConnection("127.0.0.1", n.admin_port, timeout=5, context=trusts_renewed)
+            try:
+                conn.request("GET", "/healthz")
+                assert conn.getresponse().status == 200
+                break
+            except ssl.SSLCertVerificationError:
+                assert time.monotonic() < deadline, "the renewed certificate was not served"
+                time.sleep(0.1)
+            finally:
+                conn.close()
 
 
 # -- no token off loopback -------------------------------------------------------------------------------------------

@@ -68,3 +68,20 @@ def test_exposed_secrets_and_stores_are_named(tmp_path: Path) -> None:
                                                      "replace the file"
     finally:
         tmp_path.chmod(0o755)
+
+
+def test_debug_logging_leaves_the_aws_sdk_and_http_loggers_at_info(tmp_path: Path) -> None:
+    """Before: ``--debug`` logged botocore's requests, with the session token among the headers."""
+    import logging
+
+    from gtm.cli import main
+
+    root = Path(__file__).resolve().parents[2]
+    before = {name: logging.getLogger(name).level for name in ("botocore", "boto3", "urllib3", "")}
+    try:
+        assert main(["--debug", "check", str(root / "zones")]) == 0
+        for name in ("botocore", "boto3", "urllib3"):
+            assert logging.getLogger(name).getEffectiveLevel() == logging.INFO, name
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)

@@ -39,7 +39,8 @@ resource "aws_dynamodb_table" "overrides" {
 }
 
 data "aws_iam_policy_document" "overrides" {
-  count = var.create_override_table ? 1 : 0
+  count                   = var.create_override_table ? 1 : 0
+  source_policy_documents = [data.aws_iam_policy_document.overrides_stream[0].json]
 
   # Read and write overrides: single items, a key's versions (Query), conditional writes and transactions'
   # condition checks; DescribeTable for the key schema and the stream's ARN.
@@ -57,21 +58,6 @@ data "aws_iam_policy_document" "overrides" {
     ]
     resources = [aws_dynamodb_table.overrides[0].arn]
   }
-
-  # Optional: follow the table's stream (its ARN comes from DescribeTable, so ListStreams is not needed).
-  dynamic "statement" {
-    for_each = var.override_stream_read ? ["stream"] : []
-    content {
-      sid    = "FollowOverrides"
-      effect = "Allow"
-      actions = [
-        "dynamodb:DescribeStream",
-        "dynamodb:GetRecords",
-        "dynamodb:GetShardIterator",
-      ]
-      resources = ["${aws_dynamodb_table.overrides[0].arn}/stream/*"]
-    }
-  }
 }
 
 resource "aws_iam_policy" "overrides" {
@@ -86,7 +72,8 @@ resource "aws_iam_policy" "overrides" {
 # What a DNS node needs, and no more: it reads the overrides in force (GetItem, consistent) and never writes. A
 # node's credentials, if stolen, cannot drain a region.
 data "aws_iam_policy_document" "overrides_read" {
-  count = var.create_override_table ? 1 : 0
+  count                   = var.create_override_table ? 1 : 0
+  source_policy_documents = [data.aws_iam_policy_document.overrides_stream[0].json]
 
   statement {
     sid       = "ReadOverridesInForce"
@@ -94,6 +81,12 @@ data "aws_iam_policy_document" "overrides_read" {
     actions   = ["dynamodb:GetItem"]
     resources = [aws_dynamodb_table.overrides[0].arn]
   }
+}
+
+# Optional, in both policies: follow the table's stream (its ARN comes from DescribeTable, so ListStreams is not
+# needed). Empty unless override_stream_read.
+data "aws_iam_policy_document" "overrides_stream" {
+  count = var.create_override_table ? 1 : 0
 
   dynamic "statement" {
     for_each = var.override_stream_read ? ["stream"] : []

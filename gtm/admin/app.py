@@ -46,8 +46,6 @@ from gtm.model.net import admin_name, parse_client
 log = logging.getLogger(__name__)
 
 NAMES = web.AppKey("names", dict)  # {"names": the names the API is reached at, or None}
-GUARD = web.AppKey("guard", object)  # the Guard of the app's connections
-ACCESS = web.AppKey("access", object)  # the Access in force (a reload replaces its token and public routes)
 
 
 class Access:
@@ -254,6 +252,10 @@ class Guard:
         self.timed_out += 1
         transport.abort()
         self._forget(transport)
+
+
+GUARD = web.AppKey("guard", Guard)  # the Guard of the app's connections
+ACCESS = web.AppKey("access", Access)  # the Access in force (a reload replaces its token and public routes)
 
 
 class _Admitted(asyncio.Protocol):
@@ -469,7 +471,7 @@ async def start(app: web.Application, settings: AdminSettings, listen: tuple[str
         await runner.cleanup()
         raise
     running = Running(server, runner, ctx)
-    sockets = server.sockets or []
+    sockets: list[Any] = list(server.sockets or [])
     bound = sockets[0].getsockname()[:2] if sockets else (host, port)
     scheme = "https" if ctx else "http"
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]

@@ -24,7 +24,7 @@ from gtm.control.answering import Answering
 from gtm.control.files import mtimes, remove_ready, warn_exposed, watch, write_ready
 from gtm.control.options import ServeOptions
 from gtm.control.overrides import OverrideWatcher
-from gtm.control.probing import BuiltinProber, first_round, tick
+from gtm.control.probing import BuiltinProber, first_round, own_key, tick
 from gtm.control.status import Rates, node_status
 from gtm.errors import GtmError
 from gtm.health.node import HealthNode
@@ -113,7 +113,11 @@ class Runtime:
         warn_exposed(config)
         self.overrides.configure(config)
         in_force = self.overrides.first_read()
-        self.node = HealthNode(config, on_change=self._on_health)
+        try:  # report keys that cannot be read: a one-line error, as a config problem is
+            own = own_key(config, opts.probe_as) if opts.probe_as is not None else {}
+            self.node = HealthNode(config, on_change=self._on_health, own_keys=own)
+        except ValueError as e:
+            raise GtmError(str(e)) from None
         live = self.node.current if self.node.ready() else HealthSnapshot()
         self.serving = Serving(Snapshot.first(config, live, pinned, in_force), self.metrics, opts.udp_payload)
         self.serving.listeners.append(self._ship)
@@ -129,7 +133,7 @@ class Runtime:
                 self._write_ready(opts.ready_file)
         if opts.probe_as is not None:
             assert self.admin_url is not None, "--probe-as needs the admin API (admin: in the config or --admin-listen)"
-            self.prober = BuiltinProber(opts.probe_as, self.admin_url, read_token(config.admin))
+            self.prober = BuiltinProber(opts.probe_as, self.admin_url, read_token(config.admin), own)
             self.prober.start(config)
         self._tasks += [asyncio.ensure_future(tick(self.node)), asyncio.ensure_future(self.overrides.run())]
         if self.node.monitored and not self.node.ready() and (listen_admin is not None or opts.probe_as):

@@ -7,6 +7,7 @@ add or remove endpoints, so it starts over with each new config.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import logging
 import time
 from typing import Any, Callable
@@ -48,16 +49,30 @@ async def first_round(node: HealthNode, timeout: float, stopping: Callable[[], b
     return True
 
 
-class BuiltinProber:
-    """The prober of ``gtm serve --probe-as VANTAGE``, reporting to ``admin_url``."""
+def own_key(config: Config, vantage: str) -> dict[str, bytes]:
+    """The key ``gtm serve --probe-as VANTAGE`` signs with when the config's key file has none for that vantage
+    (or the config names no key file): made up for this process's life, known to this node only. GtmError for
+    a vantage the config does not define."""
+    if vantage not in config.vantages:
+        raise GtmError(f"--probe-as: unknown vantage {vantage!r} (defined: {', '.join(config.vantages) or 'none'})")
+    key_id = config.vantages[vantage].key_id
+    h = config.health
+    keys = load_keys(h.keys_file, h.keys_env) if (h.keys_file or h.keys_env) else {}
+    return {} if key_id in keys else {key_id: secrets.token_hex(32).encode()}
 
-    def __init__(self, vantage: str, admin_url: str, token: str | None):
-        self.vantage, self.admin_url, self.token = vantage, admin_url, token
+
+class BuiltinProber:
+    """The prober of ``gtm serve --probe-as VANTAGE``, reporting to ``admin_url``: with the vantage's key from
+    the key file, else with ``own`` (see :func:`own_key`)."""
+
+    def __init__(self, vantage: str, admin_url: str, token: str | None, own: dict[str, bytes] | None = None):
+        self.vantage, self.admin_url, self.token, self.own = vantage, admin_url, token, dict(own or {})
         self._prober: Prober | None = None
         self._task: asyncio.Future[Any] | None = None
 
     def start(self, config: Config) -> None:
-        keys = load_keys(config.health.keys_file, config.health.keys_env)
+        h = config.health
+        keys = {**(load_keys(h.keys_file, h.keys_env) if (h.keys_file or h.keys_env) else {}), **self.own}
         key_id = config.vantages[self.vantage].key_id if self.vantage in config.vantages else self.vantage
         if key_id not in keys:
             raise GtmError(f"--probe-as {self.vantage}: no report key {key_id!r} in the key file (a vantage signs with "

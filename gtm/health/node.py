@@ -34,7 +34,7 @@ class HealthNode:
     """Health state of one DNS node. Not thread-safe: call it from the event loop."""
 
     def __init__(self, config: Config, on_change: Callable[[HealthSnapshot], None] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, own_keys: dict[str, bytes] | None = None):
         self.clock = clock
         self.config = config
         self.on_change = on_change
@@ -53,6 +53,7 @@ class HealthNode:
         self._persisted = 0.0
         self.current = HealthSnapshot()
         self._delivered = False                      # on_change has seen a snapshot since the node went live
+        self.own_keys = dict(own_keys or {})           # keys of the prober in this process (--probe-as)
         self._load_keys(config)
         # Restore before the first evaluation: publishing first could persist an empty state over the saved one.
         self._restore()
@@ -77,6 +78,7 @@ class HealthNode:
             keys = self.check_keys(config)
         # The nonces seen so far outlive a reload: a report captured before it must not be replayable after it.
         seen = self.verifier.seen if self.verifier is not None else {}
+        keys = {**(keys or {}), **self.own_keys}
         self.verifier = Verifier(keys, h.skew, seen, self.audiences, self.state.started) if keys else None
         self.config = config
 

@@ -84,3 +84,59 @@ def test_udp_payload_option_limits_edns_answers(gtm_server):
     q = dns.message.make_query("example.com", "SOA", use_edns=0, payload=4096)
     resp = dns.query.udp(q, "127.0.0.1", port=srv.port, timeout=3)
     assert resp.edns == 0 and resp.payload == 512
+
+
+PROBED = """\
+zone: probed.test
+soa: {mname: ns1.probed.test., rname: hostmaster.probed.test.}
+ns: [ns1]
+records:
+  ns1: {A: 192.0.2.53}
+regions:
+  here: {location: {lat: 50.1, lon: 8.7}, endpoints: [127.0.0.1]}
+monitors:
+  web: {type: tcp, port: PORT, interval: 0.5, timeout: 0.25, rise: 1, fall: 1}
+vantages:
+  frankfurt: {location: {lat: 50.11, lon: 8.68}}
+services:
+  www: {regions: [here], monitor: web, policy: failover}
+"""
+
+
+def test_probe_as_works_without_a_key_file(tmp_path: Path, gtm_server) -> None:  # type: ignore[no-untyped-def]
+    """Before: `gtm serve --admin-listen ... --probe-as frankfurt` exited with an internal error when the
+    config names no report keys (the bundled example names none). The built-in prober now signs with a key
+    made up for the process's life, which only this node knows."""
+    import json
+    import urllib.request
+
+    backend = socket.socket()
+    backend.bind(("127.0.0.1", 0))
+    backend.listen(16)
+    try:
+        (tmp_path / "probed.test.yaml").write_text(PROBED.replace("PORT", str(backend.getsockname()[1])))
+        srv = gtm_server("--admin-listen", "127.0.0.1:0", "--probe-as", "frankfurt", tmp_path)
+        deadline = time.monotonic() + 10
+        while True:
+            with urllib.request.urlopen(srv.admin + "/v1/status", timeout=5) as r:
+                health = json.load(r)["health"]
+            seen = {v["name"]: v for v in health["vantages"]}["frankfurt"]
+            if seen["fresh"] and health["reports"]["accepted"] >= 2:
+                break
+            assert time.monotonic() < deadline, health
+            time.sleep(0.1)
+        assert [e["up"] for e in health["endpoints"]] == [True] and health["reports"]["rejected"] == {}
+    finally:
+        backend.close()
+
+
+def test_report_keys_that_cannot_be_read_are_a_one_line_error(tmp_path: Path) -> None:
+    from tests.conftest import run_gtm
+
+    (tmp_path / "probed.test.yaml").write_text(PROBED.replace("PORT", "9") +
+                                              "health: {keys: {env: GTM_TEST_UNSET_KEYS}}\n")
+    p = run_gtm("serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--probe-as", "frankfurt",
+                tmp_path)
+    assert p.returncode == 1, p.stderr
+    errors = [line for line in p.stderr.splitlines() if " INFO " not in line and " WARNING " not in line]
+    assert errors == ["gtm: error: environment variable GTM_TEST_UNSET_KEYS (report keys) is not set"], p.stderr

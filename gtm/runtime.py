@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gtm.admin.app import ACCESS, Running, is_loopback_url, make_app, read_token
+from gtm.admin.app import ACCESS, GUARD, Running, is_loopback_url, make_app, read_token
 from gtm.admin.app import start as admin_start
 from gtm.admin.explain import explain_table
 from gtm.admin.metrics import NodeMetrics
@@ -122,7 +122,8 @@ class Runtime:
         self.serving = Serving(Snapshot.first(config, live, pinned, in_force), self.metrics, opts.udp_payload)
         self.serving.listeners.append(self._ship)
         self.metrics.node, self.metrics.locator = self.node, self.serving.locator
-        self.generation = 1
+        self.generation = self.metrics.generation = 1
+        self.metrics.loaded_at = time.time()
         self._reloading = asyncio.Lock()
         listen_admin = opts.admin_listen or (config.admin.listen if config.admin != AdminSettings() else None)
         # --takeover: the running instance's sockets, its admin API's too, before anything binds
@@ -163,6 +164,7 @@ class Runtime:
                        config.admin.public, refresh=self.dns.refresh, degraded=self.dns.degraded)
         app.add_routes(self.routes())
         self._admin_app = app
+        self.metrics.admin_guard = app[GUARD]
         if handed is not None and handed.getsockname()[:2] != listen and listen[1] != 0:
             handed.close()  # the admin address changed with the config: bound anew
             handed = None
@@ -183,13 +185,17 @@ class Runtime:
                                                       serving.snapshot.with_config(config, pinned))
             except (GtmError, ValueError) as e:
                 self.last_error = str(e)
+                self.metrics.reloads["failure"] += 1
                 log.error("reload failed; still serving the previous config:\n%s", e)
                 return False
             except Exception as e:  # a bug must not take down a serving node either
                 self.last_error = f"{type(e).__name__}: {e}"
+                self.metrics.reloads["failure"] += 1
                 log.exception("reload failed; still serving the previous config")
                 return False
             self.generation += 1
+            self.metrics.generation, self.metrics.loaded_at = self.generation, time.time()
+            self.metrics.reloads["success"] += 1
             # Health and overrides that changed while compiling are in the current snapshot: applied on top.
             serving.swap(serving.snapshot.with_config(config, pinned), prepared)
             # Only a config that compiled reaches the health node; its verdicts may change with it.

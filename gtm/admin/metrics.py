@@ -7,13 +7,14 @@ in flight, shared by the scrapes that arrive meanwhile).
 """
 from __future__ import annotations
 
+import platform
 from collections import Counter
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from gtm import steering
+from gtm import __version__, steering
 from gtm.dns.counts import EVENTS, Counts
 
 if TYPE_CHECKING:
@@ -33,7 +34,12 @@ class NodeMetrics(Counts):
                                   buckets=DURATION_BUCKETS, registry=self.registry)
         self.node: HealthNode | None = None
         self.locator: Locator | None = None
+        self.generation = 0                     # configs served (the first is 1)
+        self.loaded_at = 0.0                    # when the config in force was loaded (Unix time)
+        self.reloads: Counter[str] = Counter()  # "success" / "failure"
+        self.admin_guard: Any = None            # the admin API's connection guard (refused, timed out)
         self.registry.register(_Collector(self))  # type: ignore[arg-type]
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, memory, open descriptors
 
     def service_totals(self) -> Counter[str]:
         """Answers given per service so far (retired tables and the current one)."""
@@ -42,7 +48,36 @@ class NodeMetrics(Counts):
             out[service] += n
         return out
 
+    def _node(self) -> Iterable[Metric]:
+        info = GaugeMetricFamily("gtm_build_info", "gtm's version and Python's (always 1)",
+                                 labels=["version", "python"])
+        info.add_metric([__version__, platform.python_version()], 1.0)
+        yield info
+        gen = GaugeMetricFamily("gtm_config_generation", "Configurations served since start (the first is 1)")
+        gen.add_metric([], self.generation)
+        yield gen
+        at = GaugeMetricFamily("gtm_config_loaded_timestamp_seconds",
+                               "When the configuration in force was loaded (Unix time): its age is time() - this")
+        at.add_metric([], self.loaded_at)
+        yield at
+        reloads = CounterMetricFamily("gtm_reloads", "Reloads (SIGHUP or --watch), by result", labels=["result"])
+        for result in ("success", "failure"):
+            reloads.add_metric([result], self.reloads.get(result, 0))
+        yield reloads
+        guard = self.admin_guard
+        if guard is not None:
+            conns = CounterMetricFamily("gtm_admin_connections_closed", "Admin API connections the guard closed: "
+                                        "over the cap or a client's share (refused), or too slow (timed_out)",
+                                        labels=["reason"])
+            conns.add_metric(["refused"], guard.refused)
+            conns.add_metric(["timed_out"], guard.timed_out)
+            yield conns
+            held = GaugeMetricFamily("gtm_admin_connections", "Admin API connections open")
+            held.add_metric([], len(guard.open))
+            yield held
+
     def collect(self) -> Iterable[Metric]:
+        yield from self._node()
         totals = self.totals()
         queries, answers = totals["queries"], totals["answers"]
         r = self.responder

@@ -662,3 +662,12 @@ def test_a_reload_reads_the_token_again(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the failed reload was not reported"
             time.sleep(0.05)
         assert "16 characters or more" in n.get("/v1/status", token=new).json()["config"]["last_error"]
+        # what an alert needs: reloads by result, the generation and the age of the config in force
+        fams = {f.name: f for f in text_string_to_metric_families(n.get("/metrics", token=new).text)}
+        reloads = {s.labels["result"]: s.value for s in fams["gtm_reloads"].samples if s.name == "gtm_reloads_total"}
+        assert reloads == {"success": 1.0, "failure": 1.0}
+        assert fams["gtm_config_generation"].samples[0].value == 2
+        assert 0 < time.time() - fams["gtm_config_loaded_timestamp_seconds"].samples[0].value < 30
+        assert fams["gtm_build_info"].samples[0].labels["version"] == gtm.__version__
+        assert fams["process_cpu_seconds"].samples[0].value > 0 and "process_open_fds" in fams
+        assert {s.labels["reason"] for s in fams["gtm_admin_connections_closed"].samples} == {"refused", "timed_out"}

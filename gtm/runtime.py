@@ -272,4 +272,5 @@ class Runtime:
             self.node.persist()
         if self.options.ready_file:
             remove_ready(self.options.ready_file)
-        log.info("stopped")
+        if self.answering:  # (a server that never answered says nothing of stopping)
+            log.info("stopped")

@@ -306,9 +306,15 @@ class Table:
 
     def summary(self) -> str:
         zones = self.config.zones.values()
-        return (f"{len(self.config.zones)} zones, {sum(z.record_count() for z in zones)} records, "
-                f"{len(self.config.services)} services, {len(self.entries)} precompiled answers"
+        return (f"{counted(len(self.config.zones), 'zone')}, {counted(sum(z.record_count() for z in zones), 'record')}, "
+                f"{counted(len(self.config.services), 'service')}, "
+                f"{counted(len(self.entries), 'precompiled answer')}"
                 + (" (the rest compiled on first query)" if self.lazy else ""))
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 zone``, ``2 zones``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 __all__ = ["Entry", "Steered", "Table", "client_of", "NOERROR", "RR"]

@@ -140,5 +140,7 @@ def test_listen_address_in_use_is_one_line_error(tmp_path, gtm_server):
     out = subprocess.run([sys.executable, "-m", "gtm.cli", "serve", "--listen", f"127.0.0.1:{srv.port}", "zones"],
                          capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 1
-    assert out.stderr.strip().splitlines()[-1].startswith("gtm: error:")
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"gtm: error: 127.0.0.1 port {srv.port} (UDP) is in use by another process"), last
+    assert " stopped" not in out.stderr  # it never started
     assert addresses(ask(srv.port, "ns1.example.com")) == {"192.0.2.53"}

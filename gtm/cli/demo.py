@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gtm.cli.loading import load
+from gtm.cli.loading import example_or_zones, load
 from gtm.health.prober import Prober
 from gtm.health.signing import load_keys
 from gtm.model import Config, Endpoint, Location, MonitorType
@@ -212,9 +212,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvloop
 
-        return int(uvloop.run(run_demo(args.paths, dns, admin)))
+        return int(uvloop.run(run_demo(args.paths or example_or_zones(), dns, admin)))
     except ImportError:
-        return asyncio.run(run_demo(args.paths, dns, admin))
+        return asyncio.run(run_demo(args.paths or example_or_zones(), dns, admin))
 
 
 def add_parser(sub: Any) -> None:
@@ -222,8 +222,8 @@ def add_parser(sub: Any) -> None:
     d.add_argument("--dns-listen", default="127.0.0.1:5353", metavar="ADDR:PORT", help="DNS (default 127.0.0.1:5353)")
     d.add_argument("--admin-listen", default="127.0.0.1:8053", metavar="ADDR:PORT",
                    help="admin API and status page (default 127.0.0.1:8053)")
-    d.add_argument("paths", nargs="*", default=["zones"], metavar="PATH",
-                   help="the config to simulate (default: zones/, the bundled example)")
+    d.add_argument("paths", nargs="*", metavar="PATH",
+                   help="the config to simulate (default: zones/ here, else the example bundled with gtm)")
     d.set_defaults(func=run)
 
 

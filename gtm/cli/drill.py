@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from gtm.cli.override import add_config_args, author
-from gtm.cli.loading import load
+from gtm.cli.loading import config_paths, load
 from gtm.drill.report import Report
 from gtm.errors import Exit, GtmError, UnsafePlan
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from gtm.state.overrides import parse_duration
     from gtm.state.store import open_store
 
-    config = load(args.config or ["zones"])
+    config = load(config_paths(args.config))
     if args.region not in config.regions:
         raise GtmError(f"unknown region {args.region!r}; regions: {', '.join(sorted(config.regions))}")
     services = [s for s in config.services if args.region in s.regions]

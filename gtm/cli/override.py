@@ -11,7 +11,7 @@ import time
 from typing import Any, Sequence
 
 from gtm import fleet
-from gtm.cli.loading import load
+from gtm.cli.loading import config_paths, load
 from gtm.errors import Exit, GtmError, UnsafePlan
 from gtm.model import Config, NodeAddress, Override
 from gtm.state import overrides as ov
@@ -65,7 +65,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load(args.config or ["zones"])
+    return load(config_paths(args.config))
 
 
 def wait_applied(nodes: Sequence[NodeAddress], token: str | None, version: int,

@@ -5,7 +5,10 @@ raised one at a time: :class:`ConfigError` carries the full list so that a user 
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
+import time
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -72,7 +75,32 @@ class OneLine(logging.Filter):
         return True
 
 
-def one_line_logs() -> None:
-    """Every handler of the root logger escapes control characters in messages."""
+class JsonLines(logging.Formatter):
+    """One JSON object a line (``--log-format json``): time (ISO 8601, UTC), level, logger, process (its
+    title, e.g. ``worker 1``), message, and the traceback when there is one."""
+
+    def __init__(self, process: str = "") -> None:
+        super().__init__()
+        self.process = process
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+               "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if self.process:
+            out["process"] = self.process
+        if record.exc_info:
+            out["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+LOG_FORMAT_ENV = "GTM_LOG_FORMAT"  # "json": worker processes log as their control process does
+
+
+def one_line_logs(process: str = "") -> None:
+    """Every handler of the root logger escapes control characters in messages; with ``GTM_LOG_FORMAT=json``
+    (set by ``--log-format json``) they write JSON lines."""
+    json_lines = os.environ.get(LOG_FORMAT_ENV) == "json"
     for handler in logging.getLogger().handlers:
         handler.addFilter(OneLine())
+        if json_lines:
+            handler.setFormatter(JsonLines(process))

@@ -13,7 +13,7 @@ import sys
 from typing import NoReturn
 
 from gtm import __version__
-from gtm.errors import ConfigError, Exit, GtmError, one_line_logs
+from gtm.errors import LOG_FORMAT_ENV, ConfigError, Exit, GtmError, one_line_logs
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = Exit.OK, Exit.FAIL, Exit.USAGE
 
@@ -59,6 +59,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             raise _Usage(f"--admin-listen: {e}") from None
     if args.takeover and not args.workers:
         raise _Usage("--takeover needs --workers N (the sockets are handed from worker processes to worker processes)")
+    import setproctitle
+
+    setproctitle.setproctitle("gtm: serve" + (f" ({args.workers} workers)" if args.workers else ""))
     runtime = Runtime(ServeOptions(
         tuple(args.paths), tuple(listen), watch=args.watch_interval if args.watch else 0.0, tcp_idle=args.tcp_idle,
         tcp_clients=args.tcp_clients, udp_payload=args.udp_payload, health_file=args.health, admin_listen=admin,
@@ -104,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gtm", description="gtm: a global traffic manager (authoritative DNS with steering).")
     p.add_argument("--version", action="version", version=f"gtm {__version__}")
     p.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
+    p.add_argument("--log-format", choices=["text", "json"], default="text",
+                   help="log lines as text (default) or as JSON objects, one a line (worker processes too)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     c = sub.add_parser("check", help="validate configuration files; one line per zone, exit 1 on problems")
@@ -170,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_format == "json":
+        os.environ[LOG_FORMAT_ENV] = "json"  # (inherited by worker processes)
     one_line_logs()
     if args.debug:  # their debug logs carry request headers: credentials, session tokens
         for name in ("botocore", "boto3", "urllib3", "s3transfer", "aiobotocore"):

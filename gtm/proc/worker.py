@@ -9,6 +9,8 @@ import socket
 import sys
 import time
 
+import setproctitle
+
 from gtm.proc.channel import (
     ORPHAN_GRACE, REPORT_EVERY, AskReport, Swap, WorkerReport, frame, loads, read_frame, read_raw,
 )
@@ -120,7 +122,8 @@ def main(argv: list[str]) -> None:
                         format=f"%(asctime)s %(levelname)s worker{index} %(name)s: %(message)s")
     from gtm.errors import one_line_logs
 
-    one_line_logs()
+    one_line_logs(f"worker {index}")
+    setproctitle.setproctitle(f"gtm: worker {index}")
     try:
         import uvloop
 

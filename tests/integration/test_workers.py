@@ -33,11 +33,12 @@ EU, US = "198.51.100.10", "192.0.2.10"  # www's first endpoints (failover eu-wes
 class Server:
     """A `gtm serve --workers` process (the control process) and its port, admin URL and log."""
 
-    def __init__(self, zones: Path, *extra: str, port: int = 0, admin: str = "127.0.0.1:0"):
+    def __init__(self, zones: Path, *extra: str, port: int = 0, admin: str = "127.0.0.1:0", log_format: str = "text"):
         self.lines: list[str] = []
         ready = zones.parent / f"ready-{time.monotonic_ns()}.json"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gtm.cli", "serve", "--listen", f"127.0.0.1:{port}", "--admin-listen",
+            [sys.executable, "-m", "gtm.cli", "--log-format", log_format, "serve", "--listen", f"127.0.0.1:{port}",
+             "--admin-listen",
              admin, "--ready-file", str(ready), *extra, str(zones)], cwd=ROOT, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         threading.Thread(target=self._read, daemon=True).start()
@@ -157,6 +158,30 @@ def healthz(server: Server) -> tuple[int, str]:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def test_processes_have_readable_titles_and_log_json_lines_when_asked(zones: Path) -> None:
+    """Before: workers showed in ps as `python3 -m gtm.workers 0 18 14,13 2 20`, and there were no JSON logs."""
+    s = Server(zones, "--workers", "2", log_format="json")
+    try:
+        def titles() -> dict[int, str]:
+            return {pid: subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True,
+                                        text=True).stdout.strip() for pid in [s.proc.pid, *s.workers()]}
+
+        until("the workers are titled", lambda: sorted(t for p, t in titles().items() if p != s.proc.pid)
+              == ["gtm: worker 0", "gtm: worker 1"])
+        assert titles()[s.proc.pid] == "gtm: serve (2 workers)"
+        assert EU in ask(s.port)
+        s.proc.send_signal(signal.SIGHUP)  # the workers log the new generation
+        s.wait(r'generation 2 answering.*"process": "worker 1"')
+        s.wait(r'generation 2 answering.*"process": "worker 0"')
+    finally:
+        s.stop()
+    records = [json.loads(line) for line in s.lines if line.startswith("{")]
+    assert len(records) == len([line for line in s.lines if line.strip()]), s.lines  # every line is JSON
+    assert {r["process"] for r in records if "process" in r} == {"worker 0", "worker 1"}
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert any(r["message"].startswith("serving ") and r["logger"] == "gtm.runtime" for r in records)
 
 
 def test_a_worker_that_cannot_be_restarted_is_retried_and_its_sockets_closed_meanwhile(server: Server) -> None:

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.support.admin_node import APP, all_obs, running_node, write_node
@@ -39,3 +40,24 @@ def test_every_metric_the_rules_and_the_dashboard_name_exists_on_a_node(tmp_path
     # series that appear with their first event: a rejected report, a worker restart (a node with workers)
     eventual = {"gtm_reports_rejected_total", "gtm_worker_restarts_total", "gtm_workers"}
     assert not [m for m in missing if m not in eventual], missing
+
+
+def test_the_systemd_units_verify_cleanly(tmp_path: Path) -> None:
+    """`systemd-analyze verify` on the node's unit and the prober's (instantiated as frankfurt), with ExecStart
+    pointing at this environment's gtm: no error and no warning (an unknown or misspelt directive is one)."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing: install Debian's systemd package"
+    gtm = Path(sys.executable).parent / "gtm"
+    assert gtm.exists(), gtm
+    for name, as_name in (("gtm-node.service", "gtm-node.service"),
+                          ("gtm-prober@.service", "gtm-prober@frankfurt.service")):
+        text = (DEPLOY / name).read_text()
+        assert "/usr/local/bin/gtm " in text
+        (tmp_path / as_name).write_text(text.replace("/usr/local/bin/gtm", str(gtm)))
+    out = subprocess.run([analyze, "verify", "--man=no", "gtm-node.service", "gtm-prober@frankfurt.service"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and not out.stderr.strip() and not out.stdout.strip(), out.stdout + out.stderr
+    node = (DEPLOY / "gtm-node.service").read_text()
+    for wanted in ("AmbientCapabilities=CAP_NET_BIND_SERVICE", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+                   "StateDirectory=gtm", "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes"):
+        assert wanted in node, wanted

@@ -164,11 +164,14 @@ class ProximityPolicy:
 class LatencyPolicy:
     """Lowest measured RTT from the client's nearest vantage; without data, proximity.
 
-    ``hysteresis`` (fraction) keeps the current choice until another region is that much faster. (The RTTs are
-    smoothed per vantage and region, for every service alike: ``health.rtt_alpha``.)
+    ``hysteresis`` (fraction) keeps the current choice until another region is that much faster, and by at least
+    ``hysteresis_ms`` (an absolute floor: two regions a few tenths of a millisecond apart would otherwise trade
+    places on every jitter). (The RTTs are smoothed per vantage and region, for every service alike:
+    ``health.rtt_alpha``.)
     """
 
     hysteresis: float = 0.2
+    hysteresis_ms: float = 1.0
     kind = "latency"
 
 

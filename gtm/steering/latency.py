@@ -3,7 +3,7 @@
 The probers measure RTT from every vantage to every region; the control plane keeps an EWMA per (vantage,
 region) and the region each (service, vantage) currently sticks to (:func:`sticky_choices`, kept in the
 steering memory by :mod:`gtm.steering.memory`): it moves only when another region is faster by more than the
-policy's ``hysteresis`` fraction, so answers do not flap.
+policy's ``hysteresis`` fraction and by at least ``hysteresis_ms``, so answers do not flap.
 A vantage without measurements, or a client without a location, falls back to proximity.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ def ewma(previous: float | None, sample: float, alpha: float) -> float:
 
 
 def _best(service: Service, vantage: str, rtt: Mapping[tuple[str, str], float], sticky: str | None,
-          hysteresis: float) -> str | None:
+          policy: LatencyPolicy) -> str | None:
     measured = [(rtt[(vantage, r)], i, r) for i, r in enumerate(service.regions) if (vantage, r) in rtt]
     if not measured:
         return None
@@ -37,7 +37,7 @@ def _best(service: Service, vantage: str, rtt: Mapping[tuple[str, str], float], 
     # the sticky region must still be a candidate: RTTs are per region and shared by every service, so a region
     # since taken out of this service's list may still be measured
     if sticky is not None and sticky in service.regions and (vantage, sticky) in rtt \
-            and rtt[(vantage, sticky)] <= best_rtt * (1 + hysteresis):
+            and rtt[(vantage, sticky)] <= max(best_rtt * (1 + policy.hysteresis), best_rtt + policy.hysteresis_ms):
         return sticky
     return best
 
@@ -50,7 +50,7 @@ def sticky_choices(config: Config, rtt: Mapping[tuple[str, str], float],
         if not isinstance(service.policy, LatencyPolicy):
             continue
         for vantage in config.vantages:
-            best = _best(service, vantage, rtt, previous.get((service.key, vantage)), service.policy.hysteresis)
+            best = _best(service, vantage, rtt, previous.get((service.key, vantage)), service.policy)
             if best is not None:
                 out.append(((service.key, vantage), best))
     return tuple(sorted(out))
@@ -60,7 +60,8 @@ def parse(p: PolicyInput) -> LatencyPolicy | None:
     if not p.has_vantages:
         p.error("type", "latency needs measurements, but no vantages are defined (add a top-level 'vantages' section)")
     hysteresis = p.number("hysteresis", 0.2, 0, 10)
-    return LatencyPolicy(hysteresis) if hysteresis is not None else None
+    floor = p.number("hysteresis_ms", 1.0, 0, 10_000)
+    return LatencyPolicy(hysteresis, floor) if hysteresis is not None and floor is not None else None
 
 
 def select(service: Service, client: Client, ctx: Context) -> Ranking:
@@ -82,13 +83,15 @@ def select(service: Service, client: Client, ctx: Context) -> Ranking:
     if sticky in order and sticky != order[0]:
         order.remove(sticky)
         order.insert(0, sticky)
-        hysteresis = service.policy.hysteresis if isinstance(service.policy, LatencyPolicy) else 0.0
-        notes.append(f"latency: keeps {sticky} (within the {hysteresis:.0%} hysteresis)")
+        policy = service.policy if isinstance(service.policy, LatencyPolicy) else LatencyPolicy(0.0, 0.0)
+        notes.append(f"latency: keeps {sticky} (within the hysteresis: {policy.hysteresis:.0%}, at least "
+                     f"{policy.hysteresis_ms:g} ms)")
     order += [r for r in fallback.order if r not in order]  # unmeasured regions last, nearest first
     return Ranking(tuple(order), client.geo.city_prefix, tuple(notes), key=f"vantage:{vantage}:" + ",".join(order))
 
 
-KIND = PolicyKind("latency", frozenset({"hysteresis"}), parse, select,
+KIND = PolicyKind("latency", frozenset({"hysteresis", "hysteresis_ms"}), parse, select,
                   "the lowest RTT measured from the vantage nearest the client; the current choice is kept until "
-                  "another region is hysteresis (a fraction) faster; without measurements, proximity",
+                  "another region is hysteresis (a fraction) and hysteresis_ms faster; without measurements, "
+                  "proximity",
                   ignored={"alpha": "is ignored: RTTs are smoothed with health.rtt_alpha, for every service alike"})

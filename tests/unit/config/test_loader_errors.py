@@ -411,7 +411,7 @@ def test_policy_type_and_keys() -> None:
                     "  api: {regions: [r1], policy: {typ: geo}}\n  x: {regions: [r1], policy: latncy}\n"
                     "  y: {regions: [r1], policy: [geo]}\n")
     assert problems(text) == [
-        "z.yaml:12: services.www.policy.bias: unknown key; valid keys: alpha, hysteresis, type",
+        "z.yaml:12: services.www.policy.bias: unknown key; valid keys: alpha, hysteresis, hysteresis_ms, type",
         "z.yaml:12: services.www.policy.type: latency needs measurements, but no vantages are defined (add a "
         "top-level 'vantages' section)",
         "z.yaml:13: services.api.policy.typ: unknown key; did you mean 'type'?",

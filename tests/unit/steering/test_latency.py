@@ -115,6 +115,22 @@ def test_sticky_choices_hysteresis_keeps_and_switches() -> None:
     assert chosen({("virginia", "us-east"): 9.0}, "eu-west") is None
 
 
+def test_the_absolute_floor_keeps_regions_a_fraction_of_a_millisecond_apart_from_trading_places() -> None:
+    """Before: purely relative, so 1.0 ms against 1.3 ms (30 % apart) switched on every jitter."""
+    def chosen(rtt: dict[tuple[str, str], float], previous: str, floor: float = 1.0) -> str | None:
+        svc = service(policy=LatencyPolicy(hysteresis=0.2, hysteresis_ms=floor), key="api")
+        before = SteeringMemory(((("api", "frankfurt"), previous),))
+        return advance(before, config(services=(svc,)), probed(rtt)).choices().get(("api", "frankfurt"))
+
+    close = {("frankfurt", "eu-west"): 1.3, ("frankfurt", "us-east"): 1.0}
+    assert chosen(close, "eu-west") == "eu-west"  # 0.3 ms slower: within the 1 ms floor
+    assert chosen(close, "eu-west", floor=0.0) == "us-east"  # the relative share alone: 30 % > 20 %
+    assert chosen({("frankfurt", "eu-west"): 2.1, ("frankfurt", "us-east"): 1.0}, "eu-west") == "us-east"  # > 1 ms
+    # far apart, the relative share is what holds: 108 vs 90 is kept, 109 is not (the floor, 1 ms, is smaller)
+    assert chosen({("frankfurt", "eu-west"): 108.0, ("frankfurt", "us-east"): 90.0}, "eu-west") == "eu-west"
+    assert chosen({("frankfurt", "eu-west"): 109.0, ("frankfurt", "us-east"): 90.0}, "eu-west") == "us-east"
+
+
 def test_sticky_choices_cover_every_latency_service_and_vantage() -> None:
     other = service(policy=LatencyPolicy(hysteresis=0.0), key="b")
     cfg = config(services=(SVC, other, service(key="plain")))

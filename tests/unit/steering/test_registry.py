@@ -52,7 +52,7 @@ EVERY_KEY = {
             lambda p: [r.regions for r in p.rules] == [("b",)] and p.rules[0].match.country == "DE"
             and p.default == ("b",)),
     "proximity": ("{type: proximity, bias: {a: 100}}", lambda p: p.bias == (("a", Bias(km=100.0)),)),
-    "latency": ("{type: latency, hysteresis: 0.5}", lambda p: p == LatencyPolicy(0.5)),
+    "latency": ("{type: latency, hysteresis: 0.5, hysteresis_ms: 3}", lambda p: p == LatencyPolicy(0.5, 3.0)),
 }
 
 

@@ -157,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--client", metavar="IP[/LEN]",
                    help="the client: IP/LEN as an ECS prefix, a bare IP as the resolver's source address")
     e.add_argument("--type", default="A", metavar="A|AAAA", help="query type (default A)")
-    e.add_argument("--health", metavar="FILE", help="health file to decide under (default: everything up)")
+    e.add_argument("--node", metavar="URL", help="the node whose live answer to explain (default: the config's first "
+                   "drill node, else its admin.listen; when none answers, the files)")
+    e.add_argument("--offline", action="store_true", help="explain from the files, asking no node")
+    e.add_argument("--health", metavar="FILE",
+                   help="explain from the files under this health file (default: everything up)")
     e.add_argument("--json", action="store_true", help="JSON output; the ranked regions are under 'regions'")
     e.set_defaults(func=_cmd_explain)
     pr = sub.add_parser("probe", help="probe every monitored endpoint from one vantage; push signed reports")

@@ -1,24 +1,60 @@
 """``gtm explain``: why a name answers what it answers for a client, told by the code the server runs.
 
-The answer comes from the same compiled table the server would build (config + health file + GeoIP), asked
-the way the query path asks it; the trail comes from ``steering.rank`` and ``steering.choose``, the functions
-that compiled that answer (see ``gtm.admin.explain``).
+By default it asks a running node (``/v1/explain`` on its admin API: the table it answers from, under the live
+health and overrides): ``--node URL``, else the config's first drill node or its ``admin.listen``. When no node
+answers there, or with ``--offline``, it explains from the files: the same compiled table the server would
+build (config + health file + GeoIP, everything up unless the health file says otherwise). It says which.
+The trail comes from ``steering.rank`` and ``steering.choose``, the functions that compiled the answer (see
+``gtm.admin.explain``).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
 from typing import Any
 
+from gtm.admin.app import read_token
 from gtm.admin.explain import explain_table, qtype_of
-from gtm.cli.loading import build
+from gtm.cli.loading import build, load
+from gtm.errors import GtmError
+from gtm.fleet import nodes_of
 
 
 def explain(table_paths: list[str], name: str, client_text: str | None, qtype_text: str,
             health_file: str | None) -> dict[str, Any]:
-    """The explanation as a JSON-able dict (``regions`` lists the ranked regions)."""
+    """The explanation from the files, as a JSON-able dict (``regions`` lists the ranked regions)."""
     qtype_of(qtype_text)  # a bad type is reported before the config is loaded
     return explain_table(build(table_paths, health_file), name, client_text, qtype_text)
+
+
+class Unreachable(GtmError):
+    """No node answered at the URL (as opposed to a node that answered with an error)."""
+
+
+def ask_node(url: str, token: str | None, name: str, client_text: str | None, qtype_text: str,
+             timeout: float = 3.0) -> dict[str, Any]:
+    """The explanation of the node at ``url`` (its live table). Unreachable when nothing answers there;
+    GtmError with the node's reason when it refuses."""
+    query = {"name": name, "type": qtype_text, **({"client": client_text} if client_text else {})}
+    req = urllib.request.Request(f"{url.rstrip('/')}/v1/explain?{urllib.parse.urlencode(query)}")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    ctx = ssl.create_default_context() if url.startswith("https") else None
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+            return json.loads(resp.read().decode())  # type: ignore[no-any-return]
+    except urllib.error.HTTPError as e:
+        try:
+            reason = json.loads(e.read().decode()).get("error", e.reason)
+        except (ValueError, AttributeError):
+            reason = e.reason
+        raise GtmError(f"node {url}: {e.code} {reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise Unreachable(f"no node answers at {url} ({getattr(e, 'reason', e)})") from None
 
 
 def render(info: dict[str, Any]) -> str:
@@ -56,6 +92,22 @@ def render(info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = explain(args.paths, args.name, args.client, args.type, args.health)
-    print(json.dumps(info, indent=2) if args.json else render(info))
+    qtype_of(args.type)  # a bad type is reported before anything is asked
+    info, source = None, ""
+    if not args.offline and not args.health:
+        config = load(args.paths)
+        url = args.node or (nodes_of(config)[0].admin or "")
+        try:
+            info = ask_node(url, read_token(config.admin), args.name, args.client, args.type)
+            source = f"the node at {url} (its live health and overrides)"
+        except Unreachable as e:
+            if args.node:
+                raise
+            source = f"the files: {e}; everything counts as up"
+    if info is None:
+        info = explain(args.paths, args.name, args.client, args.type, args.health)
+        source = source or ("the files, under the health file " + args.health if args.health
+                            else "the files (--offline): everything counts as up")
+    info["source"] = source
+    print(json.dumps(info, indent=2) if args.json else f"from {source}\n" + render(info))
     return 0

@@ -34,13 +34,16 @@ def explain(cfg: Path, name: str, client: str | None = None, rdtype: str = "A", 
     if client is not None:
         args += ["--client", client]
     args += ["--type", rdtype]
-    if health is not None:
-        args += ["--health", health]
+    args += ["--health", health] if health is not None else ["--offline"]  # (the files, not a node)
     if as_json:
         args.append("--json")
     done = gtm(*args)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if as_json else done.stdout
+    if as_json:
+        return json.loads(done.stdout)
+    first, _, rest = done.stdout.partition("\n")
+    assert first.startswith("from the files"), first
+    return rest
 
 
 def fqdn(service: str) -> str:
@@ -227,3 +230,23 @@ def test_bad_health_file_is_reported_like_a_config_problem(cfg: Path, tmp_path: 
     lines = done.stderr.splitlines()
     assert lines[-1] == "gtm: 1 problem found"
     assert lines[0].startswith(f"{bad}:1: down[0]: unknown region"), lines
+
+
+def test_explain_asks_the_live_node_by_default_and_says_so(tmp_path: Path) -> None:
+    """Before: `gtm explain` explained from the files: after a region failed, it still said it was up while
+    dig got the other one. Now it asks the node (its live table), and falls back to the files only when no
+    node answers, saying which it used."""
+    from tests.support.admin_node import APP, ENDPOINTS, all_obs, running_node, write_node
+
+    with running_node(write_node(tmp_path)) as node:
+        node.send("frankfurt", all_obs(up=["us-east"], down=["eu-west"]))
+        assert {rr.address for rrset in node.query(APP).answer for rr in rrset} == set(ENDPOINTS["us-east"])
+        live = gtm("explain", tmp_path, APP, "--client", "81.2.69.0/24", "--node", node.url)
+        assert live.returncode == 0, live.stderr
+        assert live.stdout.startswith(f"from the node at {node.url} (its live health and overrides)"), live.stdout
+        assert f"answer: {ENDPOINTS['us-east'][0]}" in live.stdout and "eu-west" in live.stdout
+        offline = gtm("explain", tmp_path, APP, "--client", "81.2.69.0/24", "--offline")
+        assert f"answer: {', '.join(ENDPOINTS['eu-west'])}" in offline.stdout  # the files: everything up
+    # no node at --node: an error, not a silent fall back
+    gone = gtm("explain", tmp_path, APP, "--node", node.url)
+    assert gone.returncode == 1 and "no node answers at" in gone.stderr, gone.stderr

@@ -13,9 +13,11 @@ import argparse
 import asyncio
 import ipaddress
 import logging
-import re
 import os
+import re
 import secrets
+import shlex
+import shutil
 import socket
 import sys
 import tempfile
@@ -26,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gtm.cli.loading import example_or_zones, load
+from gtm.cli.loading import EXAMPLE, example_or_zones, load
 from gtm.health.prober import Prober
 from gtm.health.signing import load_keys
 from gtm.model import Config, Endpoint, Location, MonitorType
@@ -129,8 +131,17 @@ class DemoRuntime(Runtime):
         return demo_routes(self.regions)
 
 
-def _banner(dns: tuple[str, int], admin_url: str) -> str:
+def _gtm() -> str:
+    """How to run gtm from a shell as this demo was run: the script beside this Python (a venv's bin/), else
+    ``python -m gtm``."""
+    script = shutil.which("gtm", path=os.path.dirname(sys.executable))
+    return shlex.quote(script) if script else f"{shlex.quote(sys.executable)} -m gtm"
+
+
+def _banner(dns: tuple[str, int], admin_url: str, paths: list[str] | None = None) -> str:
     host, port = dns
+    gtm = _gtm()
+    config = "" if not paths or paths == ["zones"] else " -c " + " -c ".join(shlex.quote(p) for p in paths)
     lines = [f"dns: {host}:{port}", f"admin: {admin_url}", "",
              "Three simulated regions (us-east, eu-west, ap-southeast), probed from virginia, frankfurt and "
              "singapore.", "", "Ask as clients in different places:"]
@@ -141,13 +152,15 @@ def _banner(dns: tuple[str, int], admin_url: str) -> str:
               "Fail a region, then watch answers move (and come back):",
               f"  curl -X POST {admin_url}/demo/regions/eu-west/fail",
               f"  curl -X POST {admin_url}/demo/regions/eu-west/recover", "",
-              "Why an answer: gtm explain (or GET /v1/explain?name=www.example.com&client=81.2.69.0/24).", ""]
+              "Why an answer, from the running node:",
+              f"  {gtm} explain {' '.join(shlex.quote(p) for p in paths or ['zones'])} www.example.com "
+              f"--client 81.2.69.0/24 --node {admin_url}", ""]
     where = "" if (host, port) == ("127.0.0.1", 5353) and admin_url == "http://127.0.0.1:8053" \
         else f" --nodes {host}:{port} --admin {admin_url}"
-    lines += ["Take a region out on purpose (docs/drills.md), from the repository root:",
-              f"  gtm override drain eu-west --reason 'trying it' --wait 5{where}",
-              "  gtm override clear eu-west",
-              f"  gtm drill run --region eu-west --hold 10s --report drill{where}", "",
+    lines += ["Take a region out on purpose (docs/drills.md)" + (", from this directory:" if not config else ":"),
+              f"  {gtm} override drain eu-west --reason 'trying it' --wait 5{config}{where}",
+              f"  {gtm} override clear eu-west{config}",
+              f"  {gtm} drill run --region eu-west --hold 10s --report drill{config}{where}", "",
               "Ctrl-C stops everything."]
     return "\n".join(lines)
 
@@ -156,6 +169,9 @@ async def run_demo(paths: list[str], dns: tuple[str, int], admin: tuple[str, int
     if dns[1] and admin[1]:  # known now: say where things are before anything else
         print(f"dns: {dns[0]}:{dns[1]}\nadmin: http://{admin[0]}:{admin[1]}", flush=True)
     directory = Path(tempfile.mkdtemp(prefix="gtm-demo-"))
+    if paths == [EXAMPLE]:  # the example in the package: a copy to run, with its override store beside it
+        shutil.copytree(EXAMPLE, directory / "zones")
+        paths = [str(directory / "zones")]
     keys_file = directory / "keys.txt"
     loaded = load(paths)  # a config error surfaces here, before starting
     # one key per vantage: a node accepts a vantage's reports signed with its own key only
@@ -183,7 +199,7 @@ async def run_demo(paths: list[str], dns: tuple[str, int], admin: tuple[str, int
         await asyncio.sleep(0.05)
     if runtime.answering and runtime.dns.bound and runtime.admin_url is not None:
         bound = runtime.dns.bound[0]
-        text = _banner(bound, runtime.admin_url)
+        text = _banner(bound, runtime.admin_url, paths)
         if dns[1] and admin[1]:
             text = text.split("\n", 2)[2]  # the first two lines went out at start
         print(text, flush=True)

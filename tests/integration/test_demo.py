@@ -127,10 +127,15 @@ def test_a_newcomer_drills_the_demo_with_the_commands_it_prints(tmp_path: Path) 
     proc, dns_port, admin_port = _start_demo(tmp_path)
     try:
         banner = _banner(proc, dns_port, admin_port)
-        commands = [shlex.split(line) for line in banner if line.startswith("gtm override") or
-                    line.startswith("gtm drill")]
-        assert [c[:3] for c in commands] == [["gtm", "override", "drain"], ["gtm", "override", "clear"],
-                                            ["gtm", "drill", "run"]], banner
+        # the commands as printed run as printed: the gtm beside the demo's Python (this venv's), not a bare
+        # `gtm` that is not on PATH
+        script = str(Path(sys.executable).parent / "gtm")
+        commands = [shlex.split(line) for line in banner if line.startswith(f"{script} ")]
+        assert [c[1:3] for c in commands] == [["explain", "zones"], ["override", "drain"], ["override", "clear"],
+                                             ["drill", "run"]], banner
+        explained = subprocess.run(commands[0], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert explained.returncode == 0 and explained.stdout.startswith("from the node at"), explained
+        commands = commands[1:]
 
         def gtm(args: list[str]) -> subprocess.CompletedProcess[str]:
             return run_gtm(*args[1:], cwd=tmp_path)

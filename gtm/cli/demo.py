@@ -32,6 +32,7 @@ from gtm.cli.loading import EXAMPLE, example_or_zones, load
 from gtm.health.prober import Prober
 from gtm.health.signing import load_keys
 from gtm.model import Config, Endpoint, Location, MonitorType
+from gtm.model.effective import Overrides
 from gtm.control.options import ServeOptions
 from gtm.runtime import Runtime
 from gtm.steering.geomath import distance_km
@@ -80,7 +81,8 @@ async def _start_backends(region: SimRegion, port: int, vantages: dict[str, Loca
         region.runners.append(runner)
 
 
-def simulate(config: Config, regions: dict[str, SimRegion], port: int, keys_file: str) -> Config:
+def simulate(config: Config, regions: dict[str, SimRegion], port: int, keys_file: str,
+             aliases: dict[str, str] | None = None) -> Config:
     """The example config with its load balancers simulated on loopback: each region's IPv4 endpoints become
     127.0.R.E (IPv6 ones are left out: loopback has one IPv6 address), every monitor checks the simulated
     backends' /healthz each second (fall 2, rise 2, quorum 2), and reports are signed with the demo's keys (one per vantage)."""
@@ -88,6 +90,8 @@ def simulate(config: Config, regions: dict[str, SimRegion], port: int, keys_file
     for i, (name, region) in enumerate(config.regions.items(), 1):
         v4 = [e for e in region.endpoints if e.address.version == 4] or [Endpoint(ipaddress.ip_address("0.0.0.0"))]
         eps = tuple(Endpoint(ipaddress.ip_address(f"127.0.{i}.{e}"), ep.weight) for e, ep in enumerate(v4, 1))
+        if aliases is not None:  # the configured address -> the simulated one (overrides name either)
+            aliases.update({str(ep.address): str(sim.address) for ep, sim in zip(v4, eps)})
         new_regions[name] = replace(region, endpoints=eps)
         if name not in regions:
             regions[name] = SimRegion(name, region.location, [str(e.address) for e in eps])
@@ -123,9 +127,17 @@ class DemoRuntime(Runtime):
     def __init__(self, options: ServeOptions, regions: dict[str, SimRegion], port: int, keys_file: str):
         super().__init__(options)
         self.regions, self.port, self.keys_file = regions, port, keys_file
+        self.aliases: dict[str, str] = {}
 
     def load(self, paths: list[str]) -> Config:
-        return simulate(super().load(paths), self.regions, self.port, self.keys_file)
+        return simulate(super().load(paths), self.regions, self.port, self.keys_file, self.aliases)
+
+    def _on_overrides(self, overrides: Overrides) -> None:
+        """An override of one endpoint names its configured address (``gtm override`` reads the files) or the
+        simulated one: both reach the simulated load balancer."""
+        forces = tuple(replace(f, address=self.aliases.get(f.address, f.address)) if f.address else f
+                       for f in overrides.forces)
+        super()._on_overrides(replace(overrides, forces=forces))
 
     def routes(self) -> list[web.RouteDef]:
         return demo_routes(self.regions)

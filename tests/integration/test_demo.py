@@ -151,6 +151,21 @@ def test_a_newcomer_drills_the_demo_with_the_commands_it_prints(tmp_path: Path) 
         report = json.loads((tmp_path / "drill.json").read_text())
         assert report["outcome"] == "passed" and report["shift"] and report["restore"]
         assert (tmp_path / "drill.md").read_text().startswith("# gtm drill: eu-west — PASSED")
+        # an endpoint override names the configured address (gtm override reads the files); the demo applies it
+        # to the simulated load balancer that stands for it (before: "applied", and nothing changed)
+        def us_answers() -> set[str]:
+            q = dns.message.make_query("www.example.com", "A", use_edns=0,
+                                       options=[dns.edns.ECSOption(CLIENTS["us-east"], 24)])
+            return {rd.address for rrset in dns.query.udp(q, "127.0.0.1", port=dns_port, timeout=2).answer
+                    for rd in rrset}
+
+        assert us_answers() == {"127.0.1.1", "127.0.1.2"}
+        nodes = commands[0][commands[0].index("--nodes"):]  # where the demo listens, as the banner says
+        drained = gtm(["gtm", "override", "drain", "us-east/192.0.2.10", "--wait", "5", *nodes])
+        assert drained.returncode == 0, drained.stdout + drained.stderr
+        assert _until(lambda: us_answers() == {"127.0.1.2"}, 5)
+        assert gtm(["gtm", "override", "clear", "us-east/192.0.2.10"]).returncode == 0
+        assert _until(lambda: us_answers() == {"127.0.1.1", "127.0.1.2"}, 5)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

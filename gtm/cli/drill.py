@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -30,7 +31,8 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--hold", default="30s", metavar="DURATION", help="how long to hold the drain (default 30s)")
     r.add_argument("--budget", type=float, metavar="SECONDS",
                    help="time beyond the TTL for answers to move (default: drills.budget, 30)")
-    r.add_argument("--report", metavar="FILE", help="write the report: FILE.json/FILE.md, or both for another name")
+    r.add_argument("--report", metavar="FILE", help="write the report: FILE.json/FILE.md, or both for another name "
+                   "(default: reports/drill-REGION-TIME.json and .md)")
     _common(r)
     r.set_defaults(func=run, kind="drill")
     for kind, text in (("failover", "an incident: drain REGION everywhere and verify (no rollback)"),
@@ -38,7 +40,7 @@ def add_parser(sub: Any) -> None:
         p = sub.add_parser(kind, help=text)
         p.add_argument("region", metavar="REGION")
         p.add_argument("--budget", type=float, metavar="SECONDS", help="time beyond the TTL for answers to move")
-        p.add_argument("--report", metavar="FILE", help="write the report (JSON/Markdown)")
+        p.add_argument("--report", metavar="FILE", help="write the report (JSON/Markdown; default: reports/)")
         p.add_argument("--dry-run", action="store_true",
                        help="print the plan (what would be in force, the guardrails' notes) and change nothing")
         _common(p)
@@ -53,6 +55,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="AWS profile for Route53 (default: boto3's standard chain)")
     p.add_argument("--clients", type=int, metavar="N", help="client networks per country (default: drills.clients, 2)")
     p.add_argument("--force", action="store_true", help="go past the guardrails (health, capacity, blackout)")
+
+
+def default_report(kind: str, region: str) -> str:
+    """``reports/KIND-REGION-YYYYmmdd-HHMMSS`` (both .json and .md), the directory made when missing."""
+    os.makedirs("reports", exist_ok=True)
+    return os.path.join("reports", f"{kind}-{region}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         if node in report.restore:
             parts.append(f"restore {back:.2f} s" if back is not None else "did not come back")
         print(f"  {node}: {', '.join(parts)}")
-    if args.report:
-        for out in report.write(args.report):
+    target = args.report or default_report(args.kind, args.region)
+    if target:
+        for out in report.write(target):
             print(f"  report: {out}")
     return report.exit_code

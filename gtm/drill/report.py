@@ -61,11 +61,12 @@ class Report:
                 lines.append(f"| {node} | {_secs(self.shift.get(node, None), node in self.shift)} | "
                              f"{_secs(self.restore.get(node, None), node in self.restore)} |")
         if self.clients:
-            lines += ["", "## Per client network", "",
-                      "| client network | where | before | during | after |", "|---|---|---|---|---|"]
+            lines += ["", "## Per service and client network", "",
+                      "| service | client network | where | before | during | after |", "|---|---|---|---|---|---|"]
             for c in self.clients:
-                lines.append(f"| {c['client']} | {c['where']} | {', '.join(c['before']) or '-'} | "
-                             f"{', '.join(c['during']) or '-'} | {', '.join(c['after']) or '-'} |")
+                lines.append(f"| {c.get('service', '-')} | {c['client']} | {c['where']} | "
+                             f"{', '.join(c['before']) or '-'} | {', '.join(c['during']) or '-'} | "
+                             f"{', '.join(c['after']) or '-'} |")
         if self.failures:
             lines += ["", "## Failures", ""] + [f"- {f}" for f in self.failures]
         lines += ["", "## Timeline", "", "| t (s) | event | detail |", "|---|---|---|"]

@@ -298,17 +298,22 @@ class Run:
         self.report.event("hold passed", seconds=s.hold, rounds=rounds)
 
     def client_table(self, during: dict[Probe, Seen], after: dict[Probe, Seen]) -> list[dict[str, Any]]:
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        """Per service and client network, the regions answered before, during and after (a row per service:
+        services steer the same client differently)."""
+        service_of = {name.lower(): svc.key for svc in self.s.services for name in svc.names}
+        rows: dict[tuple[str, str, str], dict[str, Any]] = {}
         for probe, before in self.baseline.items():
-            key = (str(probe.client), probe.where)
-            row = rows.setdefault(key, {"client": key[0], "where": key[1], "before": [], "during": [], "after": []})
+            service = service_of.get(probe.name.lower(), probe.name)
+            key = (service, str(probe.client), probe.where)
+            row = rows.setdefault(key, {"service": service, "client": key[1], "where": key[2], "before": [],
+                                        "during": [], "after": []})
             for col, src in (("before", {probe: before}), ("during", during), ("after", after)):
                 x = src.get(probe)
                 if x is not None:
                     for reg in x.regions:
                         if reg not in row[col]:
                             row[col].append(reg)
-        return list(rows.values())
+        return [rows[k] for k in sorted(rows)]
 
 
 # -- the three commands ---------------------------------------------------------------------------------------

@@ -102,8 +102,11 @@ def test_a_drill_passes_on_two_nodes_and_reports_its_numbers(tmp_path: Path) -> 
         assert set(r["shift"]) == keys and set(r["restore"]) == keys
         assert all(0 <= t < 3 for t in r["shift"].values()), r["shift"]   # poll 0.2 s + a round or two
         assert all(0 <= t < 3 for t in r["restore"].values()), r["restore"]
-        frankfurt = next(c for c in r["clients"] if c["where"] == "EU/DE")
+        # a row per service and client network (before, the services' answers were merged without a label)
+        assert {c["service"] for c in r["clients"]} == {"fast", "fo"}
+        frankfurt = next(c for c in r["clients"] if c["where"] == "EU/DE" and c["service"] == "fo")
         assert frankfurt["before"][0] == "eu" and "eu" not in frankfurt["during"] and "eu" in frankfurt["after"]
+        assert "| service | client network | where | before | during | after |" in (tmp_path / "drill.md").read_text()
         events = [e["event"] for e in r["timeline"]]
         assert events.index("drained") < events.index("hold passed") < events.index("override cleared")
         assert r["queries"] > 50

@@ -25,13 +25,15 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from gtm.cli.loading import build
+    from gtm.dns.table import counted
 
     config = build(args.paths).config  # compiles the tables and opens the GeoIP databases, as serve does
     for zone in config.zones.values():
-        print(f"{zone.origin} ok: {zone.record_count()} records, {len(zone.services)} services ({zone.source})")
+        print(f"{zone.origin} ok: {counted(zone.record_count(), 'record')}, {counted(len(zone.services), 'service')} "
+              f"({zone.source})")
     if not config.zones:
-        print(f"ok: no zones; {len(config.regions)} regions, {len(config.monitors)} monitors, "
-              f"{len(config.vantages)} vantages")
+        print(f"ok: no zones; {counted(len(config.regions), 'region')}, {counted(len(config.monitors), 'monitor')}, "
+              f"{counted(len(config.vantages), 'vantage')}")
     return EXIT_OK
 
 
@@ -145,9 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "or script, with \"serving\": true once DNS is answered (first with false as soon as the "
                         "admin API is up); port 0 in --listen is resolved there; removed at start and at stop")
     s.set_defaults(func=_cmd_serve)
-    from gtm.cli import demo, drill, override, route53
+    from gtm.cli import demo, drill, init, override, route53
 
     demo.add_parser(sub)
+    init.add_parser(sub)
     route53.add_parser(sub)
     override.add_parser(sub)
     drill.add_parser(sub)

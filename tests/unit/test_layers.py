@@ -56,8 +56,8 @@ def _imports(path: Path) -> set[str]:
             out.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             out.add(node.module)
-            if node.module == "gtm":  # from gtm import fleet: the module gtm.fleet
-                out.update(f"gtm.{a.name}" for a in node.names)
+            if node.module == "gtm":  # from gtm import fleet: the module gtm.fleet (__version__ is no module)
+                out.update(f"gtm.{a.name}" for a in node.names if not a.name.startswith("__"))
     return out
 
 

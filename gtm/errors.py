@@ -28,6 +28,11 @@ class GtmError(Exception):
     """Root of gtm's errors; the CLI prints these as one line (no traceback without ``--debug``)."""
 
 
+class UsageError(GtmError):
+    """A bad value on the command line (an unknown region, a malformed duration, ...): exit 2, as argparse's
+    own errors, where an error met while running is exit 1."""
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One thing wrong with a configuration: where (file, 1-based line, dotted field path) and what."""

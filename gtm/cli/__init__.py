@@ -13,7 +13,7 @@ import sys
 from typing import NoReturn
 
 from gtm import __version__
-from gtm.errors import LOG_FORMAT_ENV, ConfigError, Exit, GtmError, one_line_logs
+from gtm.errors import LOG_FORMAT_ENV, ConfigError, Exit, GtmError, UsageError, one_line_logs
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = Exit.OK, Exit.FAIL, Exit.USAGE
 
@@ -88,8 +88,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     return probe.run(args)
 
 
-class _Usage(Exception):
-    pass
+_Usage = UsageError  # (the name used in this module)
 
 
 def _positive(kind: type, lo: float, hi: float):  # type: ignore[no-untyped-def]
@@ -106,7 +105,10 @@ def _positive(kind: type, lo: float, hi: float):  # type: ignore[no-untyped-def]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="gtm", description="gtm: a global traffic manager (authoritative DNS with steering).")
+    p = _Parser(prog="gtm", description="gtm: a global traffic manager (authoritative DNS with steering).",
+                epilog="Exit codes: 0 ok; 1 an error while running (a broken config, IO, a failed apply); 2 usage: an "
+                       "unknown option or a bad value; drills, failover and restore also 3 refused, 4 verification "
+                       "failed, 5 interrupted.")
     p.add_argument("--version", action="version", version=f"gtm {__version__}")
     p.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
     p.add_argument("--log-format", choices=["text", "json"], default="text",
@@ -190,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.INFO)
     try:
         return int(args.func(args))
-    except _Usage as e:
+    except UsageError as e:  # bad values on the command line: 2, as argparse's own errors
         print(f"gtm {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as e:

@@ -16,7 +16,7 @@ from typing import Any
 from gtm.cli.override import add_config_args, author
 from gtm.cli.loading import config_paths, load
 from gtm.drill.report import Report
-from gtm.errors import Exit, GtmError, UnsafePlan
+from gtm.errors import Exit, GtmError, UnsafePlan, UsageError
 
 
 def add_parser(sub: Any) -> None:
@@ -74,16 +74,16 @@ def run(args: argparse.Namespace) -> int:
 
     config = load(config_paths(args.config))
     if args.region not in config.regions:
-        raise GtmError(f"unknown region {args.region!r}; regions: {', '.join(sorted(config.regions))}")
+        raise UsageError(f"unknown region {args.region!r}; regions: {', '.join(sorted(config.regions))}")
     services = [s for s in config.services if args.region in s.regions]
     if args.services:
         known = {s.key for s in config.services}
         for name in args.services:
             if name not in known:
-                raise GtmError(f"unknown service {name!r}; services: {', '.join(sorted(known))}")
+                raise UsageError(f"unknown service {name!r}; services: {', '.join(sorted(known))}")
         services = [s for s in services if s.key in args.services]
         if not services:
-            raise GtmError(f"none of {', '.join(args.services)} uses region {args.region}")
+            raise UsageError(f"none of {', '.join(args.services)} uses region {args.region}")
     countries = {r.match.country for s in services if isinstance(s.policy, GeoPolicy) for r in s.policy.rules
                  if r.match.country}
     continents = {"AF", "AS", "EU", "NA", "OC", "SA"}
@@ -94,8 +94,11 @@ def run(args: argparse.Namespace) -> int:
         from gtm.route53 import aws
 
         r53 = aws.client(args.profile)
-    settings = Settings(region=args.region, services=services, hold=parse_duration(args.hold) if args.hold != "0s"
-                        else 0.0, budget=args.budget if args.budget is not None else config.drills.budget,
+    try:
+        hold = parse_duration(args.hold) if args.hold != "0s" else 0.0
+    except GtmError as e:
+        raise UsageError(f"--hold: {e}") from None
+    settings = Settings(region=args.region, services=services, hold=hold, budget=args.budget if args.budget is not None else config.drills.budget,
                         reason=args.reason or f"gtm {args.kind}", author=author(), force=args.force, route53=r53,
                         owner=args.owner, clients=clients)
     report = Report(args.kind, args.region, [s.key for s in services])

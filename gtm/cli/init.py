@@ -14,7 +14,7 @@ import os
 import secrets
 from typing import Any
 
-from gtm.errors import GtmError
+from gtm.errors import GtmError, UsageError
 
 TEMPLATE = """\
 # {zone}: made by `gtm init`. Check it with `gtm check {dir}`; every key is in docs/configuration.md.
@@ -84,7 +84,7 @@ def add_parser(sub: Any) -> None:
 
 def _name(text: str, what: str) -> str:
     if not text or not all(c.isalnum() or c in "-_" for c in text):
-        raise GtmError(f"--{what}: letters, digits, - and _ only (got {text!r})")
+        raise UsageError(f"--{what}: letters, digits, - and _ only (got {text!r})")
     return text
 
 
@@ -92,16 +92,16 @@ def run(args: argparse.Namespace) -> int:
     zone = args.zone.strip().rstrip(".").lower()
     labels = zone.split(".")
     if len(labels) < 2 or not all(label and all(c.isalnum() or c == "-" for c in label) for label in labels):
-        raise GtmError(f"--zone: a domain name such as example.org (got {args.zone!r})")
+        raise UsageError(f"--zone: a domain name such as example.org (got {args.zone!r})")
     region, vantage = _name(args.region, "region"), _name(args.vantage, "vantage")
     try:
         addresses = [str(ipaddress.ip_address(a)) for a in (args.endpoint or ["192.0.2.10"])]
         ns_address = str(ipaddress.IPv4Address(args.ns_address))
         lat, lon = (float(x) for x in args.location.split(","))
     except ValueError as e:
-        raise GtmError(f"init: {e}") from None
+        raise UsageError(f"init: {e}") from None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise GtmError(f"--location: latitude -90 to 90, longitude -180 to 180 (got {args.location})")
+        raise UsageError(f"--location: latitude -90 to 90, longitude -180 to 180 (got {args.location})")
     if os.path.exists(args.dir) and (not os.path.isdir(args.dir) or os.listdir(args.dir)):
         raise GtmError(f"{args.dir} exists and is not an empty directory: gtm init writes only into a new one")
     os.makedirs(args.dir, exist_ok=True)

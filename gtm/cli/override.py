@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from gtm import fleet
 from gtm.cli.loading import config_paths, load
-from gtm.errors import Exit, GtmError, UnsafePlan
+from gtm.errors import Exit, GtmError, UnsafePlan, UsageError
 from gtm.model import Config, NodeAddress, Override
 from gtm.state import overrides as ov
 from gtm.state.store import Stored, open_store
@@ -95,9 +95,12 @@ def run(args: argparse.Namespace) -> int:
     token = read_token(config.admin)
     who = author()
     reason = getattr(args, "reason", "")
-    expires = ov.parse_duration(args.expires) if getattr(args, "expires", None) else None
-    region, address = ov.parse_target(config, args.target)  # bad input fails before any node is asked
-    ov.check_service(config, args.service, region)
+    try:  # bad values fail before any node is asked, as usage errors (exit 2)
+        expires = ov.parse_duration(args.expires) if getattr(args, "expires", None) else None
+        region, address = ov.parse_target(config, args.target)
+        ov.check_service(config, args.service, region)
+    except GtmError as e:
+        raise UsageError(str(e)) from None
     change: fleet.Change
     if args.action == "clear":
         def change(current: Stored, now: float) -> tuple[list[Override], str, list[Override]]:

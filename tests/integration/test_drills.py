@@ -342,20 +342,28 @@ def test_a_region_going_down_during_the_hold_aborts_and_rolls_back(tmp_path: Pat
 def test_bad_input_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
     setup = write_setup(tmp_path, {v: 18080 for v in VANTAGES})
     cfg = str(node_config(setup, "n1"))
+    # bad values on the command line: exit 2, as argparse's own errors; an error met while running: exit 1
     cases = [
-        (["drill", "run", "--region", "eu", "--services", "nope", "-c", cfg],
-         "gtm: error: unknown service 'nope'; services: fast, fo"),
-        (["override", "drain", "eu/127.0.9.9", "-c", cfg],
-         "gtm: error: region eu has no endpoint 127.0.9.9; it has 127.0.1.1, 127.0.1.2"),
-        (["override", "drain", "eu", "--service", "nope", "-c", cfg],
-         "gtm: error: unknown service 'nope'; services: fast, fo"),
-        (["override", "drain", "eu", "--expires", "soon", "-c", cfg],
-         "gtm: error: a duration is a number and a unit s, m, h or d, e.g. 30m or 1h30m (got 'soon')"),
-        (["override", "clear", "eu", "-c", cfg], "gtm: error: no override in force on eu"),
+        (["drill", "run", "--region", "eu", "--services", "nope", "-c", cfg], 2,
+         "gtm drill: error: unknown service 'nope'; services: fast, fo"),
+        (["drill", "run", "--region", "mars", "-c", cfg], 2,
+         "gtm drill: error: unknown region 'mars'; regions: ap, eu, us"),
+        (["drill", "run", "--region", "eu", "--hold", "long", "-c", cfg], 2,
+         "gtm drill: error: --hold: a duration is a number and a unit s, m, h or d, e.g. 30m or 1h30m (got 'long')"),
+        (["override", "drain", "eu/127.0.9.9", "-c", cfg], 2,
+         "gtm override: error: region eu has no endpoint 127.0.9.9; it has 127.0.1.1, 127.0.1.2"),
+        (["override", "drain", "eu", "--service", "nope", "-c", cfg], 2,
+         "gtm override: error: unknown service 'nope'; services: fast, fo"),
+        (["override", "drain", "eu", "--expires", "soon", "-c", cfg], 2,
+         "gtm override: error: a duration is a number and a unit s, m, h or d, e.g. 30m or 1h30m (got 'soon')"),
+        (["override", "drain", "eu", "--wait", "x", "-c", cfg], 2, None),  # argparse's own
+        (["override", "clear", "eu", "-c", cfg], 1, "gtm: error: no override in force on eu"),
     ]
-    for args, want in cases:
+    for args, code, want in cases:
         done = gtm(*args)
-        assert done.returncode == 1 and done.stderr.strip().splitlines() == [want], (args, done.stderr)
+        assert done.returncode == code, (args, done.stderr)
+        if want is not None:
+            assert done.stderr.strip().splitlines() == [want], (args, done.stderr)
     # no node is reachable (nothing listens on the default admin address of this config)
     unreachable = gtm("override", "drain", "eu", "-c", cfg, "--nodes", "127.0.0.1:9", "--admin", "http://127.0.0.1:9")
     assert unreachable.returncode == 3 and "no node could say which regions are healthy" in unreachable.stderr

@@ -544,13 +544,19 @@ def test_status_page_is_self_contained_html(node: AdminNode) -> None:
 
 
 # -- TLS ------------------------------------------------------------------------------------------------------------
-def test_tls_when_a_certificate_is_configured(tmp_path: Path) -> None:
+def issue(directory: Path) -> trustme.CA:
+    """A new CA's certificate for 127.0.0.1, written to cert.pem (with its chain) and key.pem; the CA."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
-    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(directory / "cert.pem"))
     for pem in cert.cert_chain_pems[1:]:
-        pem.write_to_path(str(tmp_path / "cert.pem"), append=True)
-    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+        pem.write_to_path(str(directory / "cert.pem"), append=True)
+    cert.private_key_pem.write_to_path(str(directory / "key.pem"))
+    return ca
+
+
+def test_tls_when_a_certificate_is_configured(tmp_path: Path) -> None:
+    ca = issue(tmp_path)
     write_node(tmp_path, admin="tls: {cert: cert.pem, key: key.pem}\n")
     trusted = ssl.create_default_context()
     ca.configure_trust(trusted)
@@ -577,12 +583,7 @@ def test_tls_when_a_certificate_is_configured(tmp_path: Path) -> None:
             finally:
                 untrusted.close()
         # a renewed certificate (another CA here, to tell them apart) is served after a reload (SIGHUP)
-        renewed_ca = trustme.CA()
-        renewed = renewed_ca.issue_cert("127.0.0.1")
-        renewed.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
-        for pem in renewed.cert_chain_pems[1:]:
-            pem.write_to_path(str(tmp_path / "cert.pem"), append=True)
-        renewed.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+        renewed_ca = issue(tmp_path)
         n.proc.proc.send_signal(signal.SIGHUP)
         trusts_renewed = ssl.create_default_context()
         renewed_ca.configure_trust(trusts_renewed)

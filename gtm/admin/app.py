@@ -224,7 +224,7 @@ class Guard:
         self.arm(transport, self.head_timeout)
         return True
 
-    def _forget(self, transport: Any) -> None:
+    def forget(self, transport: Any) -> None:
         client = self.open.pop(transport, None)
         if client is not None:
             self.per_client[client] -= 1
@@ -251,7 +251,7 @@ class Guard:
         self.timers.pop(transport, None)
         self.timed_out += 1
         transport.abort()
-        self._forget(transport)
+        self.forget(transport)
 
 
 GUARD = web.AppKey("guard", Guard)  # the Guard of the app's connections
@@ -273,7 +273,7 @@ class _Admitted(asyncio.Protocol):
             transport.abort()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self.guard._forget(self.transport)
+        self.guard.forget(self.transport)
         self.inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:

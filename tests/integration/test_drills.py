@@ -231,7 +231,8 @@ def test_failover_and_restore_for_an_incident(tmp_path: Path) -> None:
         for n in nodes:
             assert ask(n.port, "fo") == ["127.0.1.1", "127.0.1.2"]
         bad = gtm("failover", "mars", "-c", cfg)
-        assert bad.returncode == 1 and bad.stderr.strip() == "gtm: error: unknown region 'mars'; regions: ap, eu, us"
+        assert bad.returncode == 2  # a bad value: usage
+        assert bad.stderr.strip() == "gtm failover: error: unknown region 'mars'; regions: ap, eu, us"
 
 
 def test_the_route53_leg_flips_the_switch_and_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,7 +67,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     runtime = Runtime(ServeOptions(
         tuple(args.paths), tuple(listen), watch=args.watch_interval if args.watch else 0.0, tcp_idle=args.tcp_idle,
         tcp_clients=args.tcp_clients, udp_payload=args.udp_payload, health_file=args.health, admin_listen=admin,
-        probe_as=args.probe_as, workers=args.workers, takeover=args.takeover, ready_file=args.ready_file))
+        probe_as=args.probe_as, workers=args.workers, takeover=args.takeover, ready_file=args.ready_file,
+        query_log=args.query_log))
     if uvloop is not None:
         uvloop.run(runtime.run())
     else:
@@ -144,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--takeover", metavar="PATH",
                    help="zero-downtime restart: take the DNS sockets over from the instance serving the Unix "
                         "socket PATH (it stops once ours serve), and serve PATH for the next one; needs --workers")
+    s.add_argument("--query-log", type=_positive(int, 0, 1_000_000), default=0, metavar="N",
+                   help="log one UDP query in 64 x N (client network, name, type, regions answered, RCODE) to the "
+                        "gtm.querylog logger; 0 (default): none")
     s.add_argument("--ready-file", metavar="PATH",
                    help="write PATH (JSON: pid, serving, the DNS addresses bound, the admin URL) for a supervisor "
                         "or script, with \"serving\": true once DNS is answered (first with false as soon as the "

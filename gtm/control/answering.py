@@ -43,6 +43,7 @@ class Answering:
         is called when a newer instance took the sockets (and ``admin()``, the admin API's) over."""
         opts = self.options
         serving.responder.observe = self.observe
+        serving.responder.query_log = opts.query_log
         if previous is None:  # never beside another instance, or the orphaned workers of one
             await wait_free(list(opts.listen))
         if not opts.workers:
@@ -53,7 +54,8 @@ class Answering:
             return
         self.pool = WorkerPool(opts.workers, list(opts.listen), {"udp_payload": opts.udp_payload,
                                                                   "tcp_idle": opts.tcp_idle,
-                                                                  "tcp_clients": opts.tcp_clients},
+                                                                  "tcp_clients": opts.tcp_clients,
+                                                                  "query_log": opts.query_log},
                                observe=self.observe, sockets=previous.sets if previous else None)
         counts.workers = self.pool
         await self.pool.start(serving.snapshot, generation)

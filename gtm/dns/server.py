@@ -23,9 +23,11 @@ from gtm.dns.codec import (
 )
 from gtm.dns.rrl import RateLimiter, exempt_networks, is_exempt, network_key
 from gtm.dns.table import Entry, Steered, Table
-from gtm.model import OPT, RrlSettings
+from gtm.dns.counts import RCODES
+from gtm.model import OPT, TYPE_NAMES, RrlSettings
 
 log = logging.getLogger(__name__)
+querylog = logging.getLogger("gtm.querylog")
 
 _OPT_HEAD = b"\x00\x00\x29"  # root owner, TYPE OPT
 _QD1 = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
@@ -59,6 +61,7 @@ class Responder:
         self.udp_protocols: list[_Udp] = []
         self.observe: Callable[[float], None] | None = None  # receives sampled query durations (seconds)
         self.rrl: RateLimiter | None = None  # response rate limiting of UDP answers (None: off)
+        self.query_log = 0  # log one UDP query in 64 x query_log (0: off); see log_query
         self._opt = (opt_rr(udp_payload, do=False), opt_rr(udp_payload, do=True))
         self._opt_pre = (self._opt[0][:-2], self._opt[1][:-2])  # without RDLENGTH
 
@@ -143,6 +146,22 @@ class Responder:
             self.stats.errors += 1
             log.exception("query path failed on a %d-byte packet; dropped", len(data))
             return None
+
+    def log_query(self, data: bytes, client: str, resp: bytes) -> None:
+        """One line of the sampled query log (``gtm serve --query-log N``): the client network (ECS, else the
+        source address), the name, the type, the regions answered and the RCODE. Off the query path: only for
+        the sampled queries, after they were answered."""
+        try:
+            q = parse_query(data)
+        except (FormErr, Drop):
+            return
+        ecs = q.edns.ecs if q.edns is not None else None
+        found = self.table.lookup(q.qname_wire.lower() + struct.pack("!H", q.qtype), q.qname, q.qtype)
+        entry = found.pick(ecs.key() if ecs is not None else client) if isinstance(found, Steered) else found
+        rcode = resp[3] & 0xF if len(resp) > 3 else -1
+        querylog.info("client=%s name=%s type=%s regions=%s rcode=%s", ecs.network() if ecs is not None else client,
+                      q.qname, TYPE_NAMES.get(q.qtype, str(q.qtype)), ",".join(entry.regions) or "-",
+                      RCODES.get(rcode, str(rcode)))
 
     # -- everything unusual ----------------------------------------------------------------------------
     def slow(self, data: bytes, client: str | None, tcp: bool) -> bytes | None:
@@ -263,12 +282,15 @@ class _Udp(asyncio.DatagramProtocol):
         self.count += 1
         if self.count & 63:
             resp = self.answer(data, addr[0])
-        else:  # one query in 64 is timed, for the duration histogram
+        else:  # one query in 64 is timed, for the duration histogram (and one in 64 x N logged, with --query-log N)
             started = time.perf_counter()
             resp = self.answer(data, addr[0])
             observe = self.responder.observe
             if observe is not None:
                 observe(time.perf_counter() - started)
+            every = self.responder.query_log
+            if every and resp is not None and not (self.count >> 6) % every:
+                self.responder.log_query(data, addr[0], resp)
         if resp is not None:
             rrl = self.responder.rrl
             if rrl is not None:

@@ -39,6 +39,7 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1,
     serving = Serving(rest.joined(config), counts, settings["udp_payload"], rrl_share=workers)
     durations: list[float] = []
     serving.responder.observe = durations.append
+    serving.responder.query_log = settings.get("query_log", 0)
     socks = [socket.socket(fileno=fd) for fd in fds]
     server = DnsServer(serving.responder, [], max_tcp=settings["tcp_clients"], tcp_idle=settings["tcp_idle"],
                        limits=config.rrl)

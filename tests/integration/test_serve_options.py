@@ -140,3 +140,25 @@ def test_report_keys_that_cannot_be_read_are_a_one_line_error(tmp_path: Path) ->
     assert p.returncode == 1, p.stderr
     errors = [line for line in p.stderr.splitlines() if " INFO " not in line and " WARNING " not in line]
     assert errors == ["gtm: error: environment variable GTM_TEST_UNSET_KEYS (report keys) is not set"], p.stderr
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_the_sampled_query_log_names_client_name_type_regions_and_rcode(gtm_server, workers: str) -> None:  # type: ignore[no-untyped-def]
+    """`--query-log 1`: one UDP query in 64 is logged (the ones already timed for the duration histogram), in
+    the control process or in the workers."""
+    import dns.edns
+
+    srv = gtm_server("--query-log", "1", "--workers", workers, ZONES)
+    q = dns.message.make_query("www.example.com", "A", use_edns=0, options=[dns.edns.ECSOption("81.2.69.0", 24)])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(2)
+        for _ in range(64 * 6):
+            sock.sendto(q.to_wire(), ("127.0.0.1", srv.port))
+            sock.recv(4096)
+    want = "gtm.querylog: client=81.2.69.0/24 name=www.example.com. type=A regions=eu-west rcode=NOERROR"
+    deadline = time.monotonic() + 5
+    while not [line for line in srv.lines if line.endswith(want)]:
+        assert time.monotonic() < deadline, srv.log
+        time.sleep(0.05)
+    logged = [line for line in srv.lines if "gtm.querylog" in line]
+    assert 1 <= len(logged) <= 6 and all(line.endswith(want) for line in logged), logged

@@ -8,9 +8,10 @@ import stat
 import tempfile
 
 
-def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+def write_atomic(path: str, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
     """Replace ``path`` with ``data``: a reader sees the old or the new file, never half of one. The file keeps
-    the permissions it had (``mode`` for a new one); the directory is fsynced after the rename."""
+    the permissions it had (``mode`` for a new one). ``durable``: the file and the directory are fsynced (the
+    write survives a power loss); without, it costs no disk wait."""
     directory = os.path.dirname(os.path.abspath(path)) or "."
     try:
         mode = stat.S_IMODE(os.stat(path, follow_symlinks=False).st_mode)
@@ -22,7 +23,8 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
             fh.write(data)
             fh.flush()
             os.fchmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -30,6 +32,8 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
         except FileNotFoundError:
             pass
         raise
+    if not durable:
+        return
     dfd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dfd)

@@ -181,6 +181,8 @@ class Runtime:
                 config, pinned = await loop.run_in_executor(None, self._load)
                 keys_ok = HealthNode.check_keys(config)  # fails here, before anything changed
                 token = self._admin_token(config)
+                if self.prober is not None:
+                    self.prober.key(config)  # the built-in prober can sign under the new config
                 prepared = await loop.run_in_executor(None, serving.prepare,
                                                       serving.snapshot.with_config(config, pinned))
             except (GtmError, ValueError) as e:

@@ -190,6 +190,10 @@ def audiences(settings: AdminSettings, bound: tuple[str, int]) -> frozenset[str]
     return frozenset(names)
 
 
+# With TLS, a connection reaches the guard once its handshake is done: until then it is bounded by this.
+HANDSHAKE_TIMEOUT = 10.0
+
+
 class Guard:
     """Admission and deadlines for the admin API's connections, so that no client can hold the node's
     descriptors or memory (slowloris):
@@ -463,10 +467,12 @@ async def start(app: web.Application, settings: AdminSettings, listen: tuple[str
     app_server = runner.server
     try:
         if sock is not None:  # the listening socket of the instance this one takes over from
-            server = await asyncio.get_running_loop().create_server(guard.wrap(app_server), sock=sock, ssl=ctx)
+            server = await asyncio.get_running_loop().create_server(
+                guard.wrap(app_server), sock=sock, ssl=ctx, ssl_handshake_timeout=HANDSHAKE_TIMEOUT if ctx else None)
         else:
             server = await asyncio.get_running_loop().create_server(
-                guard.wrap(app_server), host, port, ssl=ctx, reuse_address=True, backlog=128)
+                guard.wrap(app_server), host, port, ssl=ctx, reuse_address=True, backlog=128,
+                ssl_handshake_timeout=HANDSHAKE_TIMEOUT if ctx else None)
     except OSError:
         await runner.cleanup()
         raise

@@ -125,6 +125,11 @@ def load(paths: list[str] | str) -> Config:
             log.warning("%s:%d: %s: 1 of %d vantages: one prober (or one stolen report key) decides alone; the "
                         "default is a majority (%d)", ctx.file, line, path, len(shared.vantages),
                         len(shared.vantages) // 2 + 1)
+    if len(shared.vantages) == 2:
+        for mon in shared.monitors.values():
+            if mon.quorum is None:
+                log.warning("monitors.%s: with 2 vantages the default quorum (a majority) is both: while one prober "
+                            "is lost, verdicts stand as they are; add a third vantage, or set quorum", mon.name)
 
     zones: dict[str, Zone] = {}
     imported: dict[str, str] = {}  # absolute path -> path as named

@@ -56,7 +56,10 @@ async def watch(paths: Sequence[str], sources: Callable[[], Sequence[str]], inte
         if now != seen:
             seen = now
             log.info("configuration changed on disk; reloading")
-            await on_change()
+            try:
+                await on_change()
+            except Exception:  # a reload that fails in a way it should not must not end the watching
+                log.exception("reload failed")
 
 
 def warn_exposed(config: Config) -> list[str]:

@@ -70,14 +70,25 @@ class BuiltinProber:
         self._prober: Prober | None = None
         self._task: asyncio.Future[Any] | None = None
 
-    def start(self, config: Config) -> None:
+    def key(self, config: Config) -> tuple[str, bytes]:
+        """The key it signs with under ``config`` (the key file's, else its own); GtmError when there is none
+        (checked before a reload is swapped in, so that a reload cannot leave the node without its prober)."""
+        if self.vantage not in config.vantages:
+            raise GtmError(f"--probe-as {self.vantage}: no such vantage in the configuration")
         h = config.health
-        keys = {**(load_keys(h.keys_file, h.keys_env) if (h.keys_file or h.keys_env) else {}), **self.own}
-        key_id = config.vantages[self.vantage].key_id if self.vantage in config.vantages else self.vantage
+        try:
+            keys = {**self.own, **(load_keys(h.keys_file, h.keys_env) if (h.keys_file or h.keys_env) else {})}
+        except ValueError as e:
+            raise GtmError(str(e)) from None
+        key_id = config.vantages[self.vantage].key_id
         if key_id not in keys:
             raise GtmError(f"--probe-as {self.vantage}: no report key {key_id!r} in the key file (a vantage signs with "
                            f"its own key: by default the one named after it; vantages.{self.vantage}.key names another)")
-        self._prober = Prober(config, self.vantage, [self.admin_url], key_id, keys[key_id], token=self.token)
+        return key_id, keys[key_id]
+
+    def start(self, config: Config) -> None:
+        key_id, secret = self.key(config)
+        self._prober = Prober(config, self.vantage, [self.admin_url], key_id, secret, token=self.token)
         self._task = asyncio.ensure_future(self._prober.run())
 
     async def restart(self, config: Config) -> None:

@@ -78,7 +78,7 @@ class HealthNode:
             keys = self.check_keys(config)
         # The nonces seen so far outlive a reload: a report captured before it must not be replayable after it.
         seen = self.verifier.seen if self.verifier is not None else {}
-        keys = {**(keys or {}), **self.own_keys}
+        keys = {**self.own_keys, **(keys or {})}  # a key the file names wins over one made up at start
         self.verifier = Verifier(keys, h.skew, seen, self.audiences, self.state.started) if keys else None
         self.config = config
 
@@ -118,7 +118,7 @@ class HealthNode:
             self._admit(report, key_id)
         except Rejected as e:
             self.rejected[e.reason] += 1
-            return e.status, {"error": str(e), "reason": e.reason}
+            return e.status, {"error": str(e), "reason": e.reason, **e.extra}
         except ReportError as e:
             self.rejected["malformed"] += 1
             return 400, {"error": f"malformed report: {e}", "reason": "malformed"}
@@ -145,7 +145,8 @@ class HealthNode:
                            f"{vantage.key_id!r})", 403)
         last = self.seqs.get(report.vantage)
         if last is not None and report.seq <= last:
-            raise Rejected("old_seq", f"seq {report.seq} of {vantage.name} is not after the last applied, {last}", 409)
+            raise Rejected("old_seq", f"seq {report.seq} of {vantage.name} is not after the last applied, {last}", 409,
+                           {"last_seq": last})
 
     # -- verdicts -----------------------------------------------------------------------------------------
     def evaluate(self) -> None:
@@ -194,7 +195,8 @@ class HealthNode:
                 "regions": [[*key, up] for key, up in sorted(self.state.regions.items())],
                 "rtt": [[*key, ms] for key, ms in sorted(self.state.rtt.items())]}
         try:
-            write_atomic(path, json.dumps(body).encode())  # a crash never leaves half a file
+            # a crash never leaves half a file; not fsynced (this runs on the event loop, which answers DNS too)
+            write_atomic(path, json.dumps(body).encode(), durable=False)
         except OSError as e:
             log.warning("cannot persist health state to %s: %s", path, e)
 

@@ -23,12 +23,13 @@ never a decrease. Each report to a node is signed for that node (its audience: H
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import aiohttp
 
@@ -254,8 +255,21 @@ class Prober:
                                         timeout=aiohttp.ClientTimeout(total=self._send_timeout)) as resp:
                     if 200 <= resp.status < 300:
                         return None
-                    if resp.status == 409:  # the node applied this report (or a newer one): a reply was lost
-                        return None
+                    if resp.status == 409:
+                        try:
+                            answer: Any = json.loads(await resp.content.read(4096))
+                        except ValueError:
+                            answer = {}
+                        last = answer.get("last_seq") if isinstance(answer, dict) else None
+                        if isinstance(last, int) and last > report.seq:
+                            # the node applied a later seq of this vantage (this prober's clock went back, or
+                            # another prober speaks for it): count on from there, and say so
+                            if last >= self.seq:
+                                log.warning("node %s has seq %d of %s, after ours (%d): counting on from there",
+                                            node.url, last, self.vantage, report.seq)
+                                self.seq = last
+                            return f"HTTP 409 (seq {report.seq} is older than the node's {last})"
+                        return None  # the node applied this very report (a reply was lost) or refused a replay
                     text = (await resp.content.read(200)).decode("utf-8", errors="replace").strip()
                     return f"HTTP {resp.status}" + (f" ({text.splitlines()[0][:100]})" if text else "")
         except TimeoutError:

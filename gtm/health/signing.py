@@ -23,7 +23,7 @@ import os
 import secrets
 from urllib.parse import urlsplit
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 HEADER_KEY, HEADER_TS, HEADER_NONCE, HEADER_SIG = "X-GTM-Key-Id", "X-GTM-Timestamp", "X-GTM-Nonce", "X-GTM-Signature"
 HEADER_AUDIENCE = "X-GTM-Audience"
@@ -42,9 +42,9 @@ def audience_of(url: str) -> str:
 class Rejected(Exception):
     """A request that fails verification: ``reason`` is a metric label, ``status`` the HTTP status."""
 
-    def __init__(self, reason: str, message: str, status: int = 401):
+    def __init__(self, reason: str, message: str, status: int = 401, extra: dict[str, Any] | None = None):
         super().__init__(message)
-        self.reason, self.status = reason, status
+        self.reason, self.status, self.extra = reason, status, dict(extra or {})
 
 
 def parse_keys(text: str, where: str) -> dict[str, bytes]:

@@ -104,20 +104,31 @@ class Handoff:
         for line in reader:
             word = line.strip()
             if word == b"GIVE":
-                socks = self.pool.all_sockets()
-                per = max((len(x) for x in self.pool.sets), default=0)  # (a missing worker's set is closed)
-                admin = self.admin()  # the admin API's listening socket: the next instance serves it at once
-                meta = json.dumps({"per_worker": per, "listen": self.pool.bound, "admin": admin is not None}).encode()
+                # Duplicates, made on the event loop (which closes and binds the sockets of a restarting worker):
+                # what is sent is a consistent set, whatever the loop does meanwhile.
+                per, fds, has_admin = asyncio.run_coroutine_threadsafe(self._duplicates(), self.loop).result(10)
+                meta = json.dumps({"per_worker": per, "listen": self.pool.bound, "admin": has_admin}).encode()
                 try:
-                    socket.send_fds(conn, [meta], [s.fileno() for s in socks] + ([admin.fileno()] if admin else []))
+                    socket.send_fds(conn, [meta], fds)
                 finally:
-                    if admin is not None:
-                        admin.close()  # (a duplicate, made for sending)
-                log.info("handed %d sockets to the next instance", len(socks) + (admin is not None))
+                    for fd in fds:
+                        os.close(fd)
+                log.info("handed %d sockets to the next instance", len(fds))
             elif word == b"STOP":
                 log.info("the next instance serves; stopping")
                 self.loop.call_soon_threadsafe(self.on_stop)
                 return
+
+    async def _duplicates(self) -> tuple[int, list[int], bool]:
+        """Per worker, the number of sockets; duplicates of every open one (the admin API's listening socket
+        last, if any); whether it is there."""
+        sets = [x for x in self.pool.sets if x]  # (a missing worker's set is closed)
+        fds = [os.dup(s.fileno()) for x in sets for s in x]
+        admin = self.admin()  # a duplicate already
+        if admin is not None:
+            fds.append(os.dup(admin.fileno()))
+            admin.close()
+        return max((len(x) for x in sets), default=0), fds, admin is not None
 
     def close(self) -> None:
         try:

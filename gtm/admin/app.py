@@ -29,7 +29,6 @@ import logging
 import os
 import socket
 import ssl
-import time
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -149,18 +148,14 @@ def client_problem(client: str) -> str | None:
 
 class Coalesced:
     """Scrapes that cannot pile up: at most one collection in flight, which every scrape arriving meanwhile
-    shares; with ``fresh``, a scrape within that many seconds of the last collection is served its result."""
+    shares."""
 
-    def __init__(self, collect: Callable[[], Awaitable[bytes]], fresh: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic):
-        self.collect, self.fresh, self.clock = collect, fresh, clock
+    def __init__(self, collect: Callable[[], Awaitable[bytes]]):
+        self.collect = collect
         self.collections = 0
-        self._last: tuple[float, bytes] | None = None
         self._running: asyncio.Future[bytes] | None = None
 
     async def get(self) -> bytes:
-        if self._last is not None and self.clock() - self._last[0] < self.fresh:
-            return self._last[1]
         if self._running is None:
             self._running = asyncio.ensure_future(self._run())
         return await asyncio.shield(self._running)  # a scraper going away does not cancel the others' collection
@@ -168,9 +163,7 @@ class Coalesced:
     async def _run(self) -> bytes:
         try:
             self.collections += 1
-            body = await self.collect()
-            self._last = (self.clock(), body)
-            return body
+            return await self.collect()
         finally:
             self._running = None
 

@@ -21,9 +21,11 @@ import hashlib
 import hmac
 import os
 import secrets
-from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from gtm.model.net import admin_name
 
 HEADER_KEY, HEADER_TS, HEADER_NONCE, HEADER_SIG = "X-GTM-Key-Id", "X-GTM-Timestamp", "X-GTM-Nonce", "X-GTM-Signature"
 HEADER_AUDIENCE = "X-GTM-Audience"
@@ -31,12 +33,10 @@ HEADERS = (HEADER_KEY, HEADER_TS, HEADER_NONCE, HEADER_AUDIENCE, HEADER_SIG)
 
 
 def audience_of(url: str) -> str:
-    """The audience of reports posted to ``url``: its HOST:PORT, lower case, the port always written
-    (``http://Node-A:8053/`` -> ``node-a:8053``; ``https://[::1]`` -> ``[::1]:443``)."""
+    """The audience of reports posted to ``url``: its HOST:PORT as a node names itself (``admin_name``: lower
+    case, the port always written): ``http://Node-A:8053/`` -> ``node-a:8053``; ``https://[::1]`` -> ``[::1]:443``."""
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return admin_name(parts.netloc, 443 if parts.scheme == "https" else 80) or ""
 
 
 class Rejected(Exception):

@@ -30,21 +30,3 @@ def test_concurrent_scrapes_share_one_collection_and_a_later_one_collects_again(
 
     asyncio.run(main())
 
-
-def test_with_a_freshness_window_a_scrape_soon_after_gets_the_same_text() -> None:
-    now = [100.0]
-    calls = []
-
-    async def collect() -> bytes:
-        calls.append(now[0])
-        return str(len(calls)).encode()
-
-    async def main() -> None:
-        scrapes = Coalesced(collect, fresh=1.0, clock=lambda: now[0])
-        assert await scrapes.get() == b"1"
-        now[0] += 0.5
-        assert await scrapes.get() == b"1"
-        now[0] += 0.6
-        assert await scrapes.get() == b"2"
-
-    asyncio.run(main())

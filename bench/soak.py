@@ -14,7 +14,6 @@ loop is bounded by the duration.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import shutil

@@ -31,7 +31,7 @@ def _regions(service: Service, config: Config, health: Effective, client: steeri
              ranking: steering.Ranking) -> list[dict[str, Any]]:
     vantage = nearest_vantage(config, client)
     rtt = health.rtt()
-    view = health.for_service(service.key)
+    view = health.for_service(service.ref)
     out = []
     for name in ranking.order:
         region = config.regions[name]
@@ -75,7 +75,7 @@ def explain_table(table: Table, name: str, client_text: str | None, qtype_text: 
     answered = [str(rd.fields[0]) for rr in entry.resolution.answer if rr.rrset.rtype == qtype
                 for rd in rr.rrset.rdatas]
     out.update({
-        "managed": True, "service": service.key, "policy": service.policy.kind, "zone": service.zone,
+        "managed": True, "service": service.key, "ref": service.ref, "policy": service.policy.kind, "zone": service.zone,
         "policy_summary": steering.POLICIES[service.policy.kind].summary,
         "client": {"network": None if client.address is None else f"{client.address}/{client.prefix}",
                    "ecs": isinstance(key, bytes), "location": client.geo.describe(),

@@ -42,7 +42,7 @@ class NodeMetrics(Counts):
         ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, memory, open descriptors
 
     def service_totals(self) -> Counter[str]:
-        """Answers given per service so far (retired tables and the current one)."""
+        """Answers given per service (by ``zone/key``) so far (retired tables and the current one)."""
         out: Counter[str] = Counter()
         for (service, _), n in self.totals()["answers"].items():
             out[service] += n
@@ -86,9 +86,10 @@ class NodeMetrics(Counts):
             q.add_metric(list(qkey), n)
         yield q
         a = CounterMetricFamily("gtm_answers", "Answers of managed names, by region answered",
-                                labels=["service", "region"])
-        for akey, n in sorted(answers.items()):
-            a.add_metric(list(akey), n)
+                                labels=["zone", "service", "region"])
+        for (ref, region), n in sorted(answers.items()):
+            zone, _, key = ref.rpartition("/")  # a key has no '/'
+            a.add_metric([zone, key, region], n)
         yield a
         if r is not None:
             table = r.table
@@ -114,9 +115,9 @@ class NodeMetrics(Counts):
                 forced.add_metric([action], counts.get(action, 0))
             yield forced
             healthy = GaugeMetricFamily("gtm_healthy_regions", "Candidate regions with an endpoint up",
-                                        labels=["service"])
+                                        labels=["zone", "service"])
             for svc in table.config.services:
-                healthy.add_metric([svc.key], len(steering.healthy_regions(svc, table.config, table.health)))
+                healthy.add_metric([svc.zone[:-1] or ".", svc.key], len(steering.healthy_regions(svc, table.config, table.health)))
             yield healthy
         node = self.node
         if node is not None:

@@ -26,8 +26,8 @@ def add_parser(sub: Any) -> None:
     r = dsub.add_parser("run", help="a drill of one region, end to end, rolled back on any failure or Ctrl-C")
     r.add_argument("--region", required=True, help="the region to drain")
     r.add_argument("--services", nargs="+", metavar="SERVICE",
-                   help="verify only these services' names (default: all using the region); the drain itself covers "
-                        "the whole region, for every service")
+                   help="verify only these services' names (key, or zone/key where keys repeat across zones; default: "
+                        "all using the region); the drain itself covers the whole region, for every service")
     r.add_argument("--hold", default="30s", metavar="DURATION", help="how long to hold the drain (default 30s)")
     r.add_argument("--budget", type=float, metavar="SECONDS",
                    help="time beyond the TTL for answers to move (default: drills.budget, 30)")
@@ -77,11 +77,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown region {args.region!r}; regions: {', '.join(sorted(config.regions))}")
     services = [s for s in config.services if args.region in s.regions]
     if args.services:
-        known = {s.key for s in config.services}
+        wanted = set()
         for name in args.services:
-            if name not in known:
-                raise UsageError(f"unknown service {name!r}; services: {', '.join(sorted(known))}")
-        services = [s for s in services if s.key in args.services]
+            try:
+                wanted.add(config.find_service(name).ref)
+            except LookupError as e:
+                raise UsageError(str(e)) from None
+        services = [s for s in services if s.ref in wanted]
         if not services:
             raise UsageError(f"none of {', '.join(args.services)} uses region {args.region}")
     countries = {r.match.country for s in services if isinstance(s.policy, GeoPolicy) for r in s.policy.rules
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(region=args.region, services=services, hold=hold, budget=args.budget if args.budget is not None else config.drills.budget,
                         reason=args.reason or f"gtm {args.kind}", author=author(), force=args.force, route53=r53,
                         owner=args.owner, clients=clients)
-    report = Report(args.kind, args.region, [s.key for s in services])
+    report = Report(args.kind, args.region, [config.service_label(s) for s in services])
     runner = Run(config, open_store(config.overrides), nodes_of(config, args.nodes, args.admin),
                  read_token(config.admin), settings, report)
     if getattr(args, "dry_run", False):

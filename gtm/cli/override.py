@@ -46,7 +46,7 @@ def add_parser(sub: Any) -> None:
                          ("clear", "remove the overrides on TARGET")):
         p = osub.add_parser(action, help=text)
         p.add_argument("target", metavar="TARGET", help="a region, REGION/ADDRESS, or an endpoint address")
-        p.add_argument("--service", help="only for this service (default: every service)")
+        p.add_argument("--service", help="only for this service: its key, or zone/key where keys repeat across zones (default: every service)")
         add_config_args(p)
         if action != "clear":
             p.add_argument("--reason", default="", help="why (kept with the override and in the audit log)")
@@ -98,13 +98,13 @@ def run(args: argparse.Namespace) -> int:
     try:  # bad values fail before any node is asked, as usage errors (exit 2)
         expires = ov.parse_duration(args.expires) if getattr(args, "expires", None) else None
         region, address = ov.parse_target(config, args.target)
-        ov.check_service(config, args.service, region)
+        service = ov.check_service(config, args.service, region)  # zone/key
     except GtmError as e:
         raise UsageError(str(e)) from None
     change: fleet.Change
     if args.action == "clear":
         def change(current: Stored, now: float) -> tuple[list[Override], str, list[Override]]:
-            kept, removed = ov.clear(current.overrides, region, address, args.service or True, now)
+            kept, removed = ov.clear(current.overrides, region, address, service or True, now)
             if not removed:
                 raise GtmError(f"no override in force on {args.target}"
                                + (f" for {args.service}" if args.service else ""))
@@ -162,7 +162,7 @@ def run_list(args: argparse.Namespace) -> int:
     for o in live:
         until = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(o.expires)) if o.expires else "until cleared"
         scope = o.service or "all services"
-        print(f"{o.action:5} {o.target:28} {scope:14} {until:19}  {o.author}: {o.reason}")
+        print(f"{o.action:5} {o.target:28} {scope:20} {until:19}  {o.author}: {o.reason}")
     if args.history:
         for entry in store.history(args.history):
             print(entry.describe())

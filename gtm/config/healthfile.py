@@ -8,7 +8,7 @@ Used by ``gtm explain --health`` and ``gtm serve --health`` (and by tests) to an
     rtt:                       # smoothed round-trip times in milliseconds, per vantage and region
       frankfurt: {eu-west: 12.5, us-east: 88}
     sticky:                    # the region a latency service currently sticks to, per SERVICE/VANTAGE
-      api/frankfurt: eu-west
+      api/frankfurt: eu-west   # (example.com/api/frankfurt where two zones have an api)
 
 Every name is checked against the configuration; problems are reported like config problems.
 """
@@ -74,15 +74,21 @@ def load_health(path: str, config: Config) -> PinnedHealth:
                 if ms is not None:
                     rtt[(vantage, region)] = ms
         for key, target in _mapping(ctx, doc, "sticky"):
-            service, _, vantage = str(key).partition("/")
+            name, _, vantage = str(key).rpartition("/")
             p = join("sticky", key)
             line = doc["sticky"].key_line(key)
-            if service not in {s.key for s in config.services} or vantage not in config.vantages:
-                ctx.err(line, p, "must be SERVICE/VANTAGE naming a service and a vantage")
+            try:
+                service = config.find_service(name) if name else None
+            except LookupError as e:
+                ctx.err(line, p, f"must be SERVICE/VANTAGE: {e}")
+                continue
+            if service is None or vantage not in config.vantages:
+                ctx.err(line, p, "must be SERVICE/VANTAGE naming a service (zone/key where keys repeat across "
+                                 "zones) and a vantage")
             elif target not in config.regions:
                 ctx.err(line, p, f"unknown region (got {show(target)})")
             else:
-                sticky[(service, vantage)] = str(target)
+                sticky[(service.ref, vantage)] = str(target)
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return PinnedHealth(HealthSnapshot(down_endpoints=frozenset(down_endpoints),

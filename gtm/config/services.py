@@ -61,11 +61,8 @@ def read_services(ctx: Ctx, doc: LMap, origin: str, records: list[RecordIn], sha
     cuts = sorted({r.name for r in records if r.rtype == NS and r.name != origin})
     for key, m, line, path in named_entries(ctx, doc, "services"):
         start = len(ctx.problems)
-        where = shared.defined_at.get(("services", key))
-        if where is not None:  # health files, metrics and explain name services by key alone
-            ctx.err(line, path, f"duplicate service (also defined at {where}); service names are unique "
-                                f"across zones")
-        shared.defined_at.setdefault(("services", key), f"{ctx.file}:{line}")
+        if "/" in key:  # zone/key names a service where keys repeat across zones
+            ctx.err(line, path, f"a service key cannot contain '/' (got {show(key)})")
         ctx.keys(m, path, SERVICE_KEYS, ("regions",))
         names = []
         raw_names = ctx.seq(m, "names", path)

@@ -37,10 +37,10 @@ def node_status(snapshot: Snapshot | None, generation: int, last_error: str | No
     config = snapshot.config if snapshot is not None else None
     services, regions = None, {}
     if snapshot is not None and config is not None:
-        services = tuple(ServiceStatus(s.key, s.policy.kind, s.names,
+        services = tuple(ServiceStatus(s.ref, s.policy.kind, s.names,
                                        tuple(steering.healthy_regions(s, config, snapshot.effective)),
                                        tuple(steering.healthy_regions(s, config, snapshot.by_verdicts)),
-                                       rates.get(s.key))
+                                       rates.get(s.ref))
                          for s in config.services)
         regions = {name: tuple(str(e.address) for e in r.endpoints) for name, r in config.regions.items()}
     return NodeStatus(generation, config.sources if config else (), tuple(sorted(config.zones)) if config else (),

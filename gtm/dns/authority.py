@@ -62,10 +62,10 @@ class ZoneIndex:
     def __init__(self, zone: Zone):
         self.zone = zone
         self.origin = zone.origin
-        # managed owner -> (service key, {A: placeholder, AAAA: placeholder}); a placeholder is an RRset with
+        # managed owner -> (service ref, {A: placeholder, AAAA: placeholder}); a placeholder is an RRset with
         # the service's TTL and no data, which the answer tables replace with each client's addresses.
         self.managed: dict[str, tuple[str, Mapping[int, RRset]]] = {
-            name: (svc.key, {t: RRset(name, t, svc.ttl, ()) for t in (A, AAAA)})
+            name: (svc.ref, {t: RRset(name, t, svc.ttl, ()) for t in (A, AAAA)})
             for svc in zone.services for name in svc.names}
         packed = zone.rrsets if isinstance(zone.rrsets, PackedRRsets) else None
         self.packed = packed is not None

@@ -248,7 +248,7 @@ class Table:
         self.health = health
         self.locate = locate
         self.context = steering.Context(config, health)
-        self.services = {svc.key: svc for svc in config.services}
+        self.services = {svc.ref: svc for svc in config.services}
         self.authority = Authority([ZoneIndex(zone) for zone in config.zones.values()])
         self.env = TableEnv(config, health, locate, self.context, self.authority)
         self.entries: dict[bytes, Entry | Steered] = {}

@@ -97,12 +97,12 @@ class Run:
             for st in statuses:
                 answered = st.healthy_regions()  # health and the overrides in force
                 for svc in s.services:
-                    out = [x for x in svc.regions if x != s.region and x not in answered.get(svc.key, [])]
+                    out = [x for x in svc.regions if x != s.region and x not in answered.get(svc.ref, [])]
                     if out and mode == "drill":
-                        raise UnsafePlan(f"node {st.where}: service {svc.key} has {', '.join(out)} down or drained: "
+                        raise UnsafePlan(f"node {st.where}: service {self.config.service_label(svc)} has {', '.join(out)} down or drained: "
                                       f"a drill needs every other region healthy")
                     if out:
-                        r.event("warning", detail=f"node {st.where}: service {svc.key} has {', '.join(out)} "
+                        r.event("warning", detail=f"node {st.where}: service {self.config.service_label(svc)} has {', '.join(out)} "
                                                   f"down or drained")
             current = await self.io(self.store.read)
             for o in ov.active(current.overrides, time.time()):
@@ -279,10 +279,10 @@ class Run:
             for st in statuses:
                 up = st.up_regions()
                 for svc in s.services:
-                    down = [x for x in svc.regions if x != s.region and x not in up.get(svc.key, [])]
+                    down = [x for x in svc.regions if x != s.region and x not in up.get(svc.ref, [])]
                     if down:
                         raise VerificationFailed(f"during the hold, node {st.where}: {', '.join(down)} went down "
-                                                 f"(service {svc.key})")
+                                                 f"(service {self.config.service_label(svc)})")
             seen = await self.verifier.round()
             bad = [x for x in seen if s.region in x.regions]
             if bad:
@@ -300,7 +300,7 @@ class Run:
     def client_table(self, during: dict[Probe, Seen], after: dict[Probe, Seen]) -> list[dict[str, Any]]:
         """Per service and client network, the regions answered before, during and after (a row per service:
         services steer the same client differently)."""
-        service_of = {name.lower(): svc.key for svc in self.s.services for name in svc.names}
+        service_of = {name.lower(): self.config.service_label(svc) for svc in self.s.services for name in svc.names}
         rows: dict[tuple[str, str, str], dict[str, Any]] = {}
         for probe, before in self.baseline.items():
             service = service_of.get(probe.name.lower(), probe.name)

@@ -72,3 +72,26 @@ class Config:
     @property
     def services(self) -> tuple[Service, ...]:
         return tuple(s for z in self.zones.values() for s in z.services)
+
+    def service_label(self, service: Service) -> str:
+        """How a person reads the service's name: its key where no other zone has a service of that key,
+        else ``zone/key``."""
+        return service.key if sum(s.key == service.key for s in self.services) == 1 else service.ref
+
+    def find_service(self, text: str) -> Service:
+        """The service ``text`` names: ``zone/key`` (the zone with or without its final dot), or the key alone
+        where only one zone has a service of that key. LookupError with what to write instead."""
+        services = self.services
+        zone, slash, key = text.rpartition("/")
+        if slash:
+            origin = zone.lower().rstrip(".") + "."
+            found = [s for s in services if s.key == key and s.zone == origin]
+        else:
+            found = [s for s in services if s.key == text]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise LookupError(f"service {text!r} is in {len(found)} zones; name one of "
+                              f"{', '.join(s.ref for s in found)}")
+        raise LookupError(f"unknown service {text!r}; services: "
+                          f"{', '.join(sorted(self.service_label(s) for s in services)) or '(none)'}")

@@ -198,6 +198,13 @@ class Service:
     ecs_scope_v6: int = 56
     demand: Demand | None = None  # what it carries, for the drills' capacity guardrail
 
+    @property
+    def ref(self) -> str:
+        """``zone/key`` (``example.com/www``): unique across the config, whatever other zones hold. Health,
+        overrides, the sticky choices and the fleet's status know a service by it; keys alone repeat across
+        zones (each zone may have its ``www``)."""
+        return f"{self.zone[:-1] or '.'}/{self.key}"
+
 
 @dataclass(frozen=True)
 class GeoIPSource:

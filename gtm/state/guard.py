@@ -32,12 +32,12 @@ class Verdict:
 
 def usable_regions(config: Config, up: Mapping[str, Sequence[str]], overrides: Sequence[Override],
                    now: float) -> dict[str, list[str]]:
-    """Per service: its regions that are up (``up``: by health alone) and not drained or down by overrides."""
+    """Per service (``zone/key``): its regions that are up (``up``: by health alone) and not drained or down by overrides."""
     effective = apply(in_force(overrides, now), HealthSnapshot(), config.services)
     out = {}
     for svc in config.services:
-        mine = effective.for_service(svc.key)
-        out[svc.key] = [r for r in up.get(svc.key, svc.regions) if not mine.region_out(r)]
+        mine = effective.for_service(svc.ref)
+        out[svc.ref] = [r for r in up.get(svc.ref, svc.regions) if not mine.region_out(r)]
     return out
 
 
@@ -48,9 +48,9 @@ def check(config: Config, after: Sequence[Override], up: Mapping[str, Sequence[s
     problems, notes = [], []
     usable = usable_regions(config, up, after, now)
     for svc in config.services:
-        if not usable[svc.key]:
-            had = ", ".join(up.get(svc.key, svc.regions)) or "none"
-            problems.append(f"service {svc.key} would have no healthy region left (up by health: {had})")
+        if not usable[svc.ref]:
+            had = ", ".join(up.get(svc.ref, svc.regions)) or "none"
+            problems.append(f"service {config.service_label(svc)} would have no healthy region left (up by health: {had})")
     loads = []
     for svc in config.services:
         d = svc.demand
@@ -58,12 +58,12 @@ def check(config: Config, after: Sequence[Override], up: Mapping[str, Sequence[s
             continue
         if d.rps is not None:
             rps = d.rps
-        elif svc.key in qps:
-            rps = (d.per_query or 0) * qps[svc.key]
+        elif svc.ref in qps:
+            rps = (d.per_query or 0) * qps[svc.ref]
         else:
-            notes.append(f"service {svc.key}: no query rate from a node, its demand is not counted")
+            notes.append(f"service {config.service_label(svc)}: no query rate from a node, its demand is not counted")
             continue
-        loads.append((svc.key, rps, d.latency_ms))
+        loads.append((config.service_label(svc), rps, d.latency_ms))
     if loads:
         in_flight = sum(rps * ms / 1000 for _, rps, ms in loads)
         left = sorted({r for regions in usable.values() for r in regions})

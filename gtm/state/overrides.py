@@ -53,15 +53,19 @@ def parse_target(config: Config, text: str) -> tuple[str, str | None]:
     return region, str(ip)
 
 
-def check_service(config: Config, service: str | None, region: str) -> None:
+def check_service(config: Config, service: str | None, region: str) -> str | None:
+    """The ``zone/key`` of the service ``service`` names (its key alone where no other zone has one), which
+    must use ``region``; None for every service. GtmError otherwise."""
     if service is None:
-        return
-    known = {s.key: s for s in config.services}
-    if service not in known:
-        raise GtmError(f"unknown service {service!r}; services: {', '.join(sorted(known))}")
-    if region not in known[service].regions:
+        return None
+    try:
+        found = config.find_service(service)
+    except LookupError as e:
+        raise GtmError(str(e)) from None
+    if region not in found.regions:
         raise GtmError(f"service {service} does not use region {region} (it uses "
-                       f"{', '.join(known[service].regions)})")
+                       f"{', '.join(found.regions)})")
+    return found.ref
 
 
 def make(config: Config, current: Sequence[Override], action: str, target: str, *, service: str | None,
@@ -71,7 +75,7 @@ def make(config: Config, current: Sequence[Override], action: str, target: str, 
     if action not in OVERRIDE_ACTIONS:
         raise GtmError(f"action must be one of {', '.join(OVERRIDE_ACTIONS)} (got {action!r})")
     region, address = parse_target(config, target)
-    check_service(config, service, region)
+    service = check_service(config, service, region)
     new = Override(new_id, action, region, address, service, reason, author, now,
                    None if expires_in is None else now + expires_in)
     same = next((o for o in active(current, now) if o.slot == new.slot), None)
@@ -89,14 +93,16 @@ def put(current: Iterable[Override], new: Override, now: float) -> list[Override
 
 def clear(current: Iterable[Override], region: str, address: str | None, service: str | None | bool,
           now: float) -> tuple[list[Override], list[Override]]:
-    """Remove the overrides on ``region``/``address``: for ``service`` only, or for every scope when
-    ``service`` is True. Returns (kept, removed); expired ones are dropped silently."""
+    """Remove the overrides on ``region``/``address``: for ``service`` only (its ``zone/key``; an override an
+    earlier version stored under the key alone goes too), or for every scope when ``service`` is True.
+    Returns (kept, removed); expired ones are dropped silently."""
     kept: list[Override] = []
     removed: list[Override] = []
+    mine = (service, service.rpartition("/")[2]) if isinstance(service, str) else (service,)
     for o in current:
         if not o.active(now):
             continue
-        hit = o.region == region and o.address == address and (service is True or o.service == service)
+        hit = o.region == region and o.address == address and (service is True or o.service in mine)
         (removed if hit else kept).append(o)
     return kept, removed
 
@@ -121,13 +127,16 @@ def in_force(overrides: Iterable[Override], now: float, version: int = 0) -> Ove
     return Overrides(forces(overrides, now), version)
 
 
-def _overridden(base: View, forces: Iterable[Force], key: str | None) -> View:
+def _overridden(base: View, forces: Iterable[Force], service: Service | None) -> View:
+    """``base`` under the forces for every service and those for ``service``: by its ``zone/key``, or by its key
+    alone as earlier versions stored it (that one then concerns every zone's service of the key)."""
     if not forces:
         return base
+    mine = (service.ref, service.key) if service is not None else ()
     down_r, down_e = set(base.down_regions), set(base.down_endpoints)
     drained_r, drained_e = set(base.drained_regions), set(base.drained_endpoints)
     for f in forces:
-        if f.service is not None and f.service != key:
+        if f.service is not None and f.service not in mine:
             continue
         if f.address is None:
             if f.action == "up":
@@ -167,7 +176,7 @@ def apply(overrides: Overrides, health: HealthSnapshot, services: Iterable[Servi
     list gets ``default``: the verdicts down for every monitor, and the overrides for every service.
     """
     forces = overrides.forces
-    views = {s.key: _overridden(verdicts(health, s.monitor, pinned), forces, s.key) for s in services}
+    views = {s.ref: _overridden(verdicts(health, s.monitor, pinned), forces, s) for s in services}
     rtt = health.rtt_ms or (pinned.health.rtt_ms if pinned is not None else ())
     return Effective(views, _overridden(verdicts(health, None, pinned), forces, None), rtt, memory, forces)
 
@@ -179,6 +188,6 @@ def drained_everywhere(config: Config, overrides: Iterable[Override], now: float
     out = set()
     for region in config.regions:
         users = [s for s in config.services if region in s.regions]
-        if users and all(effective.for_service(s.key).region_out(region) for s in users):
+        if users and all(effective.for_service(s.ref).region_out(region) for s in users):
             out.add(region)
     return frozenset(out)

@@ -64,7 +64,7 @@ def _usable(region: Region, health: View | None) -> list[Endpoint]:
 
 def healthy_regions(service: Service, config: Config, health: Effective) -> list[str]:
     """Candidate regions with at least one endpoint up, in configured order."""
-    return regions_up(service, config, health.for_service(service.key))
+    return regions_up(service, config, health.for_service(service.ref))
 
 
 def regions_up(service: Service, config: Config, view: View) -> list[str]:
@@ -120,7 +120,7 @@ def answering_health(service: Service, ranking: Ranking, config: Config, effecti
     The weighted draw happens under this health, so the answer tables build their weighted rotation from it
     too: a ``last_known_good`` or ``fail_open`` answer of a weighted service is drawn by weight like any other.
     """
-    health = effective.for_service(service.key)
+    health = effective.for_service(service.ref)
     if any(_usable(config.regions[r], health) for r in ranking.order):
         return health
     mode = service.fail_mode
@@ -129,7 +129,7 @@ def answering_health(service: Service, ranking: Ranking, config: Config, effecti
     # What is drained stays out, whatever the fail mode.
     drained = health.all_up() if health.drained_regions or health.drained_endpoints else ALL_UP
     if mode is FailMode.LAST_KNOWN_GOOD:
-        before = effective.last_good(service.key)
+        before = effective.last_good(service.ref)
         if before is not None:
             if drained is not ALL_UP:
                 before = replace(before, drained_regions=drained.drained_regions,
@@ -150,7 +150,7 @@ def choose(service: Service, ranking: Ranking, config: Config, effective: Effect
     When every candidate is down, the same happens under :func:`answering_health` (fail_open: as if every
     candidate were up, so a weighted service still draws by weight).
     """
-    health = effective.for_service(service.key)
+    health = effective.for_service(service.ref)
     trail = list(ranking.notes)
     down = [r for r in ranking.order if not _usable(config.regions[r], health)]
     if down:

@@ -50,9 +50,9 @@ def sticky_choices(config: Config, rtt: Mapping[tuple[str, str], float],
         if not isinstance(service.policy, LatencyPolicy):
             continue
         for vantage in config.vantages:
-            best = _best(service, vantage, rtt, previous.get((service.key, vantage)), service.policy)
+            best = _best(service, vantage, rtt, previous.get((service.ref, vantage)), service.policy)
             if best is not None:
-                out.append(((service.key, vantage), best))
+                out.append(((service.ref, vantage), best))
     return tuple(sorted(out))
 
 
@@ -78,7 +78,7 @@ def select(service: Service, client: Client, ctx: Context) -> Ranking:
                        (f"latency: nearest vantage {vantage} has no measurements yet; proximity",) + fallback.notes,
                        key="prox:" + fallback.key)
     order = [r for _, _, r in measured]
-    sticky = health.choices().get((service.key, vantage))
+    sticky = health.choices().get((service.ref, vantage))
     notes = [f"latency: nearest vantage {vantage}: " + ", ".join(f"{r} {t:.1f} ms" for t, _, r in measured)]
     if sticky in order and sticky != order[0]:
         order.remove(sticky)

@@ -19,10 +19,10 @@ def advance(memory: SteeringMemory, config: Config, health: HealthSnapshot,
     they have measured none. Services the config no longer has are forgotten."""
     rtt = health.rtt() or (pinned.health.rtt() if pinned is not None else {})
     previous = dict(pinned.choices) if pinned is not None and pinned.choices else memory.choices()
-    keys = {s.key for s in config.services}
+    keys = {s.ref for s in config.services}
     last_good = {k: v for k, v in memory.last_good if k in keys}
     for service in config.services:
         view = verdicts(health, service.monitor, pinned)
         if regions_up(service, config, view):
-            last_good[service.key] = view
+            last_good[service.ref] = view
     return SteeringMemory(sticky_choices(config, rtt, previous), tuple(sorted(last_good.items())))

@@ -169,7 +169,7 @@ def test_signed_reports_are_applied_and_shown_in_status(fresh: AdminNode) -> Non
     down = next(t for t in h["transitions"] if t["name"] == f"web us-east {US[0]}")
     assert "frankfurt" in down["cause"] and "503" in down["cause"] and abs(down["at"] - time.time()) < 10
     assert [{k: v for k, v in svc.items() if k != "queries_per_s"} for svc in st["services"]] == \
-        [{"name": "app", "policy": "failover", "names": [f"{APP}."], "healthy_regions": ["eu-west"],
+        [{"name": f"{ZONE}/app", "policy": "failover", "names": [f"{APP}."], "healthy_regions": ["eu-west"],
           "up_regions": ["eu-west"]}]
 
     # eu-west goes down: the answers move to us-east at once (the report's request swaps the table)
@@ -387,10 +387,10 @@ def test_explain_bad_parameters(node: AdminNode, query: str, words: str) -> None
 REQUIRED = {  # family (as the parser names it) -> (type, label names)
     "gtm_dns_queries": ("counter", {"zone", "qtype", "rcode"}),
     "gtm_dns_query_duration_seconds": ("histogram", set()),
-    "gtm_answers": ("counter", {"service", "region"}),
+    "gtm_answers": ("counter", {"zone", "service", "region"}),
     "gtm_endpoint_up": ("gauge", {"monitor", "region", "address"}),
     "gtm_region_up": ("gauge", {"monitor", "region"}),
-    "gtm_healthy_regions": ("gauge", {"service"}),
+    "gtm_healthy_regions": ("gauge", {"zone", "service"}),
     "gtm_probe_rtt_seconds": ("gauge", {"vantage", "region"}),
     "gtm_probe_results": ("counter", {"vantage", "result"}),
     "gtm_reports_rejected": ("counter", {"reason"}),
@@ -427,8 +427,9 @@ def _udp(n: AdminNode, name: str, rdtype: str = "A", ecs: str | None = "81.2.69.
 
 
 def test_metrics_count_dns_queries_exactly(fresh: AdminNode) -> None:
-    def answers() -> dict[tuple[str, str], float]:
-        return {(s.labels["service"], s.labels["region"]): s.value for s in fresh.metrics()["gtm_answers"].samples}
+    def answers() -> dict[tuple[str, str, str], float]:
+        return {(s.labels["zone"], s.labels["service"], s.labels["region"]): s.value
+                for s in fresh.metrics()["gtm_answers"].samples}
 
     def queries() -> dict[tuple[str, str, str], float]:
         return {(s.labels["zone"], s.labels["qtype"], s.labels["rcode"]): s.value
@@ -454,7 +455,7 @@ def test_metrics_count_dns_queries_exactly(fresh: AdminNode) -> None:
     expected_q = {(zone, "A", "NOERROR"): 7 + 44 + 2, (zone, "AAAA", "NOERROR"): 3, (zone, "A", "NXDOMAIN"): 2,
                   (zone, "SOA", "NOERROR"): 1, ("", "A", "REFUSED"): 1}
     assert queries() == expected_q
-    assert answers() == {("app", "eu-west"): 9, ("app", "none"): 3}
+    assert answers() == {(ZONE, "app", "eu-west"): 9, (ZONE, "app", "none"): 3}
 
     # eu-west goes down: new answers count for us-east, the old table's counts are kept
     fresh.send("frankfurt", all_obs(up=["us-east"], down=["eu-west"]))
@@ -465,8 +466,8 @@ def test_metrics_count_dns_queries_exactly(fresh: AdminNode) -> None:
         assert _udp(fresh, APP) == [eu]
     expected_q[(zone, "A", "NOERROR")] += 7
     assert queries() == expected_q
-    assert answers() == {("app", "eu-west"): 11, ("app", "us-east"): 5, ("app", "none"): 3}
-    assert fresh.sample("gtm_healthy_regions", service="app") == 2
+    assert answers() == {(ZONE, "app", "eu-west"): 11, (ZONE, "app", "us-east"): 5, (ZONE, "app", "none"): 3}
+    assert fresh.sample("gtm_healthy_regions", zone=ZONE, service="app") == 2
 
     udp = 7 + 3 + 44 + 2 + 1 + 1 + 5 + 2  # 65 datagrams: the 64th was timed (1 in 64 is)
     assert fresh.sample("gtm_dns_events", "_total", event="queries_udp") == udp

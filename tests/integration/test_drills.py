@@ -223,7 +223,7 @@ def test_failover_and_restore_for_an_incident(tmp_path: Path) -> None:
             assert "eu" not in regions_answered(n.port, "fo") and "eu" not in regions_answered(n.port, "fast", FRANKFURT)
             st = n.status()
             assert [o["target"] for o in st["overrides"]["in_force"]] == ["eu"]
-            assert "eu" not in next(s for s in st["services"] if s["name"] == "fo")["healthy_regions"]
+            assert "eu" not in next(s for s in st["services"] if s["name"] == "health.test/fo")["healthy_regions"]
         again = gtm("failover", "eu", "-c", cfg, *node_args(nodes))
         assert again.returncode == 3 and "already drained" in again.stderr
         back = gtm("restore", "eu", "-c", cfg, *node_args(nodes))

@@ -47,7 +47,7 @@ def test_a_dead_region_loses_its_answers_within_a_few_intervals_and_gets_them_ba
             assert causes[f"web eu {EU[1]}"].endswith("; refused"), causes
             assert causes["web eu"] == "0 of 2 endpoints up (needs 1)"
             services = {s["name"]: s["healthy_regions"] for s in n.status()["services"]}
-            assert services == {"fo": ["us", "ap"], "fast": ["us", "ap"]}
+            assert services == {"health.test/fo": ["us", "ap"], "health.test/fast": ["us", "ap"]}
 
             the_lab.set(EU[0], status=200)  # one of eu's two comes back: enough (region_min_up 1)
             wait_until("fo answered from eu again", lambda: ask(port, "fo") == [EU[0]], timeout=8 * INTERVAL)

@@ -131,7 +131,7 @@ def test_status_page_in_a_browser(tmp_path: Path, browser: Any) -> None:
         # the transitions, the services, the overrides
         transitions = browser.find_element(By.ID, "transitions").text.lower()
         assert f"web us-east {us[0]}" in transitions and "frankfurt" in transitions and "sick" in transitions
-        assert "eu-west" in browser.find_element(By.CSS_SELECTOR, "#services tr[data-service='app']").text
+        assert "eu-west" in browser.find_element(By.CSS_SELECTOR, "#services tr[data-service='adm.test/app']").text
         assert browser.find_element(By.ID, "overrides").text == "none"
         assert browser.find_element(By.ID, "err").is_displayed() is False
 
@@ -162,7 +162,7 @@ def test_status_page_in_a_browser(tmp_path: Path, browser: Any) -> None:
              timeout=5)
         row = browser.find_element(By.CSS_SELECTOR, "#overrides tr.override")
         assert all(text in row.text.lower() for text in ("drain", "us-east", "alice@ops", "all")), row.text
-        assert "us-east" not in browser.find_element(By.CSS_SELECTOR, "#services tr[data-service='app']").text
+        assert "us-east" not in browser.find_element(By.CSS_SELECTOR, "#services tr[data-service='adm.test/app']").text
 
         # nothing was fetched from elsewhere, and the page logged no error (a CSP violation would be one)
         resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")

@@ -100,7 +100,7 @@ def test_a_new_config_is_compiled_and_counts_survive_the_swap(tmp_path: Path, se
     serving.swap(serving.snapshot.with_overrides(Overrides((Force("down", "r2"),))))
     assert seen[-1][1] is False
     # the replaced tables' answers were folded into the metrics' totals, not lost
-    assert sum(n for (svc, _), n in serving.counts.totals()["answers"].items() if svc == "www") == 4
+    assert sum(n for (svc, _), n in serving.counts.totals()["answers"].items() if svc == "t.test/www") == 4
 
 
 def test_a_prepared_config_gets_what_changed_while_it_compiled(tmp_path: Path, serving: Serving) -> None:
@@ -117,8 +117,8 @@ def test_a_prepared_config_gets_what_changed_while_it_compiled(tmp_path: Path, s
 def test_memory_follows_each_new_health(serving: Serving) -> None:
     """last_known_good remembers the verdicts a service last had a region up under, whatever overrides say."""
     serving.swap(serving.snapshot.with_health(HealthSnapshot(down_checks=frozenset({R1}))))
-    assert serving.snapshot.effective.last_good("www") is not None
-    assert serving.snapshot.effective.last_good("www").down_endpoints == {("r1", "192.0.2.10")}  # type: ignore[union-attr]
+    assert serving.snapshot.effective.last_good("t.test/www") is not None
+    assert serving.snapshot.effective.last_good("t.test/www").down_endpoints == {("r1", "192.0.2.10")}  # type: ignore[union-attr]
     both = frozenset({R1, ("web", "r2", "192.0.2.20")})
     serving.swap(serving.snapshot.with_health(HealthSnapshot(down_checks=both)))
     assert serving.snapshot.memory.last_good[0][1].down_endpoints == {("r1", "192.0.2.10")}  # kept from before
@@ -157,10 +157,10 @@ def test_a_latency_choice_that_moves_without_the_rtt_order_moving_reaches_the_an
     serving.swap(serving.snapshot.with_health(rtts(12.0, 10.0)))   # r2 fastest: chosen
     assert www_from(serving, UK) == ["192.0.2.20"]
     serving.swap(serving.snapshot.with_health(rtts(10.0, 11.5)))   # r1 now fastest, r2 within 20 %: kept
-    assert serving.snapshot.memory.choices() == {("www", "v1"): "r2"} and www_from(serving, UK) == ["192.0.2.20"]
+    assert serving.snapshot.memory.choices() == {("t.test/www", "v1"): "r2"} and www_from(serving, UK) == ["192.0.2.20"]
     table = serving.table
     assert serving.swap(serving.snapshot.with_health(rtts(10.0, 12.5)))  # same order, r2 25 % slower: moves
-    assert serving.snapshot.memory.choices() == {("www", "v1"): "r1"}
+    assert serving.snapshot.memory.choices() == {("t.test/www", "v1"): "r1"}
     assert serving.table is not table and www_from(serving, UK) == ["192.0.2.10"]
 
 

@@ -228,8 +228,8 @@ def test_the_snapshot_carries_rtts_and_steering_memory_follows_it(tmp_path: Path
     assert dict(snap.rtt_ms) == {(v, r): 10.0 for v in SECRETS for r in ("eu", "us")}
     # steering's memory is not the health node's: it is made from the snapshot (gtm.steering.memory)
     memory = advance(SteeringMemory(), node.config, snap)
-    assert dict(memory.latency_choice) == {("fast", v): "eu" for v in SECRETS}  # equal RTTs: the first region
-    assert {k for k, _ in memory.last_good} == {"www", "fast"}
+    assert dict(memory.latency_choice) == {("t/fast", v): "eu" for v in SECRETS}  # equal RTTs: the first region
+    assert {k for k, _ in memory.last_good} == {"t/www", "t/fast"}
 
 
 def test_after_start_timeout_changes_are_published_even_without_a_full_round(tmp_path: Path) -> None:

@@ -43,22 +43,22 @@ def example_with(tmp_path: Path, old: str, new: str) -> Config:
 
 # -- usable_regions -------------------------------------------------------------------------------------------
 def test_usable_regions(cfg: Config) -> None:
-    assert guard.usable_regions(cfg, {}, [], NOW) == {"www": ["us-east", "eu-west", "ap-southeast"],
-                                                     "api": ["eu-west", "us-east", "ap-southeast"]}
+    assert guard.usable_regions(cfg, {}, [], NOW) == {"example.com/www": ["us-east", "eu-west", "ap-southeast"],
+                                                     "example.com/api": ["eu-west", "us-east", "ap-southeast"]}
     after = [drain("us-east"), drain("eu-west", "api", action="down"), drain("ap-southeast", expires=NOW)]
-    assert guard.usable_regions(cfg, {"www": ["us-east", "eu-west"]}, after, NOW) == {
-        "www": ["eu-west"], "api": ["ap-southeast"]}
+    assert guard.usable_regions(cfg, {"example.com/www": ["us-east", "eu-west"]}, after, NOW) == {
+        "example.com/www": ["eu-west"], "example.com/api": ["ap-southeast"]}
 
 
 def test_usable_regions_honours_a_later_up(cfg: Config) -> None:
     after = [drain("us-east", created=NOW - 20), drain("us-east", "www", created=NOW - 10, action="up")]
     usable = guard.usable_regions(cfg, {}, after, NOW)
-    assert usable["www"] == ["us-east", "eu-west", "ap-southeast"] and usable["api"] == ["eu-west", "ap-southeast"]
+    assert usable["example.com/www"] == ["us-east", "eu-west", "ap-southeast"] and usable["example.com/api"] == ["eu-west", "ap-southeast"]
 
 
 # -- check: a region left for every service -------------------------------------------------------------------
 def test_refused_when_a_service_would_have_no_region_left(cfg: Config) -> None:
-    up = {"www": ["us-east", "eu-west"], "api": ["eu-west", "us-east", "ap-southeast"]}
+    up = {"example.com/www": ["us-east", "eu-west"], "example.com/api": ["eu-west", "us-east", "ap-southeast"]}
     verdict = guard.check(cfg, [drain("us-east"), drain("eu-west", "www")], up, {}, NOW)
     assert not verdict.ok
     assert verdict.problems[0] == "service www would have no healthy region left (up by health: us-east, eu-west)"
@@ -66,12 +66,12 @@ def test_refused_when_a_service_would_have_no_region_left(cfg: Config) -> None:
 
 
 def test_a_service_with_nothing_up_by_health_says_none(cfg: Config) -> None:
-    verdict = guard.check(cfg, [], {"api": []}, {}, NOW)
+    verdict = guard.check(cfg, [], {"example.com/api": []}, {}, NOW)
     assert verdict.problems == ("service api would have no healthy region left (up by health: none)",)
 
 
 def test_passes_with_one_region_left(cfg: Config) -> None:
-    up = {"www": ["us-east", "eu-west"]}
+    up = {"example.com/www": ["us-east", "eu-west"]}
     verdict = guard.check(cfg, [drain("us-east", "www")], up, {}, NOW)
     assert verdict.ok and verdict.problems == ()
 
@@ -101,7 +101,7 @@ def test_draining_us_east_and_eu_west_is_refused(cfg: Config) -> None:
 
 
 def test_a_region_down_by_health_counts_as_gone(cfg: Config) -> None:
-    up = {"www": ["eu-west", "ap-southeast"], "api": ["eu-west", "ap-southeast"]}
+    up = {"example.com/www": ["eu-west", "ap-southeast"], "example.com/api": ["eu-west", "ap-southeast"]}
     assert guard.check(cfg, [], up, {}, NOW).ok
     verdict = guard.check(cfg, [drain("eu-west")], up, {}, NOW)
     assert len(verdict.problems) == 1 and verdict.problems[0].startswith(f"capacity: {DEMANDS} = 27,000 ")
@@ -112,12 +112,12 @@ def test_a_per_query_demand_uses_the_query_rate(tmp_path: Path) -> None:
     api = next(s for s in cfg.services if s.key == "api")
     assert api.demand == Demand(latency_ms=100.0, per_query=0.5)
     # 30,000 queries/s x 0.5 = 15,000 req/s x 100 ms = 1,500; with www's 25,000: 26,500 > 20,000
-    verdict = guard.check(cfg, [drain("us-east"), drain("eu-west")], {}, {"api": 30000.0}, NOW)
+    verdict = guard.check(cfg, [drain("us-east"), drain("eu-west")], {}, {"example.com/api": 30000.0}, NOW)
     assert verdict.problems == ("capacity: www 100000 req/s x 250 ms + api 15000 req/s x 100 ms = 26,500 requests "
                                 "in flight need N = ceil(R*L/C) = 2 regions of the remaining ap-southeast "
                                 "(capacity 20,000 in flight in all)",)
     # a query rate that does not concern api is no rate for it
-    verdict = guard.check(cfg, [drain("us-east")], {}, {"www": 1e6}, NOW)
+    verdict = guard.check(cfg, [drain("us-east")], {}, {"example.com/www": 1e6}, NOW)
     assert verdict.ok
     assert verdict.notes == ("service api: no query rate from a node, its demand is not counted",
                              "capacity: 25,000 requests in flight fit in 1 of the remaining 2 regions "
@@ -128,9 +128,9 @@ def test_a_per_query_demand_alone_can_be_refused_or_not(tmp_path: Path) -> None:
     cfg = example_with(tmp_path, "demand: {rps: 100000, latency_ms: 250}", "demand: {per_query: 2, latency_ms: 250}")
     after = [drain("us-east"), drain("eu-west")]
     # www: 2 x 10,000 q/s = 20,000 req/s x 250 ms = 5,000, + api 2,000 = 7,000: fits in ap-southeast
-    assert guard.check(cfg, after, {}, {"www": 10000.0}, NOW).ok
+    assert guard.check(cfg, after, {}, {"example.com/www": 10000.0}, NOW).ok
     # 2 x 40,000 q/s: 20,000 + 2,000 = 22,000 > 20,000
-    verdict = guard.check(cfg, after, {}, {"www": 40000.0}, NOW)
+    verdict = guard.check(cfg, after, {}, {"example.com/www": 40000.0}, NOW)
     assert verdict.problems[0].startswith("capacity: www 80000 req/s x 250 ms + api 20000 req/s x 100 ms = "
                                           "22,000 requests in flight need N = ceil(R*L/C) = 2 regions")
 

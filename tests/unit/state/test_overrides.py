@@ -129,15 +129,17 @@ def test_check_service_refuses_a_region_the_service_does_not_use() -> None:
 # -- make -----------------------------------------------------------------------------------------------------
 def test_make_builds_the_override(cfg: Config) -> None:
     new = make(cfg, [], "drain", "198.51.100.11", service="www", expires_in=1800, new_id="x1")
-    assert new == Override("x1", "drain", "eu-west", "198.51.100.11", "www", "drill", "bob", NOW, NOW + 1800)
+    # stored under the service's zone/key: another zone may have a www of its own
+    assert new == Override("x1", "drain", "eu-west", "198.51.100.11", "example.com/www", "drill", "bob", NOW,
+                           NOW + 1800)
     assert make(cfg, [], "down", "us-east").expires is None
 
 
 def test_make_refuses_what_is_already_in_force_naming_who_and_why(cfg: Config) -> None:
-    current = [o("a", "drain", "us-east", service="www", author="alice", reason="kernel upgrade")]
+    current = [o("a", "drain", "us-east", service="example.com/www", author="alice", reason="kernel upgrade")]
     with pytest.raises(GtmError) as info:
         make(cfg, current, "drain", "us-east", service="www")
-    assert str(info.value) == ("drain us-east for www: already in force by alice (kernel upgrade); "
+    assert str(info.value) == ("drain us-east for example.com/www: already in force by alice (kernel upgrade); "
                                "clear it first or choose another action")
     anonymous = [o("a", "down", "us-east", "192.0.2.10")]
     with pytest.raises(GtmError) as info:
@@ -146,10 +148,10 @@ def test_make_refuses_what_is_already_in_force_naming_who_and_why(cfg: Config) -
 
 
 def test_make_allows_another_action_or_another_slot(cfg: Config) -> None:
-    current = [o("a", "drain", "us-east", service="www", author="alice")]
+    current = [o("a", "drain", "us-east", service="example.com/www", author="alice")]
     assert make(cfg, current, "down", "us-east", service="www").action == "down"  # same slot, other action
     assert make(cfg, current, "drain", "us-east").service is None                 # global: another slot
-    assert make(cfg, current, "drain", "us-east", service="api").service == "api"
+    assert make(cfg, current, "drain", "us-east", service="api").service == "example.com/api"
     assert make(cfg, current, "drain", "us-east/192.0.2.10", service="www").address == "192.0.2.10"
 
 
@@ -188,6 +190,13 @@ def test_clear_by_service() -> None:
     assert ov.clear(current, "us-east", None, "www", NOW) == ([api, glob, endpoint, other], [www])
     assert ov.clear(current, "us-east", None, None, NOW) == ([www, api, endpoint, other], [glob])
     assert ov.clear(current, "us-east", "192.0.2.10", "www", NOW) == ([www, api, glob, other], [endpoint])
+
+
+def test_clear_by_zone_and_key_also_clears_what_an_earlier_version_stored_under_the_key() -> None:
+    mine = o("a", "drain", "us-east", service="example.com/www")
+    legacy = o("b", "down", "us-east", service="www")
+    theirs = o("c", "drain", "us-east", service="example.org/www")
+    assert ov.clear([mine, legacy, theirs], "us-east", None, "example.com/www", NOW) == ([theirs], [mine, legacy])
 
 
 def test_clear_every_scope() -> None:

@@ -90,29 +90,29 @@ def test_static_answers_the_fallback_addresses_per_family() -> None:
 def test_last_known_good_answers_under_the_health_before_the_outage() -> None:
     before = health("r1")  # r1 was already down, r2 up
     svc = service(EVERYTHING, answers=1, fail_mode=FailMode.LAST_KNOWN_GOOD)
-    now = health("r1", "r2", "r3", last_good={"www": before})
+    now = health("r1", "r2", "r3", last_good={"example.com/www": before})
     d = steering.choose(svc, ORDER, CFG, now)
     assert (d.a, d.aaaa, d.regions, d.mode) == (("198.51.100.1",), ("2001:db8:2::1",), ("r2",), "last_known_good")
     assert "answered with the health from before the outage" in d.trail
     # another service's state is not this one's: fail_open
-    other = health("r1", "r2", "r3", last_good={"api": before})
+    other = health("r1", "r2", "r3", last_good={"example.com/api": before})
     d = steering.choose(svc, ORDER, CFG, other)
     assert (d.a, d.regions, d.mode) == (("192.0.2.3",), ("r1",), "last_known_good")
     assert "no earlier healthy state known: answering as fail_open" in d.trail
     # a state in which every candidate was down too is no help: fail_open
-    d = steering.choose(svc, ORDER, CFG, health("r1", "r2", "r3", last_good={"www": health("r1", "r2", "r3")}))
+    d = steering.choose(svc, ORDER, CFG, health("r1", "r2", "r3", last_good={"example.com/www": health("r1", "r2", "r3")}))
     assert (d.a, d.regions) == (("192.0.2.3",), ("r1",))
     # while anything is up, it plays no part
-    d = steering.choose(svc, ORDER, CFG, health("r1", "r2", last_good={"www": before}))
+    d = steering.choose(svc, ORDER, CFG, health("r1", "r2", last_good={"example.com/www": before}))
     assert (d.a, d.mode) == (("203.0.113.1",), "normal")
 
 
 def test_answering_health() -> None:
     lkg = service(EVERYTHING, fail_mode=FailMode.LAST_KNOWN_GOOD)
     before = health("r1")
-    some = health("r1", last_good={"www": before})
-    assert steering.answering_health(lkg, ORDER, CFG, some) is some.for_service("www")
-    none = health("r1", "r2", "r3", last_good={"www": before})
+    some = health("r1", last_good={"example.com/www": before})
+    assert steering.answering_health(lkg, ORDER, CFG, some) is some.for_service("example.com/www")
+    none = health("r1", "r2", "r3", last_good={"example.com/www": before})
     assert steering.answering_health(lkg, ORDER, CFG, none) is before.default
     assert steering.answering_health(service(EVERYTHING), ORDER, CFG, none) is steering.ALL_UP
     for mode in (FailMode.FAIL_CLOSED, FailMode.STATIC):
@@ -138,9 +138,9 @@ def test_weighted_fail_open_draws_by_weight_as_if_all_were_up() -> None:
 
 def test_weighted_last_known_good_draws_under_the_earlier_health() -> None:
     svc, ranking = weighted(FailMode.LAST_KNOWN_GOOD)
-    got = draw_firsts(svc, ranking, health("r1", "r2", "r3", last_good={"www": health("r2")}))
+    got = draw_firsts(svc, ranking, health("r1", "r2", "r3", last_good={"example.com/www": health("r2")}))
     assert set(got) == {"r1"}  # r3 weighs 0: r1 was the only weighted region up
-    got = draw_firsts(svc, ranking, health("r1", "r2", "r3", last_good={"www": health()}))
+    got = draw_firsts(svc, ranking, health("r1", "r2", "r3", last_good={"example.com/www": health()}))
     assert got["r2"] / 8000 == pytest.approx(0.75, abs=0.02)
 
 

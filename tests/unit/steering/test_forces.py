@@ -3,7 +3,7 @@ endpoints, for every service or one, the later winning; drained targets stay out
 from __future__ import annotations
 
 from gtm import steering
-from gtm.model import FailMode, Force, HealthSnapshot
+from gtm.model import FailMode, FailoverPolicy, Force, HealthSnapshot, Service
 from gtm.model.effective import Effective, Overrides
 from gtm.state.overrides import apply
 from tests.unit.steering.test_choose import CFG, EVERYTHING, ORDER
@@ -52,7 +52,7 @@ def test_drained_stays_out_when_everything_else_is_down_and_fail_open_answers() 
     assert d.mode == "fail_open" and d.regions == ("r2",)  # r2 and r3 as if up; r1 stays drained
     lkg = service(EVERYTHING, fail_mode=FailMode.LAST_KNOWN_GOOD)
     before = health()  # everything was up before the outage
-    h2 = health("r2", "r3", last_good={"www": before}, forces=(Force("drain", "r1"),), services=BOTH)
+    h2 = health("r2", "r3", last_good={"example.com/www": before}, forces=(Force("drain", "r1"),), services=BOTH)
     assert steering.choose(lkg, ORDER, CFG, h2).regions == ("r2",)
 
 
@@ -62,10 +62,21 @@ def test_everything_drained_still_answers() -> None:
     assert d.regions == ("r1",) and d.a and d.mode == "fail_open"
 
 
+def test_a_force_for_one_zones_service_leaves_another_zones_service_of_the_same_key_alone() -> None:
+    other = Service("www", "example.org.", ("www.example.org.",), 30, EVERYTHING, FailoverPolicy())
+    e = apply(Overrides((Force("drain", "r1", service="example.org/www"),)), HealthSnapshot(), (WWW, other))
+    assert e.for_service("example.org/www").drained_regions == {"r1"}
+    assert e.for_service("example.com/www").drained_regions == frozenset()
+    # an override an earlier version stored under the key alone concerns every zone's www
+    e = apply(Overrides((Force("drain", "r1", service="www"),)), HealthSnapshot(), (WWW, other))
+    assert e.for_service("example.org/www").drained_regions == e.for_service("example.com/www").drained_regions \
+        == {"r1"}
+
+
 def test_apply_is_the_one_combination_per_service() -> None:
     forces = (Force("drain", "r1"), Force("down", "r2", service="www"))
     e = apply(Overrides(forces), HealthSnapshot(down_regions=frozenset({"r3"})), BOTH)
-    www, api = e.for_service("www"), e.for_service("api")
+    www, api = e.for_service("example.com/www"), e.for_service("example.com/api")
     assert www.drained_regions == {"r1"} and www.down_regions == {"r2", "r3"}
     assert api.drained_regions == {"r1"} and api.down_regions == {"r3"}
     assert e.for_service("other") == e.default and e.default.down_regions == {"r3"}
@@ -74,5 +85,5 @@ def test_apply_is_the_one_combination_per_service() -> None:
     checks = HealthSnapshot(down_checks=frozenset({("web", "r1", "192.0.2.1")}))
     mon = service(EVERYTHING, key="mon", monitor="web")
     e2 = apply(Overrides(), checks, (mon, WWW))
-    assert e2.for_service("mon").down_endpoints == {("r1", "192.0.2.1")}
-    assert e2.for_service("www").down_endpoints == frozenset()
+    assert e2.for_service("example.com/mon").down_endpoints == {("r1", "192.0.2.1")}
+    assert e2.for_service("example.com/www").down_endpoints == frozenset()

@@ -75,13 +75,13 @@ def test_client_without_location_is_proximity_without_location() -> None:
 
 
 def test_sticky_choice_leads_while_it_holds() -> None:
-    h = health(rtt=RTT, choices={("api", "frankfurt"): "us-east"})
+    h = health(rtt=RTT, choices={("example.com/api", "frankfurt"): "us-east"})
     assert rank(BERLIN, h).order == ("us-east", "eu-west", "ap-southeast")
     # the choice of another service or vantage does not matter
-    h = health(rtt=RTT, choices={("other", "frankfurt"): "us-east", ("api", "singapore"): "eu-west"})
+    h = health(rtt=RTT, choices={("example.com/other", "frankfurt"): "us-east", ("example.com/api", "singapore"): "eu-west"})
     assert rank(BERLIN, h).order == ("eu-west", "us-east", "ap-southeast")
     # a choice the vantage has no measurement of is ignored
-    h = health(rtt=RTT, choices={("api", "singapore"): "us-east"})
+    h = health(rtt=RTT, choices={("example.com/api", "singapore"): "us-east"})
     assert rank(TOKYO, h).order == ("ap-southeast", "eu-west", "us-east")
 
 
@@ -96,8 +96,8 @@ def probed(rtt: dict[tuple[str, str], float]) -> HealthSnapshot:
 
 def test_sticky_choices_hysteresis_keeps_and_switches() -> None:
     def chosen(rtt: dict[tuple[str, str], float], previous: str | None) -> str | None:
-        before = SteeringMemory(((("api", "frankfurt"), previous),) if previous else ())
-        return advance(before, CFG, probed(rtt)).choices().get(("api", "frankfurt"))
+        before = SteeringMemory(((("example.com/api", "frankfurt"), previous),) if previous else ())
+        return advance(before, CFG, probed(rtt)).choices().get(("example.com/api", "frankfurt"))
 
     # no previous choice: the fastest
     assert chosen({("frankfurt", "eu-west"): 100.0, ("frankfurt", "us-east"): 90.0}, None) == "us-east"
@@ -119,8 +119,8 @@ def test_the_absolute_floor_keeps_regions_a_fraction_of_a_millisecond_apart_from
     """Before: purely relative, so 1.0 ms against 1.3 ms (30 % apart) switched on every jitter."""
     def chosen(rtt: dict[tuple[str, str], float], previous: str, floor: float = 1.0) -> str | None:
         svc = service(policy=LatencyPolicy(hysteresis=0.2, hysteresis_ms=floor), key="api")
-        before = SteeringMemory(((("api", "frankfurt"), previous),))
-        return advance(before, config(services=(svc,)), probed(rtt)).choices().get(("api", "frankfurt"))
+        before = SteeringMemory(((("example.com/api", "frankfurt"), previous),))
+        return advance(before, config(services=(svc,)), probed(rtt)).choices().get(("example.com/api", "frankfurt"))
 
     close = {("frankfurt", "eu-west"): 1.3, ("frankfurt", "us-east"): 1.0}
     assert chosen(close, "eu-west") == "eu-west"  # 0.3 ms slower: within the 1 ms floor
@@ -135,8 +135,8 @@ def test_sticky_choices_cover_every_latency_service_and_vantage() -> None:
     other = service(policy=LatencyPolicy(hysteresis=0.0), key="b")
     cfg = config(services=(SVC, other, service(key="plain")))
     got = advance(SteeringMemory(), cfg, probed(RTT)).latency_choice
-    assert got == ((("api", "frankfurt"), "eu-west"), (("api", "singapore"), "ap-southeast"),
-                   (("b", "frankfurt"), "eu-west"), (("b", "singapore"), "ap-southeast"))
+    assert got == ((("example.com/api", "frankfurt"), "eu-west"), (("example.com/api", "singapore"), "ap-southeast"),
+                   (("example.com/b", "frankfurt"), "eu-west"), (("example.com/b", "singapore"), "ap-southeast"))
 
 
 def test_choices_feed_back_into_the_ranking() -> None:

@@ -35,6 +35,7 @@ class ServiceStatus:
     healthy_regions: tuple[str, ...]   # answered: by health and the overrides in force
     up_regions: tuple[str, ...]        # by health alone
     queries_per_s: float | None = None
+    up_endpoints: tuple[str, ...] | None = None  # REGION/ADDRESS up by health alone (None: an earlier node)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,9 @@ class NodeStatus:
         if self.services is not None:
             out["services"] = [{"name": s.name, "policy": s.policy, "names": list(s.names),
                                 "healthy_regions": list(s.healthy_regions), "up_regions": list(s.up_regions),
-                                "queries_per_s": s.queries_per_s} for s in self.services]
+                                "queries_per_s": s.queries_per_s,
+                                **({"up_endpoints": list(s.up_endpoints)} if s.up_endpoints is not None else {})}
+                               for s in self.services]
             out["regions"] = {k: list(v) for k, v in self.regions.items()}
         return out
 
@@ -96,7 +99,8 @@ class NodeStatus:
                 services = tuple(ServiceStatus(
                     str(s["name"]), str(s.get("policy", "")), _strs(s.get("names", [])), _strs(s["healthy_regions"]),
                     _strs(s.get("up_regions", s["healthy_regions"])),
-                    None if s.get("queries_per_s") is None else float(s["queries_per_s"]))
+                    None if s.get("queries_per_s") is None else float(s["queries_per_s"]),
+                    _strs(s["up_endpoints"]) if s.get("up_endpoints") is not None else None)
                     for s in _list(data, "services"))
             return cls(
                 generation=int(cfg.get("generation", 0)), sources=_strs(cfg.get("sources", [])),
@@ -116,6 +120,10 @@ class NodeStatus:
     def up_regions(self) -> dict[str, list[str]]:
         """Per service, regions up by health alone (without overrides)."""
         return {s.name: list(s.up_regions) for s in self.services or ()}
+
+    def up_endpoints(self) -> dict[str, list[str]]:
+        """Per service, its endpoints (REGION/ADDRESS) up by health alone, where the node says."""
+        return {s.name: list(s.up_endpoints) for s in self.services or () if s.up_endpoints is not None}
 
     def healthy_regions(self) -> dict[str, list[str]]:
         """Per service, regions answered (health and overrides)."""
@@ -205,17 +213,21 @@ class Situation:
     up: Mapping[str, Sequence[str]] = field(default_factory=dict)
     qps: Mapping[str, float] = field(default_factory=dict)
     unreachable: tuple[str, ...] = ()
+    endpoints: Mapping[str, Sequence[str]] = field(default_factory=dict)  # REGION/ADDRESS up, per service
 
 
 def combined(statuses: Sequence[NodeStatus], unreachable: Sequence[str] = ()) -> Situation:
     up: dict[str, list[str]] | None = None
     qps: dict[str, float] = {}
+    endpoints: dict[str, list[str]] = {}
     for st in statuses:
         mine = st.up_regions()
         up = mine if up is None else {k: [r for r in v if r in mine.get(k, [])] for k, v in up.items()}
         for k, v in st.rates().items():
             qps[k] = qps.get(k, 0.0) + v
-    return Situation(up or {}, qps, tuple(unreachable))
+        for k, eps in st.up_endpoints().items():  # up on every node that says
+            endpoints[k] = [e for e in endpoints[k] if e in eps] if k in endpoints else list(eps)
+    return Situation(up or {}, qps, tuple(unreachable), endpoints)
 
 
 def situation(nodes: Sequence[NodeAddress], token: str | None) -> Situation:
@@ -293,7 +305,7 @@ def plan_override(config: Config, current: Stored, change: Change, *, author: st
             notes.append("unreachable: " + "; ".join(situation_now.unreachable))
     after, action, touched = change(current, at)
     if situation_now is not None and situation_now.up:
-        verdict = guard.check(config, after, situation_now.up, situation_now.qps, at)
+        verdict = guard.check(config, after, situation_now.up, situation_now.qps, at, situation_now.endpoints)
         notes += verdict.notes
         if not verdict.ok:
             refuse("; ".join(verdict.problems), " (--force to go ahead)",

@@ -41,7 +41,8 @@ regions:
 monitors:
   web:                         # how every vantage checks every endpoint (docs/health.md)
     type: http
-    path: /healthz
+    port: {monitor_port}
+    path: /healthz              # each load balancer answers it with 200 while it can take traffic
     interval: 5
     rise: 2
     fall: 3
@@ -77,6 +78,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--vantage", default="prober1", metavar="NAME", help="the first vantage's name (default prober1)")
     p.add_argument("--location", default="0,0", metavar="LAT,LON",
                    help="where the region and the vantage are, in degrees (default 0,0)")
+    p.add_argument("--monitor-port", type=int, default=80, metavar="PORT",
+                   help="the port the HTTP monitor checks /healthz on (default 80)")
     p.add_argument("--ns-address", default="192.0.2.53", metavar="ADDRESS",
                    help="your first gtm node's address, for the ns1 record (default 192.0.2.53, to replace)")
     p.set_defaults(func=run)
@@ -100,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         lat, lon = (float(x) for x in args.location.split(","))
     except ValueError as e:
         raise UsageError(f"init: {e}") from None
+    if not 1 <= args.monitor_port <= 65535:
+        raise UsageError(f"--monitor-port: 1 to 65535 (got {args.monitor_port})")
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise UsageError(f"--location: latitude -90 to 90, longitude -180 to 180 (got {args.location})")
     if os.path.exists(args.dir) and (not os.path.isdir(args.dir) or os.listdir(args.dir)):
@@ -109,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     config = os.path.join(args.dir, f"{zone}.yaml")
     with open(config, "x", encoding="utf-8") as fh:
         fh.write(TEMPLATE.format(zone=zone, dir=args.dir, region=region, vantage=vantage, endpoints=endpoints,
-                                 lat=lat, lon=lon, ns_address=ns_address))
+                                 lat=lat, lon=lon, ns_address=ns_address,
+                                 monitor_port=args.monitor_port))
     for name, text in (("report.keys", f"{vantage}:{secrets.token_hex(32)}\n"),
                        ("admin-token.txt", secrets.token_urlsafe(32) + "\n")):
         fd = os.open(os.path.join(args.dir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)

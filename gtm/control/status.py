@@ -8,6 +8,7 @@ from typing import Any, Callable, Mapping
 
 from gtm import steering
 from gtm.fleet import NodeStatus, OverridesStatus, ServiceStatus
+from gtm.model import Config, Service
 from gtm.serving import Snapshot
 
 
@@ -40,9 +41,16 @@ def node_status(snapshot: Snapshot | None, generation: int, last_error: str | No
         services = tuple(ServiceStatus(s.ref, s.policy.kind, s.names,
                                        tuple(steering.healthy_regions(s, config, snapshot.effective)),
                                        tuple(steering.healthy_regions(s, config, snapshot.by_verdicts)),
-                                       rates.get(s.ref))
+                                       rates.get(s.ref), _up_endpoints(s, config, snapshot))
                          for s in config.services)
         regions = {name: tuple(str(e.address) for e in r.endpoints) for name, r in config.regions.items()}
     return NodeStatus(generation, config.sources if config else (), tuple(sorted(config.zones)) if config else (),
                       last_error, tuple(f"{h}:{p}" for h, p in listen), serving, workers, health, overrides,
                       services, regions)
+
+
+def _up_endpoints(service: Service, config: Config, snapshot: Snapshot) -> tuple[str, ...]:
+    """The service's endpoints (REGION/ADDRESS) up by health alone, for the guardrails."""
+    view = snapshot.by_verdicts.for_service(service.ref)
+    return tuple(f"{r}/{e.address}" for r in service.regions for e in config.regions[r].endpoints
+                 if view.endpoint_up(r, str(e.address)))

@@ -1,6 +1,8 @@
 """Guardrails, checked before an override is written (pure: health, demand and the clock are arguments).
 
-* Every service must keep a region that is up (by the probers' health) and not drained or forced down.
+* Every service must keep a region that is up (by the probers' health) and not drained or forced down, with an
+  endpoint that is up and not drained or forced down (draining a region's last live endpoint empties it as
+  surely as draining the region).
 * The regions left must carry the demand: each service with ``demand`` has R requests/s at a mean latency L,
   so R·L requests in flight (Little's law); a region's ``capacity`` is the requests it can have in flight.
   The regions still answering some service must hold the sum: N = ceil(R·L / C) regions of capacity C.
@@ -31,25 +33,33 @@ class Verdict:
 
 
 def usable_regions(config: Config, up: Mapping[str, Sequence[str]], overrides: Sequence[Override],
-                   now: float) -> dict[str, list[str]]:
-    """Per service (``zone/key``): its regions that are up (``up``: by health alone) and not drained or down by overrides."""
+                   now: float, endpoints: Mapping[str, Sequence[str]] | None = None) -> dict[str, list[str]]:
+    """Per service (``zone/key``): its regions that are up (``up``: by health alone) and not drained or down by
+    overrides, with an endpoint that is up (``endpoints``: REGION/ADDRESS by health alone, where the nodes say)
+    and not drained or down by overrides."""
     effective = apply(in_force(overrides, now), HealthSnapshot(), config.services)
     out = {}
     for svc in config.services:
         mine = effective.for_service(svc.ref)
-        out[svc.ref] = [r for r in up.get(svc.ref, svc.regions) if not mine.region_out(r)]
+        live = set(endpoints[svc.ref]) if endpoints is not None and svc.ref in endpoints else None
+        out[svc.ref] = [r for r in up.get(svc.ref, svc.regions) if not mine.region_out(r) and any(
+            mine.endpoint_up(r, str(e.address)) and (live is None or f"{r}/{e.address}" in live)
+            for e in config.regions[r].endpoints)]
     return out
 
 
 def check(config: Config, after: Sequence[Override], up: Mapping[str, Sequence[str]],
-          qps: Mapping[str, float], now: float) -> Verdict:
+          qps: Mapping[str, float], now: float, endpoints: Mapping[str, Sequence[str]] | None = None) -> Verdict:
     """Whether the overrides ``after`` (everything in force once the change is made) are safe, given the
     regions each service has up by health (``up``) and its DNS queries/s (``qps``, for ``per_query``)."""
     problems, notes = [], []
-    usable = usable_regions(config, up, after, now)
+    usable = usable_regions(config, up, after, now, endpoints)
     for svc in config.services:
         if not usable[svc.ref]:
-            had = ", ".join(up.get(svc.ref, svc.regions)) or "none"
+            live = endpoints.get(svc.ref) if endpoints is not None else None
+            had = ", ".join(r if live is None else
+                            f"{r} with {', '.join(e.split('/', 1)[1] for e in live if e.startswith(r + '/')) or 'no endpoint'} up"
+                            for r in up.get(svc.ref, svc.regions)) or "none"
             problems.append(f"service {config.service_label(svc)} would have no healthy region left (up by health: {had})")
     loads = []
     for svc in config.services:

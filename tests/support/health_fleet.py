@@ -59,7 +59,7 @@ KEYS = parse_keys((HEALTH / "report.keys").read_text(), "report.keys")
 INTERVAL = 0.5
 # Client networks of the test GeoIP database, each next to one vantage (and one region).
 CLIENTS = {"frankfurt": "31.10.1.0/24", "virginia": "64.20.9.0/24", "singapore": "103.10.2.0/24"}
-_CITY = {"31.10.0.0/16": city_record("EU", "DE", 48.14, 11.58, ("BY",)),    # Munich
+CITY = {"31.10.0.0/16": city_record("EU", "DE", 48.14, 11.58, ("BY",)),    # Munich
          "64.20.0.0/16": city_record("NA", "US", 40.71, -74.01, ("NY",)),   # New York
          "103.10.0.0/16": city_record("AS", "SG", 1.29, 103.85)}           # Singapore
 
@@ -109,7 +109,7 @@ def write_setup(directory: Path, ports: dict[str, int], health: dict[str, str] |
             text = text.replace("\nhealth:\n", f"\nhealth:\n  {key}: {value}\n")
     assert "port: 18080" in text
     shutil.copy(HEALTH / "report.keys", directory / "report.keys")
-    write_city(directory / "city.mmdb", _CITY)
+    write_city(directory / "city.mmdb", CITY)
     node = directory / "node.yaml"
     node.write_text(text.replace("port: 18080", f"port: {ports[VANTAGES[0]]}"))
     probers = {}

@@ -76,6 +76,25 @@ def test_passes_with_one_region_left(cfg: Config) -> None:
     assert verdict.ok and verdict.problems == ()
 
 
+def test_draining_the_last_live_endpoints_of_the_last_region_is_refused(cfg: Config) -> None:
+    # www has us-east alone up by health, and of its endpoints only 192.0.2.10 is up (the nodes say so)
+    up = {"example.com/www": ["us-east"]}
+    live = {"example.com/www": ["us-east/192.0.2.10"]}
+    endpoint = Override("e", "drain", "us-east", "192.0.2.10", created=NOW - 10)
+    verdict = guard.check(cfg, [endpoint], up, {}, NOW, live)
+    assert verdict.problems == ("service www would have no healthy region left (up by health: us-east with "
+                                "192.0.2.10 up)",)
+    # another endpoint of it drained instead leaves the live one: fine
+    other = Override("e", "drain", "us-east", "192.0.2.11", created=NOW - 10)
+    assert guard.check(cfg, [other], up, {}, NOW, live).ok
+    # nodes that do not say which endpoints are up: judged by regions, as before
+    assert guard.check(cfg, [endpoint], up, {}, NOW).ok
+    # every endpoint of a region drained one by one takes the region out, health or not
+    each = [Override(f"e{i}", "drain", "us-east", str(e.address), created=NOW - 10)
+            for i, e in enumerate(cfg.regions["us-east"].endpoints)]
+    assert not guard.check(cfg, each, up, {}, NOW).ok
+
+
 # -- check: capacity ------------------------------------------------------------------------------------------
 def test_nothing_drained_fits(cfg: Config) -> None:
     verdict = guard.check(cfg, [], {}, {}, NOW)

@@ -22,6 +22,9 @@ def add_parser(sub: Any) -> None:
         p.add_argument("--owner", default="gtm", help="owner id marking what this installation manages (default gtm)")
         p.add_argument("--adopt", action="store_true", help="take over records at managed names that are not ours")
         p.add_argument("--profile", help="AWS profile (default: boto3's standard chain)")
+        p.add_argument("--restore-drains", action="store_true",
+                       help="restore regions drained on Route53 and not in the override store (by default an apply "
+                            "leaves every region switch as Route53 has it: a drain is runtime state)")
         if name == "plan":
             p.add_argument("--json", action="store_true", help="the plan as JSON")
         else:
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         zone = zones[0]
     r53 = aws.client(args.profile)
     drained = _drained(config)
-    sync = make_plan(r53, config, zone, args.owner, args.adopt, drained)
+    sync = make_plan(r53, config, zone, args.owner, args.adopt, drained, args.restore_drains)
     plan = sync.plan
     if args.route53_command == "plan":
         print(plan.to_json() if args.json else plan.to_text())

@@ -14,7 +14,8 @@ For each service and address family the tree is, from the leaves up (``<n>`` = t
   as gtm does; a weight-0 standby aliases the static fallback when there is one);
   geo → one geolocation record per rule (continent, country, US state) and a ``*`` default, each aliasing the
   chain of the rule's regions then the default list; latency and proximity → one latency record per AWS
-  region, aliasing the chain that starts there;
+  region under its region's check, aliasing the chain of that region alone (Route53 itself moves to the next
+  lowest latency when it is down);
 * an owner marker ``_gtm-owner.<n>`` TXT ``"gtm owner=<id>"``.
 
 Health checks, per region used: one per endpoint (HTTP/HTTPS/TCP from the service's monitor), a **switch**
@@ -81,6 +82,11 @@ class _Builder:
         return text if len(text) <= 128 else ":".join(("gtm", self.owner, _h(text)))
 
     def add(self, r: RecordSpec) -> None:
+        """Add ``r``; the same record again is no change (pools and chains are shared), but another record under
+        its (name, type, SetIdentifier) is a bug in the mapping, raised before Route53 would keep one of them."""
+        old = self.records.get(r.key)
+        if old is not None and old != r:
+            raise ValueError(f"two record sets share {r.name} {r.type} set {r.set_id}: {old} and {r}")
         self.records[r.key] = r
 
     # -- health checks --------------------------------------------------------------------------------------
@@ -277,7 +283,8 @@ class _Builder:
                 continue  # reported once per service by _unexpressible
             target = self.chain(service, name, rtype, family, list(dict.fromkeys(list(rule.regions) + default)))
             if target is not None:
-                self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "geo", *geo[1:]), alias=target,
+                # the kind is part of the identifier: AF is Africa and Afghanistan, NA North America and Namibia
+                self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "geo", *geo), alias=target,
                                     evaluate_target_health=True, geo=geo))
         target = self.chain(service, name, rtype, family, default)
         if target is not None:
@@ -285,6 +292,11 @@ class _Builder:
                                 geo=("default",)))
 
     def _latency(self, service: Service, name: str, rtype: str, family: int) -> None:
+        """One latency record per AWS region, each carrying its region's check and aliasing the chain of that
+        region alone (then the regions without an aws_region, then the terminal). When a client's lowest-latency
+        region is down, Route53 picks the record with the next lowest latency (its documented rule for an
+        unhealthy record), as gtm answers the next nearest region; when every region is down, every record
+        counts as healthy and the lowest-latency one answers its chain's terminal, as gtm's fail mode does."""
         if not any(self.config.regions[r].aws_region for r in service.regions):
             self._warn(f"service {service.key}: no region has an aws_region, so Route53 has no latency to go "
                        "by: mirrored as failover in the configured order")
@@ -293,22 +305,26 @@ class _Builder:
                 self.add(RecordSpec(name, rtype, None, alias=target, evaluate_target_health=False))
             return
         seen: dict[str, str] = {}
-        for i, region in enumerate(service.regions):
+        unmapped = [r for r in service.regions if self.config.regions[r].aws_region is None]
+        for region in unmapped:
+            self._warn(f"service {service.key}: region {region} has no aws_region; it gets no latency record "
+                       "(it is answered only when every region with one is down)")
+        for region in service.regions:
             aws = self.config.regions[region].aws_region
             if aws is None:
-                self._warn(f"service {service.key}: region {region} has no aws_region; it gets no latency record "
-                           "(it is still answered when the regions before it in a chain are down)")
                 continue
             if aws in seen:
                 self._warn(f"service {service.key}: regions {seen[aws]} and {region} share aws_region {aws}; "
                            f"Route53 allows one latency record per AWS region, {seen[aws]} gets it")
                 continue
+            if self.pool(service, name, rtype, family, region) is None:
+                continue  # no endpoint of this family: no record (Route53 picks the next lowest latency)
             seen[aws] = region
-            order = [region] + [r for r in service.regions if r != region]
-            target = self.chain(service, name, rtype, family, order)
+            target = self.chain(service, name, rtype, family, [region] + unmapped)
             if target is not None:
-                self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "lat", aws), alias=target, evaluate_target_health=True,
-                                    region=aws))
+                self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "lat", aws), alias=target,
+                                    evaluate_target_health=True, region=aws,
+                                    health_check=self.region_check(service, region)))
 
     def _unexpressible(self, service: Service) -> None:
         p = service.policy

@@ -58,9 +58,15 @@ class Plan:
                     or self.batches)
 
     def destructive(self) -> int:
-        """Deletes and rewrites of records, and check deletions/replacements (``--force`` beyond a threshold)."""
+        """Deletes and rewrites of records, check deletions/replacements, and region switches turned (a drain
+        undone or made): ``--force`` beyond a threshold."""
         return sum(1 for a, _ in self.changes if a in ("DELETE", "UPSERT")) + len(self.delete_checks) + \
-            len(self.replace_checks)
+            len(self.replace_checks) + self.switch_changes()
+
+    def switch_changes(self) -> int:
+        """Region switches whose ``Inverted`` this plan changes."""
+        return sum(1 for old, new in self.update_checks if new.key.startswith("switch:")
+                   and old.spec.inverted != new.inverted)
 
     def to_text(self) -> str:
         out = [f"zone {self.zone}"]
@@ -164,11 +170,46 @@ def owned(r: RecordSpec, owner: str, marked: set[str]) -> bool:
     return r.name in marked or (r.name.startswith("_gtm-") and r.name.split(".", 1)[1] in marked)
 
 
+def switches(desired: Desired, checks: Iterable[ExistingCheck],
+             restore_drains: bool = False) -> tuple[Desired, list[str], int]:
+    """``desired`` with each existing region switch's ``Inverted`` left as Route53 has it: a switch is runtime
+    state (a drain), not configuration, and a drain made on Route53 by another hand (the console, ``gtm failover
+    --route53`` from a machine with another override store) must survive a routine apply. Returns that desired
+    state, a drift warning per region where Route53 and the override store disagree, and how many switches the
+    plan changes: none, unless ``restore_drains``, which un-drains the regions Route53 has drained and the
+    override store has not (a region the store drains and Route53 does not is drained by ``gtm failover
+    --route53``, never by an apply)."""
+    have = {c.key: c for c in checks if c.key is not None and c.key.startswith("switch:")}
+    out, warnings, changed = [], [], 0
+    for spec in desired.health_checks:
+        old = have.get(spec.key)
+        if old is None or old.spec.inverted == spec.inverted:
+            out.append(spec)
+            continue
+        region = spec.key.split(":", 1)[1]
+        if old.spec.inverted and restore_drains:
+            out.append(spec)
+            changed += 1
+            warnings.append(f"region {region} is drained on Route53 ({spec.key} inverted) and not in the override "
+                            f"store: --restore-drains restores it")
+        elif old.spec.inverted:
+            out.append(replace(spec, inverted=True))
+            warnings.append(f"drift: region {region} is drained on Route53 ({spec.key} inverted) and not in the "
+                            f"override store; apply keeps it drained (gtm restore {region} --route53, or apply "
+                            f"--restore-drains, restores it)")
+        else:
+            out.append(replace(spec, inverted=False))
+            warnings.append(f"drift: region {region} is drained in the override store and not on Route53; apply "
+                            f"leaves Route53 answering it (gtm failover {region} --route53 drains it there)")
+    return replace(desired, health_checks=tuple(out)), warnings, changed
+
+
 def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[ExistingCheck], owner: str,
-         adopt: bool = False) -> Plan:
+         adopt: bool = False, restore_drains: bool = False) -> Plan:
     """The plan that makes Route53 hold ``desired``; ``existing`` records have health check ids already mapped
-    to gtm keys where the check is gtm's."""
+    to gtm keys where the check is gtm's. Region switches keep their state on Route53 (:func:`switches`)."""
     checks, existing = list(checks), list(existing)
+    desired, drift, _ = switches(desired, checks, restore_drains)
     marked = marked_names(existing, owner)
     want = {r.key: r for r in desired.records}
     have_all = {r.key: r for r in existing}
@@ -237,7 +278,7 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
     changes.sort(key=lambda c: 0 if c[0] != "DELETE" and c[1].name.startswith("_gtm-owner.") else
                  2 if c[0] == "DELETE" and c[1].name.startswith("_gtm-owner.") else 1)
     return Plan(desired.zone, tuple(create), tuple(update), tuple(recreate), tuple(delete_checks),
-                tuple(batch(changes)), tuple(conflicts), desired.warnings)
+                tuple(batch(changes)), tuple(conflicts), tuple(drift) + desired.warnings)
 
 
 def _normal(r: RecordSpec) -> RecordSpec:

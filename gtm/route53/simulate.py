@@ -22,8 +22,11 @@ nothing:
   an unhealthy match falls to the next less specific match (Route53 documents this only for private
   zones); if every match is unhealthy the most specific match answers (fail open among the matches). No
   match (and no ``*``) gives an empty answer.
-* Latency: **simplification**: the record whose Region equals the client's ``latency_region`` if healthy,
-  else the first healthy record in the order given (the order stands in for "next nearest region").
+* Latency: the healthy record with the lowest latency for the client: the first healthy one in the client's
+  ``latency_order`` (AWS regions, lowest latency first: Route53's rule for an unhealthy record is to choose
+  again by the same criteria); without an order, the record of ``latency_region`` if healthy, else the first
+  healthy record in the order given. Latency is the simulator's input, not something it measures:
+  :func:`latency_order` ranks AWS regions by great-circle distance, which stands in for it.
 * Multivalue: the values of up to 8 healthy records (the first 8 in the order given, where Route53 would
   pick 8 at random); if none is healthy, up to 8 unhealthy ones.
 * Aliases (same zone, same type) are followed; a loop, or an alias to a name that does not exist, raises
@@ -188,9 +191,10 @@ def geo_rank(geo: tuple[str, ...], client: ClientGeo) -> int | None:
 
 
 def resolve(records: Sequence[RecordSpec], health: Mapping[str, bool], name: str, rtype: str,
-            geo: ClientGeo | None = None, latency_region: str | None = None,
+            geo: ClientGeo | None = None, latency_region: str | Sequence[str] | None = None,
             rng_pick: RngPick | None = None) -> Answer:
-    """Route53's answer to ``name``/``rtype`` for a client at ``geo`` nearest to AWS ``latency_region``.
+    """Route53's answer to ``name``/``rtype`` for a client at ``geo`` nearest to AWS ``latency_region`` (or with
+    the AWS regions in that order of latency, when it is a sequence).
 
     ``health`` maps health-check keys to states (see :func:`health_states`); a record naming a check that
     is not in it raises ValueError. Without ``rng_pick`` a weighted group yields every possible answer with
@@ -201,7 +205,7 @@ def resolve(records: Sequence[RecordSpec], health: Mapping[str, bool], name: str
 
 
 def simulate(desired: Desired, observed: Mapping[str, bool], name: str, rtype: str = "A",
-             geo: ClientGeo | None = None, latency_region: str | None = None,
+             geo: ClientGeo | None = None, latency_region: str | Sequence[str] | None = None,
              rng_pick: RngPick | None = None) -> Answer:
     """:func:`resolve` over a :class:`Desired` zone, its health computed from endpoint observations."""
     health = health_states(desired.health_checks, observed)
@@ -223,12 +227,16 @@ def _fmt(p: Fraction) -> str:
 
 class _Resolver:
     def __init__(self, records: Sequence[RecordSpec], health: Mapping[str, bool], client: ClientGeo,
-                 latency_region: str | None, rng_pick: RngPick | None) -> None:
+                 latency_region: str | Sequence[str] | None, rng_pick: RngPick | None) -> None:
         self.groups: dict[GroupKey, list[RecordSpec]] = {}
         for rec in records:
             self.groups.setdefault((_norm(rec.name), rec.type), []).append(rec)
         self.health = health
         self.client = client
+        self.latency_order: tuple[str, ...] | None = None
+        if latency_region is not None and not isinstance(latency_region, str):
+            self.latency_order = tuple(latency_region)
+            latency_region = self.latency_order[0] if self.latency_order else None
         self.latency_region = latency_region
         self.rng_pick = rng_pick
         self.trail: list[str] = []
@@ -384,6 +392,12 @@ class _Resolver:
         return rec
 
     def _latency(self, group: list[RecordSpec], healthy: Mapping[int, bool], depth: int) -> RecordSpec:
+        if self.latency_order is not None:
+            rank = {region: i for i, region in enumerate(self.latency_order)}
+            ordered = sorted(group, key=lambda r: rank.get(r.region or "", len(rank)))
+            rec = next(r for r in ordered if healthy[id(r)])
+            self.note(depth, f"  lowest latency among the healthy: {rec.set_id} ({rec.region})")
+            return rec
         for rec in group:
             if rec.region == self.latency_region and healthy[id(rec)]:
                 self.note(depth, f"  client's latency region {self.latency_region}: {rec.set_id}")
@@ -421,3 +435,33 @@ class _Resolver:
         why = "unhealthy (none is healthy)" if failed_open else "healthy"
         self.note(depth, f"  up to {MULTIVALUE_MAX} {why} records: " + ", ".join(r.set_id or "-" for r in chosen))
         return {tuple(v for r in chosen for v in r.values): Fraction(1)}
+
+
+# Where the AWS regions are (the metro area of each; approximate, for ranking only).
+AWS_LOCATIONS: dict[str, tuple[float, float]] = {
+    "us-east-1": (38.9, -77.4), "us-east-2": (40.0, -83.0), "us-west-1": (37.4, -121.9), "us-west-2": (45.8, -119.7),
+    "ca-central-1": (45.5, -73.6), "ca-west-1": (51.0, -114.1), "mx-central-1": (20.6, -100.4),
+    "sa-east-1": (-23.5, -46.6), "eu-west-1": (53.3, -6.3), "eu-west-2": (51.5, -0.1), "eu-west-3": (48.9, 2.3),
+    "eu-central-1": (50.1, 8.7), "eu-central-2": (47.4, 8.5), "eu-north-1": (59.3, 18.1), "eu-south-1": (45.5, 9.2),
+    "eu-south-2": (41.6, -0.9), "il-central-1": (32.1, 34.8), "me-south-1": (26.1, 50.6),
+    "me-central-1": (24.5, 54.4), "af-south-1": (-33.9, 18.4), "ap-south-1": (19.1, 72.9),
+    "ap-south-2": (17.4, 78.5), "ap-southeast-1": (1.35, 103.8), "ap-southeast-2": (-33.9, 151.2),
+    "ap-southeast-3": (-6.2, 106.8), "ap-southeast-4": (-37.8, 145.0), "ap-southeast-5": (3.1, 101.7),
+    "ap-southeast-7": (13.8, 100.5), "ap-northeast-1": (35.7, 139.7), "ap-northeast-2": (37.6, 127.0),
+    "ap-northeast-3": (34.7, 135.5), "ap-east-1": (22.3, 114.2),
+}
+
+
+def latency_order(lat: float, lon: float, regions: Sequence[str] | None = None) -> tuple[str, ...]:
+    """AWS regions (``regions``, default every one placed in :data:`AWS_LOCATIONS`) nearest first from a client
+    at (``lat``, ``lon``): the stand-in for Route53's latency measurements in the simulator."""
+    import math
+
+    def km(a: tuple[float, float]) -> float:
+        p1, p2 = math.radians(lat), math.radians(a[0])
+        dp, dl = p2 - p1, math.radians(a[1] - lon)
+        h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+        return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(h)))
+
+    names = [r for r in (regions if regions is not None else AWS_LOCATIONS) if r in AWS_LOCATIONS]
+    return tuple(sorted(names, key=lambda r: (km(AWS_LOCATIONS[r]), r)))

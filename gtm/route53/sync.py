@@ -23,7 +23,7 @@ class Sync:
 
 
 def make_plan(r53: "aws.Route53", config: Config, zone: str, owner: str, adopt: bool = False,
-              drained: frozenset[str] = frozenset()) -> Sync:
+              drained: frozenset[str] = frozenset(), restore_drains: bool = False) -> Sync:
     """Read the hosted zone and gtm's checks, and plan; GtmError when the plan would be refused by Route53."""
     try:
         want = desired(config, zone, owner, drained)
@@ -33,7 +33,7 @@ def make_plan(r53: "aws.Route53", config: Config, zone: str, owner: str, adopt: 
     checks = aws.read_checks(r53, owner, want.zone, want.health_checks)
     keys = {c.id: c.key for c in checks if c.key is not None}
     existing = aws.read_records(r53, zone_id, keys)
-    plan = diff(want, existing, checks, owner, adopt)
+    plan = diff(want, existing, checks, owner, adopt, restore_drains)
     problems = validate_health_checks(list(want.health_checks), allow_private_ip=True)
     state = {r.key: r for r in existing}
     known = {c.key for c in want.health_checks} | {c.key for c in checks if c.key is not None}

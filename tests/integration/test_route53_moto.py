@@ -77,18 +77,57 @@ def test_plan_shows_the_whole_tree_and_apply_is_idempotent(r53: Any, capsys: pyt
 
 
 def test_drain_flips_only_the_switch(r53: Any) -> None:
+    from gtm.route53.sync import switch_regions
+
     config = load([str(ROOT / "zones")])
     run_apply(r53, make_plan(r53, config, "example.com", "gtm"), "gtm")
-    sync = make_plan(r53, config, "example.com", "gtm")
-    assert sync.plan.is_empty()
-    drained = replace(sync.desired, health_checks=tuple(replace(c, inverted=True) if c.key == "switch:eu-west"
-                                                         else c for c in sync.desired.health_checks))
-    from gtm.route53.plan import diff
-    keys = {c.id: c.key for c in sync.checks if c.key}
-    plan = diff(drained, aws.read_records(r53, sync.zone_id, keys), list(sync.checks), "gtm")
+    assert make_plan(r53, config, "example.com", "gtm").plan.is_empty()
     r53.calls.clear()
-    aws.apply(r53, sync.zone_id, plan, "gtm", list(sync.checks))
+    assert len(switch_regions(r53, config, "gtm", "eu-west", True)) == 1
     assert {op: n for op, n in r53.calls.items() if op in WRITES} == {"UpdateHealthCheck": 1}
+
+
+def switch_inverted(client: Any, region: str) -> bool:
+    config = load([str(ROOT / "zones")])
+    want = make_plan(client, config, "example.com", "gtm").desired
+    checks = aws.read_checks(client, "gtm", "example.com.", want.health_checks)
+    return next(c for c in checks if c.key == f"switch:{region}").spec.inverted
+
+
+def test_an_apply_keeps_a_drain_made_on_route53_by_another_hand(r53: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """A region drained on Route53 (the console, or gtm failover --route53 with another override store) and not
+    in this machine's store: a routine apply shows the drift and keeps the drain; --restore-drains undoes it."""
+    from gtm.route53.sync import switch_regions
+
+    config = load([str(ROOT / "zones")])
+    run_apply(r53, make_plan(r53, config, "example.com", "gtm"), "gtm")
+    switch_regions(r53, config, "gtm", "eu-west", True)  # the other hand
+    r53.calls.clear()
+    assert main(["route53", "plan", str(ROOT / "zones")]) == 0
+    out = capsys.readouterr().out
+    assert "drift: region eu-west is drained on Route53 (switch:eu-west inverted) and not in the override store; " \
+           "apply keeps it drained" in out
+    assert "no changes" in out
+    assert main(["route53", "apply", "--yes", str(ROOT / "zones")]) == 0
+    assert writes(r53) == 0, r53.calls
+    assert switch_inverted(r53, "eu-west")
+    capsys.readouterr()
+    assert main(["route53", "apply", "--yes", "--restore-drains", str(ROOT / "zones")]) == 0
+    assert "~ health check switch:eu-west" in capsys.readouterr().out
+    assert not switch_inverted(r53, "eu-west")
+    assert {op: n for op, n in r53.calls.items() if op in WRITES} == {"UpdateHealthCheck": 1}
+
+
+def test_switch_changes_count_as_destructive(r53: Any) -> None:
+    from gtm.route53.sync import switch_regions
+
+    config = load([str(ROOT / "zones")])
+    run_apply(r53, make_plan(r53, config, "example.com", "gtm"), "gtm")
+    for region in ("eu-west", "us-east"):
+        switch_regions(r53, config, "gtm", region, True)
+    assert make_plan(r53, config, "example.com", "gtm").plan.destructive() == 0
+    restoring = make_plan(r53, config, "example.com", "gtm", restore_drains=True).plan
+    assert restoring.switch_changes() == 2 and restoring.destructive() == 2
 
 
 def test_a_failed_batch_is_repaired_by_the_next_apply(r53: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,11 +215,12 @@ def test_a_check_changed_since_the_plan_stops_the_apply(r53: Any) -> None:
     config = load([str(ROOT / "zones")])
     run_apply(r53, make_plan(r53, config, "example.com", "gtm"), "gtm")
     sync = make_plan(r53, config, "example.com", "gtm")
-    drained = replace(sync.desired, health_checks=tuple(replace(c, inverted=True) if c.key == "switch:us-east"
-                                                         else c for c in sync.desired.health_checks))
+    changed = replace(sync.desired, health_checks=tuple(replace(c, failure_threshold=5)
+                                                        if c.key == "ep:web:us-east:192.0.2.10" else c
+                                                        for c in sync.desired.health_checks))
     from gtm.route53.plan import diff
     keys = {c.id: c.key for c in sync.checks if c.key}
-    plan = diff(drained, aws.read_records(r53, sync.zone_id, keys), list(sync.checks), "gtm")
+    plan = diff(changed, aws.read_records(r53, sync.zone_id, keys), list(sync.checks), "gtm")
     [(old, _)] = plan.update_checks
     versions: list[int] = []
 
@@ -198,10 +238,11 @@ def test_a_check_changed_since_the_plan_stops_the_apply(r53: Any) -> None:
     r53.calls.clear()
     with pytest.raises(ApplyError) as e:
         aws.apply(r53, sync.zone_id, plan, "gtm", list(sync.checks))
-    assert "health check switch:us-east" in str(e.value) and "changed by someone else since the plan" in str(e.value)
+    assert "health check ep:web:us-east:192.0.2.10" in str(e.value) and \
+        "changed by someone else since the plan" in str(e.value)
     assert "Run plan again" in str(e.value)
     assert versions == [old.version] and writes(r53) == 0  # one attempt, refused before it reached moto
-    assert r53.api.get_health_check(HealthCheckId=old.id)["HealthCheck"]["HealthCheckConfig"]["Inverted"] is False
+    assert r53.api.get_health_check(HealthCheckId=old.id)["HealthCheck"]["HealthCheckConfig"]["FailureThreshold"] == 3
 
 
 def test_a_foreign_record_at_a_managed_name_blocks_apply_until_adopted(r53: Any,

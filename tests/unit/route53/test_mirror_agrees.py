@@ -121,3 +121,110 @@ def test_a_drained_region_is_never_answered_while_another_is_up(world) -> None: 
             answer = simulate(drained, observed, name, "A", geo=client_geo)
             for addrs, p in answer.outcomes:
                 assert not eu & set(addrs), (name, client_geo, answer.trail)
+
+
+# -- geo rules whose codes mean a continent and a country alike -----------------------------------------------------
+SAME_CODES = """\
+zone: c.test
+soa: {}
+ns: [ns1]
+records: {ns1: {A: 192.0.2.53}}
+regions:
+  us: {location: {lat: 39, lon: -77}, aws_region: us-east-1, endpoints: [192.0.2.10]}
+  eu: {location: {lat: 53, lon: -6}, aws_region: eu-west-1, endpoints: [198.51.100.10]}
+  ap: {location: {lat: 1, lon: 104}, aws_region: ap-southeast-1, endpoints: [203.0.113.10]}
+monitors:
+  web: {type: http, port: 80, path: /h, interval: 10, rise: 3, fall: 3}
+services:
+  geo:
+    regions: [us, eu, ap]
+    monitor: web
+    policy:
+      type: geo
+      rules:
+        - {continent: AF, regions: [eu]}      # Africa
+        - {country: AF, regions: [ap]}        # Afghanistan
+        - {continent: NA, regions: [us]}      # North America
+        - {country: NA, regions: [ap]}        # Namibia
+      default: [eu, us, ap]
+"""
+
+
+def test_a_continent_and_a_country_of_the_same_code_are_two_records(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """AF is Africa and Afghanistan, NA North America and Namibia: each rule keeps its own record (one used to
+    overwrite the other, and Nigeria, Brazil's neighbours and the USA fell to the default chain)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(SAME_CODES)
+    config = load([str(path)])
+    want = desired(config, "c.test", "t")
+    geos = sorted(r.geo for r in want.records if r.name == "geo.c.test." and r.type == "A" and r.geo)
+    assert geos == [("continent", "AF"), ("continent", "NA"), ("country", "AF"), ("country", "NA"), ("default",)]
+    health, observed = states_for(config, set())
+    svc = config.services[0]
+    for gtm_geo, r53_geo, region in ((GeoInfo(True, "AF", "NG"), ClientGeo("AF", "NG"), "eu"),
+                                     (GeoInfo(True, "AS", "AF"), ClientGeo("AS", "AF"), "ap"),
+                                     (GeoInfo(True, "NA", "US"), ClientGeo("NA", "US"), "us"),
+                                     (GeoInfo(True, "AF", "NA"), ClientGeo("AF", "NA"), "ap")):
+        ours = steering.decide(svc, steering.Client(None, 0, gtm_geo), config, health)
+        theirs = simulate(want, observed, "geo.c.test.", "A", geo=r53_geo)
+        assert ours.regions[0] == region and set(theirs.addresses) == set(ours.a), (gtm_geo, theirs.trail)
+
+
+def states_for(config, down: set[str]) -> tuple[Effective, dict[str, bool]]:  # type: ignore[no-untyped-def]
+    health = HealthSnapshot(down_checks=frozenset(("web", r, str(e.address)) for r in down
+                                                  for e in config.regions[r].endpoints))
+    observed = {f"ep:web:{r}:{e.address}": r not in down for r in config.regions
+                for e in config.regions[r].endpoints}
+    return apply(Overrides(), health, config.services), observed
+
+
+# -- latency and proximity: the next nearest region when the nearest is down ----------------------------------------
+NEAR = """\
+zone: n.test
+soa: {}
+ns: [ns1]
+records: {ns1: {A: 192.0.2.53}}
+regions:   # each at its AWS region's place, so that distance ranks both alike
+  us: {location: {lat: 38.9, lon: -77.4}, aws_region: us-east-1, endpoints: [192.0.2.10]}
+  eu: {location: {lat: 53.3, lon: -6.3}, aws_region: eu-west-1, endpoints: [198.51.100.10]}
+  ap: {location: {lat: 1.35, lon: 103.8}, aws_region: ap-southeast-1, endpoints: [203.0.113.10]}
+  jp: {location: {lat: 35.7, lon: 139.7}, aws_region: ap-northeast-1, endpoints: [203.0.113.20]}
+  br: {location: {lat: -23.5, lon: -46.6}, aws_region: sa-east-1, endpoints: [203.0.113.30]}
+monitors:
+  web: {type: http, port: 80, path: /h, interval: 10, rise: 3, fall: 3}
+services:
+  near: {regions: [us, eu, ap, jp, br], monitor: web, policy: proximity}
+"""
+PLACES = {"sydney": (-33.9, 151.2), "tokyo": (35.7, 139.7), "lagos": (6.5, 3.4), "berlin": (52.5, 13.4),
+          "chicago": (41.9, -87.6), "lima": (-12.0, -77.0), "mumbai": (19.1, 72.9), "auckland": (-36.8, 174.8)}
+
+
+@pytest.fixture(scope="module")
+def near(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("n") / "n.yaml"
+    path.write_text(NEAR)
+    config = load([str(path)])
+    return config, desired(config, "n.test", "t")
+
+
+NEAR_REGIONS = ("us", "eu", "ap", "jp", "br")
+
+
+@pytest.mark.parametrize("down", [set(c) for n in range(len(NEAR_REGIONS) + 1)
+                                  for c in itertools.combinations(NEAR_REGIONS, n)],
+                         ids=lambda d: "down:" + ",".join(sorted(d)) if d else "all-up")
+def test_proximity_falls_back_to_the_next_nearest_as_gtm_does(near, down: set[str]) -> None:  # type: ignore[no-untyped-def]
+    """For every set of regions down and clients on every continent, the mirror answers what gtm answers: a Sydney
+    client whose nearest region (ap) is down goes to the next nearest (jp), not to the first configured (us)."""
+    from gtm.model import Location
+    from gtm.route53.simulate import latency_order
+
+    config, want = near
+    health, observed = states_for(config, down)
+    svc = config.services[0]
+    aws = [config.regions[r].aws_region for r in svc.regions]
+    for place, (lat, lon) in PLACES.items():
+        ours = steering.decide(svc, steering.Client(None, 0, GeoInfo(True, location=Location(lat, lon))), config,
+                               health)
+        theirs = simulate(want, observed, "near.n.test.", "A", latency_region=latency_order(lat, lon, aws))
+        assert set(theirs.addresses) == set(ours.a), (place, ours.regions, theirs.trail)

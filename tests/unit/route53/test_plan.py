@@ -62,14 +62,24 @@ def test_one_value_change_is_one_upsert(want: Desired) -> None:
     assert not (plan.create_checks or plan.update_checks or plan.delete_checks)
 
 
-def test_drain_is_one_switch_update(want: Desired) -> None:
-    records, checks = applied(want)
-    switch = next(c for c in want.health_checks if c.key == "switch:eu-west")
-    drained = replace(want, health_checks=tuple(replace(c, inverted=True) if c.key == switch.key else c
+def test_a_switch_is_runtime_state_an_apply_leaves_alone(want: Desired) -> None:
+    drained = replace(want, health_checks=tuple(replace(c, inverted=True) if c.key == "switch:eu-west" else c
                                                  for c in want.health_checks))
-    plan = diff(drained, records, checks, "main")
-    assert [(old.key, new.inverted) for old, new in plan.update_checks] == [("switch:eu-west", True)]
+    records, checks = applied(drained)  # Route53 has eu-west drained; the override store does not
+    plan = diff(want, records, checks, "main")
+    assert plan.is_empty() and plan.destructive() == 0
+    assert plan.warnings[0].startswith("drift: region eu-west is drained on Route53 (switch:eu-west inverted) and "
+                                       "not in the override store; apply keeps it drained")
+    # asked to, it restores the region: one switch update, counted as destructive
+    plan = diff(want, records, checks, "main", restore_drains=True)
+    assert [(old.key, new.inverted) for old, new in plan.update_checks] == [("switch:eu-west", False)]
     assert not plan.changes and not plan.create_checks and not plan.delete_checks
+    assert plan.switch_changes() == 1 and plan.destructive() == 1
+    # the store drains a region Route53 answers: an apply never drains it (gtm failover --route53 does)
+    records, checks = applied(want)
+    plan = diff(drained, records, checks, "main", restore_drains=True)
+    assert plan.is_empty()
+    assert plan.warnings[0].startswith("drift: region eu-west is drained in the override store and not on Route53")
 
 
 def test_foreign_records_are_never_touched(want: Desired) -> None:

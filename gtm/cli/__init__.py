@@ -191,9 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_format == "json":
         os.environ[LOG_FORMAT_ENV] = "json"  # (inherited by worker processes)
     one_line_logs()
-    if args.debug:  # their debug logs carry request headers: credentials, session tokens
-        for name in ("botocore", "boto3", "urllib3", "s3transfer", "aiobotocore"):
-            logging.getLogger(name).setLevel(logging.INFO)
+    # AWS libraries: their INFO lines ("Found credentials in ...") only with --debug, and never their debug
+    # lines, which carry request headers (credentials, session tokens)
+    for name in ("botocore", "boto3", "urllib3", "s3transfer", "aiobotocore"):
+        logging.getLogger(name).setLevel(logging.INFO if args.debug else logging.WARNING)
     try:
         return int(args.func(args))
     except UsageError as e:  # bad values on the command line: 2, as argparse's own errors

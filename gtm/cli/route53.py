@@ -19,6 +19,7 @@ def add_parser(sub: Any) -> None:
         p = rsub.add_parser(name, help=text)
         p.add_argument("paths", nargs="+", metavar="PATH")
         p.add_argument("--zone", help="the hosted zone (default: the config's only zone with services)")
+        p.add_argument("--zone-id", help="the hosted zone's id, where two public zones have its name")
         p.add_argument("--owner", default="gtm", help="owner id marking what this installation manages (default gtm)")
         p.add_argument("--adopt", action="store_true", help="take over records at managed names that are not ours")
         p.add_argument("--profile", help="AWS profile (default: boto3's standard chain)")
@@ -27,6 +28,8 @@ def add_parser(sub: Any) -> None:
                             "leaves every region switch as Route53 has it: a drain is runtime state)")
         if name == "plan":
             p.add_argument("--json", action="store_true", help="the plan as JSON")
+            p.add_argument("--detailed-exitcode", action="store_true",
+                           help="exit 0 when there are no changes, 2 when there are, 1 on an error")
         else:
             p.add_argument("--yes", action="store_true", help="apply without asking")
             p.add_argument("--force", action="store_true",
@@ -63,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
         zone = zones[0]
     r53 = aws.client(args.profile)
     drained = _drained(config)
-    sync = make_plan(r53, config, zone, args.owner, args.adopt, drained, args.restore_drains)
+    sync = make_plan(r53, config, zone, args.owner, args.adopt, drained, args.restore_drains, args.zone_id)
     plan = sync.plan
     if args.route53_command == "plan":
         print(plan.to_json() if args.json else plan.to_text())
-        return 0
+        return 2 if args.detailed_exitcode and not plan.is_empty() else 0
     print(plan.to_text())
     if plan.conflicts:  # half a service mirrored is worse than none: settle the conflicts first
         print(f"gtm route53 apply: refusing: {len(plan.conflicts)} record set(s) at managed names are not gtm's "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from types import MappingProxyType
 from typing import Any, Callable
 
@@ -117,6 +118,21 @@ def load(paths: list[str] | str) -> Config:
                 shared.defined_at[("geoip", "")] = f"{f}:{doc.key_line('geoip')}"
                 shared.geoip = read_geoip(ctx, f, doc)
         problems += ctx.problems
+    labels: dict[str, str] = {}  # Route53's internal names carry a region as a label: two must not become one
+    def order(n: str) -> tuple[str, int]:
+        file, _, line = shared.defined_at[("regions", n)].rpartition(":")
+        return file, int(line)
+
+    for name in sorted(shared.regions, key=order):
+        label = re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")
+        if label in labels:
+            where = shared.defined_at[("regions", name)]
+            file, _, line = where.rpartition(":")
+            problems.append(Problem(file, int(line), f"regions.{name}",
+                                    f"becomes the same DNS label as region {labels[label]} ({label}) in the Route53 "
+                                    f"mirror's internal names; rename one"))
+        else:
+            labels[label] = name
     for ctx, line, path, quorum in shared.quorums:
         if shared.vantages and quorum > len(shared.vantages):
             ctx.err(line, path, f"must be at most the number of vantages, {len(shared.vantages)} (got {quorum})")

@@ -126,13 +126,38 @@ def client(profile: str | None = None) -> Route53:
     return Route53(session.client("route53", config=BotoConfig(retries={"mode": "adaptive", "max_attempts": 8})))
 
 
-def find_zone(r53: Route53, zone: str) -> str:
-    """The hosted zone id of ``zone`` (public zones first); GtmError when there is none."""
-    out = r53.call("list_hosted_zones_by_name", DNSName=zone, MaxItems="10")
-    for z in out.get("HostedZones", []):
-        if z["Name"].lower() == zone and not z.get("Config", {}).get("PrivateZone", False):
-            return str(z["Id"]).split("/")[-1]
-    raise GtmError(f"no public hosted zone {zone} in this AWS account")
+def find_zone(r53: Route53, zone: str, zone_id: str | None = None) -> str:
+    """The id of the public hosted zone ``zone``: ``zone_id`` when given (it must be that zone, and public), else
+    the one public zone of that name, following ListHostedZonesByName's pages. GtmError when there is none, or
+    when two public zones have the name (each id is named: choose one with --zone-id)."""
+    if zone_id is not None:
+        wanted = zone_id.split("/")[-1]
+        try:
+            got = r53.call("get_hosted_zone", Id=wanted)["HostedZone"]
+        except GtmError as e:
+            raise GtmError(f"--zone-id {wanted}: {e}") from None
+        if got["Name"].lower() != zone or got.get("Config", {}).get("PrivateZone", False):
+            raise GtmError(f"--zone-id {wanted} is the {'private' if got.get('Config', {}).get('PrivateZone') else 'public'} "
+                           f"hosted zone {got['Name']}, not the public zone {zone}")
+        return wanted
+    found: list[str] = []
+    kwargs: dict[str, Any] = {"DNSName": zone, "MaxItems": "100"}
+    for _ in range(1000):  # bounded: a zone name has few hosted zones
+        out = r53.call("list_hosted_zones_by_name", **kwargs)
+        for z in out.get("HostedZones", []):
+            if z["Name"].lower() == zone and not z.get("Config", {}).get("PrivateZone", False):
+                found.append(str(z["Id"]).split("/")[-1])
+        after = str(out.get("NextDNSName", "")).lower()
+        if not out.get("IsTruncated") or (after and after != zone):
+            break  # the pages are in name order: past this name, no more of its zones
+        kwargs = {"DNSName": out["NextDNSName"], "HostedZoneId": out["NextHostedZoneId"], "MaxItems": "100"}
+    found = list(dict.fromkeys(found))
+    if len(found) > 1:
+        raise GtmError(f"{len(found)} public hosted zones are named {zone} ({', '.join(found)}); choose one with "
+                       f"--zone-id")
+    if not found:
+        raise GtmError(f"no public hosted zone {zone} in this AWS account")
+    return found[0]
 
 
 def _name(text: str) -> str:

@@ -165,7 +165,7 @@ class _Builder:
                        f"a Route53 multivalue answer carries at most {MULTIVALUE_MAX}")
         if weighted and standby:
             for role, addrs, tag in (("PRIMARY", weighted, "w"), ("SECONDARY", standby, "s")):
-                group = f"_gtm-r-{_label(region)}-{tag}.{name}"
+                group = f"_gtm-r{tag}-{_label(region)}.{name}"  # (_gtm-r-us-w would be region us-w's pool)
                 self._members(service, name, rtype, region, group, addrs)
                 self.add(RecordSpec(pool, rtype, self.sid(f"{name}/{rtype}", "standby", region, role.lower()),
                                     alias=group, evaluate_target_health=True, failover=role))
@@ -180,13 +180,14 @@ class _Builder:
         monitor = self.config.monitors.get(service.monitor or "")
         parts = _buckets(addrs, MAX_GROUP)
         for k, members in parts:
-            sub = pool if len(parts) == 1 else f"{pool.split('.', 1)[0]}-p{k}.{name}"
+            head = pool.split(".", 1)[0]  # _gtm-r-<region> or a standby group's _gtm-rw-/_gtm-rs-<region>
+            sub = pool if len(parts) == 1 else f"_gtm-p{k}-{head[len('_gtm-'):]}.{name}"
             for addr in members:
                 hc = self.endpoint_check(service, monitor, region, addr) if monitor is not None else None
                 self.add(RecordSpec(sub, rtype, self.sid(f"{name}/{rtype}", "ep", addr), service.ttl, (addr,),
                                     health_check=hc, multivalue=True))
             if sub != pool:
-                self.add(RecordSpec(pool, rtype, self.sid(f"{name}/{rtype}", "part", pool.split(".", 1)[0], str(k)),
+                self.add(RecordSpec(pool, rtype, self.sid(f"{name}/{rtype}", "part", head, str(k)),
                                     None, (), alias=sub, evaluate_target_health=True, weight=len(members)))
 
     def terminal(self, service: Service, name: str, rtype: str, family: int, first: str | None) -> str | None:
@@ -342,6 +343,9 @@ class _Builder:
                 self._warn(f"service {service.key}: geo rule on {what} has no Route53 geolocation equivalent "
                            "(CIDR collections and non-US subdivisions are not used); those clients get the next "
                            "matching rule or the default")
+        if service.ttl > 60:
+            self._warn(f"service {service.key}: TTL {service.ttl} s on health-checked names: resolvers keep a dead "
+                       "region's answer that long after Route53 moves (AWS advises 60 s or less)")
         if service.affinity:
             self._warn(f"service {service.key}: affinity (consistent hashing) is not expressible; Route53 draws "
                        "weighted records per query")

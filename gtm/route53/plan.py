@@ -48,6 +48,8 @@ class Plan:
     batches: tuple[tuple[Change, ...], ...] = ()
     conflicts: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    before: tuple[RecordSpec, ...] = ()           # what each UPSERT replaces, as Route53 has it
+    checks_after: tuple[HealthCheckSpec, ...] = ()  # every check once applied (for the cost line)
 
     @property
     def changes(self) -> tuple[Change, ...]:
@@ -62,6 +64,19 @@ class Plan:
         undone or made): ``--force`` beyond a threshold."""
         return sum(1 for a, _ in self.changes if a in ("DELETE", "UPSERT")) + len(self.delete_checks) + \
             len(self.replace_checks) + self.switch_changes()
+
+    def counts(self) -> dict[str, int]:
+        changes = self.changes
+        return {"checks_create": len(self.create_checks), "checks_update": len(self.update_checks),
+                "checks_replace": len(self.replace_checks), "checks_delete": len(self.delete_checks),
+                "records_create": sum(1 for a, _ in changes if a == "CREATE"),
+                "records_upsert": sum(1 for a, _ in changes if a == "UPSERT"),
+                "records_delete": sum(1 for a, _ in changes if a == "DELETE"),
+                "switches": self.switch_changes(), "batches": len(self.batches), "destructive": self.destructive()}
+
+    def monthly_cost(self) -> float:
+        """US dollars a month for the health checks once applied, at :data:`CHECK_PRICES`."""
+        return round(sum(check_price(c) for c in self.checks_after), 2)
 
     def switch_changes(self) -> int:
         """Region switches whose ``Inverted`` this plan changes."""
@@ -93,11 +108,15 @@ class Plan:
             minutes = (creates - CREATE_CHECK_BURST) / CREATE_CHECK_RATE / 60
             out.append(f"  note: {creates} health checks to create; at Route53's CreateHealthCheck rate (a burst of "
                        f"{CREATE_CHECK_BURST:g}, then {CREATE_CHECK_RATE:g}/s) that takes about {minutes:.0f} min")
+        if self.checks_after:
+            out.append(f"  cost: {len(self.checks_after)} health checks, about ${self.monthly_cost():,.2f} a month "
+                       f"({PRICES_NOTE})")
         if self.is_empty():
             out.append("  no changes")
         return "\n".join(out)
 
     def to_json(self) -> str:
+        before = {r.key: r for r in self.before}
         return json.dumps({
             "zone": self.zone,
             "health_checks": {"create": [asdict(c) for c in self.create_checks],
@@ -106,10 +125,33 @@ class Plan:
                               "replace": [{"id": o.id, "key": n.key, "fields": _diff_fields(o.spec, n)}
                                           for o, n in self.replace_checks],
                               "delete": [{"id": c.id, "key": c.key} for c in self.delete_checks]},
-            "batches": [[{"action": a, "record": {k: v for k, v in asdict(r).items() if k != "raw"}} for a, r in b]
-                        for b in self.batches],
+            "batches": [[{"action": a, "record": _record_json(r),
+                          **({"before": _record_json(before[r.key])} if a == "UPSERT" and r.key in before else {})}
+                         for a, r in b] for b in self.batches],
             "conflicts": list(self.conflicts), "warnings": list(self.warnings),
+            "counts": self.counts(),
+            "cost": {"health_checks": len(self.checks_after), "usd_per_month": self.monthly_cost(),
+                     "prices": PRICES_NOTE},
         }, indent=2)
+
+
+def _record_json(r: RecordSpec) -> dict[str, Any]:
+    return {k: v for k, v in asdict(r).items() if k != "raw"}
+
+
+# Route53's health check prices, US dollars a month, as written down on 2026-12-04 from secondary sources (the
+# research notes); check https://aws.amazon.com/route53/pricing/ before relying on them. gtm's endpoint checks
+# are on non-AWS endpoints (IP addresses); a CALCULATED check is counted as a basic one.
+CHECK_PRICES = {"basic": 0.75, "calculated": 0.50, "feature": 2.00}
+PRICES_NOTE = "prices of 2026-12-04, unverified: $0.75 an endpoint check, $2 each for HTTPS, string match and a " \
+              "10 s interval, $0.50 a CALCULATED check"
+
+
+def check_price(c: HealthCheckSpec) -> float:
+    if c.calculated:
+        return CHECK_PRICES["calculated"]
+    features = sum((c.type.startswith("HTTPS"), c.type.endswith("_STR_MATCH"), c.request_interval == 10))
+    return CHECK_PRICES["basic"] + CHECK_PRICES["feature"] * features
 
 
 def _check_text(c: HealthCheckSpec) -> str:
@@ -278,7 +320,8 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
     changes.sort(key=lambda c: 0 if c[0] != "DELETE" and c[1].name.startswith("_gtm-owner.") else
                  2 if c[0] == "DELETE" and c[1].name.startswith("_gtm-owner.") else 1)
     return Plan(desired.zone, tuple(create), tuple(update), tuple(recreate), tuple(delete_checks),
-                tuple(batch(changes)), tuple(conflicts), tuple(drift) + desired.warnings)
+                tuple(batch(changes)), tuple(conflicts), tuple(drift) + desired.warnings,
+                tuple(have[r.key] for r in upserts if r.key in have), desired.health_checks)
 
 
 def _normal(r: RecordSpec) -> RecordSpec:

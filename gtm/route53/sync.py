@@ -23,13 +23,13 @@ class Sync:
 
 
 def make_plan(r53: "aws.Route53", config: Config, zone: str, owner: str, adopt: bool = False,
-              drained: frozenset[str] = frozenset(), restore_drains: bool = False) -> Sync:
+              drained: frozenset[str] = frozenset(), restore_drains: bool = False, zone_id: str | None = None) -> Sync:
     """Read the hosted zone and gtm's checks, and plan; GtmError when the plan would be refused by Route53."""
     try:
         want = desired(config, zone, owner, drained)
     except ValueError as e:
         raise GtmError(str(e)) from None
-    zone_id = aws.find_zone(r53, want.zone)
+    zone_id = aws.find_zone(r53, want.zone, zone_id)
     checks = aws.read_checks(r53, owner, want.zone, want.health_checks)
     keys = {c.id: c.key for c in checks if c.key is not None}
     existing = aws.read_records(r53, zone_id, keys)

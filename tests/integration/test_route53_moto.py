@@ -362,3 +362,73 @@ def test_an_interrupted_replacement_is_finished_by_the_next_apply(r53: Any, tmp_
     run_apply(r53, again, "gtm")
     assert len(r53.api.list_health_checks()["HealthChecks"]) == 33
     assert make_plan(r53, after, "example.com", "gtm").plan.is_empty()
+
+
+def test_two_public_zones_of_one_name_need_a_zone_id(r53: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    first = aws.find_zone(r53, "example.com.")
+    second = r53.api.create_hosted_zone(Name="example.com", CallerReference="test-2")["HostedZone"]["Id"].split("/")[-1]
+    r53.api.create_hosted_zone(Name="example.com", CallerReference="test-3", HostedZoneConfig={"PrivateZone": True},
+                               VPC={"VPCRegion": "us-east-1", "VPCId": "vpc-12345678"})  # private: never chosen
+    assert main(["route53", "plan", str(ROOT / "zones")]) == 1
+    err = capsys.readouterr().err
+    assert f"2 public hosted zones are named example.com. ({first}, {second}); choose one with --zone-id" in err
+    assert main(["route53", "apply", "--yes", "--zone-id", second, str(ROOT / "zones")]) == 0
+    config = load([str(ROOT / "zones")])
+    assert make_plan(r53, config, "example.com", "gtm", zone_id=second).plan.is_empty()
+    assert not make_plan(r53, config, "example.com", "gtm", zone_id=first).plan.is_empty()  # the other, untouched
+    assert main(["route53", "plan", "--zone-id", "ZNOSUCHZONE", str(ROOT / "zones")]) == 1
+    assert "--zone-id ZNOSUCHZONE" in capsys.readouterr().err
+
+
+def test_zones_of_one_name_are_counted_across_pages(r53: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ListHostedZonesByName returns at most MaxItems zones a page, with NextDNSName and NextHostedZoneId to go
+    on from (moto returns every zone at once, so its answer is cut into Route53's pages of 2 here): zones of the
+    name on later pages count too."""
+    calls: list[dict[str, Any]] = []
+    real = r53.api.list_hosted_zones_by_name
+
+    def paged(**kw: Any) -> Any:
+        calls.append(kw)
+        every = real(DNSName=kw["DNSName"])["HostedZones"]
+        start = next((i for i, z in enumerate(every) if z["Id"].split("/")[-1] == kw.get("HostedZoneId")), 0)
+        page, rest = every[start:start + 2], every[start + 2:]
+        out: dict[str, Any] = {"HostedZones": page, "IsTruncated": bool(rest), "MaxItems": "2"}
+        if rest:
+            out.update(NextDNSName=rest[0]["Name"], NextHostedZoneId=rest[0]["Id"].split("/")[-1])
+        return out
+
+    for i in range(4):
+        r53.api.create_hosted_zone(Name="example.com", CallerReference=f"dup-{i}")
+    monkeypatch.setattr(r53.api, "list_hosted_zones_by_name", paged)
+    with pytest.raises(Exception, match="5 public hosted zones are named example.com."):
+        aws.find_zone(r53, "example.com.")
+    assert len(calls) == 3 and [c.get("HostedZoneId") is not None for c in calls] == [False, True, True]
+
+
+def test_plan_detailed_exitcode_json_counts_before_values_and_cost(r53: Any, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import json as jsonlib
+
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    text = (ROOT / "zones" / "example.com.yaml").read_text()
+    (zones / "example.com.yaml").write_text(text)
+    assert main(["route53", "plan", "--detailed-exitcode", str(zones)]) == 2  # changes to make
+    out = capsys.readouterr().out
+    assert re.search(r"cost: 33 health checks, about \$[0-9.,]+ a month \(prices of 2026-12-04, unverified", out), out
+    assert main(["route53", "apply", "--yes", str(zones)]) == 0
+    capsys.readouterr()
+    assert main(["route53", "plan", "--detailed-exitcode", str(zones)]) == 0  # nothing to do
+    capsys.readouterr()
+    # one TTL changed: one pool's records are upserted, each with what it replaces
+    (zones / "example.com.yaml").write_text(text.replace("    ttl: 30\n", "    ttl: 120\n", 1))
+    assert main(["route53", "plan", "--json", "--detailed-exitcode", str(zones)]) == 2
+    plan = jsonlib.loads(capsys.readouterr().out)
+    counts = plan["counts"]
+    assert counts["records_upsert"] > 0 and counts["records_create"] == counts["records_delete"] == 0
+    assert counts["checks_create"] == counts["switches"] == 0 and counts["destructive"] == counts["records_upsert"]
+    upserts = [c for b in plan["batches"] for c in b if c["action"] == "UPSERT"]
+    assert upserts and all(c["before"]["ttl"] == 30 and c["record"]["ttl"] == 120 for c in upserts)
+    assert plan["cost"]["health_checks"] == 33 and plan["cost"]["usd_per_month"] > 0
+    assert any("TTL 120 s on health-checked names" in w for w in plan["warnings"])
+    assert main(["route53", "plan", "--detailed-exitcode", "--zone-id", "ZNOSUCHZONE", str(zones)]) == 1  # an error

@@ -571,3 +571,17 @@ def test_check_broken_file_exit_1(tmp_path: Path) -> None:
 def test_usage_errors_exit_2(args: list[str], message: str) -> None:
     out = gtm(*args)
     assert (out.returncode, out.stdout, out.stderr) == (2, "", message + "\n")
+
+
+def test_two_regions_that_become_one_dns_label_are_a_config_error(tmp_path: Path) -> None:
+    """The Route53 mirror names a region's records after it as a DNS label (lower case, `-` for the rest)."""
+    f = tmp_path / "r.yaml"
+    f.write_text("regions:\n  eu-west: {location: {lat: 1, lon: 1}, endpoints: [192.0.2.1]}\n"
+                 "  EU_west: {location: {lat: 1, lon: 1}, endpoints: [192.0.2.2]}\n"
+                 "  us: {location: {lat: 1, lon: 1}, endpoints: [192.0.2.3]}\n"
+                 "  us-w: {location: {lat: 1, lon: 1}, endpoints: [192.0.2.4]}\n")
+    with pytest.raises(ConfigError) as e:
+        load([str(f)])
+    assert [str(p) for p in e.value.problems] == [
+        f"{f}:3: regions.EU_west: becomes the same DNS label as region eu-west (eu-west) in the Route53 mirror's "
+        f"internal names; rename one"]

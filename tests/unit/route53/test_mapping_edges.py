@@ -93,3 +93,26 @@ def test_a_group_with_upserts_and_deletes_stays_in_one_batch(tmp_path: Path) -> 
         holding = {i for i, b in enumerate(batches) for a, r in b if r.name == gone.name and r.type == "A"}
         assert len(holding) == 1, size
     assert ipaddress.ip_address(gone.values[0])
+
+
+def test_internal_names_of_two_regions_never_meet(tmp_path: Path) -> None:
+    """Region us's standby split and region us-w's pool once shared the name _gtm-r-us-w: us-w's pool then held
+    us's weighted endpoints too. Every internal name now belongs to one region."""
+    (tmp_path / "z.yaml").write_text("""\
+zone: i.test
+soa: {}
+ns: [ns1]
+records: {ns1: {A: 192.0.2.53}}
+regions:
+  us: {location: {lat: 39, lon: -77}, endpoints: [{address: 3.3.3.1}, {address: 3.3.3.2, weight: 0}]}
+  us-w: {location: {lat: 45, lon: -120}, endpoints: [4.4.4.1]}
+services:
+  www: {regions: [us, us-w], policy: failover}
+""")
+    want = desired(load([str(tmp_path)]), "i.test", "t")
+    by_name: dict[str, set[str]] = {}
+    for r in want.records:
+        if r.multivalue:
+            by_name.setdefault(r.name, set()).update(r.values)
+    assert by_name == {"_gtm-rw-us.www.i.test.": {"3.3.3.1"}, "_gtm-rs-us.www.i.test.": {"3.3.3.2"},
+                       "_gtm-r-us-w.www.i.test.": {"4.4.4.1"}}

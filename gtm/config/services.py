@@ -17,7 +17,7 @@ from gtm.steering import POLICIES
 log = logging.getLogger(__name__)
 
 SERVICE_KEYS = {"names", "ttl", "regions", "policy", "monitor", "answers", "affinity", "fail_mode", "fallback",
-                "ecs_scope", "demand"}
+                "ecs_scope", "demand", "route53"}
 
 
 MAX_ANSWERS = 64  # addresses per family in one multi-value answer
@@ -136,10 +136,18 @@ def read_services(ctx: Ctx, doc: LMap, origin: str, records: list[RecordIn], sha
                 scope4 = ctx.integer(sm, "v4", sp, 24, 0, 32)
                 scope6 = ctx.integer(sm, "v6", sp, 56, 0, 128)
         demand = read_demand(ctx, m, path)
+        route53_checks = True
+        if m.get("route53") is not None:
+            rp = join(path, "route53")
+            rm = ctx.mapping(m["route53"], rp, m.value_line("route53"))
+            if rm is not None:
+                ctx.keys(rm, rp, {"health_checks"})
+                route53_checks = ctx.get(rm, "health_checks", rp, bool, True, "true or false")
         policy = read_policy(ctx, m, path, cands, shared)
         if len(ctx.problems) == start and not broken and names and cands and policy is not None:
             out.append(Service(key, origin, tuple(names), ttl, tuple(cands), policy, monitor, answers,
-                               bool(affinity), FailMode(fail_mode), tuple(fallback), scope4, scope6, demand))
+                               bool(affinity), FailMode(fail_mode), tuple(fallback), scope4, scope6, demand,
+                               route53_checks))
     return tuple(out)
 
 

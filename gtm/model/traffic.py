@@ -197,6 +197,7 @@ class Service:
     ecs_scope_v4: int = 24        # ECS scope for steered answers (RFC 7871 section 7.2.1)
     ecs_scope_v6: int = 56
     demand: Demand | None = None  # what it carries, for the drills' capacity guardrail
+    route53_checks: bool = True   # the Route53 mirror checks its endpoints (``route53: {health_checks: false}``)
 
     @property
     def ref(self) -> str:

@@ -81,6 +81,11 @@ class _Builder:
         text = ":".join(("gtm", self.owner, _h(name)) + parts)
         return text if len(text) <= 128 else ":".join(("gtm", self.owner, _h(text)))
 
+    def monitor(self, service: Service) -> Monitor | None:
+        """The monitor whose checks the mirror makes for ``service``: none with ``route53: {health_checks:
+        false}`` (its regions then have their switches alone)."""
+        return self.config.monitors.get(service.monitor or "") if service.route53_checks else None
+
     def add(self, r: RecordSpec) -> None:
         """Add ``r``; the same record again is no change (pools and chains are shared), but another record under
         its (name, type, SetIdentifier) is a bug in the mapping, raised before Route53 would keep one of them."""
@@ -114,7 +119,7 @@ class _Builder:
 
     def region_check(self, service: Service, region: str) -> str:
         """The region's check: (enough endpoints up) AND its switch. Built once per region."""
-        monitor = self.config.monitors.get(service.monitor or "")
+        monitor = self.monitor(service)
         key = f"region:{monitor.name if monitor else '-'}:{region}"
         if key in self.checks:
             return key
@@ -177,7 +182,7 @@ class _Builder:
         """One multivalue rrset per address at ``pool``, each with its endpoint's check; past 100 (Route53's
         limit per name and type), sub-pools of at most 100 behind weighted aliases (weight = size) that skip a
         sub-pool with no healthy endpoint."""
-        monitor = self.config.monitors.get(service.monitor or "")
+        monitor = self.monitor(service)
         parts = _buckets(addrs, MAX_GROUP)
         for k, members in parts:
             head = pool.split(".", 1)[0]  # _gtm-r-<region> or a standby group's _gtm-rw-/_gtm-rs-<region>
@@ -352,7 +357,7 @@ class _Builder:
         if service.answers is not None:
             self._warn(f"service {service.key}: answers: {service.answers} is mirrored as a multivalue answer of "
                        f"the first healthy region (up to {MULTIVALUE_MAX}), not spilled across regions")
-        monitor = self.config.monitors.get(service.monitor or "")
+        monitor = self.monitor(service)
         if monitor is not None:
             if monitor.rise != monitor.fall:
                 self._warn(f"service {service.key}: monitor {monitor.name}: rise {monitor.rise} differs from fall "
@@ -368,6 +373,9 @@ class _Builder:
         elif service.monitor is None:
             self._warn(f"service {service.key}: no monitor: the mirror has no endpoint health checks, only the "
                        "regions' switches")
+        else:
+            self._warn(f"service {service.key}: route53: {{health_checks: false}}: the mirror has no endpoint "
+                       "health checks, only the regions' switches")
 
     def _warn(self, text: str) -> None:
         if text not in self.warnings:
@@ -409,6 +417,16 @@ def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = fro
                 if sub and sub.startswith("US-") and sub[3:] not in US_STATES:
                     problems.append(f"service {service.key}: geo rule subdivision {sub}: Route53 knows no such US "
                                     f"state")
+        if service.route53_checks and service.monitor is not None:
+            bad = sorted({str(e.address) for r in service.regions for e in config.regions[r].endpoints
+                          if not checkable_ip(str(e.address))},
+                         key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
+            if bad:
+                shown = ", ".join(bad[:6]) + (f" and {len(bad) - 6} more" if len(bad) > 6 else "")
+                problems.append(f"service {service.key}: Route53's checkers cannot reach {shown} (private, reserved "
+                                f"or documentation ranges) and AWS refuses a health check on them: configure the "
+                                f"load balancers' public addresses, or set route53: {{health_checks: false}} on the "
+                                f"service (its regions then have their switches alone)")
     if problems:
         raise ValueError("; ".join(sorted(set(problems))))
     for service in z.services:
@@ -418,13 +436,5 @@ def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = fro
     if len(checks) > DEFAULT_CHECK_QUOTA:
         b.warnings.append(f"{len(checks)} health checks: more than Route53's default quota of {DEFAULT_CHECK_QUOTA} "
                           "active health checks per account; request a higher quota before applying")
-    unreachable = sorted({c.ip for c in checks if c.ip is not None and not checkable_ip(c.ip)},
-                         key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
-    if unreachable:
-        shown = ", ".join(unreachable[:6]) + (f" and {len(unreachable) - 6} more" if len(unreachable) > 6 else "")
-        b.warnings.append(f"{len(unreachable)} endpoint addresses are in private, reserved or documentation ranges "
-                          f"({shown}): Route53's checkers cannot reach them and AWS refuses their CreateHealthCheck "
-                          "(InvalidInput), so an apply to AWS stops at the first one; configure the load balancers' "
-                          "public addresses")
     return Desired(zone, records, checks, tuple(b.warnings))
 

@@ -7,7 +7,7 @@ from gtm.errors import GtmError
 from gtm.model import Config
 from gtm.route53 import aws
 from gtm.route53.desired import desired
-from gtm.route53.model import Desired
+from gtm.route53.model import Desired, HealthCheckSpec
 from gtm.route53.plan import ExistingCheck, Plan, diff
 from gtm.route53.validate import apply_changes, validate_batch, validate_health_checks
 
@@ -34,7 +34,7 @@ def make_plan(r53: "aws.Route53", config: Config, zone: str, owner: str, adopt: 
     keys = {c.id: c.key for c in checks if c.key is not None}
     existing = aws.read_records(r53, zone_id, keys)
     plan = diff(want, existing, checks, owner, adopt, restore_drains)
-    problems = validate_health_checks(list(want.health_checks), allow_private_ip=True)
+    problems = validate_health_checks(list(want.health_checks))
     state = {r.key: r for r in existing}
     known = {c.key for c in want.health_checks} | {c.key for c in checks if c.key is not None}
     for i, batch in enumerate(plan.batches, 1):
@@ -58,13 +58,14 @@ def switch_regions(r53: "aws.Route53", config: Config, owner: str, region: str, 
     for zone in config.zones.values():
         if not any(region in s.regions for s in zone.services):
             continue
-        want = desired(config, zone.origin, owner, frozenset({region}) if drained else frozenset())
-        spec = next(c for c in want.health_checks if c.key == f"switch:{region}")
-        checks = aws.read_checks(r53, owner, want.zone, want.health_checks)
+        # The switch alone is looked for: a failover during an incident must not depend on the rest of the
+        # mirror being computable from today's config.
+        spec = HealthCheckSpec(f"switch:{region}", "CALCULATED", health_threshold=0, region=region, inverted=drained)
+        checks = aws.read_checks(r53, owner, zone.origin, [spec])
         found = next((c for c in checks if c.key == spec.key), None)
         if found is None:
-            raise GtmError(f"no switch health check for region {region} in hosted zone {want.zone} (owner {owner}); "
-                           f"run gtm route53 apply first")
+            raise GtmError(f"no switch health check for region {region} in hosted zone {zone.origin} (owner "
+                           f"{owner}); run gtm route53 apply first")
         if found.spec.inverted != drained:
             aws.set_inverted(r53, found, drained)
             changed.append(found.id)

@@ -41,11 +41,24 @@ def usable_regions(config: Config, up: Mapping[str, Sequence[str]], overrides: S
     out = {}
     for svc in config.services:
         mine = effective.for_service(svc.ref)
-        live = set(endpoints[svc.ref]) if endpoints is not None and svc.ref in endpoints else None
+        live = set(endpoints[svc.ref]) if endpoints is not None and svc.ref in endpoints else set()
+        judged = _judged(config, live)
         out[svc.ref] = [r for r in up.get(svc.ref, svc.regions) if not mine.region_out(r) and any(
-            mine.endpoint_up(r, str(e.address)) and (live is None or f"{r}/{e.address}" in live)
+            mine.endpoint_up(r, str(e.address)) and (r not in judged or f"{r}/{e.address}" in live)
             for e in config.regions[r].endpoints)]
     return out
+
+
+def _judged(config: Config, live: set[str]) -> set[str]:
+    """The regions whose endpoints the nodes' list can judge: those where it names endpoints this config has. A
+    node serving other addresses for a region (the demo's simulated load balancers) leaves it to be judged as a
+    whole."""
+    named: dict[str, set[str]] = {e.partition("/")[0]: set() for e in live}
+    for e in live:
+        region, _, address = e.partition("/")
+        named[region].add(address)
+    return {r for r, addresses in named.items() if r in config.regions
+            and addresses & {str(e.address) for e in config.regions[r].endpoints}}
 
 
 def check(config: Config, after: Sequence[Override], up: Mapping[str, Sequence[str]],

@@ -170,7 +170,7 @@ def test_signed_reports_are_applied_and_shown_in_status(fresh: AdminNode) -> Non
     assert "frankfurt" in down["cause"] and "503" in down["cause"] and abs(down["at"] - time.time()) < 10
     assert [{k: v for k, v in svc.items() if k != "queries_per_s"} for svc in st["services"]] == \
         [{"name": f"{ZONE}/app", "policy": "failover", "names": [f"{APP}."], "healthy_regions": ["eu-west"],
-          "up_regions": ["eu-west"]}]
+          "up_regions": ["eu-west"], "up_endpoints": [f"eu-west/{a}" for a in EU]}]
 
     # eu-west goes down: the answers move to us-east at once (the report's request swaps the table)
     fresh.send("frankfurt", all_obs(up=["us-east"], down=["eu-west"]))

@@ -12,9 +12,9 @@ from gtm.cli import main
 from gtm.config import load
 from gtm.route53 import aws
 from gtm.route53.sync import make_plan, run_apply
-from tests.integration.test_route53_moto import ROOT, r53, records, writes  # noqa: F401  (r53: the fixture)
+from tests.integration.test_route53_moto import ZONES, r53, records, writes  # noqa: F401  (r53: the fixture)
 
-EXAMPLE = (ROOT / "zones" / "example.com.yaml").read_text()
+EXAMPLE = (ZONES / "example.com.yaml").read_text()
 HEAD = EXAMPLE[:EXAMPLE.index("\nservices:")]
 
 
@@ -53,7 +53,7 @@ def test_a_recreated_check_takes_its_parents_along(r53: Any, tmp_path: Path) -> 
     """web's interval 5 s -> 60 s: Route53's RequestInterval 10 -> 30 cannot change in place, so web's nine
     endpoint checks are recreated; each eps:web:<region> check must name the new ones, not deleted ids."""
     slow = load([write(tmp_path, EXAMPLE.replace("    interval: 5\n", "    interval: 60\n"))])
-    run_apply(r53, make_plan(r53, load([str(ROOT / "zones")]), "example.com", "gtm"), "gtm")
+    run_apply(r53, make_plan(r53, load([str(ZONES)]), "example.com", "gtm"), "gtm")
     sync = make_plan(r53, slow, "example.com", "gtm")
     assert len(sync.plan.replace_checks) == 9
     assert {spec.key for _, spec in sync.plan.update_checks} >= {"eps:web:us-east", "eps:web:eu-west",
@@ -71,10 +71,10 @@ def test_two_hosted_zones_of_one_owner_keep_their_own_checks(r53: Any, tmp_path:
     take example.com's checks for leftovers of its own."""
     r53.api.create_hosted_zone(Name="example.org", CallerReference="org")
     org = ("zone: example.org\nsoa: {mname: ns1.example.org., rname: hostmaster.example.org.}\nns: [ns1]\n"
-           "records: {ns1: {A: 192.0.2.1}}\nservices:\n  shop:\n    monitor: web\n    regions: [eu-west, us-east]\n"
+           "records: {ns1: {A: 13.0.2.1}}\nservices:\n  shop:\n    monitor: web\n    regions: [eu-west, us-east]\n"
            "    policy: failover\n  store:\n    monitor: api\n    regions: [us-east, ap-southeast]\n"
            "    policy: latency\n")
-    both = load([str(ROOT / "zones"), write(tmp_path, org, "example.org.yaml")])
+    both = load([str(ZONES), write(tmp_path, org, "example.org.yaml")])
     run_apply(r53, make_plan(r53, both, "example.com", "gtm"), "gtm")
     run_apply(r53, make_plan(r53, both, "example.org", "gtm"), "gtm")
     org_checks = len(make_plan(r53, both, "example.org", "gtm").desired.health_checks)
@@ -95,10 +95,10 @@ def test_adopting_a_foreign_alias_to_another_zone_deletes_it_exactly_as_read(r53
     sent: list[dict[str, Any]] = []
     r53.api.meta.events.register("before-parameter-build.route53.ChangeResourceRecordSets",
                              lambda params, **_: sent.extend(params["ChangeBatch"]["Changes"]))
-    assert main(["route53", "apply", "--yes", "--adopt", str(ROOT / "zones")]) == 0
+    assert main(["route53", "apply", "--yes", "--adopt", str(ZONES)]) == 0
     deletes = [c["ResourceRecordSet"] for c in sent if c["Action"] == "DELETE"]
     assert [d["AliasTarget"]["HostedZoneId"] for d in deletes] == ["Z35SXDOTRQ7X7K"]
-    assert make_plan(r53, load([str(ROOT / "zones")]), "example.com", "gtm").plan.is_empty()
+    assert make_plan(r53, load([str(ZONES)]), "example.com", "gtm").plan.is_empty()
 
 
 def test_a_cleared_monitor_field_is_reset(r53: Any, tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_a_cleared_monitor_field_is_reset(r53: Any, tmp_path: Path) -> None:
     FullyQualifiedDomainName in ResetElements; the next plan is empty."""
     assert "    host: www.example.com\n" in EXAMPLE
     hostless = load([write(tmp_path, EXAMPLE.replace("    host: www.example.com\n", ""))])
-    run_apply(r53, make_plan(r53, load([str(ROOT / "zones")]), "example.com", "gtm"), "gtm")
+    run_apply(r53, make_plan(r53, load([str(ZONES)]), "example.com", "gtm"), "gtm")
     sent: list[dict[str, Any]] = []
     r53.api.meta.events.register("before-parameter-build.route53.UpdateHealthCheck",
                              lambda params, **_: sent.append(params))

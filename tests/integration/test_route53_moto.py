@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -15,8 +16,11 @@ from gtm.config import load
 from gtm.errors import ApplyError
 from gtm.route53 import aws
 from gtm.route53.sync import make_plan, run_apply
+from tests.support.route53 import public_example
 
 ROOT = Path(__file__).resolve().parents[2]
+# The bundled example with public addresses (Route53 refuses checks on documentation ranges): written once.
+ZONES = public_example(Path(tempfile.mkdtemp(prefix="gtm-route53-example-")))
 WRITES = {"ChangeResourceRecordSets", "CreateHealthCheck", "UpdateHealthCheck", "DeleteHealthCheck",
           "ChangeTagsForResource"}
 
@@ -60,17 +64,17 @@ def test_plan_shows_the_whole_tree_and_apply_is_idempotent(r53: Any, capsys: pyt
     zone_id = aws.find_zone(r53, "example.com.")
     r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "CREATE",
         "ResourceRecordSet": {"Name": "foreign.example.com.", "Type": "A", "TTL": 60,
-                              "ResourceRecords": [{"Value": "192.0.2.200"}]}}]})
-    assert main(["route53", "plan", str(ROOT / "zones")]) == 0
+                              "ResourceRecords": [{"Value": "13.0.2.200"}]}}]})
+    assert main(["route53", "plan", str(ZONES)]) == 0
     out = capsys.readouterr().out
     assert "+ www.example.com. A alias" in out and "+ health check switch:eu-west" in out
-    assert main(["route53", "apply", "--yes", str(ROOT / "zones")]) == 0
+    assert main(["route53", "apply", "--yes", str(ZONES)]) == 0
     first = writes(r53)
     assert first > 0
     names = {rr["Name"] for rr in records(r53)}
     assert "foreign.example.com." in names and "www.example.com." in names
     r53.calls.clear()
-    assert main(["route53", "apply", "--yes", str(ROOT / "zones")]) == 0
+    assert main(["route53", "apply", "--yes", str(ZONES)]) == 0
     assert writes(r53) == 0, r53.calls  # a second apply changes nothing
     assert "no changes" in capsys.readouterr().out
     assert "foreign.example.com." in {rr["Name"] for rr in records(r53)}
@@ -79,7 +83,7 @@ def test_plan_shows_the_whole_tree_and_apply_is_idempotent(r53: Any, capsys: pyt
 def test_drain_flips_only_the_switch(r53: Any) -> None:
     from gtm.route53.sync import switch_regions
 
-    config = load([str(ROOT / "zones")])
+    config = load([str(ZONES)])
     run_apply(r53, make_plan(r53, config, "example.com", "gtm"), "gtm")
     assert make_plan(r53, config, "example.com", "gtm").plan.is_empty()
     r53.calls.clear()
@@ -88,7 +92,7 @@ def test_drain_flips_only_the_switch(r53: Any) -> None:
 
 
 def switch_inverted(client: Any, region: str) -> bool:
-    config = load([str(ROOT / "zones")])
+    config = load([str(ZONES)])
     want = make_plan(client, config, "example.com", "gtm").desired
     checks = aws.read_checks(client, "gtm", "example.com.", want.health_checks)
     return next(c for c in checks if c.key == f"switch:{region}").spec.inverted
@@ -99,20 +103,20 @@ def test_an_apply_keeps_a_drain_made_on_route53_by_another_hand(r53: Any, capsys
     in this machine's store: a routine apply shows the drift and keeps the drain; --restore-drains undoes it."""
     from gtm.route53.sync import switch_regions
 
-    config = load([str(ROOT / "zones")])
+    config = load([str(ZONES)])
     run_apply(r53, make_plan(r53, config, "example.com", "gtm"), "gtm")
     switch_regions(r53, config, "gtm", "eu-west", True)  # the other hand
     r53.calls.clear()
-    assert main(["route53", "plan", str(ROOT / "zones")]) == 0
+    assert main(["route53", "plan", str(ZONES)]) == 0
     out = capsys.readouterr().out
     assert "drift: region eu-west is drained on Route53 (switch:eu-west inverted) and not in the override store; " \
            "apply keeps it drained" in out
     assert "no changes" in out
-    assert main(["route53", "apply", "--yes", str(ROOT / "zones")]) == 0
+    assert main(["route53", "apply", "--yes", str(ZONES)]) == 0
     assert writes(r53) == 0, r53.calls
     assert switch_inverted(r53, "eu-west")
     capsys.readouterr()
-    assert main(["route53", "apply", "--yes", "--restore-drains", str(ROOT / "zones")]) == 0
+    assert main(["route53", "apply", "--yes", "--restore-drains", str(ZONES)]) == 0
     assert "~ health check switch:eu-west" in capsys.readouterr().out
     assert not switch_inverted(r53, "eu-west")
     assert {op: n for op, n in r53.calls.items() if op in WRITES} == {"UpdateHealthCheck": 1}
@@ -121,7 +125,7 @@ def test_an_apply_keeps_a_drain_made_on_route53_by_another_hand(r53: Any, capsys
 def test_switch_changes_count_as_destructive(r53: Any) -> None:
     from gtm.route53.sync import switch_regions
 
-    config = load([str(ROOT / "zones")])
+    config = load([str(ZONES)])
     run_apply(r53, make_plan(r53, config, "example.com", "gtm"), "gtm")
     for region in ("eu-west", "us-east"):
         switch_regions(r53, config, "gtm", region, True)
@@ -131,7 +135,7 @@ def test_switch_changes_count_as_destructive(r53: Any) -> None:
 
 
 def test_a_failed_batch_is_repaired_by_the_next_apply(r53: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = load([str(ROOT / "zones")])
+    config = load([str(ZONES)])
     real = r53.api.change_resource_record_sets
     monkeypatch.setattr("gtm.route53.plan.MAX_RR_ELEMENTS", 40)  # force several batches
     sync = make_plan(r53, config, "example.com", "gtm")
@@ -156,20 +160,20 @@ def test_a_failed_batch_is_repaired_by_the_next_apply(r53: Any, monkeypatch: pyt
 
 
 def test_no_hosted_zone_is_a_one_line_error(r53: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["route53", "plan", "--zone", "example.org", str(ROOT / "zones")]) == 1
+    assert main(["route53", "plan", "--zone", "example.org", str(ZONES)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["gtm: error: the config has no zone example.org.; zones: example.com."]
 
 
 def test_large_rewrites_need_force(r53: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["route53", "apply", "--yes", str(ROOT / "zones")]) == 0
+    assert main(["route53", "apply", "--yes", str(ZONES)]) == 0
     capsys.readouterr()
     # Another owner id would own nothing; the same owner with the services removed deletes a lot.
     import shutil
     import tempfile
 
     d = Path(tempfile.mkdtemp())
-    shutil.copy(ROOT / "zones" / "example.com.yaml", d / "example.com.yaml")
+    shutil.copy(ZONES / "example.com.yaml", d / "example.com.yaml")
     text = (d / "example.com.yaml").read_text()
     (d / "example.com.yaml").write_text(text[:text.index("\nservices:")] + "\n")
     before = writes(r53)
@@ -212,11 +216,11 @@ def test_a_check_changed_since_the_plan_stops_the_apply(r53: Any) -> None:
     Route53's answer for a stale version injected through botocore's before-call hook. The apply stops there,
     saying so, before any record change: writing over someone else's change (a drain, perhaps) is not gtm's
     call; the next plan is made from what is there now."""
-    config = load([str(ROOT / "zones")])
+    config = load([str(ZONES)])
     run_apply(r53, make_plan(r53, config, "example.com", "gtm"), "gtm")
     sync = make_plan(r53, config, "example.com", "gtm")
     changed = replace(sync.desired, health_checks=tuple(replace(c, failure_threshold=5)
-                                                        if c.key == "ep:web:us-east:192.0.2.10" else c
+                                                        if c.key == "ep:web:us-east:13.0.2.10" else c
                                                         for c in sync.desired.health_checks))
     from gtm.route53.plan import diff
     keys = {c.id: c.key for c in sync.checks if c.key}
@@ -238,7 +242,7 @@ def test_a_check_changed_since_the_plan_stops_the_apply(r53: Any) -> None:
     r53.calls.clear()
     with pytest.raises(ApplyError) as e:
         aws.apply(r53, sync.zone_id, plan, "gtm", list(sync.checks))
-    assert "health check ep:web:us-east:192.0.2.10" in str(e.value) and \
+    assert "health check ep:web:us-east:13.0.2.10" in str(e.value) and \
         "changed by someone else since the plan" in str(e.value)
     assert "Run plan again" in str(e.value)
     assert versions == [old.version] and writes(r53) == 0  # one attempt, refused before it reached moto
@@ -248,17 +252,17 @@ def test_a_check_changed_since_the_plan_stops_the_apply(r53: Any) -> None:
 def test_a_foreign_record_at_a_managed_name_blocks_apply_until_adopted(r53: Any,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     zone_id = aws.find_zone(r53, "example.com.")
-    theirs = {"Name": "www.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.7"}]}
+    theirs = {"Name": "www.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "13.0.2.7"}]}
     r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
         {"Action": "CREATE", "ResourceRecordSet": theirs}]})
-    assert main(["route53", "plan", str(ROOT / "zones")]) == 0
+    assert main(["route53", "plan", str(ZONES)]) == 0
     assert "! conflict: www.example.com. A exists and is not gtm's (owner gtm)" in capsys.readouterr().out
     r53.calls.clear()
-    assert main(["route53", "apply", "--yes", str(ROOT / "zones")]) == 1
+    assert main(["route53", "apply", "--yes", str(ZONES)]) == 1
     assert "refusing: 1 record set(s) at managed names are not gtm's" in capsys.readouterr().err
     assert writes(r53) == 0
     assert [rr for rr in records(r53) if rr["Name"] == "www.example.com."] == [theirs]
-    assert main(["route53", "apply", "--yes", "--adopt", str(ROOT / "zones")]) == 0
+    assert main(["route53", "apply", "--yes", "--adopt", str(ZONES)]) == 0
     www = [rr for rr in records(r53) if rr["Name"] == "www.example.com." and rr["Type"] == "A"]
     assert www and all(rr.get("AliasTarget") and rr["SetIdentifier"].startswith("gtm:gtm:") for rr in www)
 
@@ -266,13 +270,13 @@ def test_a_foreign_record_at_a_managed_name_blocks_apply_until_adopted(r53: Any,
 def test_two_installations_with_different_owners_share_a_zone(r53: Any, tmp_path: Path) -> None:
     """blue mirrors the example's services; green mirrors a service of its own (shop) into the same hosted
     zone. Each apply leaves the other's rrsets and checks alone, and each is idempotent afterwards."""
-    text = (ROOT / "zones" / "example.com.yaml").read_text()
+    text = (ZONES / "example.com.yaml").read_text()
     green_dir = tmp_path / "green"
     green_dir.mkdir()
     head = text[:text.index("\nservices:")]
     (green_dir / "example.com.yaml").write_text(
         head + "\nservices:\n  shop:\n    regions: [eu-west, us-east]\n    policy: failover\n")
-    blue, green = load([str(ROOT / "zones")]), load([str(green_dir)])
+    blue, green = load([str(ZONES)]), load([str(green_dir)])
     run_apply(r53, make_plan(r53, blue, "example.com", "blue"), "blue")
     blue_rrsets = {(rr["Name"], rr["Type"], rr.get("SetIdentifier")) for rr in records(r53)}
     plan = make_plan(r53, green, "example.com", "green")
@@ -300,7 +304,7 @@ def test_no_credentials_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    assert main(["route53", "plan", str(ROOT / "zones")]) == 1
+    assert main(["route53", "plan", str(ZONES)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["gtm: error: no AWS credentials found (boto3's chain: environment, profile, instance role)"]
 
@@ -309,9 +313,9 @@ def test_a_check_that_comes_back_gets_a_new_caller_reference(r53: Any, tmp_path:
     """Route53 refuses (HealthCheckAlreadyExists) the CallerReference of a deleted check for some days, so a
     region removed and added again must not reuse it; moto does not enforce this, so the references are
     compared. Keys are still found from the references (no tag reads)."""
-    text = (ROOT / "zones" / "example.com.yaml").read_text()
+    text = (ZONES / "example.com.yaml").read_text()
     (tmp_path / "example.com.yaml").write_text(text[:text.index("\nservices:")] + "\n")
-    full = load([str(ROOT / "zones")])
+    full = load([str(ZONES)])
 
     def refs() -> dict[str, str]:
         return {h["CallerReference"]: h["Id"] for h in r53.api.list_health_checks()["HealthChecks"]}
@@ -338,10 +342,10 @@ def test_an_interrupted_replacement_is_finished_by_the_next_apply(r53: Any, tmp_
     """web's interval goes from 5 s to 60 s: Route53's RequestInterval (10 -> 30) cannot change in place, so its
     endpoint checks are recreated. The record batch fails: old and new checks now share keys. The next plan
     gives each key to the check with the wanted interval, repoints nothing twice, and deletes the old ones."""
-    text = (ROOT / "zones" / "example.com.yaml").read_text()
+    text = (ZONES / "example.com.yaml").read_text()
     assert "    interval: 5\n" in text
     (tmp_path / "example.com.yaml").write_text(text.replace("    interval: 5\n", "    interval: 60\n"))
-    before, after = load([str(ROOT / "zones")]), load([str(tmp_path)])
+    before, after = load([str(ZONES)]), load([str(tmp_path)])
     run_apply(r53, make_plan(r53, before, "example.com", "gtm"), "gtm")
     sync = make_plan(r53, after, "example.com", "gtm")
     assert len(sync.plan.replace_checks) == 9  # web's endpoint checks
@@ -369,14 +373,14 @@ def test_two_public_zones_of_one_name_need_a_zone_id(r53: Any, capsys: pytest.Ca
     second = r53.api.create_hosted_zone(Name="example.com", CallerReference="test-2")["HostedZone"]["Id"].split("/")[-1]
     r53.api.create_hosted_zone(Name="example.com", CallerReference="test-3", HostedZoneConfig={"PrivateZone": True},
                                VPC={"VPCRegion": "us-east-1", "VPCId": "vpc-12345678"})  # private: never chosen
-    assert main(["route53", "plan", str(ROOT / "zones")]) == 1
+    assert main(["route53", "plan", str(ZONES)]) == 1
     err = capsys.readouterr().err
     assert f"2 public hosted zones are named example.com. ({first}, {second}); choose one with --zone-id" in err
-    assert main(["route53", "apply", "--yes", "--zone-id", second, str(ROOT / "zones")]) == 0
-    config = load([str(ROOT / "zones")])
+    assert main(["route53", "apply", "--yes", "--zone-id", second, str(ZONES)]) == 0
+    config = load([str(ZONES)])
     assert make_plan(r53, config, "example.com", "gtm", zone_id=second).plan.is_empty()
     assert not make_plan(r53, config, "example.com", "gtm", zone_id=first).plan.is_empty()  # the other, untouched
-    assert main(["route53", "plan", "--zone-id", "ZNOSUCHZONE", str(ROOT / "zones")]) == 1
+    assert main(["route53", "plan", "--zone-id", "ZNOSUCHZONE", str(ZONES)]) == 1
     assert "--zone-id ZNOSUCHZONE" in capsys.readouterr().err
 
 
@@ -411,7 +415,7 @@ def test_plan_detailed_exitcode_json_counts_before_values_and_cost(r53: Any, tmp
 
     zones = tmp_path / "zones"
     zones.mkdir()
-    text = (ROOT / "zones" / "example.com.yaml").read_text()
+    text = (ZONES / "example.com.yaml").read_text()
     (zones / "example.com.yaml").write_text(text)
     assert main(["route53", "plan", "--detailed-exitcode", str(zones)]) == 2  # changes to make
     out = capsys.readouterr().out

@@ -19,11 +19,11 @@ CONFIG = """\
 zone: m.test
 soa: {}
 ns: [ns1]
-records: {ns1: {A: 192.0.2.53}}
+records: {ns1: {A: 13.0.2.53}}
 regions:
-  us: {location: {lat: 39, lon: -77}, aws_region: us-east-1, endpoints: [192.0.2.10, 192.0.2.11]}
-  eu: {location: {lat: 53, lon: -6}, aws_region: eu-west-1, endpoints: [198.51.100.10, 198.51.100.11]}
-  ap: {location: {lat: 1, lon: 104}, aws_region: ap-southeast-1, endpoints: [203.0.113.10]}
+  us: {location: {lat: 39, lon: -77}, aws_region: us-east-1, endpoints: [13.0.2.10, 13.0.2.11]}
+  eu: {location: {lat: 53, lon: -6}, aws_region: eu-west-1, endpoints: [13.51.100.10, 13.51.100.11]}
+  ap: {location: {lat: 1, lon: 104}, aws_region: ap-southeast-1, endpoints: [13.0.113.10]}
 monitors:
   web: {type: http, port: 80, path: /h, interval: 10, rise: 3, fall: 3}
 services:
@@ -128,11 +128,11 @@ SAME_CODES = """\
 zone: c.test
 soa: {}
 ns: [ns1]
-records: {ns1: {A: 192.0.2.53}}
+records: {ns1: {A: 13.0.2.53}}
 regions:
-  us: {location: {lat: 39, lon: -77}, aws_region: us-east-1, endpoints: [192.0.2.10]}
-  eu: {location: {lat: 53, lon: -6}, aws_region: eu-west-1, endpoints: [198.51.100.10]}
-  ap: {location: {lat: 1, lon: 104}, aws_region: ap-southeast-1, endpoints: [203.0.113.10]}
+  us: {location: {lat: 39, lon: -77}, aws_region: us-east-1, endpoints: [13.0.2.10]}
+  eu: {location: {lat: 53, lon: -6}, aws_region: eu-west-1, endpoints: [13.51.100.10]}
+  ap: {location: {lat: 1, lon: 104}, aws_region: ap-southeast-1, endpoints: [13.0.113.10]}
 monitors:
   web: {type: http, port: 80, path: /h, interval: 10, rise: 3, fall: 3}
 services:
@@ -183,13 +183,13 @@ NEAR = """\
 zone: n.test
 soa: {}
 ns: [ns1]
-records: {ns1: {A: 192.0.2.53}}
+records: {ns1: {A: 13.0.2.53}}
 regions:   # each at its AWS region's place, so that distance ranks both alike
-  us: {location: {lat: 38.9, lon: -77.4}, aws_region: us-east-1, endpoints: [192.0.2.10]}
-  eu: {location: {lat: 53.3, lon: -6.3}, aws_region: eu-west-1, endpoints: [198.51.100.10]}
-  ap: {location: {lat: 1.35, lon: 103.8}, aws_region: ap-southeast-1, endpoints: [203.0.113.10]}
-  jp: {location: {lat: 35.7, lon: 139.7}, aws_region: ap-northeast-1, endpoints: [203.0.113.20]}
-  br: {location: {lat: -23.5, lon: -46.6}, aws_region: sa-east-1, endpoints: [203.0.113.30]}
+  us: {location: {lat: 38.9, lon: -77.4}, aws_region: us-east-1, endpoints: [13.0.2.10]}
+  eu: {location: {lat: 53.3, lon: -6.3}, aws_region: eu-west-1, endpoints: [13.51.100.10]}
+  ap: {location: {lat: 1.35, lon: 103.8}, aws_region: ap-southeast-1, endpoints: [13.0.113.10]}
+  jp: {location: {lat: 35.7, lon: 139.7}, aws_region: ap-northeast-1, endpoints: [13.0.113.20]}
+  br: {location: {lat: -23.5, lon: -46.6}, aws_region: sa-east-1, endpoints: [13.0.113.30]}
 monitors:
   web: {type: http, port: 80, path: /h, interval: 10, rise: 3, fall: 3}
 services:

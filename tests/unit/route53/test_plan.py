@@ -1,6 +1,8 @@
 """Plans: minimal, ordered, owned-only, within Route53's batch limits (plain values)."""
 from __future__ import annotations
 
+import tempfile
+
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,13 +12,16 @@ from gtm.config import load
 from gtm.route53.desired import desired
 from gtm.route53.model import Desired, RecordSpec
 from gtm.route53.plan import ExistingCheck, Plan, batch, diff
+from tests.support.route53 import public_example
 
 ROOT = Path(__file__).resolve().parents[3]
+# The bundled example with public addresses (Route53 refuses checks on documentation ranges): written once.
+ZONES = public_example(Path(tempfile.mkdtemp(prefix="gtm-route53-example-")))
 
 
 @pytest.fixture(scope="module")
 def want() -> Desired:
-    return desired(load([str(ROOT / "zones")]), "example.com", "main")
+    return desired(load([str(ZONES)]), "example.com", "main")
 
 
 def applied(want: Desired) -> tuple[list[RecordSpec], list[ExistingCheck]]:
@@ -85,8 +90,8 @@ def test_a_switch_is_runtime_state_an_apply_leaves_alone(want: Desired) -> None:
 def test_foreign_records_are_never_touched(want: Desired) -> None:
     records, checks = applied(want)
     foreign = RecordSpec("www.example.com.", "TXT", None, 300, ('"not ours"',))
-    elsewhere = RecordSpec("other.example.com.", "A", None, 300, ("192.0.2.99",))
-    clash = RecordSpec("api.example.com.", "A", "someone-else", 60, ("192.0.2.1",), weight=1)
+    elsewhere = RecordSpec("other.example.com.", "A", None, 300, ("13.0.2.99",))
+    clash = RecordSpec("api.example.com.", "A", "someone-else", 60, ("13.0.2.1",), weight=1)
     plan = diff(want, records + [foreign, elsewhere, clash], checks, "main")
     touched = {r.key for _, r in plan.changes}
     assert not touched & {foreign.key, elsewhere.key, clash.key}
@@ -96,7 +101,7 @@ def test_foreign_records_are_never_touched(want: Desired) -> None:
 
 
 def test_another_owner_is_left_alone(want: Desired) -> None:
-    theirs = desired(load([str(ROOT / "zones")]), "example.com", "blue")
+    theirs = desired(load([str(ZONES)]), "example.com", "blue")
     records, checks = applied(want)
     plan = diff(theirs, records, [], "blue")
     assert all(a != "DELETE" for a, _ in plan.changes)  # blue never deletes main's rrsets
@@ -107,7 +112,7 @@ def test_leftovers_are_deleted_after_the_creates(want: Desired) -> None:
     gone = next(r for r in want.records if r.weight is None and r.failover == "PRIMARY")
     old_only = RecordSpec("_gtm-f-0000000000.www.example.com.", "A", "gtm:main:x:primary:old", alias=gone.alias,
                           evaluate_target_health=True, failover="PRIMARY")
-    stale_check = ExistingCheck("id-stale", 1, "ep:gone:192.0.2.250", replace(want.health_checks[0], key="ep:gone"))
+    stale_check = ExistingCheck("id-stale", 1, "ep:gone:13.0.2.250", replace(want.health_checks[0], key="ep:gone"))
     plan = diff(want, records + [old_only], checks + [stale_check], "main")
     assert plan.changes == (("DELETE", old_only),)
     assert [c.id for c in plan.delete_checks] == ["id-stale"]
@@ -143,7 +148,7 @@ def test_a_changed_routing_policy_replaces_the_group_in_one_batch(want: Desired,
     ones are created (Route53 allows one policy per name and type), in one batch even when batches are small,
     and every batch passes the strict validator in order."""
     from gtm.route53.validate import apply_changes, validate_batch
-    text = (ROOT / "zones" / "example.com.yaml").read_text()
+    text = (ZONES / "example.com.yaml").read_text()
     start = text.index("  www:\n")
     end = text.index("\n  api:", start)
     (tmp_path / "example.com.yaml").write_text(

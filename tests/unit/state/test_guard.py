@@ -89,6 +89,9 @@ def test_draining_the_last_live_endpoints_of_the_last_region_is_refused(cfg: Con
     assert guard.check(cfg, [other], up, {}, NOW, live).ok
     # nodes that do not say which endpoints are up: judged by regions, as before
     assert guard.check(cfg, [endpoint], up, {}, NOW).ok
+    # a node that serves other addresses for the region (the demo's simulated load balancers) says nothing
+    # about this config's endpoints: the region is judged as a whole
+    assert guard.check(cfg, [endpoint], up, {}, NOW, {"example.com/www": ["us-east/127.0.1.1"]}).ok
     # every endpoint of a region drained one by one takes the region out, health or not
     each = [Override(f"e{i}", "drain", "us-east", str(e.address), created=NOW - 10)
             for i, e in enumerate(cfg.regions["us-east"].endpoints)]

@@ -18,11 +18,11 @@ data "aws_iam_policy_document" "route53" {
     resources = ["*"]
   }
 
-  # plan: read every rrset of the mirror's zone.
+  # plan: read every rrset of the mirror's zone (and the zone itself, when --zone-id names it).
   statement {
     sid       = "ReadZone"
     effect    = "Allow"
-    actions   = ["route53:ListResourceRecordSets"]
+    actions   = ["route53:GetHostedZone", "route53:ListResourceRecordSets"]
     resources = [local.zone_arn]
   }
 

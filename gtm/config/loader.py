@@ -118,21 +118,8 @@ def load(paths: list[str] | str) -> Config:
                 shared.defined_at[("geoip", "")] = f"{f}:{doc.key_line('geoip')}"
                 shared.geoip = read_geoip(ctx, f, doc)
         problems += ctx.problems
-    labels: dict[str, str] = {}  # Route53's internal names carry a region as a label: two must not become one
-    def order(n: str) -> tuple[str, int]:
-        file, _, line = shared.defined_at[("regions", n)].rpartition(":")
-        return file, int(line)
+    problems += label_clashes(shared)
 
-    for name in sorted(shared.regions, key=order):
-        label = re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")
-        if label in labels:
-            where = shared.defined_at[("regions", name)]
-            file, _, line = where.rpartition(":")
-            problems.append(Problem(file, int(line), f"regions.{name}",
-                                    f"becomes the same DNS label as region {labels[label]} ({label}) in the Route53 "
-                                    f"mirror's internal names; rename one"))
-        else:
-            labels[label] = name
     for ctx, line, path, quorum in shared.quorums:
         if shared.vantages and quorum > len(shared.vantages):
             ctx.err(line, path, f"must be at most the number of vantages, {len(shared.vantages)} (got {quorum})")
@@ -175,6 +162,25 @@ def load(paths: list[str] | str) -> Config:
                   geoip=shared.geoip, health=shared.health, admin=shared.admin,
                   overrides=store_default(shared.overrides, files), drills=shared.drills, rrl=shared.rrl,
                   sources=tuple(files) + tuple(sorted(p for a, p in imported.items() if a not in listed)))
+
+
+def label_clashes(shared: Shared) -> list[Problem]:
+    """Regions whose names become one DNS label (lower case, ``-`` for the rest): the Route53 mirror's internal
+    names carry a region as a label, so two must not become one."""
+    def where(name: str) -> tuple[str, int]:
+        file, _, line = shared.defined_at[("regions", name)].rpartition(":")
+        return file, int(line)
+
+    labels: dict[str, str] = {}
+    out = []
+    for name in sorted(shared.regions, key=where):
+        label = re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")
+        if label in labels:
+            out.append(Problem(*where(name), f"regions.{name}", f"becomes the same DNS label as region "
+                               f"{labels[label]} ({label}) in the Route53 mirror's internal names; rename one"))
+        else:
+            labels[label] = name
+    return out
 
 
 def redacted(problems: list[Problem], shared: Shared) -> list[Problem]:

@@ -43,6 +43,14 @@ data "aws_iam_policy_document" "route53" {
     }
   }
 
+  # apply --wait: whether the changes reached every Route53 name server.
+  statement {
+    sid       = "WatchChanges"
+    effect    = "Allow"
+    actions   = ["route53:GetChange"]
+    resources = ["arn:${data.aws_partition.current.partition}:route53:::change/*"]
+  }
+
   # plan: list the health checks to find this owner's (no resource-level permissions).
   statement {
     sid       = "ListHealthChecks"

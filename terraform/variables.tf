@@ -121,7 +121,7 @@ variable "record_name_patterns" {
     Restrict ChangeResourceRecordSets to these record names (IAM StringLike patterns on
     route53:ChangeResourceRecordSetsNormalizedRecordNames: lower case, no trailing dot). gtm writes each
     managed name and its internal names _gtm-....<name>, so ["www.example.com", "*.www.example.com"] per
-    service fits. null: any name in the zone.
+    service fits, plus the apply lock "_gtm-lock.<zone>". null: any name in the zone.
   EOT
   type        = list(string)
   default     = null

@@ -12,33 +12,39 @@ DESTRUCTIVE_LIMIT = 10  # deletes and rewrites above this need --force
 
 
 def add_parser(sub: Any) -> None:
-    r = sub.add_parser("route53", help="mirror the services to AWS Route53 (plan, apply)")
-    rsub = r.add_subparsers(dest="route53_command", metavar="plan|apply")
+    r = sub.add_parser("route53", help="mirror the services to AWS Route53 (plan, apply, destroy)")
+    rsub = r.add_subparsers(dest="route53_command", metavar="plan|apply|destroy")
     rsub.required = True
-    for name, text in (("plan", "print exactly what apply would change"), ("apply", "make the changes")):
+    for name, text in (("plan", "print exactly what apply would change"), ("apply", "make the changes"),
+                       ("destroy", "remove every record and health check this owner wrote, and nothing else")):
         p = rsub.add_parser(name, help=text)
         p.add_argument("paths", nargs="+", metavar="PATH")
         p.add_argument("--zone", help="the hosted zone (default: the config's only zone with services)")
         p.add_argument("--zone-id", help="the hosted zone's id, where two public zones have its name")
         p.add_argument("--owner", default="gtm", help="owner id marking what this installation manages (default gtm)")
-        p.add_argument("--adopt", action="store_true", help="take over records at managed names that are not ours")
         p.add_argument("--profile", help="AWS profile (default: boto3's standard chain)")
-        p.add_argument("--restore-drains", action="store_true",
-                       help="restore regions drained on Route53 and not in the override store (by default an apply "
-                            "leaves every region switch as Route53 has it: a drain is runtime state)")
+        if name != "destroy":
+            p.add_argument("--adopt", action="store_true", help="take over records at managed names that are not ours")
+            p.add_argument("--restore-drains", action="store_true",
+                           help="restore regions drained on Route53 and not in the override store (by default an "
+                                "apply leaves every region switch as Route53 has it: a drain is runtime state)")
         if name == "plan":
             p.add_argument("--json", action="store_true", help="the plan as JSON")
             p.add_argument("--detailed-exitcode", action="store_true",
                            help="exit 0 when there are no changes, 2 when there are, 1 on an error")
         else:
-            p.add_argument("--yes", action="store_true", help="apply without asking")
+            p.add_argument("--yes", action="store_true", help="go ahead without asking")
             p.add_argument("--force", action="store_true",
                            help=f"allow more than {DESTRUCTIVE_LIMIT} deletes/rewrites in one apply")
+            p.add_argument("--wait", action="store_true",
+                           help="wait until Route53's name servers all have the changes (GetChange: INSYNC)")
+            p.add_argument("--force-unlock", action="store_true",
+                           help="take the zone's apply lock even while another apply holds it (one that died)")
         p.set_defaults(func=run)
 
 
 def _drained(config: Any) -> frozenset[str]:
-    """Regions the override store has drained for every service: their switch checks stay inverted."""
+    """Regions the override store has drained for every service: a switch made for one is made drained."""
     import time
 
     from gtm.state.overrides import drained_everywhere
@@ -47,14 +53,13 @@ def _drained(config: Any) -> frozenset[str]:
     stored = open_store(config.overrides).read()
     drained = drained_everywhere(config, stored.overrides, time.time())
     if drained:
-        print(f"override store: {', '.join(sorted(drained))} drained; their switch checks stay inverted",
-              file=sys.stderr)
+        print(f"override store: {', '.join(sorted(drained))} drained for every service", file=sys.stderr)
     return drained
 
 
 def run(args: argparse.Namespace) -> int:
     from gtm.route53 import aws
-    from gtm.route53.sync import make_plan, run_apply
+    from gtm.route53.sync import destroy_plan, make_plan
 
     config = load(args.paths)
     zone = args.zone
@@ -64,30 +69,55 @@ def run(args: argparse.Namespace) -> int:
             raise GtmError(f"--zone is needed: the config has {len(zones)} zones with services "
                            f"({', '.join(zones) or 'none'})")
         zone = zones[0]
+    zone = zone.lower().rstrip(".") + "."
     r53 = aws.client(args.profile)
-    drained = _drained(config)
-    sync = make_plan(r53, config, zone, args.owner, args.adopt, drained, args.restore_drains, args.zone_id)
-    plan = sync.plan
+
+    def planned(zone_id: str | None) -> Any:
+        if args.route53_command == "destroy":
+            return destroy_plan(r53, zone, args.owner, zone_id)
+        return make_plan(r53, config, zone, args.owner, args.adopt, _drained(config), args.restore_drains, zone_id)
+
+    sync = planned(args.zone_id)
     if args.route53_command == "plan":
-        print(plan.to_json() if args.json else plan.to_text())
-        return 2 if args.detailed_exitcode and not plan.is_empty() else 0
+        print(sync.plan.to_json() if args.json else sync.plan.to_text())
+        return 2 if args.detailed_exitcode and not sync.plan.is_empty() else 0
+    plan = sync.plan
+    verb = "gtm route53 " + args.route53_command
     print(plan.to_text())
     if plan.conflicts:  # half a service mirrored is worse than none: settle the conflicts first
-        print(f"gtm route53 apply: refusing: {len(plan.conflicts)} record set(s) at managed names are not gtm's "
+        print(f"{verb}: refusing: {len(plan.conflicts)} record set(s) at managed names are not gtm's "
               f"(owner {args.owner}); remove them or pass --adopt to take them over", file=sys.stderr)
         return 1
-    if plan.is_empty():
+    if plan.is_empty():  # nothing to write: no lock either (a second apply is reads only)
         return 0
     if plan.destructive() > DESTRUCTIVE_LIMIT and not args.force:
-        print(f"gtm route53 apply: refusing {plan.destructive()} deletes/rewrites without --force", file=sys.stderr)
+        print(f"{verb}: refusing {plan.destructive()} deletes/rewrites without --force", file=sys.stderr)
         return 1
     if not args.yes:
         if not sys.stdin.isatty():
-            print("gtm route53 apply: not a terminal; pass --yes to apply", file=sys.stderr)
+            print(f"{verb}: not a terminal; pass --yes to go ahead", file=sys.stderr)
             return 1
         if input("apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
             return 1
-    done = run_apply(r53, sync, args.owner)
+    # Under the zone's lock, planned again: the changes made are the ones shown, or none.
+    from gtm.cli.override import author
+
+    lock = aws.take_lock(r53, sync.zone_id, zone, args.owner, author(), args.force_unlock)
+    try:
+        again = planned(sync.zone_id)
+        if again.plan.to_text() != plan.to_text():
+            print(f"{verb}: refusing: the zone changed between the plan shown and the lock; run again",
+                  file=sys.stderr)
+            return 1
+        change_ids: list[str] = []
+        done = aws.apply(r53, again.zone_id, again.plan, args.owner, list(again.checks), change_ids)
+    finally:
+        aws.release_lock(r53, sync.zone_id, lock)
     print(f"applied: {done['checks_created']} health checks created, {done['checks_updated']} updated, "
-          f"{done['batches']} change batches, {done['checks_deleted']} health checks deleted")
+          f"{done['batches']} change batches, {done['checks_deleted']} health checks deleted"
+          + (f" ({done['lost_responses']} batch responses lost, and the batches found applied)"
+             if done["lost_responses"] else ""))
+    if args.wait and change_ids:
+        took = aws.wait_in_sync(r53, change_ids)
+        print(f"in sync on every Route53 name server after {took:.0f} s")
     return 0

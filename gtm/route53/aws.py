@@ -75,6 +75,7 @@ class Api(Protocol):
     """The Route53 calls gtm makes (a boto3 ``route53`` client has them; so does moto's)."""
 
     def get_hosted_zone(self, **kwargs: Any) -> Any: ...
+    def get_change(self, **kwargs: Any) -> Any: ...
     def list_hosted_zones_by_name(self, **kwargs: Any) -> Any: ...
     def list_resource_record_sets(self, **kwargs: Any) -> Any: ...
     def change_resource_record_sets(self, **kwargs: Any) -> Any: ...
@@ -358,12 +359,15 @@ def _creation_order(specs: list[HealthCheckSpec]) -> list[HealthCheckSpec]:
     return out
 
 
-def apply(r53: Route53, zone_id: str, plan: Plan, owner: str, existing: list[ExistingCheck]) -> dict[str, int]:
-    """Carry out ``plan``; returns counts. On failure raises ApplyError saying how far it got: every step is
-    idempotent, so the next plan shows what remains and the next apply finishes it."""
+def apply(r53: Route53, zone_id: str, plan: Plan, owner: str, existing: list[ExistingCheck],
+          change_ids: list[str] | None = None) -> dict[str, int]:
+    """Carry out ``plan``; returns counts (and appends the ids of the record changes made to ``change_ids``). On
+    failure raises ApplyError saying how far it got: every step is idempotent, so the next plan shows what
+    remains and the next apply finishes it."""
     ids = {c.key: c.id for c in existing if c.key is not None}
     nonce = secrets.token_hex(3)
-    done = {"checks_created": 0, "checks_updated": 0, "batches": 0, "checks_deleted": 0}
+    done = {"checks_created": 0, "checks_updated": 0, "batches": 0, "checks_deleted": 0, "lost_responses": 0}
+    changes_made = change_ids if change_ids is not None else []
 
     def stopped(step: str, e: GtmError) -> ApplyError:
         return ApplyError(f"{step} failed ({e}); done so far: {done['checks_created']} health checks created, "
@@ -395,10 +399,18 @@ def apply(r53: Route53, zone_id: str, plan: Plan, owner: str, existing: list[Exi
         changes = [{"Action": a, "ResourceRecordSet": r.raw if a == "DELETE" and r.raw is not None
                     else to_aws(r, zone_id, ids)} for a, r in batch]
         try:
-            r53.call("change_resource_record_sets", HostedZoneId=zone_id,
-                 ChangeBatch={"Comment": f"gtm {owner} batch {i}/{len(plan.batches)}", "Changes": changes})
+            out = r53.call("change_resource_record_sets", HostedZoneId=zone_id,
+                           ChangeBatch={"Comment": f"gtm {owner} batch {i}/{len(plan.batches)}", "Changes": changes})
+            if out.get("ChangeInfo", {}).get("Id"):
+                changes_made.append(str(out["ChangeInfo"]["Id"]))
         except GtmError as e:
-            raise stopped(f"batch {i} of {len(plan.batches)}", e) from None
+            # A response lost on the way back (a timeout, a dropped connection; or the retry of a batch that had
+            # gone through, refused as "already exists") is not a failure when Route53 holds the batch: look.
+            if not applied(r53, zone_id, batch, ids):
+                raise stopped(f"batch {i} of {len(plan.batches)}", e) from None
+            log.warning("batch %d of %d: %s; Route53 holds every change of it, so it was applied", i,
+                        len(plan.batches), e)
+            done["lost_responses"] += 1
         done["batches"] += 1
     # Only now, with no record using them any more: parents before the children they combine.
     for gone in reversed(_creation_order([c.spec for c in plan.delete_checks])):
@@ -409,6 +421,115 @@ def apply(r53: Route53, zone_id: str, plan: Plan, owner: str, existing: list[Exi
             raise stopped(f"deleting health check {gone.key} ({check_id}), after every record batch", e) from None
         done["checks_deleted"] += 1
     return done
+
+
+def applied(r53: Route53, zone_id: str, batch: Iterable[tuple[str, RecordSpec]], check_ids: dict[str, str]) -> bool:
+    """Whether the zone holds every change of ``batch``: each created or upserted rrset as planned, each deleted
+    one gone. False when the zone cannot be read either."""
+    keys = {v: k for k, v in check_ids.items()}
+    try:
+        now = {r.key: r for r in read_records(r53, zone_id, keys)}
+    except GtmError:
+        return False
+    for action, r in batch:
+        have = now.get(r.key)
+        if action == "DELETE":
+            if have is not None:
+                return False
+        elif have is None or _same(have) != _same(r):
+            return False
+    return True
+
+
+def _same(r: RecordSpec) -> RecordSpec:
+    from dataclasses import replace
+
+    return replace(r, values=tuple(sorted(r.values)), raw=None)
+
+
+def wait_in_sync(r53: Route53, change_ids: Iterable[str], timeout: float = 600.0,
+                 clock: Callable[[], float] = time.monotonic) -> float:
+    """Poll GetChange for each change until INSYNC (Route53's name servers all have it); the seconds it took.
+    GtmError after ``timeout`` seconds."""
+    start = clock()
+    for change in change_ids:
+        while True:
+            status = r53.call("get_change", Id=change)["ChangeInfo"]["Status"]
+            if status == "INSYNC":
+                break
+            if clock() - start > timeout:
+                raise GtmError(f"change {change} still {status} after {timeout:g} s")
+            r53.sleep(2.0)
+    return clock() - start
+
+
+# -- the apply lock -------------------------------------------------------------------------------------------
+LOCK_PREFIX = "_gtm-lock."
+LOCK_SECONDS = 3600  # a lock older than this was left by an apply that died: the next one may take it over
+
+
+def lock_record(zone: str, owner: str, holder: str, until: float) -> RecordSpec:
+    """The lock's TXT record; its nonce makes every lock unique, so a release deletes this one and no other."""
+    return RecordSpec(LOCK_PREFIX + zone, "TXT", None, 60, (f'"gtm lock owner={owner} holder={holder} '
+                                                          f'until={int(until)} nonce={secrets.token_hex(4)}"',))
+
+
+def read_lock(r53: Route53, zone_id: str, zone: str) -> RecordSpec | None:
+    """The lock record as it is (read only when the lock is held: a whole-zone read)."""
+    return next((r for r in read_records(r53, zone_id, {}) if r.name == LOCK_PREFIX + zone and r.type == "TXT"),
+                None)
+
+
+def _lock_until(r: RecordSpec) -> float:
+    for part in (r.values[0].strip('"').split() if r.values else []):
+        if part.startswith("until="):
+            try:
+                return float(part[6:])
+            except ValueError:
+                break
+    return 0.0
+
+
+def take_lock(r53: Route53, zone_id: str, zone: str, owner: str, holder: str, force: bool = False,
+              now: Callable[[], float] = time.time) -> RecordSpec:
+    """The apply lock of ``zone``: a TXT record ``_gtm-lock.<zone>`` created with CREATE, which Route53 refuses
+    when it exists, so two applies never run at once. A lock past its time (an apply that died), or any lock with
+    ``force``, is replaced in one batch that deletes exactly the lock read (refused if it changed meanwhile).
+    GtmError naming the holder otherwise."""
+    mine = lock_record(zone, owner, holder, now() + LOCK_SECONDS)
+    try:
+        r53.call("change_resource_record_sets", HostedZoneId=zone_id, ChangeBatch={
+            "Comment": f"gtm {owner} lock", "Changes": [{"Action": "CREATE", "ResourceRecordSet": to_aws(mine, zone_id, {})}]})
+        return mine
+    except AwsError as e:
+        if e.code != "InvalidChangeBatch":  # Route53 refuses the CREATE of an rrset that exists: someone holds it
+            raise
+    held = read_lock(r53, zone_id, zone)
+    if held is None:
+        raise GtmError(f"the apply lock {LOCK_PREFIX}{zone} could not be taken; try again")
+    if not force and _lock_until(held) > now():
+        raise GtmError(f"another apply holds the lock of {zone}: {held.values[0]} (if it died, run again with "
+                       f"--force-unlock)")
+    try:
+        r53.call("change_resource_record_sets", HostedZoneId=zone_id, ChangeBatch={
+            "Comment": f"gtm {owner} lock taken over", "Changes": [
+                {"Action": "DELETE", "ResourceRecordSet": held.raw or to_aws(held, zone_id, {})},
+                {"Action": "CREATE", "ResourceRecordSet": to_aws(mine, zone_id, {})}]})
+    except AwsError as e:
+        raise GtmError(f"the apply lock of {zone} changed while it was being taken over ({e}); try again") from None
+    log.warning("took over the apply lock of %s: %s", zone, held.values[0])
+    return mine
+
+
+def release_lock(r53: Route53, zone_id: str, lock: RecordSpec) -> None:
+    """Delete our lock (exactly as written: a lock someone took over is theirs, and stays)."""
+    try:
+        r53.call("change_resource_record_sets", HostedZoneId=zone_id, ChangeBatch={
+            "Comment": "gtm lock released", "Changes": [{"Action": "DELETE",
+                                                         "ResourceRecordSet": to_aws(lock, zone_id, {})}]})
+    except GtmError as e:
+        log.warning("could not release the apply lock %s (%s); the next apply takes it over after %d s",
+                    lock.name, e, LOCK_SECONDS)
 
 
 def set_inverted(r53: Route53, check: ExistingCheck, inverted: bool) -> None:

@@ -29,6 +29,17 @@ def make_plan(r53: "aws.Route53", config: Config, zone: str, owner: str, adopt: 
         want = desired(config, zone, owner, drained)
     except ValueError as e:
         raise GtmError(str(e)) from None
+    return plan_for(r53, want, owner, adopt, restore_drains, zone_id)
+
+
+def destroy_plan(r53: "aws.Route53", zone: str, owner: str, zone_id: str | None = None) -> Sync:
+    """The plan that removes everything ``owner`` wrote in the hosted zone (its records, its markers, its health
+    checks), and nothing else."""
+    return plan_for(r53, Desired(zone.lower().rstrip(".") + ".", (), ()), owner, zone_id=zone_id)
+
+
+def plan_for(r53: "aws.Route53", want: Desired, owner: str, adopt: bool = False, restore_drains: bool = False,
+             zone_id: str | None = None) -> Sync:
     zone_id = aws.find_zone(r53, want.zone, zone_id)
     checks = aws.read_checks(r53, owner, want.zone, want.health_checks)
     keys = {c.id: c.key for c in checks if c.key is not None}

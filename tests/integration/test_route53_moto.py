@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -119,7 +120,9 @@ def test_an_apply_keeps_a_drain_made_on_route53_by_another_hand(r53: Any, capsys
     assert main(["route53", "apply", "--yes", "--restore-drains", str(ZONES)]) == 0
     assert "~ health check switch:eu-west" in capsys.readouterr().out
     assert not switch_inverted(r53, "eu-west")
-    assert {op: n for op, n in r53.calls.items() if op in WRITES} == {"UpdateHealthCheck": 1}
+    # the switch, and the apply lock taken and released
+    assert {op: n for op, n in r53.calls.items() if op in WRITES} == {"UpdateHealthCheck": 1,
+                                                                      "ChangeResourceRecordSets": 2}
 
 
 def test_switch_changes_count_as_destructive(r53: Any) -> None:
@@ -198,7 +201,7 @@ def test_a_service_with_1500_endpoints_goes_in_several_valid_batches(r53: Any, t
     assert "batch 2 (" in out and "batch 3 (" not in out
     assert re.search(r"note: 15\d\d health checks to create; .* takes about 4\d min", out), out[-2000:]
     assert main(["route53", "apply", "--yes", path]) == 0
-    assert r53.calls["ChangeResourceRecordSets"] == 2
+    assert r53.calls["ChangeResourceRecordSets"] == 2 + 2  # two batches, and the apply lock taken and released
     creates = r53.calls["CreateHealthCheck"]
     assert creates > 1500
     assert r53.pacer.waited == pytest.approx((creates - 50) / 0.5, rel=0.01)  # 50 at once, then 0.5/s
@@ -436,3 +439,103 @@ def test_plan_detailed_exitcode_json_counts_before_values_and_cost(r53: Any, tmp
     assert plan["cost"]["health_checks"] == 33 and plan["cost"]["usd_per_month"] > 0
     assert any("TTL 120 s on health-checked names" in w for w in plan["warnings"])
     assert main(["route53", "plan", "--detailed-exitcode", "--zone-id", "ZNOSUCHZONE", str(zones)]) == 1  # an error
+
+
+def test_an_apply_holds_the_zones_lock_and_a_second_one_is_refused(r53: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """The lock is a TXT record created with CREATE, which Route53 refuses when it exists (moto accepts a second
+    rrset of other values: Route53's refusal is injected for that one call)."""
+    zone_id = aws.find_zone(r53, "example.com.")
+    held = aws.take_lock(r53, zone_id, "example.com.", "gtm", "alice@ops")  # another apply, running
+    refuse_create_of("_gtm-lock.example.com.", r53)
+    assert main(["route53", "apply", "--yes", str(ZONES)]) == 1
+    err = capsys.readouterr().err
+    assert "another apply holds the lock of example.com.: \"gtm lock owner=gtm holder=alice@ops until=" in err
+    assert "--force-unlock" in err
+    assert not [rr for rr in records(r53) if rr.get("SetIdentifier", "").startswith("gtm:gtm:")]  # nothing written
+    # the holder died: --force-unlock takes the lock over (deleting exactly the one read), applies, releases
+    assert main(["route53", "apply", "--yes", "--force-unlock", str(ZONES)]) == 0
+    assert not [rr for rr in records(r53) if rr["Name"] == "_gtm-lock.example.com."]
+    assert held.values[0] not in str(records(r53))
+    # a lock past its time is taken over without being asked
+    stale = aws.lock_record("example.com.", "gtm", "bob@ops", time.time() - 1)
+    r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": aws.to_aws(stale, zone_id, {})}]})
+    refuse_create_of("_gtm-lock.example.com.", r53)
+    mine = aws.take_lock(r53, zone_id, "example.com.", "gtm", "carol@ops")
+    assert [rr["ResourceRecords"][0]["Value"] for rr in records(r53) if rr["Name"] == "_gtm-lock.example.com."] == \
+        [mine.values[0]]
+
+
+def refuse_create_of(name: str, client: Any) -> None:
+    """Route53's answer to the next lone CREATE of ``name`` (moto does not give it while the rrset exists)."""
+    flagged: list[bool] = []
+
+    def look(params: dict[str, Any], **_: Any) -> None:
+        changes = params["ChangeBatch"]["Changes"]
+        flagged.append(any(c["Action"] == "CREATE" and c["ResourceRecordSet"]["Name"] == name for c in changes)
+                       and not any(c["Action"] == "DELETE" for c in changes))
+
+    def refuse(**_: Any) -> Any:
+        if not flagged or not flagged[-1]:
+            return None
+        client.api.meta.events.unregister("before-parameter-build.route53.ChangeResourceRecordSets", look)
+        client.api.meta.events.unregister("before-call.route53.ChangeResourceRecordSets", refuse)
+        return (type("Http", (), {"status_code": 400, "headers": {}})(),
+                {"Error": {"Code": "InvalidChangeBatch", "Message": f"Tried to create resource record set "
+                           f"[name='{name}', type='TXT'] but it already exists"},
+                 "ResponseMetadata": {"HTTPStatusCode": 400}})
+
+    client.api.meta.events.register("before-parameter-build.route53.ChangeResourceRecordSets", look)
+    client.api.meta.events.register("before-call.route53.ChangeResourceRecordSets", refuse)
+
+
+def test_destroy_removes_what_the_owner_wrote_and_nothing_else(r53: Any, tmp_path: Path) -> None:
+    zone_id = aws.find_zone(r53, "example.com.")
+    before = {(rr["Name"], rr["Type"]) for rr in records(r53)}
+    r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "CREATE",
+        "ResourceRecordSet": {"Name": "foreign.example.com.", "Type": "A", "TTL": 60,
+                              "ResourceRecords": [{"Value": "13.0.2.200"}]}}]})
+    other = tmp_path / "other"
+    (other).mkdir()
+    (other / "example.com.yaml").write_text((ZONES / "example.com.yaml").read_text().replace(
+        "\n  www:\n    ttl: 30", "\n  shop:\n    ttl: 30").replace("\n  api:\n    ttl: 20", "\n  blog:\n    ttl: 20"))
+    assert main(["route53", "apply", "--yes", "--owner", "blue", str(other)]) == 0  # another owner's mirror
+    blue = {(rr["Name"], rr["Type"], rr.get("SetIdentifier")) for rr in records(r53)}
+    assert main(["route53", "apply", "--yes", str(ZONES)]) == 0
+    assert main(["route53", "destroy", "--yes", str(ZONES)]) == 1  # more than 10 deletes: --force
+    assert main(["route53", "destroy", "--yes", "--force", str(ZONES)]) == 0
+    assert {(rr["Name"], rr["Type"], rr.get("SetIdentifier")) for rr in records(r53)} == blue
+    assert ("foreign.example.com.", "A") in {(n, t) for n, t, _ in blue} and before <= {(n, t) for n, t, _ in blue}
+    config, theirs = load([str(ZONES)]), load([str(other)])
+    assert not aws.read_checks(r53, "gtm", "example.com.", make_plan(
+        r53, config, "example.com", "gtm").desired.health_checks)  # gtm's checks are gone
+    assert make_plan(r53, theirs, "example.com", "blue").plan.is_empty()  # blue's are all there
+
+
+def test_a_lost_response_to_an_applied_batch_is_not_a_failure(r53: Any, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The first record batch goes through but its response is lost (a read timeout): the apply looks, finds the
+    batch applied, and goes on; the next plan is empty."""
+    from botocore.exceptions import ReadTimeoutError
+
+    real = r53.api.change_resource_record_sets
+    seen = {"n": 0}
+
+    def lost(**kw: Any) -> Any:
+        out = real(**kw)
+        if "batch 1/" in kw["ChangeBatch"].get("Comment", "") and not seen["n"]:
+            seen["n"] += 1
+            raise ReadTimeoutError(endpoint_url="https://route53.amazonaws.com")
+        return out
+
+    monkeypatch.setattr(r53.api, "change_resource_record_sets", lost)
+    assert main(["route53", "apply", "--yes", str(ZONES)]) == 0
+    out = capsys.readouterr().out
+    assert "(1 batch responses lost, and the batches found applied)" in out and seen["n"] == 1
+    assert make_plan(r53, load([str(ZONES)]), "example.com", "gtm").plan.is_empty()
+
+
+def test_apply_wait_polls_getchange_until_insync(r53: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["route53", "apply", "--yes", "--wait", str(ZONES)]) == 0
+    assert re.search(r"in sync on every Route53 name server after \d+ s", capsys.readouterr().out)
+    assert r53.calls["GetChange"] >= 1

@@ -37,12 +37,14 @@ module "gtm" {
 
   zone_name = "example.com"
 
-  # The services www and api: each managed name and the _gtm-... names gtm writes below it.
+  # The services www and api: each managed name and the _gtm-... names gtm writes below it; and the zone's
+  # apply lock.
   record_name_patterns = [
     "www.example.com",
     "*.www.example.com",
     "api.example.com",
     "*.api.example.com",
+    "_gtm-lock.example.com",
   ]
 
   create_override_table = true

@@ -33,6 +33,21 @@ data "aws_iam_policy_document" "route53" {
     actions   = ["route53:ChangeResourceRecordSets"]
     resources = [local.zone_arn]
 
+    # Only the types gtm writes (A, AAAA and TXT; CNAME to delete one it adopts): never NS, never the zone's
+    # delegation or anything else in it.
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "route53:ChangeResourceRecordSetsRecordTypes"
+      values   = ["A", "AAAA", "TXT", "CNAME"]
+    }
+
+    # Never a certificate authority's challenge names, whatever the patterns below allow.
+    condition {
+      test     = "ForAllValues:StringNotLike"
+      variable = "route53:ChangeResourceRecordSetsNormalizedRecordNames"
+      values   = ["_acme-challenge.*", "*._acme-challenge.*"]
+    }
+
     dynamic "condition" {
       for_each = var.record_name_patterns == null ? [] : [var.record_name_patterns]
       content {

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Iterable
+from typing import AbstractSet, Any, Iterable
 
 from gtm.route53.limits import CREATE_CHECK_BURST, CREATE_CHECK_RATE, MAX_RR_ELEMENTS, MAX_VALUE_CHARS
 from gtm.route53.model import CHECKER_REGIONS, Desired, HealthCheckSpec, RecordSpec
@@ -258,8 +258,13 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
     have = {k: r for k, r in have_all.items() if owned(r, owner, marked)}
     conflicts = []
     wanted_names = {(r.name, r.type) for r in desired.records}
+    owners = {r.name for r in desired.records}
+
+    def clash(r: RecordSpec) -> bool:  # a CNAME allows no other type at its name
+        return (r.name, r.type) in wanted_names or (r.type == "CNAME" and r.name in owners)
+
     for k, r in sorted(have_all.items()):
-        if k in have or (r.name, r.type) not in wanted_names:
+        if k in have or not clash(r):
             continue
         if adopt:
             have[k] = r  # taken over: rewritten or deleted like our own
@@ -267,6 +272,8 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
             conflicts.append(f"{r.name} {r.type}{' set ' + r.set_id if r.set_id else ''} exists and is not "
                              f"gtm's (owner {owner}); it is left alone (use --adopt to take it over)")
     blocked = {(r.name, r.type) for k, r in have_all.items() if k not in have and (r.name, r.type) in wanted_names}
+    blocked |= {(r.name, t) for k, r in have_all.items() if k not in have and r.type == "CNAME" and clash(r)
+                for t in ("A", "AAAA", "TXT")}
 
     # Health checks.
     by_key = {c.key: c for c in checks if c.key is not None}
@@ -307,8 +314,14 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
     # (Route53 allows one per name), and a group is never half-changed between two batches. Groups that go
     # away entirely are deleted at the end, aliases before their targets.
     replaced = {(r.name, r.type) for r in deletes} & {(r.name, r.type) for r in creates + upserts}
+    # An adopted CNAME goes in the batch that creates the records at its name, just before them: the name
+    # resolves all along (one atomic batch), and Route53 never holds a CNAME beside another type.
+    cnames = {r.name: r for r in deletes if r.type == "CNAME" and r.name in {c.name for c in creates + upserts}}
+    bound = set(cnames)
     changes: list[Change] = []
     for r in _targets_first(creates + upserts):
+        if r.name in cnames:
+            changes.append(("DELETE", cnames.pop(r.name)))
         if (r.name, r.type) in replaced:
             replaced.discard((r.name, r.type))
             changes += [("DELETE", d) for d in deletes if (d.name, d.type) == (r.name, r.type)]
@@ -320,7 +333,7 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
     changes.sort(key=lambda c: 0 if c[0] != "DELETE" and c[1].name.startswith("_gtm-owner.") else
                  2 if c[0] == "DELETE" and c[1].name.startswith("_gtm-owner.") else 1)
     return Plan(desired.zone, tuple(create), tuple(update), tuple(recreate), tuple(delete_checks),
-                tuple(batch(changes)), tuple(conflicts), tuple(drift) + desired.warnings,
+                tuple(batch(changes, bound=bound)), tuple(conflicts), tuple(drift) + desired.warnings,
                 tuple(have[r.key] for r in upserts if r.key in have), desired.health_checks)
 
 
@@ -354,14 +367,19 @@ def _weight(action: str, r: RecordSpec) -> tuple[int, int]:
 
 
 def batch(changes: list[Change], max_records: int | None = None,
-          max_chars: int | None = None) -> list[tuple[Change, ...]]:
+          max_chars: int | None = None, bound: AbstractSet[str] = frozenset()) -> list[tuple[Change, ...]]:
     """Split ``changes`` (already in a valid order) into batches within Route53's limits. All changes of one
-    (name, type) stay in one batch, so that a group is never half-changed between two calls."""
+    (name, type) stay in one batch, so that a group is never half-changed between two calls; so do all changes
+    at a name in ``bound`` (an adopted CNAME and the records that replace it)."""
     max_records = max_records or MAX_RR_ELEMENTS
     max_chars = max_chars or MAX_VALUE_CHARS
+
+    def group(r: RecordSpec) -> tuple[str, str]:
+        return (r.name, "") if r.name in bound else (r.name, r.type)
+
     groups: list[list[Change]] = []
     for c in changes:
-        if groups and (groups[-1][0][1].name, groups[-1][0][1].type) == (c[1].name, c[1].type):
+        if groups and group(groups[-1][0][1]) == group(c[1]):
             groups[-1].append(c)
         else:
             groups.append([c])

@@ -539,3 +539,28 @@ def test_apply_wait_polls_getchange_until_insync(r53: Any, capsys: pytest.Captur
     assert main(["route53", "apply", "--yes", "--wait", str(ZONES)]) == 0
     assert re.search(r"in sync on every Route53 name server after \d+ s", capsys.readouterr().out)
     assert r53.calls["GetChange"] >= 1
+
+
+def test_adopting_a_cname_replaces_it_in_one_batch(r53: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """www was a CNAME to an old load balancer: a conflict until adopted; then the CNAME's DELETE and every
+    record at www go in one batch (atomic: the name resolves all along; Route53 never holds a CNAME beside A)."""
+    zone_id = aws.find_zone(r53, "example.com.")
+    cname = {"Name": "www.example.com.", "Type": "CNAME", "TTL": 60, "ResourceRecords": [{"Value": "old-lb.example.net"}]}
+    r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": cname}]})
+    assert main(["route53", "plan", str(ZONES)]) == 0
+    assert "! conflict: www.example.com. CNAME exists and is not gtm's" in capsys.readouterr().out
+    assert main(["route53", "apply", "--yes", str(ZONES)]) == 1
+    batches: list[list[dict[str, Any]]] = []
+    r53.api.meta.events.register("before-parameter-build.route53.ChangeResourceRecordSets",
+                                 lambda params, **_: batches.append(params["ChangeBatch"]["Changes"]))
+    assert main(["route53", "apply", "--yes", "--adopt", str(ZONES)]) == 0
+    [with_cname] = [b for b in batches if any(c["ResourceRecordSet"]["Type"] == "CNAME" for c in b)]
+    at_www = [(c["Action"], c["ResourceRecordSet"]["Type"]) for c in with_cname
+              if c["ResourceRecordSet"]["Name"] == "www.example.com."]
+    assert at_www[0] == ("DELETE", "CNAME") and {t for a, t in at_www[1:]} == {"A", "AAAA"}
+    assert all(a == "CREATE" for a, _ in at_www[1:])
+    assert not [b for b in batches if b is not with_cname and any(
+        c["ResourceRecordSet"]["Name"] == "www.example.com." for c in b)]  # nothing else at www, in no other batch
+    assert {rr["Type"] for rr in records(r53) if rr["Name"] == "www.example.com."} == {"A", "AAAA"}
+    assert make_plan(r53, load([str(ZONES)]), "example.com", "gtm").plan.is_empty()

@@ -237,6 +237,23 @@ def test_record_writes_can_be_limited_to_the_managed_names() -> None:
     assert variables["record_name_patterns",].get("default", "missing") is None  # no condition by default
 
 
+def test_record_writes_are_limited_to_the_types_gtm_writes_and_never_acme_challenges() -> None:
+    write = next(st for st in statements(policy_document("route53")) if st["sid"] == "WriteRecords")
+    fixed = {(c["test"], c["variable"]): [unquote(v) for v in as_list(c["values"])]
+             for c in as_list(write.get("condition", []))}
+    assert fixed[("ForAllValues:StringEquals", "route53:ChangeResourceRecordSetsRecordTypes")] == \
+        ["A", "AAAA", "TXT", "CNAME"]
+    assert fixed[("ForAllValues:StringNotLike", "route53:ChangeResourceRecordSetsNormalizedRecordNames")] == \
+        ["_acme-challenge.*", "*._acme-challenge.*"]
+    # and gtm writes no other type: every record of the example's mirror is A, AAAA or TXT
+    from gtm.config import load
+    from gtm.route53.desired import desired
+    from tests.support.route53 import public_example
+
+    zones = public_example(Path(tempfile.mkdtemp(prefix="gtm-terraform-")))
+    assert {r.type for r in desired(load([str(zones)]), "example.com", "gtm").records} == {"A", "AAAA", "TXT"}
+
+
 def test_override_table() -> None:
     resources = blocks(module_trees(), "resource", 2)
     table = resources["aws_dynamodb_table", "overrides"]

@@ -43,18 +43,28 @@ def add_parser(sub: Any) -> None:
         p.set_defaults(func=run)
 
 
-def _drained(config: Any) -> frozenset[str]:
-    """Regions the override store has drained for every service: a switch made for one is made drained."""
+def _drained(config: Any) -> tuple[frozenset[str], list[str]]:
+    """Regions the override store has drained for every service (a switch made for one is made drained), and a
+    warning for each override in force that Route53 cannot express: on one endpoint, or for one service (a
+    region's switch serves every service), or an ``up`` that overrules the probers."""
     import time
 
-    from gtm.state.overrides import drained_everywhere
+    from gtm.state.overrides import active, drained_everywhere
     from gtm.state.store import open_store
 
     stored = open_store(config.overrides).read()
-    drained = drained_everywhere(config, stored.overrides, time.time())
+    now = time.time()
+    drained = drained_everywhere(config, stored.overrides, now)
     if drained:
         print(f"override store: {', '.join(sorted(drained))} drained for every service", file=sys.stderr)
-    return drained
+    notes = []
+    for o in active(stored.overrides, now):
+        why = ("on one endpoint: Route53 answers it while its health check passes" if o.address is not None else
+               "for one service: a region's switch serves every service" if o.service is not None else
+               "up: Route53 goes by its own health checks" if o.action == "up" else None)
+        if why is not None:
+            notes.append(f"override {o.describe()} is not mirrored ({why})")
+    return drained, notes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     def planned(zone_id: str | None) -> Any:
         if args.route53_command == "destroy":
             return destroy_plan(r53, zone, args.owner, zone_id)
-        return make_plan(r53, config, zone, args.owner, args.adopt, _drained(config), args.restore_drains, zone_id)
+        drained, notes = _drained(config)
+        return make_plan(r53, config, zone, args.owner, args.adopt, drained, args.restore_drains, zone_id, notes)
 
     sync = planned(args.zone_id)
     if args.route53_command == "plan":

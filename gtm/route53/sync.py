@@ -1,7 +1,8 @@
 """Plan and apply against a live hosted zone: read, diff, validate, write (the IO steps around the pure parts)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Sequence
 
 from gtm.errors import GtmError
 from gtm.model import Config
@@ -23,13 +24,14 @@ class Sync:
 
 
 def make_plan(r53: "aws.Route53", config: Config, zone: str, owner: str, adopt: bool = False,
-              drained: frozenset[str] = frozenset(), restore_drains: bool = False, zone_id: str | None = None) -> Sync:
+              drained: frozenset[str] = frozenset(), restore_drains: bool = False, zone_id: str | None = None,
+              notes: Sequence[str] = ()) -> Sync:
     """Read the hosted zone and gtm's checks, and plan; GtmError when the plan would be refused by Route53."""
     try:
         want = desired(config, zone, owner, drained)
     except ValueError as e:
         raise GtmError(str(e)) from None
-    return plan_for(r53, want, owner, adopt, restore_drains, zone_id)
+    return plan_for(r53, replace(want, warnings=tuple(notes) + want.warnings), owner, adopt, restore_drains, zone_id)
 
 
 def destroy_plan(r53: "aws.Route53", zone: str, owner: str, zone_id: str | None = None) -> Sync:

@@ -564,3 +564,20 @@ def test_adopting_a_cname_replaces_it_in_one_batch(r53: Any, capsys: pytest.Capt
         c["ResourceRecordSet"]["Name"] == "www.example.com." for c in b)]  # nothing else at www, in no other batch
     assert {rr["Type"] for rr in records(r53) if rr["Name"] == "www.example.com."} == {"A", "AAAA"}
     assert make_plan(r53, load([str(ZONES)]), "example.com", "gtm").plan.is_empty()
+
+
+def test_overrides_route53_cannot_express_are_warned(r53: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gtm.model import Override
+    from gtm.state.store import AuditEntry, open_store
+
+    zones = public_example(tmp_path / "zones")
+    store = open_store(load([str(zones)]).overrides)
+    store.write(0, [Override("a", "drain", "eu-west", "13.51.100.10", None, "disk", "ops", time.time()),
+                    Override("b", "drain", "us-east", None, "example.com/api", "deploy", "ops", time.time())],
+                AuditEntry(time.time(), "drain", "ops"))
+    assert main(["route53", "plan", str(zones)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: override drain eu-west/13.51.100.10 is not mirrored (on one endpoint: Route53 answers it " \
+           "while its health check passes)" in out
+    assert "warning: override drain us-east for example.com/api is not mirrored (for one service: a region's " \
+           "switch serves every service)" in out

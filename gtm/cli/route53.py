@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -30,6 +31,8 @@ def add_parser(sub: Any) -> None:
                                 "apply leaves every region switch as Route53 has it: a drain is runtime state)")
         if name == "plan":
             p.add_argument("--json", action="store_true", help="the plan as JSON")
+            p.add_argument("--out", metavar="FILE", help="save the plan: `gtm route53 apply FILE` carries out exactly "
+                                                         "this plan, or refuses it if the zone changed since")
             p.add_argument("--detailed-exitcode", action="store_true",
                            help="exit 0 when there are no changes, 2 when there are, 1 on an error")
         else:
@@ -69,8 +72,14 @@ def _drained(config: Any) -> tuple[frozenset[str], list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     from gtm.route53 import aws
+    from gtm.route53.saved import is_saved
     from gtm.route53.sync import destroy_plan, make_plan
 
+    if args.route53_command == "apply" and len(args.paths) == 1 and os.path.isfile(args.paths[0]):
+        with open(args.paths[0], encoding="utf-8", errors="replace") as fh:
+            text = fh.read(10_000_000)
+        if is_saved(text):
+            return _apply_saved(args, text)
     config = load(args.paths)
     zone = args.zone
     if zone is None:
@@ -91,6 +100,15 @@ def run(args: argparse.Namespace) -> int:
     sync = planned(args.zone_id)
     if args.route53_command == "plan":
         print(sync.plan.to_json() if args.json else sync.plan.to_text())
+        if args.out:
+            import time
+
+            from gtm.files import write_atomic
+            from gtm.route53.saved import dumps
+
+            write_atomic(args.out, dumps(sync.plan, sync.zone_id, args.owner, sync.state, sync.checks,
+                                         time.time()).encode())
+            print(f"saved to {args.out}: `gtm route53 apply {args.out}` applies exactly this plan", file=sys.stderr)
         return 2 if args.detailed_exitcode and not sync.plan.is_empty() else 0
     plan = sync.plan
     verb = "gtm route53 " + args.route53_command
@@ -131,4 +149,44 @@ def run(args: argparse.Namespace) -> int:
     if args.wait and change_ids:
         took = aws.wait_in_sync(r53, change_ids)
         print(f"in sync on every Route53 name server after {took:.0f} s")
+    return 0
+
+
+def _apply_saved(args: argparse.Namespace, text: str) -> int:
+    """``gtm route53 apply FILE``: the saved plan exactly, under the zone's lock, if the zone is as it was read."""
+    import time
+
+    from gtm.cli.override import author
+    from gtm.route53 import aws
+    from gtm.route53.saved import loads
+    from gtm.route53.sync import current_state
+
+    plan, zone_id, owner, state, checks, made = loads(text, args.paths[0])
+    if args.owner != "gtm" and args.owner != owner:
+        raise GtmError(f"{args.paths[0]} is a plan of owner {owner}, not {args.owner}")
+    print(plan.to_text())
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(made))
+    if plan.conflicts:
+        print("gtm route53 apply: refusing: the saved plan has conflicts", file=sys.stderr)
+        return 1
+    if plan.is_empty():
+        return 0
+    if plan.destructive() > DESTRUCTIVE_LIMIT and not args.force:
+        print(f"gtm route53 apply: refusing {plan.destructive()} deletes/rewrites without --force", file=sys.stderr)
+        return 1
+    r53 = aws.client(args.profile)
+    lock = aws.take_lock(r53, zone_id, plan.zone, owner, author(), args.force_unlock)
+    try:
+        if current_state(r53, plan.zone, zone_id, owner, plan.checks_after) != state:
+            print(f"gtm route53 apply: refusing {args.paths[0]}: the zone changed since the plan was made ({when}); "
+                  f"plan again", file=sys.stderr)
+            return 1
+        change_ids: list[str] = []
+        done = aws.apply(r53, zone_id, plan, owner, checks, change_ids)
+    finally:
+        aws.release_lock(r53, zone_id, lock)
+    print(f"applied the plan of {when}: {done['checks_created']} health checks created, {done['checks_updated']} "
+          f"updated, {done['batches']} change batches, {done['checks_deleted']} health checks deleted")
+    if args.wait and change_ids:
+        print(f"in sync on every Route53 name server after {aws.wait_in_sync(r53, change_ids):.0f} s")
     return 0

@@ -10,6 +10,7 @@ from gtm.route53 import aws
 from gtm.route53.desired import desired
 from gtm.route53.model import Desired, HealthCheckSpec
 from gtm.route53.plan import ExistingCheck, Plan, diff
+from gtm.route53.saved import state_digest
 from gtm.route53.validate import apply_changes, validate_batch, validate_health_checks
 
 
@@ -21,6 +22,7 @@ class Sync:
     zone_id: str
     desired: Desired
     checks: tuple[ExistingCheck, ...]
+    state: str = ""                        # digest of the zone state read (gtm.route53.saved.state_digest)
 
 
 def make_plan(r53: "aws.Route53", config: Config, zone: str, owner: str, adopt: bool = False,
@@ -56,7 +58,14 @@ def plan_for(r53: "aws.Route53", want: Desired, owner: str, adopt: bool = False,
     if problems:
         raise GtmError("the plan would be refused by Route53: " + "; ".join(problems[:10]) +
                        (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""))
-    return Sync(plan, zone_id, want, tuple(checks))
+    return Sync(plan, zone_id, want, tuple(checks), state_digest(existing, checks))
+
+
+def current_state(r53: "aws.Route53", zone: str, zone_id: str, owner: str, wanted: Sequence[HealthCheckSpec]) -> str:
+    """The digest of the zone state now, read as a plan for ``wanted`` checks reads it."""
+    checks = aws.read_checks(r53, owner, zone, wanted)
+    keys = {c.id: c.key for c in checks if c.key is not None}
+    return state_digest(aws.read_records(r53, zone_id, keys), checks)
 
 
 def run_apply(r53: "aws.Route53", sync: Sync, owner: str) -> dict[str, int]:

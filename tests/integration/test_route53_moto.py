@@ -581,3 +581,30 @@ def test_overrides_route53_cannot_express_are_warned(r53: Any, tmp_path: Path, c
            "while its health check passes)" in out
     assert "warning: override drain us-east for example.com/api is not mirrored (for one service: a region's " \
            "switch serves every service)" in out
+
+
+def test_a_saved_plan_is_applied_exactly_or_refused_when_the_zone_changed(r53: Any, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "plan.json"
+    assert main(["route53", "plan", "--out", str(saved), str(ZONES)]) == 0
+    shown = capsys.readouterr().out
+    assert main(["route53", "apply", "--yes", str(saved)]) == 0
+    applied = capsys.readouterr().out
+    assert applied.startswith(shown.rstrip("\n")) and "applied the plan of" in applied  # the very plan shown
+    assert make_plan(r53, load([str(ZONES)]), "example.com", "gtm").plan.is_empty()
+    # a second saved plan, then someone changes the zone before it is applied: refused, nothing written
+    (tmp_path / "z").mkdir()
+    changed = tmp_path / "z" / "example.com.yaml"
+    changed.write_text((ZONES / "example.com.yaml").read_text().replace("    ttl: 30\n", "    ttl: 45\n", 1))
+    assert main(["route53", "plan", "--out", str(saved), str(changed.parent)]) == 0
+    from gtm.route53.sync import switch_regions
+
+    switch_regions(r53, load([str(ZONES)]), "gtm", "eu-west", True)  # a drain meanwhile: a check's version moves
+    capsys.readouterr()
+    r53.calls.clear()
+    assert main(["route53", "apply", "--yes", "--force", str(saved)]) == 1
+    assert "the zone changed since the plan was made" in capsys.readouterr().err
+    assert {op: n for op, n in r53.calls.items() if op in WRITES} == {"ChangeResourceRecordSets": 2}  # the lock only
+    (tmp_path / "junk.json").write_text('{"format": "gtm-route53-plan/1", "zone": 1}')
+    assert main(["route53", "apply", "--yes", str(tmp_path / "junk.json")]) == 1
+    assert "not a saved gtm route53 plan" in capsys.readouterr().err

@@ -77,6 +77,7 @@ def test_plan_shows_the_whole_tree_and_apply_is_idempotent(r53: Any, capsys: pyt
     r53.calls.clear()
     assert main(["route53", "apply", "--yes", str(ZONES)]) == 0
     assert writes(r53) == 0, r53.calls  # a second apply changes nothing
+    assert sum(r53.calls.values()) == 3, r53.calls  # and reads three times: the zone, its checks, its records
     assert "no changes" in capsys.readouterr().out
     assert "foreign.example.com." in {rr["Name"] for rr in records(r53)}
 

@@ -58,9 +58,11 @@ def world(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 
 
 def states(config, down: set[str]) -> tuple[Effective, dict[str, bool]]:  # type: ignore[no-untyped-def]
+    """gtm's health with the regions ``down`` (every endpoint's check failing), and what Route53's checks see."""
     health = HealthSnapshot(down_checks=frozenset(("web", r, str(e.address)) for r in down
                                                   for e in config.regions[r].endpoints))
-    observed = {f"ep:web:{r}:{e.address}": r not in down for r in REGIONS for e in config.regions[r].endpoints}
+    observed = {f"ep:web:{r}:{e.address}": r not in down for r in config.regions
+                for e in config.regions[r].endpoints}
     return apply(Overrides(), health, config.services), observed
 
 
@@ -159,7 +161,7 @@ def test_a_continent_and_a_country_of_the_same_code_are_two_records(tmp_path) ->
     want = desired(config, "c.test", "t")
     geos = sorted(r.geo for r in want.records if r.name == "geo.c.test." and r.type == "A" and r.geo)
     assert geos == [("continent", "AF"), ("continent", "NA"), ("country", "AF"), ("country", "NA"), ("default",)]
-    health, observed = states_for(config, set())
+    health, observed = states(config, set())
     svc = config.services[0]
     for gtm_geo, r53_geo, region in ((GeoInfo(True, "AF", "NG"), ClientGeo("AF", "NG"), "eu"),
                                      (GeoInfo(True, "AS", "AF"), ClientGeo("AS", "AF"), "ap"),
@@ -168,14 +170,6 @@ def test_a_continent_and_a_country_of_the_same_code_are_two_records(tmp_path) ->
         ours = steering.decide(svc, steering.Client(None, 0, gtm_geo), config, health)
         theirs = simulate(want, observed, "geo.c.test.", "A", geo=r53_geo)
         assert ours.regions[0] == region and set(theirs.addresses) == set(ours.a), (gtm_geo, theirs.trail)
-
-
-def states_for(config, down: set[str]) -> tuple[Effective, dict[str, bool]]:  # type: ignore[no-untyped-def]
-    health = HealthSnapshot(down_checks=frozenset(("web", r, str(e.address)) for r in down
-                                                  for e in config.regions[r].endpoints))
-    observed = {f"ep:web:{r}:{e.address}": r not in down for r in config.regions
-                for e in config.regions[r].endpoints}
-    return apply(Overrides(), health, config.services), observed
 
 
 # -- latency and proximity: the next nearest region when the nearest is down ----------------------------------------
@@ -220,7 +214,7 @@ def test_proximity_falls_back_to_the_next_nearest_as_gtm_does(near, down: set[st
     from gtm.route53.simulate import latency_order
 
     config, want = near
-    health, observed = states_for(config, down)
+    health, observed = states(config, down)
     svc = config.services[0]
     aws = [config.regions[r].aws_region for r in svc.regions]
     for place, (lat, lon) in PLACES.items():

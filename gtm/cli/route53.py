@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from gtm.cli.loading import load
-from gtm.errors import GtmError
+from gtm.errors import GtmError, UsageError
 
 DESTRUCTIVE_LIMIT = 10  # deletes and rewrites above this need --force
 
@@ -22,7 +22,8 @@ def add_parser(sub: Any) -> None:
         p.add_argument("paths", nargs="+", metavar="PATH")
         p.add_argument("--zone", help="the hosted zone (default: the config's only zone with services)")
         p.add_argument("--zone-id", help="the hosted zone's id, where two public zones have its name")
-        p.add_argument("--owner", default="gtm", help="owner id marking what this installation manages (default gtm)")
+        p.add_argument("--owner", help="owner id marking what this installation manages (default gtm; a saved plan "
+                                       "carries its own)")
         p.add_argument("--profile", help="AWS profile (default: boto3's standard chain)")
         if name != "destroy":
             p.add_argument("--adopt", action="store_true", help="take over records at managed names that are not ours")
@@ -34,7 +35,8 @@ def add_parser(sub: Any) -> None:
             p.add_argument("--out", metavar="FILE", help="save the plan: `gtm route53 apply FILE` carries out exactly "
                                                          "this plan, or refuses it if the zone changed since")
             p.add_argument("--detailed-exitcode", action="store_true",
-                           help="exit 0 when there are no changes, 2 when there are, 1 on an error")
+                           help="exit 0 when there are no changes, 2 when there are, 1 on an error or a conflict "
+                                "that stops apply")
         else:
             p.add_argument("--yes", action="store_true", help="go ahead without asking")
             p.add_argument("--force", action="store_true",
@@ -80,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             text = fh.read(10_000_000)
         if is_saved(text):
             return _apply_saved(args, text)
+    args.owner = args.owner or "gtm"
     config = load(args.paths)
     zone = args.zone
     if zone is None:
@@ -91,15 +94,18 @@ def run(args: argparse.Namespace) -> int:
     zone = zone.lower().rstrip(".") + "."
     r53 = aws.client(args.profile)
 
+    drained, notes = _drained(config) if args.route53_command != "destroy" else (frozenset(), [])
+
     def planned(zone_id: str | None) -> Any:
         if args.route53_command == "destroy":
             return destroy_plan(r53, zone, args.owner, zone_id)
-        drained, notes = _drained(config)
         return make_plan(r53, config, zone, args.owner, args.adopt, drained, args.restore_drains, zone_id, notes)
 
     sync = planned(args.zone_id)
     if args.route53_command == "plan":
         print(sync.plan.to_json() if args.json else sync.plan.to_text())
+        if args.detailed_exitcode and sync.plan.conflicts:
+            return 1  # apply would refuse: not "in sync", whatever else the plan holds
         if args.out:
             import time
 
@@ -131,10 +137,11 @@ def run(args: argparse.Namespace) -> int:
     # Under the zone's lock, planned again: the changes made are the ones shown, or none.
     from gtm.cli.override import author
 
-    lock = aws.take_lock(r53, sync.zone_id, zone, args.owner, author(), args.force_unlock)
+    lock = aws.take_lock(r53, sync.zone_id, zone, args.owner, author(), args.force_unlock,
+                         seconds=plan.apply_seconds())
     try:
         again = planned(sync.zone_id)
-        if again.plan.to_text() != plan.to_text():
+        if not again.plan.same_changes(plan):
             print(f"{verb}: refusing: the zone changed between the plan shown and the lock; run again",
                   file=sys.stderr)
             return 1
@@ -146,10 +153,19 @@ def run(args: argparse.Namespace) -> int:
           f"{done['batches']} change batches, {done['checks_deleted']} health checks deleted"
           + (f" ({done['lost_responses']} batch responses lost, and the batches found applied)"
              if done["lost_responses"] else ""))
-    if args.wait and change_ids:
-        took = aws.wait_in_sync(r53, change_ids)
-        print(f"in sync on every Route53 name server after {took:.0f} s")
+    _wait(r53, args, change_ids, done)
     return 0
+
+
+def _wait(r53: Any, args: argparse.Namespace, change_ids: list[str], done: dict[str, int]) -> None:
+    from gtm.route53 import aws
+
+    if not args.wait or not change_ids:
+        return
+    took = aws.wait_in_sync(r53, change_ids)
+    lost = f" (not the {done['lost_responses']} batch(es) whose response was lost: no change id to ask about)" \
+        if done.get("lost_responses") else ""
+    print(f"in sync on every Route53 name server after {took:.0f} s{lost}")
 
 
 def _apply_saved(args: argparse.Namespace, text: str) -> int:
@@ -162,8 +178,12 @@ def _apply_saved(args: argparse.Namespace, text: str) -> int:
     from gtm.route53.sync import current_state
 
     plan, zone_id, owner, state, checks, made = loads(text, args.paths[0])
-    if args.owner != "gtm" and args.owner != owner:
+    if args.owner is not None and args.owner != owner:
         raise GtmError(f"{args.paths[0]} is a plan of owner {owner}, not {args.owner}")
+    given = [flag for flag, on in (("--zone", args.zone), ("--zone-id", args.zone_id), ("--adopt", args.adopt),
+                                   ("--restore-drains", args.restore_drains)) if on]
+    if given:
+        raise UsageError(f"{', '.join(given)}: a saved plan is applied as it was planned; give them to plan --out")
     print(plan.to_text())
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(made))
     if plan.conflicts:
@@ -174,8 +194,14 @@ def _apply_saved(args: argparse.Namespace, text: str) -> int:
     if plan.destructive() > DESTRUCTIVE_LIMIT and not args.force:
         print(f"gtm route53 apply: refusing {plan.destructive()} deletes/rewrites without --force", file=sys.stderr)
         return 1
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("gtm route53 apply: not a terminal; pass --yes to go ahead", file=sys.stderr)
+            return 1
+        if input("apply this saved plan? [y/N] ").strip().lower() not in ("y", "yes"):
+            return 1
     r53 = aws.client(args.profile)
-    lock = aws.take_lock(r53, zone_id, plan.zone, owner, author(), args.force_unlock)
+    lock = aws.take_lock(r53, zone_id, plan.zone, owner, author(), args.force_unlock, seconds=plan.apply_seconds())
     try:
         if current_state(r53, plan.zone, zone_id, owner, plan.checks_after) != state:
             print(f"gtm route53 apply: refusing {args.paths[0]}: the zone changed since the plan was made ({when}); "
@@ -187,6 +213,5 @@ def _apply_saved(args: argparse.Namespace, text: str) -> int:
         aws.release_lock(r53, zone_id, lock)
     print(f"applied the plan of {when}: {done['checks_created']} health checks created, {done['checks_updated']} "
           f"updated, {done['batches']} change batches, {done['checks_deleted']} health checks deleted")
-    if args.wait and change_ids:
-        print(f"in sync on every Route53 name server after {aws.wait_in_sync(r53, change_ids):.0f} s")
+    _wait(r53, args, change_ids, done)
     return 0

@@ -491,12 +491,13 @@ def _lock_until(r: RecordSpec) -> float:
 
 
 def take_lock(r53: Route53, zone_id: str, zone: str, owner: str, holder: str, force: bool = False,
-              now: Callable[[], float] = time.time) -> RecordSpec:
+              now: Callable[[], float] = time.time, seconds: float = LOCK_SECONDS) -> RecordSpec:
     """The apply lock of ``zone``: a TXT record ``_gtm-lock.<zone>`` created with CREATE, which Route53 refuses
     when it exists, so two applies never run at once. A lock past its time (an apply that died), or any lock with
     ``force``, is replaced in one batch that deletes exactly the lock read (refused if it changed meanwhile).
-    GtmError naming the holder otherwise."""
-    mine = lock_record(zone, owner, holder, now() + LOCK_SECONDS)
+    GtmError naming the holder otherwise. ``seconds``: how long the apply may take (the plan's estimate and a
+    margin): past it, the lock counts as left by an apply that died."""
+    mine = lock_record(zone, owner, holder, now() + seconds)
     try:
         r53.call("change_resource_record_sets", HostedZoneId=zone_id, ChangeBatch={
             "Comment": f"gtm {owner} lock", "Changes": [{"Action": "CREATE", "ResourceRecordSet": to_aws(mine, zone_id, {})}]})
@@ -507,6 +508,8 @@ def take_lock(r53: Route53, zone_id: str, zone: str, owner: str, holder: str, fo
     held = read_lock(r53, zone_id, zone)
     if held is None:
         raise GtmError(f"the apply lock {LOCK_PREFIX}{zone} could not be taken; try again")
+    if held.values == mine.values:  # our own CREATE went through, and its retry (a lost response) was refused
+        return mine
     if not force and _lock_until(held) > now():
         raise GtmError(f"another apply holds the lock of {zone}: {held.values[0]} (if it died, run again with "
                        f"--force-unlock)")
@@ -516,7 +519,10 @@ def take_lock(r53: Route53, zone_id: str, zone: str, owner: str, holder: str, fo
                 {"Action": "DELETE", "ResourceRecordSet": held.raw or to_aws(held, zone_id, {})},
                 {"Action": "CREATE", "ResourceRecordSet": to_aws(mine, zone_id, {})}]})
     except AwsError as e:
-        raise GtmError(f"the apply lock of {zone} changed while it was being taken over ({e}); try again") from None
+        now_held = read_lock(r53, zone_id, zone)
+        if now_held is None or now_held.values != mine.values:  # (else: ours, the response to it was lost)
+            raise GtmError(f"the apply lock of {zone} changed while it was being taken over ({e}); try again") \
+                from None
     log.warning("took over the apply lock of %s: %s", zone, held.values[0])
     return mine
 
@@ -528,8 +534,14 @@ def release_lock(r53: Route53, zone_id: str, lock: RecordSpec) -> None:
             "Comment": "gtm lock released", "Changes": [{"Action": "DELETE",
                                                          "ResourceRecordSet": to_aws(lock, zone_id, {})}]})
     except GtmError as e:
-        log.warning("could not release the apply lock %s (%s); the next apply takes it over after %d s",
-                    lock.name, e, LOCK_SECONDS)
+        zone = lock.name[len(LOCK_PREFIX):]
+        try:
+            still = read_lock(r53, zone_id, zone)
+        except GtmError:
+            still = lock
+        if still is not None and still.values == lock.values:  # (gone: a retried DELETE that had gone through)
+            log.warning("could not release the apply lock %s (%s); the next apply takes it over once its time "
+                        "is past (or with --force-unlock)", lock.name, e)
 
 
 def set_inverted(r53: Route53, check: ExistingCheck, inverted: bool) -> None:

@@ -310,27 +310,35 @@ class _Builder:
             if target is not None:
                 self.add(RecordSpec(name, rtype, None, alias=target, evaluate_target_health=False))
             return
-        seen: dict[str, str] = {}
         unmapped = [r for r in service.regions if self.config.regions[r].aws_region is None]
         for region in unmapped:
             self._warn(f"service {service.key}: region {region} has no aws_region; it gets no latency record "
                        "(it is answered only when every region with one is down)")
+        groups: dict[str, list[str]] = {}  # AWS region -> the service's regions there, in configured order
         for region in service.regions:
             aws = self.config.regions[region].aws_region
-            if aws is None:
-                continue
-            if aws in seen:
-                self._warn(f"service {service.key}: regions {seen[aws]} and {region} share aws_region {aws}; "
-                           f"Route53 allows one latency record per AWS region, {seen[aws]} gets it")
-                continue
-            if self.pool(service, name, rtype, family, region) is None:
-                continue  # no endpoint of this family: no record (Route53 picks the next lowest latency)
-            seen[aws] = region
-            target = self.chain(service, name, rtype, family, [region] + unmapped)
+            if aws is not None and self.pool(service, name, rtype, family, region) is not None:
+                groups.setdefault(aws, []).append(region)  # (no endpoint of this family: no record for it)
+        for aws, regions in groups.items():
+            if len(regions) > 1:
+                self._warn(f"service {service.key}: regions {', '.join(regions)} share aws_region {aws}; Route53 "
+                           f"allows one latency record per AWS region: it answers them in that order")
+            target = self.chain(service, name, rtype, family, regions + unmapped)
             if target is not None:
                 self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "lat", aws), alias=target,
                                     evaluate_target_health=True, region=aws,
-                                    health_check=self.region_check(service, region)))
+                                    health_check=self.group_check(service, regions)))
+
+    def group_check(self, service: Service, regions: list[str]) -> str:
+        """The check of a latency record: its region's check; for regions sharing an AWS region, a CALCULATED
+        check healthy while one of theirs is (so that Route53 moves on only when all of them are down)."""
+        children = [self.region_check(service, r) for r in regions]
+        if len(children) == 1:
+            return children[0]
+        key = f"any:{','.join(children)}"
+        self.checks.setdefault(key, HealthCheckSpec(key, "CALCULATED", children=tuple(children), health_threshold=1,
+                                                    region=regions[0]))
+        return key
 
     def _unexpressible(self, service: Service) -> None:
         p = service.policy

@@ -78,6 +78,18 @@ class Plan:
         """US dollars a month for the health checks once applied, at :data:`CHECK_PRICES`."""
         return round(sum(check_price(c) for c in self.checks_after), 2)
 
+    def same_changes(self, other: "Plan") -> bool:
+        """Whether ``other`` makes the very changes this plan makes (the warnings aside)."""
+        return (self.create_checks, self.update_checks, self.replace_checks, self.delete_checks, self.batches,
+                self.conflicts) == (other.create_checks, other.update_checks, other.replace_checks,
+                                    other.delete_checks, other.batches, other.conflicts)
+
+    def apply_seconds(self) -> float:
+        """How long an apply of this plan may take at Route53's CreateHealthCheck rate (the burst, then the
+        rate), with an hour's margin for everything else."""
+        creates = len(self.create_checks) + len(self.replace_checks)
+        return 3600.0 + max(0.0, creates - CREATE_CHECK_BURST) / CREATE_CHECK_RATE * 2
+
     def switch_changes(self) -> int:
         """Region switches whose ``Inverted`` this plan changes."""
         return sum(1 for old, new in self.update_checks if new.key.startswith("switch:")
@@ -377,6 +389,11 @@ def batch(changes: list[Change], max_records: int | None = None,
     def group(r: RecordSpec) -> tuple[str, str]:
         return (r.name, "") if r.name in bound else (r.name, r.type)
 
+    if bound:  # every change at a bound name next to the others, where the last of them was (all targets exist)
+        last = {c[1].name: i for i, c in enumerate(changes) if c[1].name in bound}
+        at = {n: [c for c in changes if c[1].name == n] for n in last}
+        changes = [x for i, c in enumerate(changes) if c[1].name not in bound or last[c[1].name] == i
+                   for x in (at[c[1].name] if c[1].name in bound else [c])]
     groups: list[list[Change]] = []
     for c in changes:
         if groups and group(groups[-1][0][1]) == group(c[1]):

@@ -609,3 +609,43 @@ def test_a_saved_plan_is_applied_exactly_or_refused_when_the_zone_changed(r53: A
     (tmp_path / "junk.json").write_text('{"format": "gtm-route53-plan/1", "zone": 1}')
     assert main(["route53", "apply", "--yes", str(tmp_path / "junk.json")]) == 1
     assert "not a saved gtm route53 plan" in capsys.readouterr().err
+
+
+def test_a_lock_whose_create_response_was_lost_is_still_ours(r53: Any) -> None:
+    """The CREATE of the lock goes through, its response is lost, and the retry is refused as "already exists":
+    the lock read back is ours (same value), so the apply goes on instead of refusing itself."""
+    zone_id = aws.find_zone(r53, "example.com.")
+    real = r53.api.change_resource_record_sets
+    calls = {"n": 0}
+
+    def lost_then_refused(**kw: Any) -> Any:
+        calls["n"] += 1
+        out = real(**kw)
+        if calls["n"] == 1:  # Route53 has it; what the caller sees is the retry's answer
+            raise aws.AwsError("Route53 change_resource_record_sets: InvalidChangeBatch: Tried to create resource "
+                               "record set [name='_gtm-lock.example.com.', type='TXT'] but it already exists",
+                               "InvalidChangeBatch")
+        return out
+
+    monkeypatch_api = pytest.MonkeyPatch()
+    monkeypatch_api.setattr(r53.api, "change_resource_record_sets", lost_then_refused)
+    try:
+        mine = aws.take_lock(r53, zone_id, "example.com.", "gtm", "me@here")
+    finally:
+        monkeypatch_api.undo()
+    assert [rr["ResourceRecords"][0]["Value"] for rr in records(r53) if rr["Name"] == "_gtm-lock.example.com."] == \
+        [mine.values[0]]
+
+
+def test_conflicts_are_not_in_sync_for_a_pipeline(r53: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    zone_id = aws.find_zone(r53, "example.com.")
+    assert main(["route53", "apply", "--yes", str(ZONES)]) == 0
+    r53.api.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "CREATE",
+        "ResourceRecordSet": {"Name": "www.example.com.", "Type": "CNAME", "TTL": 60,
+                              "ResourceRecords": [{"Value": "elsewhere.example.net"}]}}]})
+    assert main(["route53", "plan", "--detailed-exitcode", str(ZONES)]) == 1
+    capsys.readouterr()
+    saved = tmp_path / "plan.json"
+    assert main(["route53", "plan", "--out", str(saved), str(ZONES)]) == 0
+    assert main(["route53", "apply", "--yes", "--adopt", str(saved)]) == 2  # flags a saved plan cannot take
+    assert "--adopt: a saved plan is applied as it was planned" in capsys.readouterr().err

@@ -222,3 +222,40 @@ def test_proximity_falls_back_to_the_next_nearest_as_gtm_does(near, down: set[st
                                health)
         theirs = simulate(want, observed, "near.n.test.", "A", latency_region=latency_order(lat, lon, aws))
         assert set(theirs.addresses) == set(ours.a), (place, ours.regions, theirs.trail)
+
+
+SHARED = """\
+zone: s.test
+soa: {}
+ns: [ns1]
+records: {ns1: {A: 13.0.2.53}}
+regions:   # a and b share an AWS region (and its place)
+  a: {location: {lat: 50.1, lon: 8.7}, aws_region: eu-central-1, endpoints: [13.0.2.10]}
+  b: {location: {lat: 50.1, lon: 8.7}, aws_region: eu-central-1, endpoints: [13.0.2.20]}
+  c: {location: {lat: 38.9, lon: -77.4}, aws_region: us-east-1, endpoints: [13.0.2.30]}
+monitors:
+  web: {type: http, port: 80, path: /h, interval: 10, rise: 3, fall: 3}
+services:
+  near: {regions: [a, b, c], monitor: web, policy: proximity}
+"""
+
+
+@pytest.mark.parametrize("down", [set(c) for n in range(4) for c in itertools.combinations("abc", n)],
+                         ids=lambda d: "down:" + ",".join(sorted(d)) if d else "all-up")
+def test_regions_sharing_an_aws_region_are_all_answered(tmp_path, down: set[str]) -> None:  # type: ignore[no-untyped-def]
+    """One latency record per AWS region: a and b share eu-central-1's, whose chain holds both and whose check
+    is healthy while either is; so b answers when a is down, before Route53 moves on to c."""
+    from gtm.model import Location
+    from gtm.route53.simulate import latency_order
+
+    (tmp_path / "s.yaml").write_text(SHARED)
+    config = load([str(tmp_path)])
+    want = desired(config, "s.test", "t")
+    health, observed = states(config, down)
+    svc = config.services[0]
+    for lat, lon in ((52.5, 13.4), (40.7, -74.0), (1.3, 103.8)):  # Berlin, New York, Singapore
+        ours = steering.decide(svc, steering.Client(None, 0, GeoInfo(True, location=Location(lat, lon))), config,
+                               health)
+        theirs = simulate(want, observed, "near.s.test.", "A",
+                          latency_region=latency_order(lat, lon, ["eu-central-1", "us-east-1"]))
+        assert set(theirs.addresses) == set(ours.a), ((lat, lon), ours.regions, theirs.trail)

@@ -14,6 +14,12 @@ check that gtm's reads come out right despite them.
    are unique in the zone (a hash of name and type in each).
 5. UpdateHealthCheck ignores ResetElements: gtm sends it to clear a field (e.g. a monitor's host), as Route53
    requires; on moto the field stays, so the plan after such an apply is not empty there.
+6. Moto has no CIDR collection API (404), and it drops an rrset's CidrRoutingConfig: it stores the rrset
+   and returns it without that config. This is why gtm does not yet mirror geo rules on CIDR as CIDR routing. It
+   warns instead, and a test of such a mirror would need fakes of both the collection API and the read-back.
+7. A CREATE at a name and type that has an rrset with other values adds a second rrset (Route53 refuses it:
+   the rrset exists). gtm's apply lock relies on Route53's refusal, so the tests inject it where a lock meets
+   another.
 """
 from __future__ import annotations
 
@@ -112,3 +118,35 @@ def test_moto_gap_5_reset_elements_is_ignored(r53: Any) -> None:
     config = r53.api.get_health_check(HealthCheckId=check["Id"])["HealthCheck"]["HealthCheckConfig"]
     assert config.get("FullyQualifiedDomainName") == "a.gaps.test", \
         "moto now honours ResetElements: tighten test_route53_lifecycle.py::test_a_cleared_monitor_field_is_reset"
+
+
+def test_moto_gap_6_no_cidr_collections_and_cidr_routing_is_dropped(r53: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="404"):
+        r53.api.list_cidr_collections()
+    zone = r53.api.create_hosted_zone(Name="example.com", CallerReference="gap6")["HostedZone"]["Id"]
+    rr = {"Name": "w.example.com.", "Type": "A", "TTL": 60, "SetIdentifier": "x", "ResourceRecords": [{"Value": "8.8.8.8"}],
+          "CidrRoutingConfig": {"CollectionId": "c-1", "LocationName": "loc1"}}
+    r53.api.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "CREATE",
+                                                                                    "ResourceRecordSet": rr}]})
+    [back] = [r for r in r53.api.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+              if r["Name"] == "w.example.com."]
+    assert "CidrRoutingConfig" not in back and back["SetIdentifier"] == "x"
+
+
+def test_moto_gap_7_create_over_an_rrset_of_other_values_adds_a_second(r53: Any) -> None:
+    zone = r53.api.create_hosted_zone(Name="example.com", CallerReference="gap7")["HostedZone"]["Id"]
+
+    def change(action: str, rr: dict[str, Any]) -> None:
+        r53.api.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": action,
+                                                                                        "ResourceRecordSet": rr}]})
+
+    def at(name: str) -> int:
+        return len([r for r in r53.api.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+                    if r["Name"] == name])
+
+    one = {"Name": "l.example.com.", "Type": "TXT", "TTL": 60, "ResourceRecords": [{"Value": '"a"'}]}
+    change("CREATE", one)
+    change("CREATE", {**one, "ResourceRecords": [{"Value": '"b"'}]})  # Route53 refuses it: the rrset exists
+    assert at("l.example.com.") == 2

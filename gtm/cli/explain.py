@@ -18,9 +18,9 @@ import urllib.request
 from typing import Any
 
 from gtm.admin.app import read_token
-from gtm.admin.explain import explain_table, qtype_of
+from gtm.admin.explain import client_key, explain_table, qtype_of
 from gtm.cli.loading import build, load
-from gtm.errors import GtmError
+from gtm.errors import GtmError, UsageError
 from gtm.fleet import nodes_of
 
 
@@ -92,7 +92,11 @@ def render(info: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    qtype_of(args.type)  # a bad type is reported before anything is asked
+    try:  # bad values are usage errors (exit 2), reported before any node is asked
+        qtype_of(args.type)
+        client_key(args.client)
+    except GtmError as e:
+        raise UsageError(str(e)) from None
     info, source = None, ""
     if not args.offline and not args.health:
         config = load(args.paths)

@@ -207,8 +207,9 @@ def test_health_file_with_every_region_down_shows_the_fail_mode(cfg: Path) -> No
 # -- errors ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("client", ["1.2.3", "31.10.1.0/33", "2001:db8::/129", ""])
 def test_bad_client_is_a_one_line_error(cfg: Path, client: str) -> None:
+    """A usage error, found before any node is asked (whatever listens on the default admin address)."""
     done = gtm("explain", cfg, fqdn("geo"), "--client", client)
-    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert done.returncode == 2, (done.stdout, done.stderr)
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1 and "--client" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr

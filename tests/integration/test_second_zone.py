@@ -56,7 +56,8 @@ def test_two_zones_with_their_own_www_check_serve_and_drain_apart(zones: Path, g
     assert re.search(r"^example\.org\. ok: 4 records, 1 service ", checked.stdout, re.M), checked.stdout
 
     admin = tmp_path / "admin.yaml"  # the node's admin API, for its status and metrics (no token: on loopback only)
-    admin.write_text("admin: {listen: 127.0.0.1:0}\n")
+    # (no prober reports to it here: it serves without waiting out the first round of reports)
+    admin.write_text("admin: {listen: 127.0.0.1:0}\nhealth: {start_timeout: 0.5}\n")
     srv = gtm_server(zones, admin)
     assert sorted(addresses(ask(srv.port, "www.example.org.", "A"))) == EU_WEST  # failover: eu-west first
     assert sorted(addresses(ask(srv.port, "www.example.com.", "A", UK))) == EU_WEST

@@ -119,21 +119,9 @@ def run(args: argparse.Namespace) -> int:
     plan = sync.plan
     verb = "gtm route53 " + args.route53_command
     print(plan.to_text())
-    if plan.conflicts:  # half a service mirrored is worse than none: settle the conflicts first
-        print(f"{verb}: refusing: {len(plan.conflicts)} record set(s) at managed names are not gtm's "
-              f"(owner {args.owner}); remove them or pass --adopt to take them over", file=sys.stderr)
-        return 1
-    if plan.is_empty():  # nothing to write: no lock either (a second apply is reads only)
-        return 0
-    if plan.destructive() > DESTRUCTIVE_LIMIT and not args.force:
-        print(f"{verb}: refusing {plan.destructive()} deletes/rewrites without --force", file=sys.stderr)
-        return 1
-    if not args.yes:
-        if not sys.stdin.isatty():
-            print(f"{verb}: not a terminal; pass --yes to go ahead", file=sys.stderr)
-            return 1
-        if input("apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
-            return 1
+    stop = _gate(plan, args, verb, "apply these changes?")
+    if stop is not None:
+        return stop
     # Under the zone's lock, planned again: the changes made are the ones shown, or none.
     from gtm.cli.override import author
 
@@ -155,6 +143,27 @@ def run(args: argparse.Namespace) -> int:
              if done["lost_responses"] else ""))
     _wait(r53, args, change_ids, done)
     return 0
+
+
+def _gate(plan: Any, args: argparse.Namespace, verb: str, question: str, owner: str | None = None) -> int | None:
+    """Whether ``plan`` may go ahead: None to go on, else the exit code (conflicts, nothing to do, too many
+    deletes without --force, no --yes and no "y" on a terminal)."""
+    if plan.conflicts:  # half a service mirrored is worse than none: settle the conflicts first
+        print(f"{verb}: refusing: {len(plan.conflicts)} record set(s) at managed names are not gtm's "
+              f"(owner {owner or args.owner}); remove them or pass --adopt to take them over", file=sys.stderr)
+        return 1
+    if plan.is_empty():  # nothing to write: no lock either (a second apply is reads only)
+        return 0
+    if plan.destructive() > DESTRUCTIVE_LIMIT and not args.force:
+        print(f"{verb}: refusing {plan.destructive()} deletes/rewrites without --force", file=sys.stderr)
+        return 1
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"{verb}: not a terminal; pass --yes to go ahead", file=sys.stderr)
+            return 1
+        if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+            return 1
+    return None
 
 
 def _wait(r53: Any, args: argparse.Namespace, change_ids: list[str], done: dict[str, int]) -> None:
@@ -186,20 +195,9 @@ def _apply_saved(args: argparse.Namespace, text: str) -> int:
         raise UsageError(f"{', '.join(given)}: a saved plan is applied as it was planned; give them to plan --out")
     print(plan.to_text())
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(made))
-    if plan.conflicts:
-        print("gtm route53 apply: refusing: the saved plan has conflicts", file=sys.stderr)
-        return 1
-    if plan.is_empty():
-        return 0
-    if plan.destructive() > DESTRUCTIVE_LIMIT and not args.force:
-        print(f"gtm route53 apply: refusing {plan.destructive()} deletes/rewrites without --force", file=sys.stderr)
-        return 1
-    if not args.yes:
-        if not sys.stdin.isatty():
-            print("gtm route53 apply: not a terminal; pass --yes to go ahead", file=sys.stderr)
-            return 1
-        if input("apply this saved plan? [y/N] ").strip().lower() not in ("y", "yes"):
-            return 1
+    stop = _gate(plan, args, "gtm route53 apply", "apply this saved plan?", owner)
+    if stop is not None:
+        return stop
     r53 = aws.client(args.profile)
     lock = aws.take_lock(r53, zone_id, plan.zone, owner, author(), args.force_unlock, seconds=plan.apply_seconds())
     try:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import secrets
 import time
+from dataclasses import replace
 from typing import Any, Callable, Iterable, Protocol
 
 import boto3
@@ -442,8 +443,6 @@ def applied(r53: Route53, zone_id: str, batch: Iterable[tuple[str, RecordSpec]],
 
 
 def _same(r: RecordSpec) -> RecordSpec:
-    from dataclasses import replace
-
     return replace(r, values=tuple(sorted(r.values)), raw=None)
 
 
@@ -505,9 +504,12 @@ def take_lock(r53: Route53, zone_id: str, zone: str, owner: str, holder: str, fo
     except AwsError as e:
         if e.code != "InvalidChangeBatch":  # Route53 refuses the CREATE of an rrset that exists: someone holds it
             raise
+        failure: GtmError = e
+    except GtmError as e:  # no answer (a timeout): the CREATE may have gone through; look
+        failure = e
     held = read_lock(r53, zone_id, zone)
     if held is None:
-        raise GtmError(f"the apply lock {LOCK_PREFIX}{zone} could not be taken; try again")
+        raise GtmError(f"the apply lock {LOCK_PREFIX}{zone} could not be taken ({failure}); try again")
     if held.values == mine.values:  # our own CREATE went through, and its retry (a lost response) was refused
         return mine
     if not force and _lock_until(held) > now():

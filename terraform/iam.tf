@@ -3,8 +3,9 @@
 # resource Route53 accepts for it. Actions without resource-level permissions take "*".
 
 locals {
-  zone_arn        = local.zone_id == null ? null : "arn:${data.aws_partition.current.partition}:route53:::hostedzone/${local.zone_id}"
-  healthcheck_arn = "arn:${data.aws_partition.current.partition}:route53:::healthcheck/*"
+  zone_arn           = local.zone_id == null ? null : "arn:${data.aws_partition.current.partition}:route53:::hostedzone/${local.zone_id}"
+  healthcheck_arn    = "arn:${data.aws_partition.current.partition}:route53:::healthcheck/*"
+  cidrcollection_arn = "arn:${data.aws_partition.current.partition}:route53:::cidrcollection/*"
 }
 
 data "aws_iam_policy_document" "route53" {
@@ -97,6 +98,23 @@ data "aws_iam_policy_document" "route53" {
     effect    = "Allow"
     actions   = ["route53:ChangeTagsForResource"]
     resources = [local.healthcheck_arn]
+  }
+
+  # plan: find the owner's CIDR collection for the zone (geo rules on CIDR blocks); a listing of the account.
+  statement {
+    sid       = "ListCidrCollections"
+    effect    = "Allow"
+    actions   = ["route53:ListCidrCollections"]
+    resources = ["*"]
+  }
+
+  # plan and apply: read, create, change and delete CIDR collections (gtm's are named gtm-<owner>-<zone>).
+  statement {
+    sid    = "WriteCidrCollections"
+    effect = "Allow"
+    actions = ["route53:ListCidrLocations", "route53:ListCidrBlocks", "route53:CreateCidrCollection",
+    "route53:ChangeCidrCollection", "route53:DeleteCidrCollection"]
+    resources = [local.cidrcollection_arn]
   }
 
   lifecycle {

@@ -201,7 +201,7 @@ def _apply_saved(args: argparse.Namespace, text: str) -> int:
     r53 = aws.client(args.profile)
     lock = aws.take_lock(r53, zone_id, plan.zone, owner, author(), args.force_unlock, seconds=plan.apply_seconds())
     try:
-        if current_state(r53, plan.zone, zone_id, owner, plan.checks_after) != state:
+        if current_state(r53, plan.zone, zone_id, owner, plan.checks_after, state) != state:
             print(f"gtm route53 apply: refusing {args.paths[0]}: the zone changed since the plan was made ({when}); "
                   f"plan again", file=sys.stderr)
             return 1

@@ -2,7 +2,8 @@
 
 Reads are paginated with a guard against a page that repeats (moto never returns NextRecordIdentifier).
 Writes follow the plan's order: health checks first (children before the CALCULATED checks that combine them),
-then the record batches, then the deletion of checks nothing uses any more. Throttling and
+then the CIDR collection's new blocks, then the record batches, then the blocks no record names any more, then
+the deletion of checks nothing uses any more. Throttling and
 PriorRequestNotComplete are retried with exponential backoff; credentials, region and profile come from
 boto3's standard chain.
 """
@@ -22,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from gtm.errors import ApplyError, GtmError
 from gtm.route53.model import HealthCheckSpec, RecordSpec
 from gtm.route53.limits import CREATE_CHECK_BURST, CREATE_CHECK_RATE
-from gtm.route53.plan import ExistingCheck, Plan, normal_field
+from gtm.route53.plan import Collection, ExistingCheck, Plan, normal_field
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,12 @@ class Api(Protocol):
     def update_health_check(self, **kwargs: Any) -> Any: ...
     def delete_health_check(self, **kwargs: Any) -> Any: ...
     def change_tags_for_resource(self, **kwargs: Any) -> Any: ...
+    def list_cidr_collections(self, **kwargs: Any) -> Any: ...
+    def list_cidr_locations(self, **kwargs: Any) -> Any: ...
+    def list_cidr_blocks(self, **kwargs: Any) -> Any: ...
+    def create_cidr_collection(self, **kwargs: Any) -> Any: ...
+    def change_cidr_collection(self, **kwargs: Any) -> Any: ...
+    def delete_cidr_collection(self, **kwargs: Any) -> Any: ...
 
 
 class Route53:
@@ -215,6 +222,7 @@ def to_spec(rr: dict[str, Any], check_keys: dict[str, str]) -> RecordSpec:
             geo = ("country", g["CountryCode"])
     alias = rr.get("AliasTarget")
     hc = rr.get("HealthCheckId")
+    cidr = rr.get("CidrRoutingConfig")
     return RecordSpec(
         name=_name(rr["Name"]), type=rr["Type"], set_id=rr.get("SetIdentifier"), ttl=rr.get("TTL"),
         values=tuple(v["Value"] for v in rr.get("ResourceRecords", [])),
@@ -222,6 +230,7 @@ def to_spec(rr: dict[str, Any], check_keys: dict[str, str]) -> RecordSpec:
         evaluate_target_health=bool(alias and alias.get("EvaluateTargetHealth")),
         health_check=check_keys.get(hc, hc) if hc else None, failover=rr.get("Failover"),
         weight=rr.get("Weight"), geo=geo, region=rr.get("Region"), multivalue=bool(rr.get("MultiValueAnswer")),
+        cidr=(check_keys.get(cidr["CollectionId"], cidr["CollectionId"]), cidr["LocationName"]) if cidr else None,
         raw=rr)
 
 
@@ -250,7 +259,97 @@ def to_aws(r: RecordSpec, zone_id: str, check_ids: dict[str, str]) -> dict[str, 
         rr["Region"] = r.region
     if r.multivalue:
         rr["MultiValueAnswer"] = True
+    if r.cidr is not None:
+        rr["CidrRoutingConfig"] = {"CollectionId": check_ids.get(r.cidr[0], r.cidr[0]), "LocationName": r.cidr[1]}
     return rr
+
+
+# -- the CIDR collection ------------------------------------------------------------------------------------
+CIDR_CHANGE_MAX = 1000  # CIDR blocks in one ChangeCidrCollection request
+
+
+def _pages(fetch: Callable[..., Any], key: str, **kwargs: Any) -> list[Any]:
+    """Every item of a NextToken-paged CIDR listing (``fetch(**kwargs)`` one page)."""
+    out: list[Any] = []
+    tokens: set[str] = set()
+    while True:
+        page = fetch(**kwargs)
+        out += page.get(key, [])
+        token = page.get("NextToken")
+        if not token or token in tokens:
+            return out
+        tokens.add(token)
+        kwargs["NextToken"] = token
+
+
+def find_collection(r53: Route53, name: str) -> tuple[str, int] | None:
+    """The id and CollectionVersion of the account's CIDR collection ``name`` (None: there is none)."""
+    for c in _pages(lambda **kw: r53.call("list_cidr_collections", **kw), "CidrCollections", MaxResults="100"):
+        if c.get("Name") == name:
+            return str(c["Id"]), int(c.get("Version", 1))
+    return None
+
+
+def read_collection(r53: Route53, name: str) -> Collection | None:
+    """The CIDR collection ``name`` with every location's blocks (one ListCidrBlocks per location)."""
+    found = find_collection(r53, name)
+    if found is None:
+        return None
+    cid, version = found
+    locations = []
+    for loc in _pages(lambda **kw: r53.call("list_cidr_locations", **kw), "CidrLocations", CollectionId=cid,
+                      MaxResults="1000"):
+        blocks = _pages(lambda **kw: r53.call("list_cidr_blocks", **kw), "CidrBlocks", CollectionId=cid,
+                        LocationName=loc["LocationName"], MaxResults="1000")
+        locations.append((loc["LocationName"], tuple(sorted(str(b["CidrBlock"]) for b in blocks))))
+    return Collection(cid, name, version, tuple(sorted(locations)))
+
+
+def create_collection(r53: Route53, name: str) -> tuple[str, int]:
+    """Create the CIDR collection ``name``: (id, version). A create whose response was lost, or one refused
+    because the collection exists (made by that lost create, or by another hand since the plan), is looked up."""
+    try:
+        out = r53.call("create_cidr_collection", Name=name, CallerReference=f"gtm-{secrets.token_hex(12)}")
+        return str(out["Collection"]["Id"]), int(out["Collection"].get("Version", 1))
+    except AwsError as e:
+        if e.code != "CidrCollectionAlreadyExistsException":
+            raise
+        failure: GtmError = e
+    except GtmError as e:
+        failure = e
+    found = find_collection(r53, name)
+    if found is None:
+        raise failure
+    return found
+
+
+def change_collection(r53: Route53, cid: str, version: int, action: str,
+                      changes: Iterable[tuple[str, tuple[str, ...]]]) -> int:
+    """PUT (or DELETE_IF_EXISTS) blocks of locations, at most 1,000 blocks a request, each request at the
+    version the last one left (Route53 refuses a stale CollectionVersion: someone changed the collection);
+    the version after them."""
+    pending = [(loc, list(blocks)) for loc, blocks in changes]
+    while pending:
+        request: list[dict[str, Any]] = []
+        room = CIDR_CHANGE_MAX
+        while pending and room:
+            loc, blocks = pending[0]
+            take, rest = blocks[:room], blocks[room:]
+            request.append({"LocationName": loc, "Action": action, "CidrList": take})
+            room -= len(take)
+            if rest:
+                pending[0] = (loc, rest)
+            else:
+                pending.pop(0)
+        try:
+            r53.call("change_cidr_collection", Id=cid, CollectionVersion=version, Changes=request)
+        except AwsError as e:
+            if e.code == "CidrCollectionVersionMismatchException":
+                raise AwsError(f"CIDR collection {cid} was changed by someone else since the plan (CollectionVersion "
+                               f"{version} is stale)", e.code) from None
+            raise
+        version += 1
+    return version
 
 
 # -- health checks ------------------------------------------------------------------------------------------
@@ -396,6 +495,17 @@ def apply(r53: Route53, zone_id: str, plan: Plan, owner: str, existing: list[Exi
                              f"(HealthCheckVersion {old.version} is stale)", e.code)
             raise stopped(f"updating health check {spec.key}", e) from None
         done["checks_updated"] += 1
+    cidr = plan.cidr
+    cid, version = (cidr.id, cidr.version) if cidr else (None, 0)
+    if cidr is not None and cidr.put:
+        try:
+            if cid is None:
+                cid, version = create_collection(r53, cidr.collection)
+            version = change_collection(r53, cid, version, "PUT", cidr.put)
+        except GtmError as e:
+            raise stopped(f"putting the blocks of CIDR collection {cidr.collection}", e) from None
+    if cid is not None and cidr is not None:
+        ids[cidr.collection] = cid
     for i, batch in enumerate(plan.batches, 1):
         changes = [{"Action": a, "ResourceRecordSet": r.raw if a == "DELETE" and r.raw is not None
                     else to_aws(r, zone_id, ids)} for a, r in batch]
@@ -413,6 +523,14 @@ def apply(r53: Route53, zone_id: str, plan: Plan, owner: str, existing: list[Exi
                         len(plan.batches), e)
             done["lost_responses"] += 1
         done["batches"] += 1
+    if cidr is not None and cid is not None and (cidr.remove or cidr.delete):
+        try:  # no record names these locations any more
+            if cidr.remove:
+                version = change_collection(r53, cid, version, "DELETE_IF_EXISTS", cidr.remove)
+            if cidr.delete:
+                r53.call("delete_cidr_collection", Id=cid)
+        except GtmError as e:
+            raise stopped(f"emptying CIDR collection {cidr.collection}, after every record batch", e) from None
     # Only now, with no record using them any more: parents before the children they combine.
     for gone in reversed(_creation_order([c.spec for c in plan.delete_checks])):
         check_id = next(c.id for c in plan.delete_checks if c.spec.key == gone.key)

@@ -13,7 +13,9 @@ For each service and address family the tree is, from the leaves up (``<n>`` = t
   record per region aliasing its pool under the region's check (all unhealthy: Route53 fails open by weight,
   as gtm does; a weight-0 standby aliases the static fallback when there is one);
   geo → one geolocation record per rule (continent, country, US state) and a ``*`` default, each aliasing the
-  chain of the rule's regions then the default list; latency and proximity → one latency record per AWS
+  chain of the rule's regions then the default list; with CIDR rules, IP-based records in front of them (one
+  per location of the zone's CIDR collection, and ``*`` aliasing the geolocation records, moved to
+  ``_gtm-geo.<n>``); latency and proximity → one latency record per AWS
   region under its region's check, aliasing the chain of that region alone (Route53 itself moves to the next
   lowest latency when it is down);
 * an owner marker ``_gtm-owner.<n>`` TXT ``"gtm owner=<id>"``.
@@ -30,8 +32,8 @@ import ipaddress
 import re
 from typing import Callable
 
-from gtm.model import Config, FailMode, GeoPolicy, LatencyPolicy, Monitor, MonitorType, ProximityPolicy, Service
-from gtm.model import WeightedPolicy
+from gtm.model import Config, FailMode, GeoPolicy, IPNetwork, LatencyPolicy, Monitor, MonitorType, ProximityPolicy
+from gtm.model import Service, WeightedPolicy
 from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
 from gtm.route53.limits import MAX_CHILDREN, MAX_GROUP
 from gtm.route53.validate import AWS_REGIONS, US_STATES, checkable_ip
@@ -61,6 +63,26 @@ def _buckets(items: list[str], cap: int) -> list[tuple[int, list[str]]]:
         n += 1
 
 
+# Route53's IP-based routing holds IPv4 blocks of /1 to /24 and IPv6 blocks of /1 to /48.
+CIDR_MAX_PREFIX = {4: 24, 6: 48}
+
+
+def cidr_expressible(net: IPNetwork) -> bool:
+    return 1 <= net.prefixlen <= CIDR_MAX_PREFIX[net.version]
+
+
+def cidr_location(net: IPNetwork) -> str:
+    """The CIDR location of one block (a location holds one block: see :func:`desired`): at most 16 characters
+    of ``[0-9A-Za-z_-]``, stable, the same block in every service."""
+    return "c" + hashlib.sha256(str(net).encode()).hexdigest()[:15]
+
+
+def collection_name(owner: str, zone: str) -> str:
+    """The CIDR collection of an owner's records in one hosted zone (collections belong to the account)."""
+    name = f"gtm-{owner}-{zone.rstrip('.').replace('.', '-')}"
+    return name if len(name) <= 64 and re.fullmatch(r"[0-9A-Za-z_-]+", name) else f"gtm-{owner}-{_h(zone)}"
+
+
 def _label(text: str) -> str:
     """A region name as a DNS label (letters, digits, hyphens), hashed when it would not fit."""
     clean = re.sub(r"[^a-z0-9-]", "-", text.lower()).strip("-")
@@ -74,6 +96,8 @@ class _Builder:
         self.records: dict[tuple[str, str, str], RecordSpec] = {}
         self.checks: dict[str, HealthCheckSpec] = {}
         self.warnings: list[str] = []
+        self.cidr_blocks: list[IPNetwork] = []  # every block of the zone's CIDR rules Route53 can hold
+        self.collection = ""
 
     def sid(self, name: str, *parts: str) -> str:
         """A SetIdentifier unique in the zone (moto deletes every rrset sharing one), stable across runs (never a
@@ -273,9 +297,19 @@ class _Builder:
             self.terminal(service, name, rtype, family, None)  # only for its warning
 
     def _geo(self, service: Service, name: str, rtype: str, family: int) -> None:
+        """Geolocation records per rule (continent, country, US state) and a ``*`` default. With CIDR rules the
+        name holds IP-based records instead: one per location of the zone's CIDR collection, aliasing the chain
+        of the service's rule that contains that block (a block of another service's rule that none of this
+        service's rules contains aliases what a client outside every rule gets), and the ``*`` default
+        aliasing the geolocation records, then at ``_gtm-geo.<n>``. gtm's CIDR rules win over every other rule,
+        longest prefix first, as Route53's longest-match of a client in the collection does."""
         policy = service.policy
         assert isinstance(policy, GeoPolicy)
         default = list(policy.default)
+        cidr_rules = [r for r in policy.rules if r.match.cidr is not None and cidr_expressible(r.match.cidr)]
+        where = f"_gtm-geo.{name}" if cidr_rules else name  # the geolocation records
+        tag = "geo" if where == name else "ipgeo"  # (identifiers unique in the zone: moto deletes all that share one)
+        geo_records = 0
         for rule in policy.rules:
             m = rule.match
             geo: tuple[str, ...]
@@ -286,16 +320,33 @@ class _Builder:
             elif m.subdivision and m.subdivision.startswith("US-"):
                 geo = ("subdivision", "US", m.subdivision[3:])
             else:
-                continue  # reported once per service by _unexpressible
+                continue  # CIDR rules below; the rest reported once per service by _unexpressible
             target = self.chain(service, name, rtype, family, list(dict.fromkeys(list(rule.regions) + default)))
             if target is not None:
                 # the kind is part of the identifier: AF is Africa and Afghanistan, NA North America and Namibia
-                self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "geo", *geo), alias=target,
+                self.add(RecordSpec(where, rtype, self.sid(f"{name}/{rtype}", tag, *geo), alias=target,
                                     evaluate_target_health=True, geo=geo))
-        target = self.chain(service, name, rtype, family, default)
-        if target is not None:
-            self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "geo", "default"), alias=target, evaluate_target_health=True,
-                                geo=("default",)))
+                geo_records += 1
+        rest = self.chain(service, name, rtype, family, default)
+        if rest is not None and (geo_records or not cidr_rules):
+            self.add(RecordSpec(where, rtype, self.sid(f"{name}/{rtype}", tag, "default"), alias=rest,
+                                evaluate_target_health=True, geo=("default",)))
+            rest = where
+        if not cidr_rules or rest is None:
+            return
+        for block in self.cidr_blocks:
+            inside = [r for r in cidr_rules if r.match.cidr is not None and r.match.cidr.version == block.version
+                      and block.subnet_of(r.match.cidr)]  # type: ignore[arg-type]
+            target = rest
+            if inside:  # (overlapping rules name the same regions: the loader sees to it)
+                rule = max(inside, key=lambda r: r.match.cidr.prefixlen)  # type: ignore[union-attr]
+                target = self.chain(service, name, rtype, family,
+                                    list(dict.fromkeys(list(rule.regions) + default))) or rest
+            loc = cidr_location(block)
+            self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "cidr", loc), alias=target,
+                                evaluate_target_health=False, cidr=(self.collection, loc)))
+        self.add(RecordSpec(name, rtype, self.sid(f"{name}/{rtype}", "cidr", "*"), alias=rest,
+                            evaluate_target_health=False, cidr=(self.collection, "*")))
 
     def _latency(self, service: Service, name: str, rtype: str, family: int) -> None:
         """One latency record per AWS region, each carrying its region's check and aliasing the chain of that
@@ -349,13 +400,18 @@ class _Builder:
             self._warn(f"service {service.key}: proximity is mirrored as Route53 latency records per aws_region"
                        + (" (the bias is not expressible)" if p.bias else ""))
         if isinstance(p, GeoPolicy):
-            skipped = [r for r in p.rules if r.match.cidr is not None or r.match.asn is not None
-                       or (r.match.subdivision and not r.match.subdivision.startswith("US-"))]
-            for r in skipped:
-                what = r.match.cidr or (f"AS{r.match.asn}" if r.match.asn else r.match.subdivision)
-                self._warn(f"service {service.key}: geo rule on {what} has no Route53 geolocation equivalent "
-                           "(CIDR collections and non-US subdivisions are not used); those clients get the next "
-                           "matching rule or the default")
+            for r in p.rules:
+                m = r.match
+                if m.cidr is not None and not cidr_expressible(m.cidr):
+                    self._warn(f"service {service.key}: geo rule on {m.cidr} is not mirrored: Route53 holds CIDR "
+                               f"blocks of /1 to /{CIDR_MAX_PREFIX[m.cidr.version]} (IPv{m.cidr.version}); those "
+                               "clients get the next rule that matches them there (a wider CIDR rule, or their "
+                               "location) or the default")
+                elif m.asn is not None or (m.subdivision and not m.subdivision.startswith("US-")):
+                    what = f"AS{m.asn}" if m.asn is not None else m.subdivision
+                    self._warn(f"service {service.key}: geo rule on {what} has no Route53 equivalent (Route53 "
+                               "locates clients by continent, country, US state and CIDR block); those clients "
+                               "get the next rule that matches them there or the default")
         if service.ttl > 60:
             self._warn(f"service {service.key}: TTL {service.ttl} s on health-checked names: resolvers keep a dead "
                        "region's answer that long after Route53 moves (AWS advises 60 s or less)")
@@ -437,6 +493,13 @@ def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = fro
                                 f"service (its regions then have their switches alone)")
     if problems:
         raise ValueError("; ".join(sorted(set(problems))))
+    # One CIDR collection for the zone, one location per block: Route53 matches a client against every block
+    # of the collection (longest prefix), so each name with IP-based records has a record for every location,
+    # its own blocks' and the other services' alike (see _Builder._geo).
+    b.cidr_blocks = sorted({r.match.cidr for s in z.services if isinstance(s.policy, GeoPolicy)
+                            for r in s.policy.rules if r.match.cidr is not None and cidr_expressible(r.match.cidr)},
+                           key=lambda n: (n.version, int(n.network_address), n.prefixlen))
+    b.collection = collection_name(owner, zone) if b.cidr_blocks else ""
     for service in z.services:
         b.service(service)
     records = tuple(sorted(b.records.values(), key=lambda r: r.key))
@@ -444,5 +507,6 @@ def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = fro
     if len(checks) > DEFAULT_CHECK_QUOTA:
         b.warnings.append(f"{len(checks)} health checks: more than Route53's default quota of {DEFAULT_CHECK_QUOTA} "
                           "active health checks per account; request a higher quota before applying")
-    return Desired(zone, records, checks, tuple(b.warnings))
+    return Desired(zone, records, checks, tuple(b.warnings), b.collection,
+                   tuple((cidr_location(n), (str(n),)) for n in b.cidr_blocks))
 

@@ -1,8 +1,9 @@
 """The Route53 side as plain values: record sets and health checks as gtm wants them (pure, stdlib only).
 
 Names are absolute and lower-case with the trailing dot. Health checks are referred to by a stable ``key``
-(``ep:<monitor>:<region>:<address>``, ``switch:<region>``, ``region:<monitor>:<region>``) that the apply step maps to Route53's
-ids; record sets are identified by (name, type, set_id) as in Route53.
+(``ep:<monitor>:<region>:<address>``, ``switch:<region>``, ``region:<monitor>:<region>``) that the apply step maps to
+Route53's ids, as it maps a CIDR collection's name to its id; record sets are identified by (name, type, set_id)
+as in Route53.
 """
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ class RecordSpec:
                                            # | ("default",)
     region: str | None = None              # latency: an AWS region code
     multivalue: bool = False
+    cidr: tuple[str, str] | None = None    # IP-based: (CIDR collection name, location; "*" the default)
     # The rrset exactly as Route53 returned it (read records only): a DELETE sends it back unchanged, so that
     # fields gtm does not model (another zone's alias target, CIDR routing, ...) still match.
     raw: Any = field(default=None, compare=False, hash=False, repr=False)
@@ -70,3 +72,7 @@ class Desired:
     records: tuple[RecordSpec, ...]
     health_checks: tuple[HealthCheckSpec, ...]
     warnings: tuple[str, ...] = ()
+    # The CIDR collection the IP-based records use (named for owner and zone; "" when none does) and its
+    # locations: (location, CIDR blocks), one block per location (see gtm.route53.desired).
+    cidr_collection: str = ""
+    cidr: tuple[tuple[str, tuple[str, ...]], ...] = ()

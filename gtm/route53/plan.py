@@ -39,6 +39,51 @@ class ExistingCheck:
 
 
 @dataclass(frozen=True)
+class Collection:
+    """A CIDR collection as read from Route53: its id, CollectionVersion and locations (location, blocks)."""
+
+    id: str
+    name: str
+    version: int
+    locations: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class CidrChanges:
+    """What changes in the CIDR collection the IP-based records name: blocks put before the record batches
+    (the collection created first when ``id`` is None), blocks removed after them (a record never names a
+    location that is not there), and the collection deleted at the end when nothing uses it any more."""
+
+    collection: str
+    id: str | None = None
+    version: int = 0
+    put: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    remove: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    delete: bool = False
+
+    @property
+    def create(self) -> bool:
+        return self.id is None and bool(self.put)
+
+    def is_empty(self) -> bool:
+        return not (self.put or self.remove or self.delete)
+
+
+def cidr_changes(name: str, want: Iterable[tuple[str, tuple[str, ...]]], have: Collection | None) -> CidrChanges | None:
+    """The changes that make collection ``name`` hold exactly ``want`` (None: nothing to do, or no collection
+    wanted and none there)."""
+    wanted = {loc: set(blocks) for loc, blocks in want}
+    held = {loc: set(blocks) for loc, blocks in (have.locations if have else ())}
+    put = tuple((loc, tuple(sorted(wanted[loc] - held.get(loc, set())))) for loc in sorted(wanted)
+                if wanted[loc] - held.get(loc, set()))
+    remove = tuple((loc, tuple(sorted(held[loc] - wanted.get(loc, set())))) for loc in sorted(held)
+                   if held[loc] - wanted.get(loc, set()))
+    out = CidrChanges(name, have.id if have else None, have.version if have else 0, put, remove,
+                      delete=have is not None and not wanted)
+    return None if out.is_empty() else out
+
+
+@dataclass(frozen=True)
 class Plan:
     zone: str
     create_checks: tuple[HealthCheckSpec, ...] = ()
@@ -50,6 +95,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
     before: tuple[RecordSpec, ...] = ()           # what each UPSERT replaces, as Route53 has it
     checks_after: tuple[HealthCheckSpec, ...] = ()  # every check once applied (for the cost line)
+    cidr: CidrChanges | None = None
 
     @property
     def changes(self) -> tuple[Change, ...]:
@@ -57,13 +103,13 @@ class Plan:
 
     def is_empty(self) -> bool:
         return not (self.create_checks or self.update_checks or self.replace_checks or self.delete_checks
-                    or self.batches)
+                    or self.batches or self.cidr)
 
     def destructive(self) -> int:
-        """Deletes and rewrites of records, check deletions/replacements, and region switches turned (a drain
-        undone or made): ``--force`` beyond a threshold."""
+        """Deletes and rewrites of records, check deletions/replacements, region switches turned (a drain
+        undone or made) and CIDR locations emptied: ``--force`` beyond a threshold."""
         return sum(1 for a, _ in self.changes if a in ("DELETE", "UPSERT")) + len(self.delete_checks) + \
-            len(self.replace_checks) + self.switch_changes()
+            len(self.replace_checks) + self.switch_changes() + (len(self.cidr.remove) if self.cidr else 0)
 
     def counts(self) -> dict[str, int]:
         changes = self.changes
@@ -72,7 +118,9 @@ class Plan:
                 "records_create": sum(1 for a, _ in changes if a == "CREATE"),
                 "records_upsert": sum(1 for a, _ in changes if a == "UPSERT"),
                 "records_delete": sum(1 for a, _ in changes if a == "DELETE"),
-                "switches": self.switch_changes(), "batches": len(self.batches), "destructive": self.destructive()}
+                "switches": self.switch_changes(), "batches": len(self.batches), "destructive": self.destructive(),
+                "cidr_put": len(self.cidr.put) if self.cidr else 0,
+                "cidr_remove": len(self.cidr.remove) if self.cidr else 0}
 
     def monthly_cost(self) -> float:
         """US dollars a month for the health checks once applied, at :data:`CHECK_PRICES`."""
@@ -81,8 +129,8 @@ class Plan:
     def same_changes(self, other: "Plan") -> bool:
         """Whether ``other`` makes the very changes this plan makes (the warnings aside)."""
         return (self.create_checks, self.update_checks, self.replace_checks, self.delete_checks, self.batches,
-                self.conflicts) == (other.create_checks, other.update_checks, other.replace_checks,
-                                    other.delete_checks, other.batches, other.conflicts)
+                self.conflicts, self.cidr) == (other.create_checks, other.update_checks, other.replace_checks,
+                                               other.delete_checks, other.batches, other.conflicts, other.cidr)
 
     def apply_seconds(self) -> float:
         """How long an apply of this plan may take at Route53's CreateHealthCheck rate (the burst, then the
@@ -104,11 +152,21 @@ class Plan:
         for old, new in self.replace_checks:
             out.append(f"  ± health check {new.key} ({old.id}) recreated: "
                        f"{', '.join(_diff_fields(old.spec, new))} cannot change in place")
+        cidr = self.cidr
+        if cidr is not None and cidr.create:
+            out.append(f"  + cidr collection {cidr.collection}")
+        for loc, blocks in (cidr.put if cidr else ()):
+            out.append(f"  + cidr location {loc} {' '.join(blocks)} (in {cidr.collection})")  # type: ignore[union-attr]
         for i, changes in enumerate(self.batches, 1):
             out.append(f"  batch {i} ({len(changes)} changes):")
             for action, r in changes:
                 sign = {"CREATE": "+", "UPSERT": "~", "DELETE": "-"}[action]
                 out.append(f"    {sign} {_record_text(r)}")
+        for loc, blocks in (cidr.remove if cidr else ()):
+            out.append(f"  - cidr location {loc} {' '.join(blocks)} (in {cidr.collection}) after the "  # type: ignore[union-attr]
+                       "record changes")
+        if cidr is not None and cidr.delete:
+            out.append(f"  - cidr collection {cidr.collection} ({cidr.id}) after the record changes")
         for gone in self.delete_checks:
             out.append(f"  - health check {gone.key or '?'} ({gone.id}) after the record changes")
         for text in self.conflicts:
@@ -140,6 +198,7 @@ class Plan:
             "batches": [[{"action": a, "record": _record_json(r),
                           **({"before": _record_json(before[r.key])} if a == "UPSERT" and r.key in before else {})}
                          for a, r in b] for b in self.batches],
+            "cidr": asdict(self.cidr) if self.cidr else None,
             "conflicts": list(self.conflicts), "warnings": list(self.warnings),
             "counts": self.counts(),
             "cost": {"health_checks": len(self.checks_after), "usd_per_month": self.monthly_cost(),
@@ -176,7 +235,7 @@ def _record_text(r: RecordSpec) -> str:
     what = f"alias {r.alias}" if r.alias else f"{r.ttl} {' '.join(r.values)}"
     routing = [f"set {r.set_id}"] if r.set_id else []
     for label, value in (("failover", r.failover), ("weight", r.weight), ("geo", r.geo), ("region", r.region),
-                         ("check", r.health_check)):
+                         ("cidr", r.cidr[1] if r.cidr else None), ("check", r.health_check)):
         if value is not None:
             routing.append(f"{label} {value if not isinstance(value, tuple) else '-'.join(value)}")
     if r.multivalue:
@@ -259,9 +318,10 @@ def switches(desired: Desired, checks: Iterable[ExistingCheck],
 
 
 def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[ExistingCheck], owner: str,
-         adopt: bool = False, restore_drains: bool = False) -> Plan:
+         adopt: bool = False, restore_drains: bool = False, collection: Collection | None = None) -> Plan:
     """The plan that makes Route53 hold ``desired``; ``existing`` records have health check ids already mapped
-    to gtm keys where the check is gtm's. Region switches keep their state on Route53 (:func:`switches`)."""
+    to gtm keys where the check is gtm's (and the CIDR collection's id to its name). Region switches keep their
+    state on Route53 (:func:`switches`). ``collection``: the owner's CIDR collection for the zone, as read."""
     checks, existing = list(checks), list(existing)
     desired, drift, _ = switches(desired, checks, restore_drains)
     marked = marked_names(existing, owner)
@@ -344,9 +404,10 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
     # still sits under a marker that tells the next plan it is ours.
     changes.sort(key=lambda c: 0 if c[0] != "DELETE" and c[1].name.startswith("_gtm-owner.") else
                  2 if c[0] == "DELETE" and c[1].name.startswith("_gtm-owner.") else 1)
+    cidr = cidr_changes(desired.cidr_collection or (collection.name if collection else ""), desired.cidr, collection)
     return Plan(desired.zone, tuple(create), tuple(update), tuple(recreate), tuple(delete_checks),
                 tuple(batch(changes, bound=bound)), tuple(conflicts), tuple(drift) + desired.warnings,
-                tuple(have[r.key] for r in upserts if r.key in have), desired.health_checks)
+                tuple(have[r.key] for r in upserts if r.key in have), desired.health_checks, cidr)
 
 
 def _normal(r: RecordSpec) -> RecordSpec:
@@ -415,4 +476,4 @@ def batch(changes: list[Change], max_records: int | None = None,
     return [tuple(b) for b in out if b]
 
 
-__all__ = ["Change", "ExistingCheck", "Plan", "batch", "diff", "owned"]
+__all__ = ["Change", "CidrChanges", "Collection", "ExistingCheck", "Plan", "batch", "diff", "owned"]

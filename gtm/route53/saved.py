@@ -10,19 +10,26 @@ from typing import Any, Iterable
 
 from gtm.errors import GtmError
 from gtm.route53.model import HealthCheckSpec, RecordSpec
-from gtm.route53.plan import ExistingCheck, Plan
+from gtm.route53.plan import CidrChanges, Collection, ExistingCheck, Plan
 
 FORMAT = "gtm-route53-plan/1"
 
 
-def state_digest(records: Iterable[RecordSpec], checks: Iterable[ExistingCheck]) -> str:
-    """A digest of everything a plan was made from: every rrset of the zone but the apply lock, and every check
-    of the owner (with its version, so that a check changed since reads as a change)."""
+CIDR_READ = "cidr:"  # the prefix of a digest that covers the CIDR collection (read, or looked for and absent)
+
+
+def state_digest(records: Iterable[RecordSpec], checks: Iterable[ExistingCheck],
+                 collection: Collection | None = None, cidr_read: bool = False) -> str:
+    """A digest of everything a plan was made from: every rrset of the zone but the apply lock, every check
+    of the owner (with its version, so that a check changed since reads as a change), and the CIDR collection
+    when it was read."""
     rows = sorted(json.dumps(_record(r), sort_keys=True) for r in records
                   if not r.name.startswith("_gtm-lock."))  # (the apply lock is no part of what is planned)
     rows += sorted(json.dumps({"id": c.id, "version": c.version, "key": c.key, "spec": asdict(c.spec)},
                               sort_keys=True) for c in checks)
-    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+    if collection is not None:
+        rows.append(json.dumps(asdict(collection), sort_keys=True))
+    return (CIDR_READ if cidr_read else "") + hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
 def _record(r: RecordSpec) -> dict[str, Any]:
@@ -38,7 +45,16 @@ def _record_from(d: dict[str, Any]) -> RecordSpec:
     raw = d.pop("raw", None)
     d["values"] = tuple(d["values"])
     d["geo"] = tuple(d["geo"]) if d.get("geo") is not None else None
+    d["cidr"] = tuple(d["cidr"]) if d.get("cidr") is not None else None
     return RecordSpec(**d, raw=raw)
+
+
+def _cidr_from(d: dict[str, Any] | None) -> CidrChanges | None:
+    if d is None:
+        return None
+    return CidrChanges(d["collection"], d["id"], int(d["version"]),
+                       tuple((loc, tuple(blocks)) for loc, blocks in d["put"]),
+                       tuple((loc, tuple(blocks)) for loc, blocks in d["remove"]), bool(d["delete"]))
 
 
 def _check_from(d: dict[str, Any]) -> HealthCheckSpec:
@@ -66,6 +82,7 @@ def dumps(plan: Plan, zone_id: str, owner: str, digest: str, checks: Iterable[Ex
         "conflicts": list(plan.conflicts), "warnings": list(plan.warnings),
         "before": [_record(r) for r in plan.before], "checks_after": [asdict(c) for c in plan.checks_after],
         "existing_checks": [_existing(c) for c in checks],
+        "cidr": asdict(plan.cidr) if plan.cidr else None,
     }, indent=1)
 
 
@@ -89,7 +106,7 @@ def loads(text: str, where: str) -> tuple[Plan, str, str, str, list[ExistingChec
             batches=tuple(tuple((a, _record_from(r)) for a, r in b) for b in d["batches"]),
             conflicts=tuple(d["conflicts"]), warnings=tuple(d["warnings"]),
             before=tuple(_record_from(r) for r in d["before"]),
-            checks_after=tuple(_check_from(c) for c in d["checks_after"]))
+            checks_after=tuple(_check_from(c) for c in d["checks_after"]), cidr=_cidr_from(d.get("cidr")))
         return (plan, str(d["zone_id"]), str(d["owner"]), str(d["state"]),
                 [_existing_from(c) for c in d["existing_checks"]], float(d["made"]))
     except (ValueError, KeyError, TypeError) as e:

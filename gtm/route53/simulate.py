@@ -27,6 +27,10 @@ nothing:
   again by the same criteria); without an order, the record of ``latency_region`` if healthy, else the first
   healthy record in the order given. Latency is the simulator's input, not something it measures:
   :func:`latency_order` ranks AWS regions by great-circle distance, which stands in for it.
+* IP-based (CIDR): the client's address is matched against every block of the collection, longest prefix
+  first; the record of that location answers. **Choice**: a client in no location, in a location with no
+  record at this name, or whose location's record is unhealthy gets the ``*`` record (Route53 documents the
+  first case); without one, the answer is empty. If both are unhealthy the location's record answers.
 * Multivalue: the values of up to 8 healthy records (the first 8 in the order given, where Route53 would
   pick 8 at random); if none is healthy, up to 8 unhealthy ones.
 * Aliases (same zone, same type) are followed; a loop, or an alias to a name that does not exist, raises
@@ -34,6 +38,7 @@ nothing:
 """
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -110,11 +115,13 @@ def _final(raw: bool, check: HealthCheckSpec) -> bool:
 
 @dataclass(frozen=True)
 class ClientGeo:
-    """Where the client is: continent (AF AN AS EU NA OC SA), ISO country, US state code (e.g. "CA")."""
+    """Where the client is: continent (AF AN AS EU NA OC SA), ISO country, US state code (e.g. "CA"), and its
+    address (the ECS network, else the resolver's; what IP-based records match)."""
 
     continent: str | None = None
     country: str | None = None
     subdivision: str | None = None
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,8 @@ def routing_policies(rec: RecordSpec) -> tuple[str, ...]:
         out.append("latency")
     if rec.multivalue:
         out.append("multivalue")
+    if rec.cidr is not None:
+        out.append("cidr")
     return tuple(out)
 
 
@@ -192,16 +201,17 @@ def geo_rank(geo: tuple[str, ...], client: ClientGeo) -> int | None:
 
 def resolve(records: Sequence[RecordSpec], health: Mapping[str, bool], name: str, rtype: str,
             geo: ClientGeo | None = None, latency_region: str | Sequence[str] | None = None,
-            rng_pick: RngPick | None = None) -> Answer:
+            rng_pick: RngPick | None = None, cidr: Sequence[tuple[str, Sequence[str]]] = ()) -> Answer:
     """Route53's answer to ``name``/``rtype`` for a client at ``geo`` nearest to AWS ``latency_region`` (or with
     the AWS regions in that order of latency, when it is a sequence).
 
     ``health`` maps health-check keys to states (see :func:`health_states`); a record naming a check that
     is not in it raises ValueError. Without ``rng_pick`` a weighted group yields every possible answer with
     its exact probability; with it, each weighted choice calls ``rng_pick(probabilities)`` for the index of
-    the branch to follow, and the one answer drawn has probability 1.0.
+    the branch to follow, and the one answer drawn has probability 1.0. ``cidr``: the locations of the CIDR
+    collection that IP-based records name, as (location, blocks).
     """
-    return _Resolver(records, health, geo or ClientGeo(), latency_region, rng_pick).answer(name, rtype)
+    return _Resolver(records, health, geo or ClientGeo(), latency_region, rng_pick, cidr).answer(name, rtype)
 
 
 def simulate(desired: Desired, observed: Mapping[str, bool], name: str, rtype: str = "A",
@@ -209,7 +219,7 @@ def simulate(desired: Desired, observed: Mapping[str, bool], name: str, rtype: s
              rng_pick: RngPick | None = None) -> Answer:
     """:func:`resolve` over a :class:`Desired` zone, its health computed from endpoint observations."""
     health = health_states(desired.health_checks, observed)
-    return resolve(desired.records, health, name, rtype, geo, latency_region, rng_pick)
+    return resolve(desired.records, health, name, rtype, geo, latency_region, rng_pick, desired.cidr)
 
 
 def _norm(name: str) -> str:
@@ -227,7 +237,8 @@ def _fmt(p: Fraction) -> str:
 
 class _Resolver:
     def __init__(self, records: Sequence[RecordSpec], health: Mapping[str, bool], client: ClientGeo,
-                 latency_region: str | Sequence[str] | None, rng_pick: RngPick | None) -> None:
+                 latency_region: str | Sequence[str] | None, rng_pick: RngPick | None,
+                 cidr: Sequence[tuple[str, Sequence[str]]] = ()) -> None:
         self.groups: dict[GroupKey, list[RecordSpec]] = {}
         for rec in records:
             self.groups.setdefault((_norm(rec.name), rec.type), []).append(rec)
@@ -239,6 +250,15 @@ class _Resolver:
             latency_region = self.latency_order[0] if self.latency_order else None
         self.latency_region = latency_region
         self.rng_pick = rng_pick
+        self.location = "*"  # the client's CIDR location: the longest block of the collection holding it
+        if client.address is not None:
+            addr = ipaddress.ip_address(client.address)
+            best = -1
+            for loc, blocks in cidr:
+                for block in blocks:
+                    net = ipaddress.ip_network(block)
+                    if net.version == addr.version and addr in net and net.prefixlen > best:
+                        self.location, best = loc, net.prefixlen
         self.trail: list[str] = []
         self.failed_open = False
         self._group_health: dict[GroupKey, bool] = {}
@@ -260,6 +280,8 @@ class _Resolver:
     def candidates(self, key: GroupKey, group: Sequence[RecordSpec]) -> list[RecordSpec]:
         if group_policy(group) == "geolocation":
             return [r for r in group if r.geo is not None and geo_rank(r.geo, self.client) is not None]
+        if group_policy(group) == "cidr":
+            return [r for r in group if r.cidr is not None and r.cidr[1] in (self.location, "*")]
         return list(group)
 
     def group_healthy(self, key: GroupKey, referrer: RecordSpec | None = None) -> bool:
@@ -317,8 +339,8 @@ class _Resolver:
         self.note(depth, f"{name} {rtype}: {policy}, "
                   + ", ".join(f"{r.set_id or '-'}={'up' if ok else 'DOWN'}" for r, ok in zip(group, states)))
         failed_open = False
-        if policy not in ("geolocation", "failover") and not any(states):
-            # (geolocation fails open among the matching records, failover to the PRIMARY: see below)
+        if policy not in ("geolocation", "failover", "cidr") and not any(states):
+            # (geolocation and CIDR fail open among the matching records, failover to the PRIMARY: see below)
             failed_open = True
             self.failed_open = True
             self.note(depth, "  every record is unhealthy: fail open, all treated as healthy")
@@ -339,6 +361,11 @@ class _Resolver:
             choices = [(Fraction(1), rec)]
         elif policy == "latency":
             choices = [(Fraction(1), self._latency(group, healthy, depth))]
+        elif policy == "cidr":
+            rec = self._cidr(group, healthy, depth)
+            if rec is None:
+                return {(): Fraction(1)}
+            choices = [(Fraction(1), rec)]
         else:
             choices = self._weighted(group, healthy, depth)
 
@@ -389,6 +416,22 @@ class _Resolver:
         self.failed_open = True
         rec = ranked[0][2]
         self.note(depth, f"  every match is unhealthy: fail open to the most specific, {rec.set_id}")
+        return rec
+
+    def _cidr(self, group: list[RecordSpec], healthy: Mapping[int, bool], depth: int) -> RecordSpec | None:
+        mine = next((r for r in group if r.cidr is not None and r.cidr[1] == self.location), None)
+        star = next((r for r in group if r.cidr is not None and r.cidr[1] == "*"), None)
+        who = f"client {self.client.address or '(no address)'}: location {self.location}"
+        for rec in (mine, star):
+            if rec is not None and healthy[id(rec)]:
+                self.note(depth, f"  {who}: {rec.set_id}")
+                return rec
+        if mine is None and star is None:
+            self.note(depth, f"  {who}: no record for it and no '*' default -> empty answer")
+            return None
+        self.failed_open = True
+        rec = mine or star
+        self.note(depth, f"  {who}: unhealthy, and so is '*': fail open to {rec.set_id if rec else '-'}")
         return rec
 
     def _latency(self, group: list[RecordSpec], healthy: Mapping[int, bool], depth: int) -> RecordSpec:

@@ -7,10 +7,10 @@ from typing import Sequence
 from gtm.errors import GtmError
 from gtm.model import Config
 from gtm.route53 import aws
-from gtm.route53.desired import desired
-from gtm.route53.model import Desired, HealthCheckSpec
-from gtm.route53.plan import ExistingCheck, Plan, diff
-from gtm.route53.saved import state_digest
+from gtm.route53.desired import collection_name, desired
+from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
+from gtm.route53.plan import Collection, ExistingCheck, Plan, diff
+from gtm.route53.saved import CIDR_READ, state_digest
 from gtm.route53.validate import apply_changes, validate_batch, validate_health_checks
 
 
@@ -38,17 +38,36 @@ def make_plan(r53: "aws.Route53", config: Config, zone: str, owner: str, adopt: 
 
 def destroy_plan(r53: "aws.Route53", zone: str, owner: str, zone_id: str | None = None) -> Sync:
     """The plan that removes everything ``owner`` wrote in the hosted zone (its records, its markers, its health
-    checks), and nothing else."""
+    checks, the CIDR collection its records name), and nothing else."""
     return plan_for(r53, Desired(zone.lower().rstrip(".") + ".", (), ()), owner, zone_id=zone_id)
 
 
-def plan_for(r53: "aws.Route53", want: Desired, owner: str, adopt: bool = False, restore_drains: bool = False,
-             zone_id: str | None = None) -> Sync:
-    zone_id = aws.find_zone(r53, want.zone, zone_id)
-    checks = aws.read_checks(r53, owner, want.zone, want.health_checks)
+def read_state(r53: "aws.Route53", zone: str, zone_id: str, owner: str, wanted: Desired | Sequence[HealthCheckSpec],
+               every_part: bool = False) -> tuple[list[ExistingCheck], list[RecordSpec], Collection | None, bool]:
+    """The owner's checks, the zone's records, the owner's CIDR collection for the zone, and whether it was
+    read: when records are to name it, when records name one, or with ``every_part``. A plan for a zone without
+    IP-based records reads three times (the zone, the checks, the records); so a collection whose last record
+    went away in an apply that stopped before emptying it is not seen until records name it again."""
+    specs = wanted.health_checks if isinstance(wanted, Desired) else wanted
+    checks = aws.read_checks(r53, owner, zone, specs)
     keys = {c.id: c.key for c in checks if c.key is not None}
     existing = aws.read_records(r53, zone_id, keys)
-    plan = diff(want, existing, checks, owner, adopt, restore_drains)
+    collection = None
+    wants_cidr = bool(wanted.cidr) if isinstance(wanted, Desired) else False
+    read = every_part or wants_cidr or any(r.cidr is not None for r in existing)
+    if read:
+        collection = aws.read_collection(r53, collection_name(owner, zone))
+        if collection is not None:  # its id as its name, as the desired records name it
+            existing = [replace(r, cidr=(collection.name, r.cidr[1])) if r.cidr and r.cidr[0] == collection.id
+                        else r for r in existing]
+    return checks, existing, collection, read
+
+
+def plan_for(r53: "aws.Route53", want: Desired, owner: str, adopt: bool = False, restore_drains: bool = False,
+             zone_id: str | None = None, every_part: bool = False) -> Sync:
+    zone_id = aws.find_zone(r53, want.zone, zone_id)
+    checks, existing, collection, read = read_state(r53, want.zone, zone_id, owner, want, every_part)
+    plan = diff(want, existing, checks, owner, adopt, restore_drains, collection)
     problems = validate_health_checks(list(want.health_checks))
     state = {r.key: r for r in existing}
     known = {c.key for c in want.health_checks} | {c.key for c in checks if c.key is not None}
@@ -58,14 +77,16 @@ def plan_for(r53: "aws.Route53", want: Desired, owner: str, adopt: bool = False,
     if problems:
         raise GtmError("the plan would be refused by Route53: " + "; ".join(problems[:10]) +
                        (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""))
-    return Sync(plan, zone_id, want, tuple(checks), state_digest(existing, checks))
+    return Sync(plan, zone_id, want, tuple(checks), state_digest(existing, checks, collection, read))
 
 
-def current_state(r53: "aws.Route53", zone: str, zone_id: str, owner: str, wanted: Sequence[HealthCheckSpec]) -> str:
-    """The digest of the zone state now, read as a plan for ``wanted`` checks reads it."""
-    checks = aws.read_checks(r53, owner, zone, wanted)
-    keys = {c.id: c.key for c in checks if c.key is not None}
-    return state_digest(aws.read_records(r53, zone_id, keys), checks)
+def current_state(r53: "aws.Route53", zone: str, zone_id: str, owner: str, wanted: Sequence[HealthCheckSpec],
+                  digest: str) -> str:
+    """The digest of the zone state now, read as the plan whose digest was ``digest`` read it (for ``wanted``
+    checks; the CIDR collection too if it read that)."""
+    cidr = digest.startswith(CIDR_READ)
+    checks, existing, collection, _ = read_state(r53, zone, zone_id, owner, wanted, every_part=cidr)
+    return state_digest(existing, checks, collection, cidr)
 
 
 def run_apply(r53: "aws.Route53", sync: Sync, owner: str) -> dict[str, int]:

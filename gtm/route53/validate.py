@@ -108,6 +108,8 @@ def validate_record(rec: RecordSpec, health_check_ids: AbstractSet[str] | None =
         errors.append(f"{at}: Failover must be PRIMARY or SECONDARY, is {rec.failover!r}")
     if rec.geo is not None:
         errors.extend(f"{at}: {e}" for e in _geo_errors(rec.geo))
+    if rec.cidr is not None and not re.fullmatch(r"[0-9A-Za-z_\-]{1,16}|\*", rec.cidr[1]):
+        errors.append(f"{at}: CIDR location {rec.cidr[1]!r} must be 1..16 of [0-9A-Za-z_-], or '*'")
     if rec.region is not None and rec.region not in AWS_REGIONS:
         errors.append(f"{at}: latency Region {rec.region!r} is not an AWS region")
     if rec.alias is not None:
@@ -316,6 +318,11 @@ def _group_errors(key: tuple[str, str], group: list[RecordSpec]) -> list[str]:
             errors.append(f"{at}: more than one failover {role} ({', '.join(sorted(ids))})")
     errors.extend(_duplicates(at, "latency Region", [(r.region, r) for r in group if r.region is not None]))
     errors.extend(_duplicates(at, "geolocation", [(geo_location(r.geo), r) for r in group if r.geo is not None]))
+    errors.extend(_duplicates(at, "CIDR location", [(r.cidr[1], r) for r in group if r.cidr is not None]))
+    collections = sorted({r.cidr[0] for r in group if r.cidr is not None})
+    if len(collections) > 1:
+        errors.append(f"{at}: IP-based records name {len(collections)} CIDR collections ({', '.join(collections)}); "
+                      "Route53 allows one per name and type")
     return errors
 
 

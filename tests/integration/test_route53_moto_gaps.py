@@ -15,11 +15,15 @@ check that gtm's reads come out right despite them.
 5. UpdateHealthCheck ignores ResetElements: gtm sends it to clear a field (e.g. a monitor's host), as Route53
    requires; on moto the field stays, so the plan after such an apply is not empty there.
 6. Moto has no CIDR collection API (404), and it drops an rrset's CidrRoutingConfig: it stores the rrset
-   and returns it without that config. This is why gtm does not yet mirror geo rules on CIDR as CIDR routing. It
-   warns instead, and a test of such a mirror would need fakes of both the collection API and the read-back.
+   and returns it without that config. The tests of gtm's CIDR mirror therefore put tests/support/route53_cidr.py
+   in front of moto: the six CIDR calls with the real API's rules, and each rrset's CidrRoutingConfig kept
+   beside moto's copy.
 7. A CREATE at a name and type that has an rrset with other values adds a second rrset (Route53 refuses it:
    the rrset exists). gtm's apply lock relies on Route53's refusal, so the tests inject it where a lock meets
    another.
+8. A CREATE identical to one moto once accepted in the zone (the rrset deleted since) is refused as "already
+   exists" when any rrset sorts at or after its name: moto looks in its change journal, then lists the zone
+   *from* that name rather than at it. The CIDR tests do not apply a tree, remove it and apply it again.
 """
 from __future__ import annotations
 
@@ -150,3 +154,22 @@ def test_moto_gap_7_create_over_an_rrset_of_other_values_adds_a_second(r53: Any)
     change("CREATE", one)
     change("CREATE", {**one, "ResourceRecords": [{"Value": '"b"'}]})  # Route53 refuses it: the rrset exists
     assert at("l.example.com.") == 2
+
+
+def test_moto_gap_8_a_create_seen_before_is_refused_after_its_delete(r53: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    zone = r53.api.create_hosted_zone(Name="example.com", CallerReference="gap8")["HostedZone"]["Id"]
+
+    def change(action: str, rr: dict[str, Any]) -> None:
+        r53.api.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": action,
+                                                                                        "ResourceRecordSet": rr}]})
+
+    one = {"Name": "a.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "8.8.8.8"}]}
+    change("CREATE", {"Name": "z.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "8.8.4.4"}]})
+    change("CREATE", one)
+    change("DELETE", one)
+    assert not [r for r in r53.api.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+                if r["Name"] == "a.example.com."]
+    with pytest.raises(ClientError, match="already exists"):  # Route53 creates it: it does not exist
+        change("CREATE", one)

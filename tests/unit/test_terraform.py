@@ -29,7 +29,9 @@ TERRAFORM = ROOT / "terraform"
 AWS_PY = ROOT / "gtm" / "route53" / "aws.py"
 
 # Route53 actions without resource-level permissions: the only ones a "*" resource is allowed for.
-UNSCOPED_ROUTE53 = {"ListHostedZonesByName", "ListHealthChecks", "CreateHealthCheck"}
+UNSCOPED_ROUTE53 = {"ListHostedZonesByName", "ListHealthChecks", "CreateHealthCheck", "ListCidrCollections"}
+CIDR_ACTIONS = {"ListCidrLocations", "ListCidrBlocks", "CreateCidrCollection", "ChangeCidrCollection",
+                "DeleteCidrCollection"}
 RECORD_ACTIONS = {"ListResourceRecordSets", "ChangeResourceRecordSets"}
 HEALTHCHECK_ACTIONS = {"UpdateHealthCheck", "DeleteHealthCheck", "ChangeTagsForResource"}
 DYNAMODB_TABLE_ACTIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "ConditionCheckItem",
@@ -222,6 +224,9 @@ def test_route53_resources_are_scoped() -> None:
                 assert "local.zone_id" in r, f"{sid}: {r} is not the mirror's zone"
         if actions & HEALTHCHECK_ACTIONS:
             assert all(":route53:::healthcheck/" in r for r in resources), f"{sid}: {resources}"
+        if actions & CIDR_ACTIONS:
+            assert actions <= CIDR_ACTIONS and all(":route53:::cidrcollection/" in r for r in resources), \
+                f"{sid}: {sorted(actions)} on {resources}"
     assert {"ReadZone", "WriteRecords"} <= set(by_sid), sorted(by_sid)
     assert [a.partition(":")[2] for a in actions_of(by_sid["WriteRecords"])] == ["ChangeResourceRecordSets"]
 

@@ -1,9 +1,10 @@
-"""A property over generated configs: for failover, geo and proximity services over 2 to 4 regions, any set of
+"""A property over generated configs: for failover, geo (with CIDR rules) and proximity services over 2 to 4 regions, any set of
 regions down and clients on every continent, the mirrored tree (run through the Route53 answer simulator)
 answers what gtm's own steering answers. The regions sit at their AWS regions' places, so that the simulator's
 stand-in for latency (distance to the AWS region) ranks them as gtm's proximity does."""
 from __future__ import annotations
 
+import ipaddress
 import tempfile
 from pathlib import Path
 
@@ -30,7 +31,10 @@ CLIENTS = {  # (continent, country, lat, lon)
     "kabul": ("AS", "AF", 34.5, 69.2), "windhoek": ("AF", "NA", -22.6, 17.1),
 }
 MATCHES = [("continent", c) for c in ("EU", "NA", "SA", "AF", "AS", "OC")] + \
-          [("country", c) for c in ("DE", "US", "BR", "JP", "AF", "NA", "AU")]
+          [("country", c) for c in ("DE", "US", "BR", "JP", "AF", "NA", "AU")] + \
+          [("cidr", c) for c in ("13.200.0.0/16", "13.201.0.0/20", "2600:1f18::/32")]  # (disjoint: see the loader)
+# Client addresses (each place asks from each, and without one): inside each CIDR rule, and outside all of them.
+ADDRESSES = (None, "13.200.9.9", "13.201.0.5", "13.201.200.1", "2600:1f18::1", "13.99.0.1")
 
 
 @st.composite
@@ -73,7 +77,10 @@ def test_the_mirror_answers_what_gtm_answers(world: tuple[str, str, frozenset[st
     aws = [config.regions[r].aws_region for r in svc.regions]
     for place, (continent, country, lat, lon) in CLIENTS.items():
         geo = GeoInfo(True, continent, country, (), Location(lat, lon))
-        ours = steering.decide(svc, steering.Client(None, 0, geo), config, health)
-        theirs = simulate(want, observed, "svc.p.test.", "A", geo=ClientGeo(continent, country),
-                          latency_region=latency_order(lat, lon, aws) if kind == "proximity" else None)
-        assert set(theirs.addresses) == set(ours.a), (place, kind, sorted(down), ours.regions, text, theirs.trail)
+        for address in ADDRESSES if kind == "geo" else (None,):
+            ip = ipaddress.ip_address(address) if address else None
+            ours = steering.decide(svc, steering.Client(ip, ip.max_prefixlen if ip else 0, geo), config, health)
+            theirs = simulate(want, observed, "svc.p.test.", "A", geo=ClientGeo(continent, country, address=address),
+                              latency_region=latency_order(lat, lon, aws) if kind == "proximity" else None)
+            assert set(theirs.addresses) == set(ours.a), (place, address, kind, sorted(down), ours.regions, text,
+                                                          theirs.trail)

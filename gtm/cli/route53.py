@@ -112,8 +112,10 @@ def run(args: argparse.Namespace) -> int:
             from gtm.files import write_atomic
             from gtm.route53.saved import dumps
 
+            from gtm.route53.locks import lock_record
+
             write_atomic(args.out, dumps(sync.plan, sync.zone_id, args.owner, sync.state, sync.checks,
-                                         time.time()).encode())
+                                         time.time(), lock_record(config.overrides)).encode())
             print(f"saved to {args.out}: `gtm route53 apply {args.out}` applies exactly this plan", file=sys.stderr)
         return 2 if args.detailed_exitcode and not sync.plan.is_empty() else 0
     plan = sync.plan
@@ -125,8 +127,10 @@ def run(args: argparse.Namespace) -> int:
     # Under the zone's lock, planned again: the changes made are the ones shown, or none.
     from gtm.cli.override import author
 
-    lock = aws.take_lock(r53, sync.zone_id, zone, args.owner, author(), args.force_unlock,
-                         seconds=plan.apply_seconds())
+    from gtm.route53.locks import apply_lock
+
+    lock = apply_lock(config.overrides, r53, sync.zone_id, zone, args.owner, author())
+    lock.take(plan.apply_seconds(), args.force_unlock)
     try:
         again = planned(sync.zone_id)
         if not again.plan.same_changes(plan):
@@ -136,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         change_ids: list[str] = []
         done = aws.apply(r53, again.zone_id, again.plan, args.owner, list(again.checks), change_ids)
     finally:
-        aws.release_lock(r53, sync.zone_id, lock)
+        lock.release()
     print(f"applied: {done['checks_created']} health checks created, {done['checks_updated']} updated, "
           f"{done['batches']} change batches, {done['checks_deleted']} health checks deleted"
           + (f" ({done['lost_responses']} batch responses lost, and the batches found applied)"
@@ -199,7 +203,11 @@ def _apply_saved(args: argparse.Namespace, text: str) -> int:
     if stop is not None:
         return stop
     r53 = aws.client(args.profile)
-    lock = aws.take_lock(r53, zone_id, plan.zone, owner, author(), args.force_unlock, seconds=plan.apply_seconds())
+    from gtm.route53.locks import apply_lock
+    from gtm.route53.saved import lock_of
+
+    lock = apply_lock(lock_of(text), r53, zone_id, plan.zone, owner, author())
+    lock.take(plan.apply_seconds(), args.force_unlock)
     try:
         if current_state(r53, plan.zone, zone_id, owner, plan.checks_after, state) != state:
             print(f"gtm route53 apply: refusing {args.paths[0]}: the zone changed since the plan was made ({when}); "
@@ -208,7 +216,7 @@ def _apply_saved(args: argparse.Namespace, text: str) -> int:
         change_ids: list[str] = []
         done = aws.apply(r53, zone_id, plan, owner, checks, change_ids)
     finally:
-        aws.release_lock(r53, zone_id, lock)
+        lock.release()
     print(f"applied the plan of {when}: {done['checks_created']} health checks created, {done['checks_updated']} "
           f"updated, {done['batches']} change batches, {done['checks_deleted']} health checks deleted")
     _wait(r53, args, change_ids, done)

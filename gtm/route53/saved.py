@@ -71,7 +71,9 @@ def _existing(c: ExistingCheck) -> dict[str, Any]:
     return {"id": c.id, "version": c.version, "key": c.key, "spec": asdict(c.spec)}
 
 
-def dumps(plan: Plan, zone_id: str, owner: str, digest: str, checks: Iterable[ExistingCheck], at: float) -> str:
+def dumps(plan: Plan, zone_id: str, owner: str, digest: str, checks: Iterable[ExistingCheck], at: float,
+          lock: dict[str, Any] | None = None) -> str:
+    """``lock``: the DynamoDB table whose lock the apply takes (gtm.route53.locks.lock_record), or None."""
     return json.dumps({
         "format": FORMAT, "zone": plan.zone, "zone_id": zone_id, "owner": owner, "state": digest, "made": at,
         "create_checks": [asdict(c) for c in plan.create_checks],
@@ -82,8 +84,14 @@ def dumps(plan: Plan, zone_id: str, owner: str, digest: str, checks: Iterable[Ex
         "conflicts": list(plan.conflicts), "warnings": list(plan.warnings),
         "before": [_record(r) for r in plan.before], "checks_after": [asdict(c) for c in plan.checks_after],
         "existing_checks": [_existing(c) for c in checks],
-        "cidr": asdict(plan.cidr) if plan.cidr else None,
+        "cidr": asdict(plan.cidr) if plan.cidr else None, "lock": lock,
     }, indent=1)
+
+
+def lock_of(text: str) -> dict[str, Any] | None:
+    """The lock table a saved plan names (None: the lock record in the zone)."""
+    lock = json.loads(text).get("lock")
+    return lock if isinstance(lock, dict) and isinstance(lock.get("table"), str) else None
 
 
 def is_saved(text: str) -> bool:

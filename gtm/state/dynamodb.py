@@ -39,6 +39,7 @@ default poll of 0.5 s, two units a second per node). Only a new version costs a 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 import uuid
@@ -51,6 +52,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from gtm.model import Override
 from gtm.state.store import AuditEntry, ConflictError, Stored, StoreError
+
+log = logging.getLogger(__name__)
 
 STATE_KEY = {"pk": {"S": "overrides"}, "sk": {"S": "current"}}
 AUDIT_PK = "audit"
@@ -205,6 +208,75 @@ class DynamoStore:
             if entry is not None:
                 entries.append(entry)
         return entries[::-1]
+
+
+LOCK_PK = "lock"
+
+
+class TableLock:
+    """A lock in the override table: the item ``pk="lock", sk=<name>`` with ``holder`` (S), ``until`` (N, Unix
+    time past which it counts as left by a process that died) and a ``nonce`` (S) that makes each taking unique.
+    Taken with a PutItem conditional on the item not existing or being past its time, released with a DeleteItem
+    conditional on the nonce, so a release never deletes a lock someone else holds now. DynamoDB's conditional
+    writes are strongly consistent in the table's region: ``gtm route53 apply`` takes the zone's apply lock here
+    when the override store is this table, instead of as a record in the hosted zone."""
+
+    def __init__(self, store: DynamoStore, name: str, holder: str, now: Callable[[], float] = time.time):
+        self.store, self.name, self.holder, self.now = store, name, holder, now
+        self.nonce = secrets.token_hex(8)
+        self.key = {"pk": {"S": LOCK_PK}, "sk": {"S": name}}
+
+    def _held(self) -> dict[str, Any] | None:
+        return self.store._call("GetItem", self.store.client.get_item, TableName=self.store.table, Key=self.key,
+                                ConsistentRead=True).get("Item")
+
+    def describe(self, item: dict[str, Any]) -> str:
+        until = item.get("until", {}).get("N", "0")
+        return f"held by {item.get('holder', {}).get('S', '?')} until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(float(until)))}"
+
+    def take(self, seconds: float, force: bool = False) -> None:
+        """Take the lock for ``seconds``; StoreError naming the holder while someone else holds it (unless
+        ``force``: the holder died)."""
+        item = {**self.key, "holder": {"S": self.holder}, "until": {"N": str(int(self.now() + seconds))},
+                "nonce": {"S": self.nonce}}
+        condition: dict[str, Any] = {} if force else {
+            "ConditionExpression": "attribute_not_exists(pk) OR #u < :now",
+            "ExpressionAttributeNames": {"#u": "until"},
+            "ExpressionAttributeValues": {":now": {"N": str(int(self.now()))}}}
+        try:
+            self.store.client.put_item(TableName=self.store.table, Item=item, **condition)
+            return
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                _fail(e, "PutItem", self.store.table, self.store.region)
+        except BotoCoreError as e:  # no answer: the put may have gone through; look
+            held = self._held()
+            if held is not None and held.get("nonce", {}).get("S") == self.nonce:
+                return
+            _fail(e, "PutItem", self.store.table, self.store.region)
+        held = self._held()
+        if held is not None and held.get("nonce", {}).get("S") == self.nonce:  # a retry of our own put
+            return
+        raise StoreError(f"another apply holds the lock {self.name} in table {self.store.table}: "
+                         f"{self.describe(held or {})} (if it died, run again with --force-unlock)")
+
+    def release(self) -> None:
+        """Delete the lock if it is still ours (one taken over by --force-unlock is the new holder's)."""
+        try:
+            self.store.client.delete_item(TableName=self.store.table, Key=self.key,
+                                          ConditionExpression="nonce = :n",
+                                          ExpressionAttributeValues={":n": {"S": self.nonce}})
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                log.warning("the lock %s in table %s was taken over meanwhile; left to its holder", self.name,
+                            self.store.table)
+                return
+            log.warning("could not release the lock %s in table %s (%s); the next apply takes it over once its "
+                        "time is past (or with --force-unlock)", self.name, self.store.table,
+                        _one_line(e.response.get("Error", {}).get("Code", e)))
+        except BotoCoreError as e:
+            log.warning("could not release the lock %s in table %s (%s); the next apply takes it over once its "
+                        "time is past (or with --force-unlock)", self.name, self.store.table, _one_line(e))
 
 
 def create_table(client: Any, table: str) -> None:

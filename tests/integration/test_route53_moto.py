@@ -467,6 +467,41 @@ def test_an_apply_holds_the_zones_lock_and_a_second_one_is_refused(r53: Any, cap
         [mine.values[0]]
 
 
+def test_with_a_dynamodb_override_store_the_lock_is_an_item_of_its_table(
+        r53: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The table drills and failovers share holds the apply lock: nothing is written to the zone for it, an apply
+    while another holds it is refused (naming the holder), and a saved plan takes the same lock."""
+    from gtm.state.dynamodb import DynamoStore, TableLock, create_table
+
+    zones = tmp_path / "zones"
+    zones.mkdir()
+    (zones / "example.com.yaml").write_text((ZONES / "example.com.yaml").read_text() +
+                                            "\noverrides: {store: dynamodb, table: gtm-locks, aws_region: us-east-1}\n")
+    store = DynamoStore("gtm-locks", "us-east-1")
+    create_table(store.client, "gtm-locks")
+    held = TableLock(store, "route53:example.com.", "alice@ops")
+    held.take(600)
+    assert main(["route53", "apply", "--yes", str(zones)]) == 1
+    assert "another apply holds the lock route53:example.com. in table gtm-locks: held by alice@ops until" in \
+        capsys.readouterr().err
+    assert writes(r53) == 0
+    held.release()
+    assert main(["route53", "apply", "--yes", str(zones)]) == 0
+    assert r53.calls["ChangeResourceRecordSets"] == 1  # the records alone: no lock record taken and released
+    assert not [rr for rr in records(r53) if rr["Name"].startswith("_gtm-lock.")]
+    assert store.client.scan(TableName="gtm-locks")["Items"] == []  # released
+    # a saved plan takes the table's lock too
+    (zones / "example.com.yaml").write_text((zones / "example.com.yaml").read_text().replace("ttl: 30", "ttl: 40"))
+    saved = tmp_path / "plan.json"
+    assert main(["route53", "plan", "--out", str(saved), str(zones)]) == 0
+    held.take(600)
+    capsys.readouterr()
+    assert main(["route53", "apply", "--yes", "--force", str(saved)]) == 1
+    assert "held by alice@ops" in capsys.readouterr().err
+    held.release()
+    assert main(["route53", "apply", "--yes", "--force", str(saved)]) == 0
+
+
 def refuse_create_of(name: str, client: Any) -> None:
     """Route53's answer to the next lone CREATE of ``name`` (moto does not give it while the rrset exists)."""
     flagged: list[bool] = []

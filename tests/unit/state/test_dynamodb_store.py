@@ -276,3 +276,53 @@ def test_open_store_makes_a_dynamodb_store(store: DynamoStore) -> None:
     assert (s.table, s.region, s.client.meta.region_name) == (TABLE, REGION, REGION)
     store.write(0, [override("a")], audit("drain"))
     assert s.read() == Stored(1, (override("a"),))
+
+
+# -- the apply lock in the table (gtm route53 apply with a DynamoDB override store) ---------------------------
+def test_the_table_lock_is_one_holder_at_a_time_and_released_only_by_its_holder(store: DynamoStore) -> None:
+    from gtm.state.dynamodb import TableLock
+
+    clock = [NOW]
+    first = TableLock(store, "route53:example.com.", "alice", now=lambda: clock[0])
+    second = TableLock(store, "route53:example.com.", "bob", now=lambda: clock[0])
+    other_zone = TableLock(store, "route53:example.org.", "bob", now=lambda: clock[0])
+    first.take(600)
+    other_zone.take(600)  # another zone's lock is another item
+    with pytest.raises(StoreError, match=r"another apply holds the lock route53:example.com. in table "
+                                         r"gtm-overrides-test: held by alice until .* --force-unlock"):
+        second.take(600)
+    first.release()
+    second.take(600)  # free again
+    first.release()   # not alice's any more: left alone
+    with pytest.raises(StoreError, match="held by bob"):
+        first.take(600)
+    clock[0] += 601   # bob's time is past: an apply that died
+    first.take(600)
+    second.take(600, force=True)  # --force-unlock
+    assert store.client.get_item(TableName=TABLE, Key={"pk": {"S": "lock"}, "sk": {"S": "route53:example.com."}},
+                                 ConsistentRead=True)["Item"]["holder"]["S"] == "bob"
+    second.release()
+    assert "Item" not in store.client.get_item(TableName=TABLE, Key={"pk": {"S": "lock"},
+                                                                     "sk": {"S": "route53:example.com."}})
+    assert store.read() == Stored(0)  # the overrides' state item is untouched
+
+
+def test_a_lock_put_whose_answer_was_lost_is_recognised_as_ours(store: DynamoStore) -> None:
+    """The PutItem goes through and its answer is lost; botocore's retry is refused by the condition: the item
+    carries our nonce, so the lock is ours."""
+    from botocore.exceptions import ReadTimeoutError
+
+    from gtm.state.dynamodb import TableLock
+
+    lock = TableLock(store, "route53:example.com.", "alice")
+    real = store.client.put_item
+
+    def lost(**kw: Any) -> Any:
+        real(**kw)
+        raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+    store.client.put_item = lost  # type: ignore[method-assign]
+    lock.take(600)
+    store.client.put_item = real  # type: ignore[method-assign]
+    with pytest.raises(StoreError, match="held by alice"):
+        TableLock(store, "route53:example.com.", "bob").take(600)

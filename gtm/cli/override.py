@@ -57,6 +57,12 @@ def add_parser(sub: Any) -> None:
                        help="print the plan (what would be in force, the guardrails' notes) and write nothing")
         p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                        help="wait up to SECONDS until every node has applied it, and say how long it took")
+        if action != "up":
+            p.add_argument("--route53", action="store_true",
+                           help="also on the Route53 mirror: a region's switch check, or an endpoint's checks made "
+                                "always unhealthy (for every service only)")
+            p.add_argument("--owner", default="gtm", help="the Route53 mirror's owner id (default gtm)")
+            p.add_argument("--profile", help="AWS profile for Route53 (default: boto3's standard chain)")
         p.set_defaults(func=run, action=action)
     ls = osub.add_parser("list", help="the overrides in force (and with --history the audit log)")
     add_config_args(ls)
@@ -99,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         expires = ov.parse_duration(args.expires) if getattr(args, "expires", None) else None
         region, address = ov.parse_target(config, args.target)
         service = ov.check_service(config, args.service, region)  # zone/key
+        if getattr(args, "route53", False) and service is not None:
+            raise GtmError("--route53 with --service: Route53's checks serve every service of a region; drain "
+                           "it there for every service, or leave --route53 out")
     except GtmError as e:
         raise UsageError(str(e)) from None
     change: fleet.Change
@@ -141,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
     if conflicts:
         print(f"  note: another writer changed the store meanwhile; re-read and applied after {conflicts} "
               f"conflict{'s' if conflicts > 1 else ''}")
+    if getattr(args, "route53", False):
+        _route53(args, config, stored, region, address)
     if args.wait > 0:
         applied = wait_applied(nodes, token, stored.version, args.wait)
         for node, took in applied.items():
@@ -149,6 +160,27 @@ def run(args: argparse.Namespace) -> int:
         if any(t is None for t in applied.values()):
             return Exit.FAIL
     return Exit.OK
+
+
+def _route53(args: argparse.Namespace, config: Config, stored: Stored, region: str, address: str | None) -> None:
+    """Make Route53 say what the store now says of ``region`` (its switch) or of one endpoint (its checks):
+    drained when it is out for every service, else not (another override may still keep it out)."""
+    from gtm.route53 import aws
+    from gtm.route53.sync import switch_endpoint, switch_regions
+
+    now = time.time()
+    r53 = aws.client(args.profile)
+    if address is None:
+        out = region in ov.drained_everywhere(config, stored.overrides, now)
+        changed = switch_regions(r53, config, args.owner, region, out)
+        what = f"the switch health check of {region}"
+    else:
+        out = (region, address) in ov.endpoints_out_everywhere(config, stored.overrides, now)
+        changed = switch_endpoint(r53, config, args.owner, region, address, out)
+        what = f"the health checks of {region}/{address}"
+    state = ("inverted (reported unhealthy)" if address is None else "disabled and inverted (always unhealthy)") \
+        if out else "set back"
+    print(f"  route53: {what} {state}: {len(changed)} changed" + ("" if changed else " (already so)"))
 
 
 def run_list(args: argparse.Namespace) -> int:

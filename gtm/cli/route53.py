@@ -48,28 +48,29 @@ def add_parser(sub: Any) -> None:
         p.set_defaults(func=run)
 
 
-def _drained(config: Any) -> tuple[frozenset[str], list[str]]:
-    """Regions the override store has drained for every service (a switch made for one is made drained), and a
-    warning for each override in force that Route53 cannot express: on one endpoint, or for one service (a
-    region's switch serves every service), or an ``up`` that overrules the probers."""
+def _drained(config: Any) -> tuple[frozenset[str], frozenset[tuple[str, str]], list[str]]:
+    """Regions and endpoints the override store has out for every service (a check made for one is made
+    drained), and a warning for each override in force that Route53 cannot express: for one service (a region's
+    switch and an endpoint's checks serve every service), or an ``up`` that overrules the probers."""
     import time
 
-    from gtm.state.overrides import active, drained_everywhere
+    from gtm.state.overrides import active, drained_everywhere, endpoints_out_everywhere
     from gtm.state.store import open_store
 
     stored = open_store(config.overrides).read()
     now = time.time()
     drained = drained_everywhere(config, stored.overrides, now)
-    if drained:
-        print(f"override store: {', '.join(sorted(drained))} drained for every service", file=sys.stderr)
+    endpoints = endpoints_out_everywhere(config, stored.overrides, now)
+    if drained or endpoints:
+        print(f"override store: {', '.join(sorted(drained) + [f'{r}/{a}' for r, a in sorted(endpoints)])} out "
+              f"for every service", file=sys.stderr)
     notes = []
     for o in active(stored.overrides, now):
-        why = ("on one endpoint: Route53 answers it while its health check passes" if o.address is not None else
-               "for one service: a region's switch serves every service" if o.service is not None else
+        why = ("for one service: Route53's checks serve every service" if o.service is not None else
                "up: Route53 goes by its own health checks" if o.action == "up" else None)
         if why is not None:
             notes.append(f"override {o.describe()} is not mirrored ({why})")
-    return drained, notes
+    return drained, endpoints, notes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,12 +95,14 @@ def run(args: argparse.Namespace) -> int:
     zone = zone.lower().rstrip(".") + "."
     r53 = aws.client(args.profile)
 
-    drained, notes = _drained(config) if args.route53_command != "destroy" else (frozenset(), [])
+    drained, endpoints, notes = _drained(config) if args.route53_command != "destroy" else \
+        (frozenset(), frozenset(), [])
 
     def planned(zone_id: str | None) -> Any:
         if args.route53_command == "destroy":
             return destroy_plan(r53, zone, args.owner, zone_id)
-        return make_plan(r53, config, zone, args.owner, args.adopt, drained, args.restore_drains, zone_id, notes)
+        return make_plan(r53, config, zone, args.owner, args.adopt, drained, args.restore_drains, zone_id, notes,
+                         endpoints)
 
     sync = planned(args.zone_id)
     if args.route53_command == "plan":
@@ -112,10 +115,8 @@ def run(args: argparse.Namespace) -> int:
             from gtm.files import write_atomic
             from gtm.route53.saved import dumps
 
-            from gtm.route53.locks import lock_record
-
             write_atomic(args.out, dumps(sync.plan, sync.zone_id, args.owner, sync.state, sync.checks,
-                                         time.time(), lock_record(config.overrides)).encode())
+                                         time.time(), _lock_record(config.overrides)).encode())
             print(f"saved to {args.out}: `gtm route53 apply {args.out}` applies exactly this plan", file=sys.stderr)
         return 2 if args.detailed_exitcode and not sync.plan.is_empty() else 0
     plan = sync.plan
@@ -127,9 +128,7 @@ def run(args: argparse.Namespace) -> int:
     # Under the zone's lock, planned again: the changes made are the ones shown, or none.
     from gtm.cli.override import author
 
-    from gtm.route53.locks import apply_lock
-
-    lock = apply_lock(config.overrides, r53, sync.zone_id, zone, args.owner, author())
+    lock = _apply_lock(config.overrides, r53, sync.zone_id, zone, args.owner, author())
     lock.take(plan.apply_seconds(), args.force_unlock)
     try:
         again = planned(sync.zone_id)
@@ -147,6 +146,26 @@ def run(args: argparse.Namespace) -> int:
              if done["lost_responses"] else ""))
     _wait(r53, args, change_ids, done)
     return 0
+
+
+def _apply_lock(store: Any, r53: Any, zone_id: str, zone: str, owner: str, holder: str) -> Any:
+    """The zone's apply lock (gtm.route53.locks): in the override table when the store (the config's
+    ``overrides``, or a saved plan's record of it) is DynamoDB, else a record in the zone."""
+    from gtm.model import StoreSettings
+    from gtm.route53.locks import ZoneLock
+
+    if isinstance(store, dict):
+        store = StoreSettings(kind="dynamodb", table=str(store["table"]), aws_region=store.get("aws_region"))
+    if store is not None and store.kind == "dynamodb":
+        from gtm.state.dynamodb import DynamoStore, TableLock
+
+        return TableLock(DynamoStore(store.table, store.aws_region), f"route53:{zone}", f"{holder} (owner {owner})")
+    return ZoneLock(r53, zone_id, zone, owner, holder)
+
+
+def _lock_record(store: Any) -> dict[str, Any] | None:
+    """What a saved plan keeps of the store, to take the same lock when it is applied."""
+    return {"table": store.table, "aws_region": store.aws_region} if store.kind == "dynamodb" else None
 
 
 def _gate(plan: Any, args: argparse.Namespace, verb: str, question: str, owner: str | None = None) -> int | None:
@@ -203,10 +222,9 @@ def _apply_saved(args: argparse.Namespace, text: str) -> int:
     if stop is not None:
         return stop
     r53 = aws.client(args.profile)
-    from gtm.route53.locks import apply_lock
     from gtm.route53.saved import lock_of
 
-    lock = apply_lock(lock_of(text), r53, zone_id, plan.zone, owner, author())
+    lock = _apply_lock(lock_of(text), r53, zone_id, plan.zone, owner, author())
     lock.take(plan.apply_seconds(), args.force_unlock)
     try:
         if current_state(r53, plan.zone, zone_id, owner, plan.checks_after, state) != state:

@@ -675,6 +675,19 @@ def set_inverted(r53: Route53, check: ExistingCheck, inverted: bool) -> None:
         raise
 
 
+def set_drained(r53: Route53, check: ExistingCheck, drained: bool) -> None:
+    """Make an endpoint's check always unhealthy (Disabled and Inverted: Route53's rule for the pair), or set it
+    back to checking, at the version read: a drain or restore of one endpoint."""
+    try:
+        r53.call("update_health_check", HealthCheckId=check.id, HealthCheckVersion=check.version, Disabled=drained,
+                 Inverted=drained)
+    except AwsError as e:
+        if e.code == "HealthCheckVersionMismatch":
+            raise AwsError(f"health check {check.key} ({check.id}) changed while it was being switched; "
+                           "try again", e.code) from None
+        raise
+
+
 # Fields UpdateHealthCheck cannot set to "nothing" by omission: they are reset by name (ResetElements).
 _RESETTABLE = {"fqdn": "FullyQualifiedDomainName", "path": "ResourcePath", "regions": "Regions",
                "children": "ChildHealthChecks"}

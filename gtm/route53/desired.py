@@ -90,9 +90,11 @@ def _label(text: str) -> str:
 
 
 class _Builder:
-    def __init__(self, config: Config, zone: str, owner: str, drained: frozenset[str] = frozenset()):
+    def __init__(self, config: Config, zone: str, owner: str, drained: frozenset[str] = frozenset(),
+                 drained_endpoints: frozenset[tuple[str, str]] = frozenset()):
         self.config, self.zone, self.owner = config, zone, owner
         self.drained = drained
+        self.drained_endpoints = drained_endpoints
         self.records: dict[tuple[str, str, str], RecordSpec] = {}
         self.checks: dict[str, HealthCheckSpec] = {}
         self.warnings: list[str] = []
@@ -138,7 +140,9 @@ class _Builder:
         self.checks[key] = HealthCheckSpec(
             key=key, type=kind, ip=address, port=monitor.port, fqdn=monitor.host,
             path=monitor.path if kind != "TCP" else None, search=search, request_interval=interval,
-            failure_threshold=max(1, min(10, monitor.fall)), enable_sni=kind.startswith("HTTPS"), region=region)
+            failure_threshold=max(1, min(10, monitor.fall)), enable_sni=kind.startswith("HTTPS"), region=region,
+            # a drained endpoint: Disabled and Inverted, Route53's "always unhealthy"
+            disabled=(region, address) in self.drained_endpoints, inverted=(region, address) in self.drained_endpoints)
         return key
 
     def region_check(self, service: Service, region: str) -> str:
@@ -232,9 +236,9 @@ class _Builder:
                            "Route53; when every region is down the mirror answers as fail_open")
             if first is None:
                 return None
-            values = [str(e.address) for e in self.config.regions[first].endpoints
-                      if e.address.version == family and e.weight > 0] or \
-                     [str(e.address) for e in self.config.regions[first].endpoints if e.address.version == family]
+            eps = [e for e in self.config.regions[first].endpoints if e.address.version == family
+                   and (first, str(e.address)) not in self.drained_endpoints]  # (drained: never answered)
+            values = [str(e.address) for e in eps if e.weight > 0] or [str(e.address) for e in eps]
             values = values[:MULTIVALUE_MAX]  # as many as a multivalue answer; the first in config order
             last = f"_gtm-last-{_label(first)}.{name}"
         if not values:
@@ -457,14 +461,17 @@ MIRRORS: dict[str, Callable[[_Builder, Service, str, str, int], None]] = {
 }
 
 
-def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = frozenset()) -> Desired:
+def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = frozenset(),
+            drained_endpoints: frozenset[tuple[str, str]] = frozenset()) -> Desired:
     """Everything gtm wants in the hosted zone ``zone`` for the services of the config zone of that name;
     the regions in ``drained`` (drained for every service in the override store) have their switch inverted,
-    so that an apply keeps a drain made by ``gtm failover`` or a drill instead of undoing it."""
+    and the endpoints in ``drained_endpoints`` (region, address) their checks Disabled and Inverted (always
+    unhealthy) and no place in a terminal, as the store says (an apply keeps what Route53 has: see
+    gtm.route53.plan.switches)."""
     zone = zone.lower().rstrip(".") + "."
     if not re.fullmatch(r"[a-z0-9-]{1,32}", owner):
         raise ValueError(f"owner id must be 1-32 lower-case letters, digits or hyphens (got {owner!r})")
-    b = _Builder(config, zone, owner, drained)
+    b = _Builder(config, zone, owner, drained, drained_endpoints)
     z = config.zones.get(zone)
     if z is None:
         raise ValueError(f"the config has no zone {zone}; zones: {', '.join(config.zones) or 'none'}")

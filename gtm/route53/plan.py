@@ -139,9 +139,9 @@ class Plan:
         return 3600.0 + max(0.0, creates - CREATE_CHECK_BURST) / CREATE_CHECK_RATE * 2
 
     def switch_changes(self) -> int:
-        """Region switches whose ``Inverted`` this plan changes."""
-        return sum(1 for old, new in self.update_checks if new.key.startswith("switch:")
-                   and old.spec.inverted != new.inverted)
+        """Region switches and endpoint checks whose drained state this plan changes."""
+        return sum(1 for old, new in self.update_checks if _runtime(new) is not None
+                   and _runtime(old.spec) != _runtime(new))
 
     def to_text(self) -> str:
         out = [f"zone {self.zone}"]
@@ -283,37 +283,58 @@ def owned(r: RecordSpec, owner: str, marked: set[str]) -> bool:
     return r.name in marked or (r.name.startswith("_gtm-") and r.name.split(".", 1)[1] in marked)
 
 
+def _runtime(spec: HealthCheckSpec) -> tuple[bool, bool] | None:
+    """A check's runtime state (drained or not), for the checks that have one: a region's switch (Inverted)
+    and an endpoint's check (Disabled and Inverted: always unhealthy)."""
+    if spec.key.startswith("switch:"):
+        return (False, spec.inverted)
+    if spec.key.startswith("ep:"):
+        return (spec.disabled, spec.inverted)
+    return None
+
+
 def switches(desired: Desired, checks: Iterable[ExistingCheck],
              restore_drains: bool = False) -> tuple[Desired, list[str], int]:
-    """``desired`` with each existing region switch's ``Inverted`` left as Route53 has it: a switch is runtime
-    state (a drain), not configuration, and a drain made on Route53 by another hand (the console, ``gtm failover
-    --route53`` from a machine with another override store) must survive a routine apply. Returns that desired
-    state, a drift warning per region where Route53 and the override store disagree, and how many switches the
-    plan changes: none, unless ``restore_drains``, which un-drains the regions Route53 has drained and the
-    override store has not (a region the store drains and Route53 does not is drained by ``gtm failover
-    --route53``, never by an apply)."""
-    have = {c.key: c for c in checks if c.key is not None and c.key.startswith("switch:")}
+    """``desired`` with each existing region switch's ``Inverted``, and each existing endpoint check's
+    ``Disabled``/``Inverted``, left as Route53 has them: they are runtime state (a drain), not configuration,
+    and a drain made on Route53 by another hand (the console, ``gtm failover --route53`` or ``gtm override drain
+    --route53`` from a machine with another override store) must survive a routine apply. Returns that
+    desired state, a drift warning per region or endpoint where Route53 and the override store disagree, and
+    how many such checks the plan changes: none, unless ``restore_drains``, which un-drains what Route53 has
+    drained and the override store has not (what the store drains and Route53 does not is drained there by
+    ``gtm failover --route53`` or ``gtm override drain --route53``, never by an apply)."""
+    have = {c.key: c for c in checks if c.key is not None and _runtime(c.spec) is not None}
     out, warnings, changed = [], [], 0
     for spec in desired.health_checks:
         old = have.get(spec.key)
-        if old is None or old.spec.inverted == spec.inverted:
+        state = _runtime(spec)
+        if old is None or state is None or _runtime(old.spec) == state:
             out.append(spec)
             continue
-        region = spec.key.split(":", 1)[1]
-        if old.spec.inverted and restore_drains:
+        on_route53 = any(_runtime(old.spec) or ())
+        if spec.key.startswith("switch:"):
+            what = f"region {spec.key.split(':', 1)[1]}"
+            failover, restore = f"gtm failover {what[7:]} --route53", f"gtm restore {what[7:]} --route53"
+            how = "inverted"
+        else:
+            _, _, region, address = spec.key.split(":", 3)
+            what = f"endpoint {region}/{address}"
+            failover = f"gtm override drain {region}/{address} --route53"
+            restore = f"gtm override clear {region}/{address} --route53"
+            how = "disabled and inverted"
+        if on_route53 and restore_drains:
             out.append(spec)
             changed += 1
-            warnings.append(f"region {region} is drained on Route53 ({spec.key} inverted) and not in the override "
-                            f"store: --restore-drains restores it")
-        elif old.spec.inverted:
-            out.append(replace(spec, inverted=True))
-            warnings.append(f"drift: region {region} is drained on Route53 ({spec.key} inverted) and not in the "
-                            f"override store; apply keeps it drained (gtm restore {region} --route53, or apply "
-                            f"--restore-drains, restores it)")
+            warnings.append(f"{what} is drained on Route53 ({spec.key} {how}) and not in the override store: "
+                            f"--restore-drains restores it")
+        elif on_route53:
+            out.append(replace(spec, disabled=old.spec.disabled, inverted=old.spec.inverted))
+            warnings.append(f"drift: {what} is drained on Route53 ({spec.key} {how}) and not in the override "
+                            f"store; apply keeps it drained ({restore}, or apply --restore-drains, restores it)")
         else:
-            out.append(replace(spec, inverted=False))
-            warnings.append(f"drift: region {region} is drained in the override store and not on Route53; apply "
-                            f"leaves Route53 answering it (gtm failover {region} --route53 drains it there)")
+            out.append(replace(spec, disabled=old.spec.disabled, inverted=old.spec.inverted))
+            warnings.append(f"drift: {what} is drained in the override store and not on Route53; apply leaves "
+                            f"Route53 answering it ({failover} drains it there)")
     return replace(desired, health_checks=tuple(out)), warnings, changed
 
 

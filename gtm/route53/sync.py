@@ -27,10 +27,10 @@ class Sync:
 
 def make_plan(r53: "aws.Route53", config: Config, zone: str, owner: str, adopt: bool = False,
               drained: frozenset[str] = frozenset(), restore_drains: bool = False, zone_id: str | None = None,
-              notes: Sequence[str] = ()) -> Sync:
+              notes: Sequence[str] = (), drained_endpoints: frozenset[tuple[str, str]] = frozenset()) -> Sync:
     """Read the hosted zone and gtm's checks, and plan; GtmError when the plan would be refused by Route53."""
     try:
-        want = desired(config, zone, owner, drained)
+        want = desired(config, zone, owner, drained, drained_endpoints)
     except ValueError as e:
         raise GtmError(str(e)) from None
     return plan_for(r53, replace(want, warnings=tuple(notes) + want.warnings), owner, adopt, restore_drains, zone_id)
@@ -112,4 +112,32 @@ def switch_regions(r53: "aws.Route53", config: Config, owner: str, region: str, 
         if found.spec.inverted != drained:
             aws.set_inverted(r53, found, drained)
             changed.append(found.id)
+    return changed
+
+
+def switch_endpoint(r53: "aws.Route53", config: Config, owner: str, region: str, address: str,
+                    drained: bool) -> list[str]:
+    """Drain (or restore) one endpoint on Route53: make each of its health checks (one per monitor of the
+    services using its region) always unhealthy, Disabled and Inverted (or set them back), in every hosted zone
+    whose services use it: one UpdateHealthCheck per check, no record change. Returns the check ids changed;
+    GtmError when there is none (apply the mirror first; a service with route53: {health_checks: false} has
+    no endpoint checks)."""
+    changed, found_any = [], False
+    for zone in config.zones.values():
+        monitors = {s.monitor for s in zone.services if region in s.regions and s.monitor and s.route53_checks}
+        if not monitors:
+            continue
+        specs = [HealthCheckSpec(f"ep:{m}:{region}:{address}", "HTTP", ip=address, region=region)
+                 for m in sorted(monitors)]
+        keys = {spec.key for spec in specs}
+        for check in aws.read_checks(r53, owner, zone.origin, specs):
+            if check.key not in keys:
+                continue
+            found_any = True
+            if (check.spec.disabled, check.spec.inverted) != (drained, drained):
+                aws.set_drained(r53, check, drained)
+                changed.append(check.id)
+    if not found_any:
+        raise GtmError(f"no Route53 health check for endpoint {region}/{address} (owner {owner}); run gtm route53 "
+                       f"apply first (a service with route53: {{health_checks: false}} has none)")
     return changed

@@ -191,3 +191,19 @@ def drained_everywhere(config: Config, overrides: Iterable[Override], now: float
         if users and all(effective.for_service(s.ref).region_out(region) for s in users):
             out.add(region)
     return frozenset(out)
+
+
+def endpoints_out_everywhere(config: Config, overrides: Iterable[Override], now: float) -> frozenset[tuple[str, str]]:
+    """Endpoints (region, address) drained or forced down for every service whose regions include theirs, and
+    whose region is not out as a whole: what Route53 can express as the endpoint's health checks made always
+    unhealthy (Disabled and Inverted)."""
+    effective = apply(in_force(overrides, now), HealthSnapshot(), config.services)
+    out = set()
+    for region in config.regions.values():
+        users = [s for s in config.services if region.name in s.regions]
+        if not users or all(effective.for_service(s.ref).region_out(region.name) for s in users):
+            continue
+        for e in region.endpoints:
+            if all(not effective.for_service(s.ref).endpoint_up(region.name, str(e.address)) for s in users):
+                out.add((region.name, str(e.address)))
+    return frozenset(out)

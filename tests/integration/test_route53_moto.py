@@ -608,15 +608,60 @@ def test_overrides_route53_cannot_express_are_warned(r53: Any, tmp_path: Path, c
 
     zones = public_example(tmp_path / "zones")
     store = open_store(load([str(zones)]).overrides)
-    store.write(0, [Override("a", "drain", "eu-west", "13.51.100.10", None, "disk", "ops", time.time()),
+    store.write(0, [Override("a", "up", "eu-west", "13.51.100.10", None, "disk", "ops", time.time()),
                     Override("b", "drain", "us-east", None, "example.com/api", "deploy", "ops", time.time())],
                 AuditEntry(time.time(), "drain", "ops"))
     assert main(["route53", "plan", str(zones)]) == 0
     out = capsys.readouterr().out
-    assert "warning: override drain eu-west/13.51.100.10 is not mirrored (on one endpoint: Route53 answers it " \
-           "while its health check passes)" in out
-    assert "warning: override drain us-east for example.com/api is not mirrored (for one service: a region's " \
-           "switch serves every service)" in out
+    assert "warning: override up eu-west/13.51.100.10 is not mirrored (up: Route53 goes by its own health " \
+           "checks)" in out
+    assert "warning: override drain us-east for example.com/api is not mirrored (for one service: Route53's " \
+           "checks serve every service)" in out
+
+
+def endpoint_checks(client: Any, zones: Path, region: str, address: str) -> dict[str, tuple[bool, bool]]:
+    want = make_plan(client, load([str(zones)]), "example.com", "gtm").desired
+    return {c.key: (c.spec.disabled, c.spec.inverted)
+            for c in aws.read_checks(client, "gtm", "example.com.", want.health_checks)
+            if c.key and c.key.startswith("ep:") and c.key.endswith(f":{region}:{address}")}
+
+
+def test_an_endpoint_drain_is_mirrored_as_its_checks_always_unhealthy(
+        r53: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Drained for every service, an endpoint's checks (one per monitor) become Disabled and Inverted, Route53's
+    "always unhealthy": by ``gtm override drain R/ADDR --route53`` (one UpdateHealthCheck per check, no record
+    change), kept by a routine apply, set back by ``clear --route53``; a new check is created as the store says,
+    and the endpoint leaves the terminal a chain ends in."""
+    zones = public_example(tmp_path / "zones")
+    assert main(["route53", "apply", "--yes", str(zones)]) == 0
+    assert set(endpoint_checks(r53, zones, "eu-west", "13.51.100.10").values()) == {(False, False)}
+    r53.calls.clear()
+    assert main(["override", "drain", "eu-west/13.51.100.10", "--route53", "--force", "-c", str(zones),
+                 "--nodes", "127.0.0.1:9", "--admin", "http://127.0.0.1:9"]) == 0
+    out = capsys.readouterr().out
+    assert "route53: the health checks of eu-west/13.51.100.10 disabled and inverted (always unhealthy): 2 changed" \
+        in out
+    assert {op: n for op, n in r53.calls.items() if op in WRITES} == {"UpdateHealthCheck": 2}  # web's and api's
+    assert set(endpoint_checks(r53, zones, "eu-west", "13.51.100.10").values()) == {(True, True)}
+    # the store and Route53 agree: a plan has no drift, and takes the endpoint out of the terminal it was in
+    assert main(["route53", "plan", str(zones)]) == 0
+    out = capsys.readouterr().out
+    assert "drift" not in out and "~ _gtm-last-eu-west.www.example.com. A 30 13.51.100.11" in out
+    # another machine, with an empty override store: the drain on Route53 is kept, and named
+    other = public_example(tmp_path / "other")
+    capsys.readouterr()
+    assert main(["route53", "apply", "--yes", str(other)]) == 0
+    out = capsys.readouterr().out
+    assert "drift: endpoint eu-west/13.51.100.10 is drained on Route53 (ep:web:eu-west:13.51.100.10 disabled and " \
+           "inverted) and not in the override store; apply keeps it drained" in out
+    assert set(endpoint_checks(r53, zones, "eu-west", "13.51.100.10").values()) == {(True, True)}
+    # cleared, with --route53: set back
+    assert main(["override", "clear", "eu-west/13.51.100.10", "--route53", "-c", str(zones),
+                 "--nodes", "127.0.0.1:9", "--admin", "http://127.0.0.1:9"]) == 0
+    assert "route53: the health checks of eu-west/13.51.100.10 set back: 2 changed" in capsys.readouterr().out
+    assert set(endpoint_checks(r53, zones, "eu-west", "13.51.100.10").values()) == {(False, False)}
+    assert main(["override", "drain", "eu-west/13.51.100.10", "--route53", "--service", "www", "-c", str(zones)]) == 2
+    assert "--route53 with --service: Route53's checks serve every service" in capsys.readouterr().err
 
 
 def test_a_saved_plan_is_applied_exactly_or_refused_when_the_zone_changed(r53: Any, tmp_path: Path,

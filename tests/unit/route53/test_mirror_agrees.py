@@ -125,6 +125,42 @@ def test_a_drained_region_is_never_answered_while_another_is_up(world) -> None: 
                 assert not eu & set(addrs), (name, client_geo, answer.trail)
 
 
+@pytest.mark.parametrize("down", [set(), {"13.51.100.11"}, {"13.51.100.11", "13.0.2.10", "13.0.2.11", "13.0.113.10"}])
+def test_a_drained_endpoint_is_never_answered_and_its_region_answers_as_gtm_does(world, down) -> None:  # type: ignore[no-untyped-def]
+    """eu's 13.51.100.10 drained for every service: its checks Disabled and Inverted (always unhealthy) and out of
+    the terminals. With its neighbour up the region answers the neighbour; with the neighbour down too the
+    region is out; with every other endpoint down as well, gtm fails open without the drained endpoint, and so
+    do the failover and geo mirrors (their terminals leave it out). A weighted service with everything down
+    is the exception: Route53 fails open by weight into every region's pool, and a pool with no healthy record
+    answers its unhealthy ones, the drained endpoint among them (docs/route53.md says so)."""
+    from gtm.model import Override
+    from gtm.state.overrides import endpoints_out_everywhere, in_force
+
+    config, _ = world
+    drain = [Override("d", "drain", "eu", "13.51.100.10", None, "disk", "ops", 0.0)]
+    out = endpoints_out_everywhere(config, drain, 1.0)
+    assert out == {("eu", "13.51.100.10")}
+    want = desired(config, "m.test", "t", drained_endpoints=out)
+    assert {(c.disabled, c.inverted) for c in want.health_checks if c.key == "ep:web:eu:13.51.100.10"} == {(True, True)}
+    snapshot = HealthSnapshot(down_checks=frozenset(("web", r, str(e.address)) for r in REGIONS
+                                                    for e in config.regions[r].endpoints if str(e.address) in down))
+    health = apply(in_force(drain, 1.0), snapshot, config.services)
+    observed = {f"ep:web:{r}:{e.address}": str(e.address) not in down for r in REGIONS
+                for e in config.regions[r].endpoints}
+    for svc in config.services:
+        name = f"{svc.key}.m.test."
+        for gtm_client, client_geo in CLIENTS.values():
+            answer = simulate(want, observed, name, "A", geo=client_geo)
+            everything_down = len(down) == 4
+            if not (svc.key == "w" and everything_down):
+                assert all("13.51.100.10" not in addrs for addrs, _ in answer.outcomes), (name, answer.trail)
+            else:
+                assert any("13.51.100.10" in addrs for addrs, _ in answer.outcomes)  # the limit, as documented
+            if svc.key != "w":  # (weighted: a distribution, compared elsewhere)
+                ours = steering.decide(svc, steering.Client(None, 0, gtm_client), config, health)
+                assert set(answer.addresses) == set(ours.a), (name, client_geo, ours.regions, answer.trail)
+
+
 # -- geo rules whose codes mean a continent and a country alike -----------------------------------------------------
 SAME_CODES = """\
 zone: c.test

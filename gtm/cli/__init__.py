@@ -59,6 +59,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             admin = parse_host_port(args.admin_listen)
         except ValueError as e:
             raise _Usage(f"--admin-listen: {e}") from None
+    try:
+        from gtm.dns.server import udp_path
+
+        udp_path(args.udp_io)
+    except ValueError as e:
+        raise _Usage(f"--udp-io: {e}") from None
     if args.takeover and not args.workers:
         raise _Usage("--takeover needs --workers N (the sockets are handed from worker processes to worker processes)")
     import setproctitle
@@ -68,7 +74,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         tuple(args.paths), tuple(listen), watch=args.watch_interval if args.watch else 0.0, tcp_idle=args.tcp_idle,
         tcp_clients=args.tcp_clients, udp_payload=args.udp_payload, health_file=args.health, admin_listen=admin,
         probe_as=args.probe_as, workers=args.workers, takeover=args.takeover, ready_file=args.ready_file,
-        query_log=args.query_log))
+        query_log=args.query_log, udp_io=args.udp_io))
     if uvloop is not None:
         uvloop.run(runtime.run())
     else:
@@ -148,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--query-log", type=_positive(int, 0, 1_000_000), default=0, metavar="N",
                    help="log one UDP query in 64 x N (client network, name, type, regions answered, RCODE) to the "
                         "gtm.querylog logger; 0 (default): none")
+    s.add_argument("--udp-io", choices=("auto", "batched", "asyncio"), default="auto",
+                   help="how UDP is read and written: batched (recvmmsg/sendmmsg, many datagrams per system call; "
+                        "64-bit Linux), asyncio (one per call, any platform), auto (default): batched where it "
+                        "can be")
     s.add_argument("--ready-file", metavar="PATH",
                    help="write PATH (JSON: pid, serving, the DNS addresses bound, the admin URL) for a supervisor "
                         "or script, with \"serving\": true once DNS is answered (first with false as soon as the "

@@ -48,14 +48,15 @@ class Answering:
             await wait_free(list(opts.listen))
         if not opts.workers:
             self.server = DnsServer(serving.responder, list(opts.listen), max_tcp=opts.tcp_clients,
-                                    tcp_idle=opts.tcp_idle, limits=limits)
+                                    tcp_idle=opts.tcp_idle, limits=limits, udp_io=opts.udp_io)
             serving.add_server(self.server)
             await self.server.start()
             return
         self.pool = WorkerPool(opts.workers, list(opts.listen), {"udp_payload": opts.udp_payload,
                                                                   "tcp_idle": opts.tcp_idle,
                                                                   "tcp_clients": opts.tcp_clients,
-                                                                  "query_log": opts.query_log},
+                                                                  "query_log": opts.query_log,
+                                                                  "udp_io": opts.udp_io},
                                observe=self.observe, sockets=previous.sets if previous else None)
         counts.workers = self.pool
         await self.pool.start(serving.snapshot, generation)

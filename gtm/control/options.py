@@ -21,3 +21,4 @@ class ServeOptions:
     takeover: str | None = None              # Unix socket: take the DNS sockets over from the instance there
     ready_file: str | None = None            # written once serving: pid, DNS addresses bound, admin URL
     query_log: int = 0                       # log one UDP query in 64 x N (0: no query log)
+    udp_io: str = "auto"                     # auto | batched (recvmmsg/sendmmsg) | asyncio

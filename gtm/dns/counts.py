@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS"}
 
 
-EVENTS = ("queries_tcp", "slow_path", "formerr", "dropped", "truncated", "errors", "tcp_rejected")
+EVENTS = ("queries_tcp", "slow_path", "formerr", "dropped", "truncated", "errors", "tcp_rejected", "udp_oversized",
+          "udp_send_failed", "udp_recv_errors")
 
 
 def _answered_regions(e: Entry, config: Config) -> tuple[str, ...]:

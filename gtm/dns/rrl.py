@@ -45,17 +45,28 @@ class RateLimiter:
         self.clock = clock
         self.rates = {k: settings.rate(k) for k in KINDS}
         self.exempt = exempt_networks(settings)
-        self.prefix_of: dict[str, bytes | None] = {}         # address -> client network key (None: exempt)
+        self.prefix_of: dict[str | bytes, bytes | None] = {}  # address -> client network key (None: exempt)
         self.buckets: dict[tuple[bytes, str], list[float]] = {}  # (network, kind) -> [tokens, last, limited]
         self.stats = RrlStats()
 
-    def _network(self, address: str) -> bytes | None:
+    def _network(self, address: str | bytes) -> bytes | None:
+        if isinstance(address, bytes):  # the batched path's client key: ECS form, a full-length source prefix
+            try:
+                ip: Any = ipaddress.ip_address(address[4:])
+            except ValueError:
+                return None
+            if ip.version == 6 and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            if any(ip in n for n in self.exempt):
+                return None
+            return _key_of(ip, self.settings.ipv4_prefix, self.settings.ipv6_prefix)
         if is_exempt(address, self.exempt):
             return None
         return network_key(address, self.settings.ipv4_prefix, self.settings.ipv6_prefix)
 
-    def check(self, address: str, query: bytes, resp: bytes) -> bytes | None:
-        """``resp`` when within the limit; a truncated empty reply when slipped; None when dropped."""
+    def check(self, address: str | bytes, query: bytes, resp: bytes) -> bytes | None:
+        """``resp`` when within the limit; a truncated empty reply when slipped; None when dropped. ``address``:
+        the source address as text, or the batched path's client key (``gtm.dns.batched``)."""
         try:
             net = self.prefix_of[address]
         except KeyError:
@@ -115,6 +126,10 @@ def network_key(address: str, v4: int, v6: int) -> bytes | None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return None
+    return _key_of(ip, v4, v6)
+
+
+def _key_of(ip: Any, v4: int, v6: int) -> bytes:
     bits, width = (v4, 32) if ip.version == 4 else (v6, 128)
     return bytes([ip.version]) + (int(ip) >> (width - bits)).to_bytes(16, "big")
 

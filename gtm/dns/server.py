@@ -48,6 +48,9 @@ class Stats:
     truncated: int = 0
     errors: int = 0
     tcp_rejected: int = 0
+    udp_oversized: int = 0     # datagrams longer than the batched path's buffer: dropped (gtm.dns.batched)
+    udp_send_failed: int = 0   # replies the kernel refused to send (an unreachable peer, a full buffer): dropped
+    udp_recv_errors: int = 0   # recvmmsg failures other than "nothing to read"
     rcodes: dict[int, int] = field(default_factory=dict)  # responses without records, by (extended) RCODE
 
 
@@ -58,7 +61,7 @@ class Responder:
         self.table = table
         self.udp_payload = udp_payload
         self.stats = Stats()
-        self.udp_protocols: list[_Udp] = []
+        self.udp_protocols: list[Any] = []
         self.observe: Callable[[float], None] | None = None  # receives sampled query durations (seconds)
         self.rrl: RateLimiter | None = None  # response rate limiting of UDP answers (None: off)
         self.query_log = 0  # log one UDP query in 64 x query_log (0: off); see log_query
@@ -68,6 +71,8 @@ class Responder:
     def udp_queries(self) -> int:
         """Datagrams received on every UDP listener (counted there to keep the query path short)."""
         return sum(p.count for p in self.udp_protocols)
+
+    # (self.udp_protocols: the asyncio protocols and the batched readers, gtm.dns.batched.BatchedUdp)
 
     def answer(self, data: bytes, client: str | None = None, tcp: bool = False) -> bytes | None:
         """The response to ``data`` from source address ``client`` (None = send nothing). ``tcp`` lifts the
@@ -236,6 +241,25 @@ class Responder:
                 return resp
         self.stats.truncated += 1
         return ident + entry.tc_heads[v] + question + opt
+
+
+UDP_IO = ("auto", "batched", "asyncio")
+
+
+def udp_path(choice: str) -> str:
+    """The UDP path a ``--udp-io`` choice gives here: ``batched`` where recvmmsg/sendmmsg can be called
+    (``auto`` then takes it), else ``asyncio``; ValueError when ``batched`` is asked for and cannot be had."""
+    if choice not in UDP_IO:
+        raise ValueError(f"udp_io must be one of {', '.join(UDP_IO)}, not {choice!r}")
+    if choice == "asyncio":
+        return choice
+    from gtm.dns.batched import available
+
+    if available():
+        return "batched"
+    if choice == "batched":
+        raise ValueError("the batched UDP path needs recvmmsg and sendmmsg (64-bit Linux); use --udp-io asyncio")
+    return "asyncio"
 
 
 def _find_ecs(data: bytes, pos: int) -> Ecs | None | Literal[False]:
@@ -408,8 +432,9 @@ class DnsServer:
     """UDP and TCP listeners on every address, all answering through one Responder."""
 
     def __init__(self, responder: Responder, listen: list[tuple[str, int]], max_tcp: int = 256,
-                 tcp_idle: float = 10.0, limits: RrlSettings | None = None):
+                 tcp_idle: float = 10.0, limits: RrlSettings | None = None, udp_io: str = "auto"):
         self.responder = responder
+        self.udp_io = udp_path(udp_io)  # "batched" (recvmmsg/sendmmsg, gtm.dns.batched) or "asyncio"
         self.listen = listen
         self.max_tcp = max_tcp
         self.tcp_idle = tcp_idle
@@ -442,10 +467,23 @@ class DnsServer:
                 sock.close()
                 tcp.close()
                 raise
-            udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self.responder), sock=sock)
+            udp = await self._serve_udp(sock)
             self._closers += [tcp, udp]
             self.bound.append((host, port))
             log.info("listening on %s port %d (UDP and TCP)", host, port)
+
+    async def _serve_udp(self, sock: socket.socket) -> Any:
+        """Answer on a bound UDP socket by the chosen path; returns what closes it."""
+        loop = asyncio.get_running_loop()
+        if self.udp_io == "batched":
+            from gtm.dns.batched import BatchedUdp
+
+            batched = BatchedUdp(self.responder, sock)
+            batched.start(loop)
+            self.responder.udp_protocols.append(batched)
+            return batched
+        udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self.responder), sock=sock)
+        return udp
 
     def set_limits(self, limits: RrlSettings | None) -> None:
         """The per-network TCP connection cap from the ``rrl:`` settings (a reload may change them)."""
@@ -457,8 +495,7 @@ class DnsServer:
         loop = asyncio.get_running_loop()
         for sock in socks:
             if sock.type == socket.SOCK_DGRAM:
-                udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self.responder), sock=sock)
-                self._closers.append(udp)
+                self._closers.append(await self._serve_udp(sock))
                 self.bound.append(sock.getsockname()[:2])
             else:
                 tcp = await loop.create_server(lambda: _Tcp(self), sock=sock, backlog=1024)

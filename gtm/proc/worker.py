@@ -42,7 +42,7 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1,
     serving.responder.query_log = settings.get("query_log", 0)
     socks = [socket.socket(fileno=fd) for fd in fds]
     server = DnsServer(serving.responder, [], max_tcp=settings["tcp_clients"], tcp_idle=settings["tcp_idle"],
-                       limits=config.rrl)
+                       limits=config.rrl, udp_io=settings.get("udp_io", "auto"))
     serving.add_server(server)
     await server.start_on(socks)
     stop = asyncio.Event()

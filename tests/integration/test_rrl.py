@@ -16,6 +16,7 @@ from typing import Callable
 import dns.flags
 import dns.message
 import dns.query
+import pytest
 
 from tests.conftest import GtmProcess
 from tests.support.dns_server import ZONES
@@ -24,17 +25,18 @@ RATE = 50  # answers per second per /24
 SETTINGS = f"rrl: {{answers: {RATE}, burst: 1, slip: 2, exempt: [], tcp_per_client: 4}}\n"
 
 
-def server(tmp_path: Path, gtm_server: Callable[..., GtmProcess]) -> tuple[GtmProcess, str]:
+def server(tmp_path: Path, gtm_server: Callable[..., GtmProcess], udp_io: str = "auto") -> tuple[GtmProcess, str]:
     shutil.copytree(ZONES, tmp_path / "zones")
     (tmp_path / "zones" / "rrl.yaml").write_text(SETTINGS)
-    p = gtm_server("--admin-listen", "127.0.0.1:0", tmp_path / "zones")
+    p = gtm_server("--admin-listen", "127.0.0.1:0", "--udp-io", udp_io, tmp_path / "zones")
     assert p.admin is not None
     return p, p.admin
 
 
+@pytest.mark.parametrize("udp_io", ["batched", "asyncio"])
 def test_a_flood_from_one_network_is_cut_to_the_rate_while_another_is_answered(
-        tmp_path: Path, gtm_server: Callable[..., GtmProcess]) -> None:
-    p, admin = server(tmp_path, gtm_server)
+        tmp_path: Path, gtm_server: Callable[..., GtmProcess], udp_io: str) -> None:
+    p, admin = server(tmp_path, gtm_server, udp_io)
     q = dns.message.make_query("www.example.com", "A")
     q.flags &= ~dns.flags.RD
     wire = q.to_wire()

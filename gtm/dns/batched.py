@@ -1,0 +1,274 @@
+"""Batched UDP I/O on Linux: many datagrams per system call with ``recvmmsg``/``sendmmsg``, through ``ctypes``.
+
+Python's socket module reads and writes one datagram per call, and asyncio adds its own per-datagram work on
+top; for an authoritative server whose answer is a dict lookup and a few slices, those calls are most of the
+cost. gdnsd reads and writes many datagrams per call, and so does :class:`BatchedUdp`:
+
+* the event loop watches the socket (``add_reader``); when it is readable, :meth:`BatchedUdp.ready` calls
+  ``recvmmsg`` with ``MSG_DONTWAIT`` for up to :data:`BATCH` datagrams into preallocated buffers, answers each
+  through :meth:`Responder.answer <gtm.dns.server.Responder.answer>` (the very function the asyncio path
+  calls, so the reply bytes are the same), and sends every reply with one ``sendmmsg``; up to :data:`ROUNDS`
+  batches per wakeup, then the loop runs whatever else is ready (the control channel, TCP, the admin API), so
+  neither starves the other. One thread: a table swap happens between two batches, never inside one.
+* The peers' addresses stay raw ``sockaddr`` bytes, handed back to ``sendmmsg`` as they came. A query gets its
+  client as the ECS-form key of a full-length source prefix (``FAMILY, SOURCE=32|128, SCOPE=0, ADDRESS``):
+  what steering's per-client cache and RRL key on, the same client the text address stands for on the asyncio
+  path (``gtm.dns.table.client_of``); the text form is made only for the sampled query log.
+* Bad input never leaves the loop: a datagram longer than :data:`BUF` is dropped and counted; ``EINTR``,
+  ``EAGAIN``, ``ENOBUFS`` and every other error of ``recvmmsg`` end the round, not the loop; a ``sendmmsg`` that
+  sends fewer than asked sends the rest, skipping (and counting) a reply the kernel refuses (an unreachable
+  peer, a full send buffer).
+
+:func:`available` says whether libc has both calls (Linux with glibc or musl); elsewhere, or with ``--udp-io
+asyncio``, the asyncio datagram endpoint of ``gtm.dns.server`` serves.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import socket
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BATCH = 64          # datagrams per recvmmsg/sendmmsg call
+ROUNDS = 8          # batches per wakeup before the event loop runs its other callbacks
+BUF = 4096          # largest datagram taken (a DNS query is rarely over 512 bytes); longer ones are dropped
+SEND = 4096         # largest reply slot: --udp-payload is at most 4096; a longer reply goes out with sendto
+ADDR = 32           # bytes per sockaddr slot (sockaddr_in6 is 28)
+MSG_DONTWAIT = 0x40
+MSG_TRUNC = 0x20
+HDR = 64            # sizeof(struct mmsghdr) on 64-bit Linux
+_V4 = b"\x00\x01\x20\x00"    # ECS FAMILY 1, SOURCE 32, SCOPE 0
+_V6 = b"\x00\x02\x80\x00"    # ECS FAMILY 2, SOURCE 128, SCOPE 0
+_MAPPED = b"\x00" * 10 + b"\xff\xff"
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = [("msg_name", ctypes.c_void_p), ("msg_namelen", ctypes.c_uint32),
+                ("msg_iov", ctypes.POINTER(_Iovec)), ("msg_iovlen", ctypes.c_size_t),
+                ("msg_control", ctypes.c_void_p), ("msg_controllen", ctypes.c_size_t), ("msg_flags", ctypes.c_int)]
+
+
+class _Mmsghdr(ctypes.Structure):
+    _fields_ = [("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint)]
+
+
+_libc: Any = None
+
+
+def _load() -> Any:
+    global _libc
+    if _libc is None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            recv, send = libc.recvmmsg, libc.sendmmsg
+        except (OSError, AttributeError):
+            _libc = False
+            return _libc
+        recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+        recv.restype = ctypes.c_int
+        send.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+        send.restype = ctypes.c_int
+        _libc = (recv, send)
+    return _libc
+
+
+def available() -> bool:
+    """Whether recvmmsg and sendmmsg can be called here (and the structures have the layout this module reads
+    through byte offsets: 64-bit Linux)."""
+    return bool(_load()) and ctypes.sizeof(_Mmsghdr) == HDR and ctypes.sizeof(ctypes.c_void_p) == 8
+
+
+def client_key(raw: bytes, off: int) -> bytes | None:
+    """The client of the sockaddr at ``raw[off:]`` as an ECS-form key (see the module docstring)."""
+    family = raw[off] | raw[off + 1] << 8
+    if family == socket.AF_INET:
+        return _V4 + raw[off + 4: off + 8]
+    if family == socket.AF_INET6:
+        addr = raw[off + 8: off + 24]
+        if addr[:12] == _MAPPED:  # an IPv4 client through a dual-stack socket: the IPv4 address it is
+            return _V4 + addr[12:]
+        return _V6 + addr
+    return None
+
+
+def key_text(key: bytes | None) -> str:
+    """The text address of a client key (for the query log)."""
+    if key is None:
+        return "?"
+    return socket.inet_ntop(socket.AF_INET if key[1] == 1 else socket.AF_INET6, key[4:])
+
+
+class BatchedUdp:
+    """One UDP socket served with recvmmsg/sendmmsg from the event loop's reader callback (see the module
+    docstring). Counts like the asyncio protocol (``count``), and its own events in the responder's stats
+    (``udp_oversized``, ``udp_send_failed``, ``udp_recv_errors``)."""
+
+    def __init__(self, responder: Any, sock: socket.socket):
+        recv, send = _load()
+        self.recvmmsg, self.sendmmsg = recv, send
+        self.responder = responder
+        self.answer = responder.answer
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.count = 0          # datagrams received (Responder.udp_queries)
+        self.loop: Any = None
+        # Receive side: BATCH slots of BUF bytes, their iovecs and headers, and BATCH sockaddr slots.
+        self.rbuf = (ctypes.c_char * (BATCH * BUF))()
+        self.rmv = memoryview(self.rbuf).cast("B")
+        self.abuf = (ctypes.c_char * (BATCH * ADDR))()
+        self.amv = memoryview(self.abuf).cast("B")
+        riov = (_Iovec * BATCH)()
+        self.rhdr = (_Mmsghdr * BATCH)()
+        base, abase = ctypes.addressof(self.rbuf), ctypes.addressof(self.abuf)
+        for i in range(BATCH):
+            riov[i].iov_base, riov[i].iov_len = base + i * BUF, BUF
+            h = self.rhdr[i].msg_hdr
+            h.msg_name, h.msg_namelen = abase + i * ADDR, ADDR
+            h.msg_iov, h.msg_iovlen = ctypes.pointer(riov[i]), 1
+        self.riov = riov
+        self.r32 = memoryview(self.rhdr).cast("B").cast("I")   # msg_namelen [16i+2], msg_flags [16i+12], msg_len [16i+14]
+        self.raddr = ctypes.addressof(self.rhdr)
+        # Send side: BATCH reply slots of SEND bytes, their iovecs and headers (names point into the sockaddr
+        # slots of the datagrams answered).
+        self.sbuf = (ctypes.c_char * (BATCH * SEND))()
+        self.smv = memoryview(self.sbuf).cast("B")
+        siov = (_Iovec * BATCH)()
+        self.shdr = (_Mmsghdr * BATCH)()
+        sbase = ctypes.addressof(self.sbuf)
+        for j in range(BATCH):
+            siov[j].iov_base, siov[j].iov_len = sbase + j * SEND, 0
+            h = self.shdr[j].msg_hdr
+            h.msg_iov, h.msg_iovlen = ctypes.pointer(siov[j]), 1
+        self.siov = siov
+        self.siov64 = memoryview(siov).cast("B").cast("Q")      # iov_len [2j+1]
+        self.s64 = memoryview(self.shdr).cast("B").cast("Q")    # msg_name [8j], msg_namelen [8j+1]
+        self.saddr = ctypes.addressof(self.shdr)
+        self.abase = abase
+
+    def start(self, loop: Any) -> None:
+        self.sock.setblocking(False)
+        self.loop = loop
+        loop.add_reader(self.fd, self.ready)
+
+    def close(self) -> None:
+        if self.loop is not None:
+            try:
+                self.loop.remove_reader(self.fd)
+            except (ValueError, OSError, RuntimeError):
+                pass
+            self.loop = None
+        self.sock.close()
+
+    def ready(self) -> None:
+        """The reader callback: up to ROUNDS batches. Nothing raises out of it."""
+        try:
+            for _ in range(ROUNDS):
+                if self._batch() < BATCH:
+                    return
+        except Exception:  # never let the loop lose its reader
+            self.responder.stats.errors += 1
+            log.exception("batched UDP: a batch failed; its datagrams were dropped")
+
+    def _batch(self) -> int:
+        r32 = self.r32
+        n = self.recvmmsg(self.fd, self.raddr, BATCH, MSG_DONTWAIT, None)
+        if n <= 0:
+            if n < 0:
+                err = ctypes.get_errno()
+                if err not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                    self.responder.stats.udp_recv_errors += 1
+                    if err != errno.ENOBUFS:
+                        log.debug("recvmmsg: %s", errno.errorcode.get(err, err))
+            return 0
+        rmv, smv, s64, siov64 = self.rmv, self.smv, self.s64, self.siov64
+        answer = self.answer
+        responder = self.responder
+        rrl = responder.rrl
+        stats = responder.stats
+        araw = self.amv[: n * ADDR].tobytes()
+        abase = self.abase
+        count = self.count
+        timed = (count ^ (count + n)) >> 6  # one query in 64 is timed (the first of a batch that crosses 64)
+        self.count = count + n
+        m = 0
+        for i in range(n):
+            k = i << 4
+            size = r32[k + 14]
+            namelen = r32[k + 2]
+            r32[k + 2] = ADDR  # (msg_namelen back to the slot size for the next recvmmsg)
+            if r32[k + 12] & MSG_TRUNC or size > BUF:
+                stats.udp_oversized += 1
+                continue
+            off = i * ADDR
+            fam = araw[off]
+            if fam == 2:  # AF_INET (little-endian sa_family: the low byte)
+                key: bytes | None = _V4 + araw[off + 4: off + 8]
+            else:
+                key = client_key(araw, off)
+            data = rmv[i * BUF: i * BUF + size].tobytes()
+            if timed and i == 0:
+                started = time.perf_counter()
+                resp = answer(data, key)
+                observe = responder.observe
+                if observe is not None:
+                    observe(time.perf_counter() - started)
+                every = responder.query_log
+                if every and resp is not None and not (self.count >> 6) % every:
+                    responder.log_query(data, key_text(key), resp)
+            else:
+                resp = answer(data, key)
+            if resp is None:
+                continue
+            if rrl is not None:
+                resp = rrl.check(key, data, resp)
+                if resp is None:
+                    continue
+            length = len(resp)
+            if length > SEND:
+                self._sendto(resp, araw[off: off + namelen])
+                continue
+            smv[m * SEND: m * SEND + length] = resp
+            siov64[2 * m + 1] = length
+            j = m << 3
+            s64[j] = abase + off
+            s64[j + 1] = namelen
+            m += 1
+        if m:
+            self._send(m)
+        return n
+
+    def _send(self, m: int) -> None:
+        sent = 0
+        while sent < m:
+            done = self.sendmmsg(self.fd, self.saddr + sent * HDR, m - sent, 0)
+            if done > 0:
+                sent += done
+                continue
+            err = ctypes.get_errno() if done < 0 else 0
+            if err == errno.EINTR:
+                continue
+            # The first of the rest was refused: an unreachable peer (ECONNREFUSED and friends from an earlier
+            # ICMP error), a full send buffer (EAGAIN, ENOBUFS). Dropped quietly; the rest go on.
+            self.responder.stats.udp_send_failed += 1
+            sent += 1
+
+    def _sendto(self, resp: bytes, sockaddr: bytes) -> None:
+        """A reply too long for a slot (not made by this server's settings; kept for safety)."""
+        try:
+            family = sockaddr[0] | sockaddr[1] << 8
+            port = sockaddr[2] << 8 | sockaddr[3]
+            if family == socket.AF_INET:
+                self.sock.sendto(resp, (socket.inet_ntop(socket.AF_INET, sockaddr[4:8]), port))
+            else:
+                self.sock.sendto(resp, (socket.inet_ntop(socket.AF_INET6, sockaddr[8:24]), port, 0,
+                                        int.from_bytes(sockaddr[24:28], "little")))
+        except OSError:
+            self.responder.stats.udp_send_failed += 1

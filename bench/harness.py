@@ -300,7 +300,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--latency-qps", type=int, default=0, help="also one run per server and set at this rate")
     ap.add_argument("--json", default=str(HERE / "results.jsonl"), help="append the summary here ('' for none)")
     ap.add_argument("--config", nargs="+", default=[str(HERE / "zones")], help="gtm's config (default bench/zones)")
-    ap.add_argument("--workers", type=int, default=1, help="gtm's worker processes (default 1)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="gtm's worker processes (default 1; -1: no --workers flag, gtm's own default)")
+    ap.add_argument("--udp-io", choices=("auto", "batched", "asyncio"), default="auto",
+                    help="gtm's UDP path (gtm serve --udp-io; default auto)")
     ap.add_argument("--no-install", action="store_true", help="fail instead of installing dnsperf and gdnsd")
     a = ap.parse_args(argv)
     unknown = set(a.sets.split(",")) - set(SETS)
@@ -341,8 +344,8 @@ def run(a: argparse.Namespace) -> int:
         data[name].write_text("\n".join(SETS[name][0]) + "\n")
     gdnsd_port, gtm_port = free_port(), free_port()
     config = gdnsd_dir(work, a.config, gdnsd_port)
-    gtm_argv = [sys.executable, "-m", "gtm", "serve", "--workers", str(a.workers), "--listen",
-                f"127.0.0.1:{gtm_port}", *a.config]
+    gtm_argv = [sys.executable, "-m", "gtm", "serve", *(["--workers", str(a.workers)] if a.workers >= 0 else []),
+                "--udp-io", a.udp_io, "--listen", f"127.0.0.1:{gtm_port}", *a.config]
     servers = {"gdnsd": Server("gdnsd", [GDNSD, "-c", str(config), "start"], gdnsd_port, work / "gdnsd.log",
                                server_cpu),
                "gtm": Server("gtm", gtm_argv, gtm_port, work / "gtm.log", server_cpu)}

@@ -128,13 +128,17 @@ class BatchedUdp:
         riov = (_Iovec * BATCH)()
         self.rhdr = (_Mmsghdr * BATCH)()
         base, abase = ctypes.addressof(self.rbuf), ctypes.addressof(self.abuf)
+        # A socket's peers all have its family's sockaddr size, which the kernel writes back into msg_namelen:
+        # set once, it never needs resetting, and the send side uses the same.
+        self.family = sock.family
+        self.namelen = 16 if sock.family == socket.AF_INET else 28
         for i in range(BATCH):
             riov[i].iov_base, riov[i].iov_len = base + i * BUF, BUF
             h = self.rhdr[i].msg_hdr
-            h.msg_name, h.msg_namelen = abase + i * ADDR, ADDR
+            h.msg_name, h.msg_namelen = abase + i * ADDR, self.namelen
             h.msg_iov, h.msg_iovlen = ctypes.pointer(riov[i]), 1
         self.riov = riov
-        self.r32 = memoryview(self.rhdr).cast("B").cast("I")   # msg_namelen [16i+2], msg_flags [16i+12], msg_len [16i+14]
+        self.r32 = memoryview(self.rhdr).cast("B").cast("I")   # msg_flags [16i+12], msg_len [16i+14]
         self.raddr = ctypes.addressof(self.rhdr)
         # Send side: BATCH reply slots of SEND bytes, their iovecs and headers (names point into the sockaddr
         # slots of the datagrams answered).
@@ -146,10 +150,11 @@ class BatchedUdp:
         for j in range(BATCH):
             siov[j].iov_base, siov[j].iov_len = sbase + j * SEND, 0
             h = self.shdr[j].msg_hdr
+            h.msg_namelen = self.namelen
             h.msg_iov, h.msg_iovlen = ctypes.pointer(siov[j]), 1
         self.siov = siov
         self.siov64 = memoryview(siov).cast("B").cast("Q")      # iov_len [2j+1]
-        self.s64 = memoryview(self.shdr).cast("B").cast("Q")    # msg_name [8j], msg_namelen [8j+1]
+        self.s64 = memoryview(self.shdr).cast("B").cast("Q")    # msg_name [8j]
         self.saddr = ctypes.addressof(self.shdr)
         self.abase = abase
 
@@ -178,7 +183,6 @@ class BatchedUdp:
             log.exception("batched UDP: a batch failed; its datagrams were dropped")
 
     def _batch(self) -> int:
-        r32 = self.r32
         n = self.recvmmsg(self.fd, self.raddr, BATCH, MSG_DONTWAIT, None)
         if n <= 0:
             if n < 0:
@@ -188,33 +192,27 @@ class BatchedUdp:
                     if err != errno.ENOBUFS:
                         log.debug("recvmmsg: %s", errno.errorcode.get(err, err))
             return 0
+        heads = self.r32[: n << 4].tolist()  # every header's 32-bit words at once: msg_flags [16i+12], msg_len [16i+14]
+        araw = self.amv[: n * ADDR].tobytes()
         rmv, smv, s64, siov64 = self.rmv, self.smv, self.s64, self.siov64
         answer = self.answer
         responder = self.responder
         rrl = responder.rrl
-        stats = responder.stats
-        araw = self.amv[: n * ADDR].tobytes()
-        abase = self.abase
+        abase, namelen, v4 = self.abase, self.namelen, self.family == socket.AF_INET
         count = self.count
         timed = (count ^ (count + n)) >> 6  # one query in 64 is timed (the first of a batch that crosses 64)
         self.count = count + n
         m = 0
+        off = -ADDR
         for i in range(n):
+            off += ADDR
             k = i << 4
-            size = r32[k + 14]
-            namelen = r32[k + 2]
-            r32[k + 2] = ADDR  # (msg_namelen back to the slot size for the next recvmmsg)
-            if r32[k + 12] & MSG_TRUNC or size > BUF:
-                stats.udp_oversized += 1
+            if heads[k + 12] & MSG_TRUNC:
+                responder.stats.udp_oversized += 1
                 continue
-            off = i * ADDR
-            fam = araw[off]
-            if fam == 2:  # AF_INET (little-endian sa_family: the low byte)
-                key: bytes | None = _V4 + araw[off + 4: off + 8]
-            else:
-                key = client_key(araw, off)
-            data = rmv[i * BUF: i * BUF + size].tobytes()
-            if timed and i == 0:
+            key = _V4 + araw[off + 4: off + 8] if v4 else client_key(araw, off)
+            data = rmv[i * BUF: i * BUF + heads[k + 14]].tobytes()
+            if timed and not i:
                 started = time.perf_counter()
                 resp = answer(data, key)
                 observe = responder.observe
@@ -237,9 +235,7 @@ class BatchedUdp:
                 continue
             smv[m * SEND: m * SEND + length] = resp
             siov64[2 * m + 1] = length
-            j = m << 3
-            s64[j] = abase + off
-            s64[j + 1] = namelen
+            s64[m << 3] = abase + off
             m += 1
         if m:
             self._send(m)

@@ -78,6 +78,17 @@ class Responder:
         """The response to ``data`` from source address ``client`` (None = send nothing). ``tcp`` lifts the
         UDP size limit. Managed names are steered by the ECS option when there is one, else by ``client``."""
         try:
+            table = self.table
+            if not tcp:
+                # The reply cache: the same query bytes after the ID, the same reply after the ID (only replies
+                # that depend on nothing else are kept there: see _keep).
+                hit = table.replies.get(data[2:])
+                if hit is not None:
+                    entry = hit[0]
+                    if not entry.hits:
+                        table.touched.append(entry)
+                    entry.hits += 1
+                    return data[:2] + hit[1]
             n = len(data)
             # Fast path: QR=0, OPCODE=0, QDCOUNT=1, AN=NS=0, AR in {0, 1}.
             if n < 17 or data[2] & 0xF8 or data[4:10] != _QD1 or data[10] or data[11] > 1:
@@ -86,7 +97,6 @@ class Responder:
             if qend == 0 or qend + 4 > n or data[qend + 2: qend + 4] != b"\x00\x01":
                 return self.slow(data, client, tcp)
             key = data[12:qend].lower() + data[qend: qend + 2]
-            table = self.table
             found: Any = table.entries.get(key) or table.cache.get(key)  # Entry, or Steered (managed names)
             if found is None:
                 return self.slow(data, client, tcp)
@@ -104,14 +114,18 @@ class Responder:
                         return self._shrink(data[:2], entry, rd, data[12: qend + 4], b"", 512)
                     if len(resp) > 65535:
                         return self.slow(data, client, tcp)
+                elif not tcp and not found.steered:
+                    _keep(table, data, entry, resp)
                 return resp
             o = qend + 4  # the OPT record must be the whole additional section
             if n < o + 11 or data[o: o + 3] != _OPT_HEAD or data[o + 6] \
                     or n != o + 11 + (data[o + 9] << 8 | data[o + 10]):
                 return self.slow(data, client, tcp)
             do = data[o + 7] >> 7
+            by_source = False  # whether the answer was chosen by the source address (then it is not kept)
             if n == o + 11:
                 entry = found.pick(client) if found.steered else found
+                by_source = found.steered
                 opt = self._opt[do]
             elif n >= o + 19 and data[o + 11: o + 13] == b"\x00\x08" \
                     and n == o + 15 + (data[o + 13] << 8 | data[o + 14]):
@@ -132,6 +146,7 @@ class Responder:
                     opt = opt_rr(self.udp_payload, do=bool(do), options=ecs.option(entry.scope))
                 elif ecs is None:
                     entry = found.pick(client) if found.steered else found
+                    by_source = found.steered
                     opt = self._opt[do]
                 else:
                     return self.slow(data, client, tcp)
@@ -146,6 +161,8 @@ class Responder:
                         return self._shrink(data[:2], entry, rd | 1, data[12: o], opt, limit)
                 elif len(resp) > 65535:
                     return self.slow(data, client, tcp)
+            if not tcp and not by_source and not (found.steered and found.rotation):
+                _keep(table, data, entry, resp)
             return resp
         except Exception:  # never let a packet take the server down
             self.stats.errors += 1
@@ -260,6 +277,20 @@ def udp_path(choice: str) -> str:
     if choice == "batched":
         raise ValueError("the batched UDP path needs recvmmsg and sendmmsg (64-bit Linux); use --udp-io asyncio")
     return "asyncio"
+
+
+REPLY_CACHE_LIMIT = 20_000  # replies kept per table (a flood of distinct queries clears it, never grows it)
+
+
+def _keep(table: Table, data: bytes, entry: Entry, resp: bytes) -> None:
+    """Keep a UDP reply that is a function of the query bytes after the ID and of the table alone: a static
+    answer, or a steered one chosen by the query's ECS option (not by the source address, and not a weighted
+    rotation), neither truncated nor shortened. The next such query is then a dict lookup and a concatenation
+    (gtm.dns.table.Table.replies: each table has its own, so a swap starts afresh)."""
+    replies = table.replies
+    if len(replies) >= REPLY_CACHE_LIMIT:
+        replies.clear()
+    replies[data[2:]] = (entry, resp[2:])
 
 
 def _find_ecs(data: bytes, pos: int) -> Ecs | None | Literal[False]:

@@ -256,6 +256,8 @@ class Table:
         # The entries answered since the counts last looked (the query path appends an entry at its first hit):
         # counting costs what was answered, never a walk of the table or its caches (gtm.dns.counts).
         self.touched: list[Entry] = []
+        # UDP replies by the query's bytes after its ID (gtm.dns.server._keep): what depends on nothing else.
+        self.replies: dict[bytes, tuple[Entry, bytes]] = {}
         # Every answer is compiled ahead while the zones are of ordinary size; past PRECOMPILE_LIMIT answers
         # (a zone of a million records, which is packed) only the apexes and managed names are, the rest on
         # first query (and kept in the bounded cache): loading stays fast and memory proportional to what is
@@ -285,6 +287,7 @@ class Table:
                      for k, v in self.entries.items()}
         t.cache = {k: v for k, v in self.cache.items() if not isinstance(v, Steered)}
         t.touched = []
+        t.replies = {}
         t.lazy = self.lazy
         return t
 

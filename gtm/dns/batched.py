@@ -10,10 +10,14 @@ cost. gdnsd reads and writes many datagrams per call, and so does :class:`Batche
   calls, so the reply bytes are the same), and sends every reply with one ``sendmmsg``; up to :data:`ROUNDS`
   batches per wakeup, then the loop runs whatever else is ready (the control channel, TCP, the admin API), so
   neither starves the other. One thread: a table swap happens between two batches, never inside one.
-* The peers' addresses stay raw ``sockaddr`` bytes, handed back to ``sendmmsg`` as they came. A query gets its
-  client as the ECS-form key of a full-length source prefix (``FAMILY, SOURCE=32|128, SCOPE=0, ADDRESS``):
-  what steering's per-client cache and RRL key on, the same client the text address stands for on the asyncio
-  path (``gtm.dns.table.client_of``); the text form is made only for the sampled query log.
+* The peers' addresses stay raw ``sockaddr`` bytes, handed back to ``sendmmsg`` as they came. RRL keys on the
+  raw address (4 or 16 bytes); a query that is not in the reply cache gets its client as the ECS-form key of a
+  full-length source prefix (``FAMILY, SOURCE=32|128, SCOPE=0, ADDRESS``): what steering's per-client cache
+  keys on, the same client the text address stands for on the asyncio path (``gtm.dns.table.client_of``); the
+  text form is made only for the sampled query log.
+* A query whose reply is in the table's reply cache (``Table.replies``: the same bytes ``Responder.answer``
+  would return) is answered in the loop without copying it: the ID and the cached rest are written straight
+  into the send slot.
 * Bad input never leaves the loop: a datagram longer than :data:`BUF` is dropped and counted; ``EINTR``,
   ``EAGAIN``, ``ENOBUFS`` and every other error of ``recvmmsg`` end the round, not the loop; a ``sendmmsg`` that
   sends fewer than asked sends the rest, skipping (and counting) a reply the kernel refuses (an unreachable
@@ -155,6 +159,10 @@ class BatchedUdp:
         self.siov = siov
         self.siov64 = memoryview(siov).cast("B").cast("Q")      # iov_len [2j+1]
         self.s64 = memoryview(self.shdr).cast("B").cast("Q")    # msg_name [8j]
+        self.r16 = self.rmv.cast("H")  # 16-bit words of the datagrams and of the replies (the ID at a slot's start)
+        self.s16 = self.smv.cast("H")
+        for j in range(BATCH):
+            self.s64[j << 3] = abase + j * ADDR
         self.saddr = ctypes.addressof(self.shdr)
         self.abase = abase
 
@@ -192,12 +200,17 @@ class BatchedUdp:
                     if err != errno.ENOBUFS:
                         log.debug("recvmmsg: %s", errno.errorcode.get(err, err))
             return 0
-        heads = self.r32[: n << 4].tolist()  # every header's 32-bit words at once: msg_flags [16i+12], msg_len [16i+14]
+        r32 = self.r32
+        flags = r32[12: n << 4: 16].tolist()  # every header's msg_flags, then msg_len, in one call each
+        sizes = r32[14: n << 4: 16].tolist()
         araw = self.amv[: n * ADDR].tobytes()
-        rmv, smv, s64, siov64 = self.rmv, self.smv, self.s64, self.siov64
+        rmv, smv, s64, siov64, r16, s16 = self.rmv, self.smv, self.s64, self.siov64, self.r16, self.s16
         answer = self.answer
         responder = self.responder
+        table = responder.table  # (one thread: no swap happens inside a batch)
+        replies, touched = table.replies, table.touched
         rrl = responder.rrl
+        exempt = rrl.prefix_of if rrl is not None else {}  # source address -> None for exempt (loopback) clients
         abase, namelen, v4 = self.abase, self.namelen, self.family == socket.AF_INET
         count = self.count
         timed = (count ^ (count + n)) >> 6  # one query in 64 is timed (the first of a batch that crosses 64)
@@ -206,39 +219,67 @@ class BatchedUdp:
         off = -ADDR
         for i in range(n):
             off += ADDR
-            k = i << 4
-            if heads[k + 12] & MSG_TRUNC:
+            if flags[i] & MSG_TRUNC:
                 responder.stats.udp_oversized += 1
                 continue
-            key = _V4 + araw[off + 4: off + 8] if v4 else client_key(araw, off)
-            data = rmv[i * BUF: i * BUF + heads[k + 14]].tobytes()
-            if timed and not i:
-                started = time.perf_counter()
-                resp = answer(data, key)
-                observe = responder.observe
-                if observe is not None:
-                    observe(time.perf_counter() - started)
-                every = responder.query_log
-                if every and resp is not None and not (self.count >> 6) % every:
-                    responder.log_query(data, key_text(key), resp)
+            b = i * BUF
+            end = b + sizes[i]
+            peer = araw[off + 4: off + 8] if v4 else araw[off + 8: off + 24]  # the source address, raw (RRL's key)
+            # Responder.answer's first step, inline and without copying the query: the reply cache, by the
+            # query's bytes after its ID (the same bytes as answer() would make: see Table.replies).
+            hit = replies.get(rmv[b + 2: end].tobytes()) if not (timed and not i) else None
+            if hit is not None:
+                entry, tail = hit
+                if not entry.hits:
+                    touched.append(entry)
+                entry.hits += 1
+                if rrl is None or exempt.get(peer, 1) is None:  # no rate limit for this client: straight out
+                    pos = m * SEND
+                    length = len(tail) + 2
+                    s16[pos >> 1] = r16[b >> 1]  # the ID
+                    smv[pos + 2: pos + length] = tail
+                    siov64[2 * m + 1] = length
+                    if m != i:  # (slot m's name already points at datagram m's sockaddr)
+                        s64[m << 3] = abase + off
+                    m += 1
+                    continue
+                data = rmv[b: end].tobytes()
+                resp: bytes | None = data[:2] + tail
             else:
-                resp = answer(data, key)
-            if resp is None:
-                continue
-            if rrl is not None:
-                resp = rrl.check(key, data, resp)
+                data = rmv[b: end].tobytes()
+                key = _V4 + peer if v4 else client_key(araw, off)
+                if timed and not i:
+                    started = time.perf_counter()
+                    resp = answer(data, key)
+                    observe = responder.observe
+                    if observe is not None:
+                        observe(time.perf_counter() - started)
+                    every = responder.query_log
+                    if every and resp is not None and not (self.count >> 6) % every:
+                        responder.log_query(data, key_text(key), resp)
+                else:
+                    resp = answer(data, key)
                 if resp is None:
                     continue
+            if rrl is not None and exempt.get(peer, 1) is not None:
+                resp = rrl.check(peer, data, resp)
+                if resp is None:
+                    continue
+            assert resp is not None
             length = len(resp)
             if length > SEND:
                 self._sendto(resp, araw[off: off + namelen])
                 continue
             smv[m * SEND: m * SEND + length] = resp
             siov64[2 * m + 1] = length
-            s64[m << 3] = abase + off
+            if m != i:
+                s64[m << 3] = abase + off
             m += 1
         if m:
             self._send(m)
+            if m != n:  # back to slot j -> datagram j's sockaddr, for the next batch
+                for j in range(m):
+                    s64[j << 3] = abase + j * ADDR
         return n
 
     def _send(self, m: int) -> None:

@@ -50,9 +50,9 @@ class RateLimiter:
         self.stats = RrlStats()
 
     def _network(self, address: str | bytes) -> bytes | None:
-        if isinstance(address, bytes):  # the batched path's client key: ECS form, a full-length source prefix
+        if isinstance(address, bytes):  # the batched path's key: the raw source address (4 or 16 bytes)
             try:
-                ip: Any = ipaddress.ip_address(address[4:])
+                ip: Any = ipaddress.ip_address(address)
             except ValueError:
                 return None
             if ip.version == 6 and ip.ipv4_mapped is not None:
@@ -66,7 +66,7 @@ class RateLimiter:
 
     def check(self, address: str | bytes, query: bytes, resp: bytes) -> bytes | None:
         """``resp`` when within the limit; a truncated empty reply when slipped; None when dropped. ``address``:
-        the source address as text, or the batched path's client key (``gtm.dns.batched``)."""
+        the source address as text, or raw (4 or 16 bytes: the batched path, ``gtm.dns.batched``)."""
         try:
             net = self.prefix_of[address]
         except KeyError:

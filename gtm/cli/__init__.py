@@ -98,6 +98,15 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 _Usage = UsageError  # (the name used in this module)
 
 
+def default_workers(cores: int | None = None) -> int:
+    """``gtm serve``'s worker count when none is given: a core for everything else the machine does (the control
+    process, the probers, the kernel's network work) and a worker on each of the others; one on one or two
+    cores, where two workers were measured slower than one (docs/performance.md)."""
+    cores = cores if cores is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                             else os.cpu_count() or 1)
+    return max(1, cores - 1)
+
+
 def _positive(kind: type, lo: float, hi: float):  # type: ignore[no-untyped-def]
     """An argparse type: a number of ``kind`` between lo and hi, else a one-line usage error."""
     def parse(text: str):  # type: ignore[no-untyped-def]
@@ -145,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "when the config has an admin section, else no admin API")
     s.add_argument("--probe-as", metavar="VANTAGE",
                    help="also run a prober for this vantage inside the server (single-node setups)")
-    s.add_argument("--workers", type=_positive(int, 0, 256), default=os.cpu_count() or 1, metavar="N",
-                   help="answer queries in N worker processes (SO_REUSEPORT; default: one per core); 0: in this "
+    s.add_argument("--workers", type=_positive(int, 0, 256), default=default_workers(), metavar="N",
+                   help="answer queries in N worker processes (SO_REUSEPORT; default: one per core but one, at least "
+                        "1); 0: in this "
                         "process")
     s.add_argument("--takeover", metavar="PATH",
                    help="zero-downtime restart: take the DNS sockets over from the instance serving the Unix "

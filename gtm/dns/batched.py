@@ -7,9 +7,11 @@ cost. gdnsd reads and writes many datagrams per call, and so does :class:`Batche
 * the event loop watches the socket (``add_reader``); when it is readable, :meth:`BatchedUdp.ready` calls
   ``recvmmsg`` with ``MSG_DONTWAIT`` for up to :data:`BATCH` datagrams into preallocated buffers, answers each
   through :meth:`Responder.answer <gtm.dns.server.Responder.answer>` (the very function the asyncio path
-  calls, so the reply bytes are the same), and sends every reply with one ``sendmmsg``; up to :data:`ROUNDS`
-  batches per wakeup, then the loop runs whatever else is ready (the control channel, TCP, the admin API), so
-  neither starves the other. One thread: a table swap happens between two batches, never inside one.
+  calls, so the reply bytes are the same), and sends every reply with one ``sendmmsg``; then it reads again
+  (datagrams that arrived meanwhile: a read is cheaper than going back to ``epoll_wait``), until a read finds
+  nothing or :data:`ROUNDS` batches were read, and the loop runs whatever else is ready (the control
+  channel, TCP, the admin API), so neither starves the other. One thread: a table swap happens between two
+  batches, never inside one.
 * The peers' addresses stay raw ``sockaddr`` bytes, handed back to ``sendmmsg`` as they came. RRL keys on the
   raw address (4 or 16 bytes); a query that is not in the reply cache gets its client as the ECS-form key of a
   full-length source prefix (``FAMILY, SOURCE=32|128, SCOPE=0, ADDRESS``): what steering's per-client cache
@@ -181,10 +183,10 @@ class BatchedUdp:
         self.sock.close()
 
     def ready(self) -> None:
-        """The reader callback: up to ROUNDS batches. Nothing raises out of it."""
+        """The reader callback: batches until one finds nothing, at most ROUNDS. Nothing raises out of it."""
         try:
             for _ in range(ROUNDS):
-                if self._batch() < BATCH:
+                if not self._batch():
                     return
         except Exception:  # never let the loop lose its reader
             self.responder.stats.errors += 1

@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import struct
-import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +24,7 @@ from gtm.dns.batched import available
 from gtm.dns.server import Responder
 from gtm.dns.table import Table
 from tests.conftest import ROOT, GtmProcess
+from tests.support.stream import QueryStream
 from tests.support.dns_server import ZONES as DNS_ZONES, ecs, header, opt, option, wire_name
 
 BENCH = ROOT / "bench" / "zones"
@@ -174,37 +174,17 @@ def test_reloads_and_health_swaps_under_a_query_stream_lose_nothing(tmp_path: Pa
     health = tmp_path / "health.yaml"
     health.write_text("down: []\n")
     server = GtmProcess(["--udp-io", path, "--health", str(health), str(zones)], tmp_path)
-    stop = threading.Event()
-    stats = {"queries": 0, "failed": 0, "retried": 0}
-    answers: set[str] = set()
-
-    def client() -> None:
-        q = dns.message.make_query("www.example.com", "A")
-        while not stop.is_set():
-            for _ in range(3):
-                try:
-                    r = dns.query.udp(q, "127.0.0.1", port=server.port, timeout=0.5)
-                    answers.update(rd.to_text() for rrset in r.answer for rd in rrset)
-                    break
-                except dns.exception.Timeout:
-                    stats["retried"] += 1
-            else:
-                stats["failed"] += 1
-            stats["queries"] += 1
-
-    thread = threading.Thread(target=client)
-    thread.start()
     try:
-        text = (zones / "example.com.yaml").read_text()
-        for i in range(10):
-            (zones / "example.com.yaml").write_text(text.replace("ttl: 45", f"ttl: {46 + i}"))
-            health.write_text("down: [eu-west]\n" if i % 2 == 0 else "down: []\n")
-            os.kill(server.proc.pid, signal.SIGHUP)
-            time.sleep(0.3)
+        with QueryStream(server.port) as stream:
+            text = (zones / "example.com.yaml").read_text()
+            for i in range(10):
+                (zones / "example.com.yaml").write_text(text.replace("ttl: 45", f"ttl: {46 + i}"))
+                health.write_text("down: [eu-west]\n" if i % 2 == 0 else "down: []\n")
+                os.kill(server.proc.pid, signal.SIGHUP)
+                time.sleep(0.3)
     finally:
-        stop.set()
-        thread.join(10)
         server.stop()
+    stats, answers = stream.stats, stream.answers
     print(f"{path}: {stats['queries']} queries across 10 reloads, {stats['retried']} retried, {stats['failed']} lost")
     assert stats["queries"] > 100 and stats["failed"] == 0, stats
     assert len(answers) >= 2, answers  # eu-west down and up: both regions were answered along the way

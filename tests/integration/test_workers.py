@@ -24,6 +24,8 @@ import dns.message
 import dns.query
 import pytest
 
+from tests.support.stream import QueryStream
+
 from tests.conftest import ROOT
 from tests.support.dns_server import ZONES
 
@@ -315,39 +317,21 @@ def test_takeovers_under_a_query_stream_lose_no_query(zones: Path, tmp_path: Pat
     path = str(tmp_path / "gtm.sock")
     current = Server(zones, "--workers", "2", "--takeover", path, "--udp-io", udp_io)
     port = current.port
-    stop = threading.Event()
-    stats = {"queries": 0, "failed": 0, "retried": 0}
-
-    def client() -> None:
-        q = dns.message.make_query("www.example.com", "A")
-        while not stop.is_set():
-            for attempt in range(3):
-                try:
-                    r = dns.query.udp(q, "127.0.0.1", port=port, timeout=0.5)
-                    assert r.answer
-                    break
-                except dns.exception.Timeout:
-                    stats["retried"] += 1
-            else:
-                stats["failed"] += 1
-            stats["queries"] += 1
-
-    thread = threading.Thread(target=client)
-    thread.start()
     servers = [current]
     try:
-        for i in range(restarts):
-            nxt = Server(zones, "--workers", "2", "--takeover", path, "--udp-io", udp_io, port=port)
-            servers.append(nxt)
-            nxt.wait(r"took over 4 sockets from the previous instance")
-            current.proc.wait(15)
-            assert current.proc.returncode == 0, "\n".join(current.lines)
-            current = nxt
+        with QueryStream(port) as stream:
+            for i in range(restarts):
+                nxt = Server(zones, "--workers", "2", "--takeover", path, "--udp-io", udp_io, port=port)
+                servers.append(nxt)
+                nxt.wait(r"took over 4 sockets from the previous instance")
+                current.proc.wait(15)
+                assert current.proc.returncode == 0, "\n".join(current.lines)
+                current = nxt
     finally:
-        stop.set()
-        thread.join(10)
         for s in servers:
             s.stop()
+    stats = stream.stats
+    assert stream.empty == 0, "an answer without records"
     print(f"takeover ({udp_io}): {stats['queries']} queries across {restarts} restarts, {stats['retried']} retried, "
           f"{stats['failed']} unanswered")
     assert stats["queries"] > 10 * restarts and stats["failed"] == 0, stats

@@ -257,8 +257,11 @@ class TableLock:
         held = self._held()
         if held is not None and held.get("nonce", {}).get("S") == self.nonce:  # a retry of our own put
             return
+        if held is None:  # released between the refused put and the read
+            raise StoreError(f"the lock {self.name} in table {self.store.table} changed hands while it was being "
+                             f"taken; try again")
         raise StoreError(f"another apply holds the lock {self.name} in table {self.store.table}: "
-                         f"{self.describe(held or {})} (if it died, run again with --force-unlock)")
+                         f"{self.describe(held)} (if it died, run again with --force-unlock)")
 
     def release(self) -> None:
         """Delete the lock if it is still ours (one taken over by --force-unlock is the new holder's)."""

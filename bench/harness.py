@@ -11,8 +11,8 @@
    one thread), and checks that they give the same answers to every query of every set, ECS included; a
    difference stops the run (a benchmark of different work measures nothing);
 4. runs dnsperf pinned to CPU 0 against each server in turn, alternating which goes first, ``--reps`` times
-   per query set, each run bounded by ``--duration``; with ``--latency-qps N``, one more run per server at
-   that fixed rate for p50/p99 latency;
+   per query set, each run bounded by ``--duration``; with ``--latency-qps N``, as many runs more per server
+   and set at that fixed rate, the same alternation, for the p50/p99 latency of all their queries together;
 5. prints per set the median queries/s and the server's CPU microseconds per query (utime + stime of its
    process tree over the run, from ``/proc``), and the ratios gtm/gdnsd; appends one JSON line to
    ``bench/results.jsonl`` (``--json`` to choose another file).
@@ -272,10 +272,16 @@ def dnsperf(server: Server, data: Path, ecs: str | None, duration: float, cpu: s
     if rate:
         took = sorted(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                       if line.startswith("> ") and re.fullmatch(r"> \S+ .* [0-9.]+", line))
-        if took:
-            out["p50_us"] = took[len(took) // 2] * 1e6
-            out["p99_us"] = took[min(len(took) - 1, int(len(took) * 0.99))] * 1e6
+        out.update(percentiles(took))
+        out["took"] = took
     return out
+
+
+def percentiles(took: list[float]) -> dict[str, float]:
+    """p50 and p99 in µs of sorted latencies in seconds (nothing for none)."""
+    if not took:
+        return {}
+    return {"p50_us": took[len(took) // 2] * 1e6, "p99_us": took[min(len(took) - 1, int(len(took) * 0.99))] * 1e6}
 
 
 def differences(a: Server, b: Server, sets: list[str]) -> list[str]:
@@ -297,7 +303,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--sets", default="static,mixed,geo", help="query sets, comma-separated (static, mixed, geo)")
     ap.add_argument("--reps", type=int, default=3, help="runs per server and set (default 3)")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per dnsperf run (default 10)")
-    ap.add_argument("--latency-qps", type=int, default=0, help="also one run per server and set at this rate")
+    ap.add_argument("--latency-qps", type=int, default=0, help="also --reps runs per server and set at this rate, for p50/p99")
     ap.add_argument("--json", default=str(HERE / "results.jsonl"), help="append the summary here ('' for none)")
     ap.add_argument("--config", nargs="+", default=[str(HERE / "zones")], help="gtm's config (default bench/zones)")
     ap.add_argument("--workers", type=int, default=1,
@@ -369,9 +375,18 @@ def run(a: argparse.Namespace) -> int:
                     print(f"rep {rep} {name:6} {who:5} {r['qps']:9.0f} q/s  {r['cpu_us'] or 0:6.2f} CPU us/query  "
                           f"lost {r['lost']:.0f}  {r['rcodes']}", flush=True)
         if a.latency_qps:
-            for name in sets:
-                latency[name] = {who: dnsperf(servers[who], data[name], SETS[name][1], a.duration, load_cpu,
-                                              a.latency_qps) for who in ("gdnsd", "gtm")}
+            # --reps runs per server and set at the fixed rate, the order alternating as above; the percentiles
+            # are of every query of them (one run's p99 moves with whatever else this shared machine did then).
+            pooled: dict[str, dict[str, list[float]]] = {n: {"gdnsd": [], "gtm": []} for n in sets}
+            for rep in range(a.reps):
+                for name in sets:
+                    for who in (("gdnsd", "gtm") if rep % 2 == 0 else ("gtm", "gdnsd")):
+                        r = dnsperf(servers[who], data[name], SETS[name][1], a.duration, load_cpu, a.latency_qps)
+                        pooled[name][who] += r.pop("took", [])
+                        print(f"rep {rep} {name:6} {who:5} at {a.latency_qps} q/s: p50 {r.get('p50_us', 0):.0f} us, "
+                              f"p99 {r.get('p99_us', 0):.0f} us", flush=True)
+            latency = {name: {who: percentiles(sorted(took)) for who, took in by.items()}
+                       for name, by in pooled.items()}
     finally:
         for s in servers.values():
             s.stop()

@@ -126,6 +126,7 @@ class BatchedUdp:
         self.fd = sock.fileno()
         self.count = 0          # datagrams received (Responder.udp_queries)
         self.loop: Any = None
+        self.single = True      # the last wakeup found at most one datagram: read the next one with recvfrom
         # Receive side: BATCH slots of BUF bytes, their iovecs and headers, and BATCH sockaddr slots.
         self.rbuf = (ctypes.c_char * (BATCH * BUF))()
         self.rmv = memoryview(self.rbuf).cast("B")
@@ -183,14 +184,87 @@ class BatchedUdp:
         self.sock.close()
 
     def ready(self) -> None:
-        """The reader callback: batches until one finds nothing, at most ROUNDS. Nothing raises out of it."""
+        """The reader callback: batches until one finds nothing, at most ROUNDS; after a wakeup that found at
+        most one datagram (low load), the next wakeup's first datagram is read and answered with the socket
+        module's own calls (see :meth:`_one`). Nothing raises out of it."""
         try:
-            for _ in range(ROUNDS):
-                if not self._batch():
+            total = 0
+            if self.single:
+                total = self._one()
+                if not total:
                     return
+            for _ in range(ROUNDS):
+                n = self._batch()
+                if not n:
+                    break
+                total += n
+            if total:  # (a wakeup that found nothing says nothing about the load)
+                self.single = total == 1
         except Exception:  # never let the loop lose its reader
             self.responder.stats.errors += 1
             log.exception("batched UDP: a batch failed; its datagrams were dropped")
+
+    def _one(self) -> int:
+        """One datagram read with ``recvfrom`` and answered with ``sendto``: at low load, when a wakeup finds
+        one datagram, these cost less than ``recvmmsg``/``sendmmsg`` through ctypes and the batch's bookkeeping
+        (about 5 against 9 µs for the pair, in-process), and the reply leaves that much sooner. The same answer,
+        the same counts and the same rate limit as in a batch."""
+        try:
+            data, addr = self.sock.recvfrom(BUF + 1)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError:
+            self.responder.stats.udp_recv_errors += 1
+            return 0
+        count = self.count
+        self.count = count + 1
+        if len(data) > BUF:
+            self.responder.stats.udp_oversized += 1
+            return 1
+        if self.family == socket.AF_INET:
+            peer = socket.inet_aton(addr[0])
+            key = _V4 + peer
+        else:
+            peer = socket.inet_pton(socket.AF_INET6, addr[0].partition("%")[0])
+            key = _V4 + peer[12:] if peer[:12] == _MAPPED else _V6 + peer
+        if (count ^ (count + 1)) >> 6:
+            resp = self._timed(data, key)
+        else:
+            table = self.responder.table
+            hit = table.replies.get(data[2:])
+            if hit is not None:
+                entry, tail = hit
+                if not entry.hits:
+                    table.touched.append(entry)
+                entry.hits += 1
+                resp = data[:2] + tail
+            else:
+                resp = self.answer(data, key)
+        if resp is None:
+            return 1
+        rrl = self.responder.rrl
+        if rrl is not None and rrl.prefix_of.get(peer, 1) is not None:
+            resp = rrl.check(peer, data, resp)
+            if resp is None:
+                return 1
+        try:
+            self.sock.sendto(resp, addr)
+        except OSError:  # an unreachable peer, a full send buffer: dropped quietly, as in a batch
+            self.responder.stats.udp_send_failed += 1
+        return 1
+
+    def _timed(self, data: bytes, key: bytes | None) -> bytes | None:
+        """``answer`` for the one query in 64 that is timed for the duration histogram (and maybe logged)."""
+        responder = self.responder
+        started = time.perf_counter()
+        resp = self.answer(data, key)
+        observe = responder.observe
+        if observe is not None:
+            observe(time.perf_counter() - started)
+        every = responder.query_log
+        if every and resp is not None and not (self.count >> 6) % every:
+            responder.log_query(data, key_text(key), resp)
+        return resp
 
     def _batch(self) -> int:
         n = self.recvmmsg(self.fd, self.raddr, BATCH, MSG_DONTWAIT, None)
@@ -254,14 +328,7 @@ class BatchedUdp:
                 data = rmv[b: end].tobytes()
                 key = _V4 + peer if v4 else client_key(araw, off)
                 if timed and not i:
-                    started = time.perf_counter()
-                    resp = answer(data, key)
-                    observe = responder.observe
-                    if observe is not None:
-                        observe(time.perf_counter() - started)
-                    every = responder.query_log
-                    if every and resp is not None and not (self.count >> 6) % every:
-                        responder.log_query(data, key_text(key), resp)
+                    resp = self._timed(data, key)
                 else:
                     resp = answer(data, key)
                 if resp is None:

@@ -12,7 +12,8 @@
    difference stops the run (a benchmark of different work measures nothing);
 4. runs dnsperf pinned to CPU 0 against each server in turn, alternating which goes first, ``--reps`` times
    per query set, each run bounded by ``--duration``; with ``--latency-qps N``, as many runs more per server
-   and set at that fixed rate, the same alternation, for the p50/p99 latency of all their queries together;
+   and set at that fixed rate, the same alternation, for the median of the runs' p50 and p99 latency (and the
+   p99 of all their queries together);
 5. prints per set the median queries/s and the server's CPU microseconds per query (utime + stime of its
    process tree over the run, from ``/proc``), and the ratios gtm/gdnsd; appends one JSON line to
    ``bench/results.jsonl`` (``--json`` to choose another file).
@@ -375,18 +376,27 @@ def run(a: argparse.Namespace) -> int:
                     print(f"rep {rep} {name:6} {who:5} {r['qps']:9.0f} q/s  {r['cpu_us'] or 0:6.2f} CPU us/query  "
                           f"lost {r['lost']:.0f}  {r['rcodes']}", flush=True)
         if a.latency_qps:
-            # --reps runs per server and set at the fixed rate, the order alternating as above; the percentiles
-            # are of every query of them (one run's p99 moves with whatever else this shared machine did then).
-            pooled: dict[str, dict[str, list[float]]] = {n: {"gdnsd": [], "gtm": []} for n in sets}
+            # --reps runs per server and set at the fixed rate, the order alternating as above. The figures are
+            # the medians of the runs' p50 and p99, like the qps and CPU figures (one run's p99 moves with
+            # whatever else this shared machine did then); the p99 of every query of the runs together is
+            # printed beside them.
+            runs: dict[str, dict[str, list[dict[str, Any]]]] = {n: {"gdnsd": [], "gtm": []} for n in sets}
             for rep in range(a.reps):
                 for name in sets:
                     for who in (("gdnsd", "gtm") if rep % 2 == 0 else ("gtm", "gdnsd")):
                         r = dnsperf(servers[who], data[name], SETS[name][1], a.duration, load_cpu, a.latency_qps)
-                        pooled[name][who] += r.pop("took", [])
+                        runs[name][who].append(r)
                         print(f"rep {rep} {name:6} {who:5} at {a.latency_qps} q/s: p50 {r.get('p50_us', 0):.0f} us, "
                               f"p99 {r.get('p99_us', 0):.0f} us", flush=True)
-            latency = {name: {who: percentiles(sorted(took)) for who, took in by.items()}
-                       for name, by in pooled.items()}
+            for name, by in runs.items():
+                latency[name] = {}
+                for who, rows in by.items():
+                    pooled = percentiles(sorted(t for r in rows for t in r.pop("took", [])))
+                    p50s = [r["p50_us"] for r in rows if "p50_us" in r]
+                    p99s = [r["p99_us"] for r in rows if "p99_us" in r]
+                    latency[name][who] = {"p50_us": statistics.median(p50s) if p50s else None,
+                                          "p99_us": statistics.median(p99s) if p99s else None,
+                                          "pooled_p99_us": pooled.get("p99_us")}
     finally:
         for s in servers.values():
             s.stop()
@@ -416,11 +426,14 @@ def report(results: dict[str, dict[str, list[dict[str, Any]]]], latency: dict[st
         row["qps_ratio"] = row["gtm_qps"] / row["gdnsd_qps"] if row["gdnsd_qps"] else 0.0
         row["cpu_ratio"] = row["gtm_us"] / row["gdnsd_us"] if row["gdnsd_us"] else 0.0
         for who, r in latency.get(name, {}).items():
-            row.update({f"{who}_p50_us": r.get("p50_us"), f"{who}_p99_us": r.get("p99_us")})
+            row.update({f"{who}_p50_us": r.get("p50_us"), f"{who}_p99_us": r.get("p99_us"),
+                        f"{who}_pooled_p99_us": r.get("pooled_p99_us")})
         summary[name] = row
         lat = ""
         if name in latency and row.get("gdnsd_p99_us") and row.get("gtm_p99_us"):
-            lat = f"  p99 gdnsd {row['gdnsd_p99_us']:.0f} us, gtm {row['gtm_p99_us']:.0f} us"
+            lat = (f"  p99 gdnsd {row['gdnsd_p99_us']:.0f} us, gtm {row['gtm_p99_us']:.0f} us "
+                   f"({row['gtm_p99_us'] / row['gdnsd_p99_us']:.2f}x; all runs' queries together: "
+                   f"{row['gdnsd_pooled_p99_us'] or 0:.0f} / {row['gtm_pooled_p99_us'] or 0:.0f} us)")
         print(f"{name:7} {row['gdnsd_qps']:10.0f} {row['gtm_qps']:10.0f} {row['qps_ratio']:6.2f} "
               f"{row['gdnsd_us']:11.2f} {row['gtm_us']:9.2f} {row['cpu_ratio']:9.2f}{lat}")
     print(" ".join(f"{n}: qps_ratio={summary[n]['qps_ratio']:.2f} cpu_ratio={summary[n]['cpu_ratio']:.2f}"

@@ -3,8 +3,9 @@
 gdnsd, ``gtm serve --udp-io batched`` and ``gtm serve --udp-io asyncio`` (each ``--workers 1``) answer
 ``static.bench.test A`` from bench/zones in turn, pinned to CPU 1; a client pinned to CPU 0 asks one query,
 waits for its answer, pauses 50 µs, and so on (bounded: ``--queries`` per server, default 20,000, after 2,000
-to warm up), in ``--rounds`` rounds that visit the servers in turn. Prints the p50, p99 and p99.9 round trip in microseconds, client overhead included: compare the
-servers with each other, in the same run."""
+to warm up), in ``--rounds`` rounds that visit the servers in turn (all three run throughout). Prints the p50,
+p99 and p99.9 round trip in microseconds, client overhead included: compare the servers with each other, in the
+same run."""
 from __future__ import annotations
 
 import argparse

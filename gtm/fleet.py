@@ -64,6 +64,7 @@ class NodeStatus:
     services: tuple[ServiceStatus, ...] | None = None   # None before the node has a config
     regions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     node: NodeAddress | None = None
+    hostnames: tuple[Mapping[str, Any], ...] = ()   # hostname endpoints as resolved (gtm.control.names)
 
     def to_json(self) -> dict[str, Any]:
         o = self.overrides
@@ -82,6 +83,8 @@ class NodeStatus:
                                 **({"up_endpoints": list(s.up_endpoints)} if s.up_endpoints is not None else {})}
                                for s in self.services]
             out["regions"] = {k: list(v) for k, v in self.regions.items()}
+        if self.hostnames:
+            out["hostnames"] = [dict(h) for h in self.hostnames]
         return out
 
     @classmethod
@@ -113,7 +116,7 @@ class NodeStatus:
                           for x in ovr.get("in_force", []))),
                 services=services,
                 regions={str(k): _strs(v) for k, v in _obj(data, "regions").items()} if "regions" in data else {},
-                node=node)
+                node=node, hostnames=tuple(dict(h) for h in data.get("hostnames", []) if isinstance(h, dict)))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise GtmError(f"{where}: /v1/status is not a gtm node's status ({type(e).__name__}: {e})") from None
 
@@ -141,8 +144,14 @@ class NodeStatus:
         return (self.node.admin or f"{self.node.dns[0]}:{self.node.dns[1]}") if self.node else "the node"
 
     def addresses(self) -> dict[str, str]:
-        """Endpoint address -> its region, as this node is configured."""
-        return {a: region for region, addrs in self.regions.items() for a in addrs}
+        """Endpoint address -> its region, as this node is configured; a hostname endpoint's addresses as the
+        node resolves them map to its region too (as does the hostname, which a CNAME answer names)."""
+        out = {a: region for region, addrs in self.regions.items() for a in addrs}
+        for h in self.hostnames:
+            region = out.get(str(h.get("hostname", "")))
+            if region is not None:
+                out.update({str(a): region for a in h.get("addresses", []) if str(a) not in out})
+        return out
 
 
 def _obj(data: Any, key: str) -> dict[str, Any]:

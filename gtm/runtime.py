@@ -21,6 +21,7 @@ from gtm.admin.app import start as admin_start
 from gtm.admin.explain import explain_table
 from gtm.admin.metrics import NodeMetrics
 from gtm.control.answering import Answering
+from gtm.control.names import NameWatcher
 from gtm.control.files import mtimes, remove_ready, warn_exposed, watch, write_ready
 from gtm.control.options import ServeOptions
 from gtm.control.overrides import OverrideWatcher
@@ -30,6 +31,7 @@ from gtm.errors import GtmError
 from gtm.health.node import HealthNode
 from gtm.model import AdminSettings, Config, HealthSnapshot
 from gtm.model.effective import Overrides, PinnedHealth
+from gtm.model.names import Names
 from gtm.serving import Serving, Snapshot, pinned_health
 from gtm.proc import loading
 from gtm.proc.handoff import take_over
@@ -49,6 +51,7 @@ class Runtime:
         self.serving: Serving | None = None
         self.node: HealthNode | None = None
         self.overrides = OverrideWatcher(self._on_overrides)
+        self.names = NameWatcher(self._on_names)
         self.rates = Rates(self.metrics.service_totals)
         self.overrides.tick = self.rates.sample
         self.dns = Answering(options, self.metrics.duration.observe)
@@ -72,6 +75,10 @@ class Runtime:
     def _on_overrides(self, overrides: Overrides) -> None:
         if self.serving is not None:
             self.serving.swap(self.serving.snapshot.with_overrides(overrides))
+
+    def _on_names(self, names: Names) -> None:
+        if self.serving is not None:
+            self.serving.swap(self.serving.snapshot.with_names(names))
 
     def _ship(self, snapshot: Snapshot, new_config: bool) -> None:
         """Workers get each swapped snapshot (the config itself only when it is new)."""
@@ -98,7 +105,7 @@ class Runtime:
         return node_status(self.serving.snapshot if self.serving else None, self.generation, self.last_error,
                            self.dns.bound, self.answering, self.dns.running(),
                            self.node.status() if self.node else {}, self.overrides.status(),
-                           self.rates.per_second()).to_json()
+                           self.rates.per_second(), self.names.status()).to_json()
 
     def explain(self, name: str, client: str | None, qtype: str) -> dict[str, Any]:
         assert self.serving is not None
@@ -119,7 +126,9 @@ class Runtime:
         except ValueError as e:
             raise GtmError(str(e)) from None
         live = self.node.current if self.node.ready() else HealthSnapshot()
-        self.serving = Serving(Snapshot.first(config, live, pinned, in_force), self.metrics, opts.udp_payload)
+        self.names.configure(config)
+        names = await self.names.first_round()  # hostname endpoints resolved before the first answer
+        self.serving = Serving(Snapshot.first(config, live, pinned, in_force, names), self.metrics, opts.udp_payload)
         self.serving.listeners.append(self._ship)
         self.metrics.node, self.metrics.locator = self.node, self.serving.locator
         self.generation = self.metrics.generation = 1
@@ -136,7 +145,8 @@ class Runtime:
             assert self.admin_url is not None, "--probe-as needs the admin API (admin: in the config or --admin-listen)"
             self.prober = BuiltinProber(opts.probe_as, self.admin_url, read_token(config.admin), own)
             self.prober.start(config)
-        self._tasks += [asyncio.ensure_future(tick(self.node)), asyncio.ensure_future(self.overrides.run())]
+        self._tasks += [asyncio.ensure_future(tick(self.node)), asyncio.ensure_future(self.overrides.run()),
+                        asyncio.ensure_future(self.names.run())]
         if self.node.monitored and not self.node.ready() and (listen_admin is not None or opts.probe_as):
             if not await first_round(self.node, config.health.start_timeout, self._stopping):
                 return  # asked to stop while waiting: never open the DNS port
@@ -198,8 +208,11 @@ class Runtime:
             self.generation += 1
             self.metrics.generation, self.metrics.loaded_at = self.generation, time.time()
             self.metrics.reloads["success"] += 1
+            # Hostnames the new config adds are resolved before it answers (each lookup bounded).
+            self.names.configure(config)
+            names = await self.names.first_round(only_new=True)
             # Health and overrides that changed while compiling are in the current snapshot: applied on top.
-            serving.swap(serving.snapshot.with_config(config, pinned), prepared)
+            serving.swap(serving.snapshot.with_config(config, pinned).with_names(names), prepared)
             # Only a config that compiled reaches the health node; its verdicts may change with it.
             self.node.set_config(config, keys_ok)
             if self._admin_app is not None:  # the token read again: the old one stops working, the new one works

@@ -1,7 +1,7 @@
 """The one way new answers reach the wire: a new :class:`Snapshot`, compiled, handed to :meth:`Serving.swap`.
 
 A :class:`Snapshot` is a value: the config, the probers' health, the ``--health`` file, the operators'
-overrides and steering's memory. :meth:`Snapshot.compile` turns it into an answer table. :class:`Serving`
+overrides, steering's memory and the hostname endpoints' addresses. :meth:`Snapshot.compile` turns it into an answer table. :class:`Serving`
 holds the table a :class:`~gtm.dns.server.Responder` answers from; :meth:`Serving.swap` replaces it in one
 reference assignment (each query sees the old table or the new one, never a mix) and wires what every swap
 needs, once: the counts' eviction hook and the folding of a replaced table's counts (``gtm.dns.counts``), the
@@ -11,8 +11,9 @@ workers and updates its metrics).
 The control process and every worker process swap through it alike::
 
     config ──▶ Snapshot.with_config ─┐
-    probe report ──▶ with_health ────┼──▶ Snapshot ──compile──▶ Table ──Serving.swap──▶ Responder ──▶ wire
-    override ──▶ with_overrides ─────┘
+    probe report ──▶ with_health ────┤
+    override ──▶ with_overrides ─────┼──▶ Snapshot ──compile──▶ Table ──Serving.swap──▶ Responder ──▶ wire
+    resolved name ──▶ with_names ────┘
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from gtm.errors import GtmError
 from gtm.geoip import Locator
 from gtm.model import Config, HealthSnapshot, RrlSettings
 from gtm.model.effective import Effective, Overrides, PinnedHealth, SteeringMemory
+from gtm.model.names import NO_NAMES, Names
 from gtm.state.overrides import apply
 from gtm.steering import memory as steering_memory
 
@@ -45,33 +47,40 @@ class Snapshot:
     pinned: PinnedHealth | None = None             # the --health file, read at start and at each reload
     overrides: Overrides = Overrides()             # operators' overrides in force
     memory: SteeringMemory = SteeringMemory()      # latency choices, last-known-good views
+    names: Names = NO_NAMES                        # hostname endpoints' addresses (gtm.control.names)
 
     @classmethod
     def first(cls, config: Config, health: HealthSnapshot = HealthSnapshot(), pinned: PinnedHealth | None = None,
-              overrides: Overrides = Overrides()) -> "Snapshot":
+              overrides: Overrides = Overrides(), names: Names = NO_NAMES) -> "Snapshot":
         return cls(config, health, pinned, overrides,
-                   steering_memory.advance(SteeringMemory(), config, health, pinned))
+                   steering_memory.advance(SteeringMemory(), config, health, pinned, names), names)
 
     def with_config(self, config: Config, pinned: PinnedHealth | None) -> "Snapshot":
         return replace(self, config=config, pinned=pinned,
-                       memory=steering_memory.advance(self.memory, config, self.health, pinned))
+                       memory=steering_memory.advance(self.memory, config, self.health, pinned, self.names))
 
     def with_health(self, health: HealthSnapshot) -> "Snapshot":
         return replace(self, health=health,
-                       memory=steering_memory.advance(self.memory, self.config, health, self.pinned))
+                       memory=steering_memory.advance(self.memory, self.config, health, self.pinned, self.names))
 
     def with_overrides(self, overrides: Overrides) -> "Snapshot":
         return replace(self, overrides=overrides)
 
+    def with_names(self, names: Names) -> "Snapshot":
+        return replace(self, names=names,
+                       memory=steering_memory.advance(self.memory, self.config, self.health, self.pinned, names))
+
     @cached_property
     def effective(self) -> Effective:
         """The health steering answers under (``gtm.state.overrides.apply``)."""
-        return apply(self.overrides, self.health, self.config.services, self.memory, self.pinned)
+        return apply(self.overrides, self.health, self.config.services, self.memory, self.pinned, self.names,
+                     self.config.keeps())
 
     @cached_property
     def by_verdicts(self) -> Effective:
         """The same without operators' overrides: what the probers and the health file alone say."""
-        return apply(Overrides(), self.health, self.config.services, self.memory, self.pinned)
+        return apply(Overrides(), self.health, self.config.services, self.memory, self.pinned, self.names,
+                     self.config.keeps())
 
     @cached_property
     def answer_key(self) -> tuple[Any, ...]:

@@ -9,7 +9,7 @@ from gtm import steering
 from gtm.dns.codec import describe, ecs_data, name_to_wire
 from gtm.dns.table import Entry, Steered, Table, client_of
 from gtm.errors import GtmError
-from gtm.model import A, AAAA, TYPE_NAMES, TYPE_NUMBERS, Config, Service
+from gtm.model import A, AAAA, CNAME, TYPE_NAMES, TYPE_NUMBERS, Config, Service
 from gtm.model.effective import Effective
 from gtm.model.net import parse_client
 from gtm.steering.geomath import distance_km
@@ -35,8 +35,15 @@ def _regions(service: Service, config: Config, health: Effective, client: steeri
     out = []
     for name in ranking.order:
         region = config.regions[name]
-        eps = [{"address": str(e.address), "weight": e.weight, "up": view.endpoint_up(name, str(e.address))}
-               for e in region.endpoints]
+        eps = []
+        for e in region.endpoints:
+            ep: dict[str, Any] = {"address": e.key, "weight": e.weight, "up": view.endpoint_up(name, e.key)}
+            if e.hostname is not None:  # a hostname endpoint: its addresses as resolved, and their state
+                lookup = view.names.get(e.hostname)
+                usable = lookup.usable(e.hostname in view.keep)
+                ep.update({"hostname": e.hostname, "resolved": list(lookup.v4 + lookup.v6), "state": lookup.state,
+                           "up": ep["up"] and usable and bool(lookup.v4 + lookup.v6)})
+            eps.append(ep)
         row: dict[str, Any] = {"name": name, "up": any(e["up"] for e in eps), "endpoints": eps}
         if client.geo.location is not None:
             row["distance_km"] = round(distance_km(client.geo.location, region.location), 1)
@@ -72,7 +79,7 @@ def explain_table(table: Table, name: str, client_text: str | None, qtype_text: 
     entry: Entry = found.pick(key)  # what the server answers this client with
     # The reply itself, as the server sends it to this client (ID 0, RD off, no EDNS), rendered like dig.
     wire = struct.pack("!H", 0) + entry.heads[0] + name_to_wire(qname) + struct.pack("!HH", qtype, 1) + entry.body
-    answered = [str(rd.fields[0]) for rr in entry.resolution.answer if rr.rrset.rtype == qtype
+    answered = [str(rd.fields[0]) for rr in entry.resolution.answer if rr.rrset.rtype in (qtype, CNAME)
                 for rd in rr.rrset.rdatas]
     out.update({
         "managed": True, "service": service.key, "ref": service.ref, "policy": service.policy.kind, "zone": service.zone,
@@ -85,7 +92,10 @@ def explain_table(table: Table, name: str, client_text: str | None, qtype_text: 
         "regions": _regions(service, config, health, client, ranking),
         "class": ranking.key, "trail": list(decision.trail), "mode": decision.mode,
         "answer": answered, "ttl": service.ttl, "ecs_scope": entry.scope, "reply": describe(wire),
+        "answer_as": service.answer_as,
     })
+    if decision.cname is not None:
+        out["cname"] = decision.cname
     if ranking.weights is not None:
         out["weights"] = dict(ranking.weights)
         out["note"] = "the first region is drawn per query by weight; the answer shown is one draw"

@@ -88,7 +88,7 @@ def simulate(config: Config, regions: dict[str, SimRegion], port: int, keys_file
     backends' /healthz each second (fall 2, rise 2, quorum 2), and reports are signed with the demo's keys (one per vantage)."""
     new_regions = {}
     for i, (name, region) in enumerate(config.regions.items(), 1):
-        v4 = [e for e in region.endpoints if e.address.version == 4] or [Endpoint(ipaddress.ip_address("0.0.0.0"))]
+        v4 = [e for e in region.endpoints if e.version == 4] or [Endpoint(ipaddress.ip_address("0.0.0.0"))]
         eps = tuple(Endpoint(ipaddress.ip_address(f"127.0.{i}.{e}"), ep.weight) for e, ep in enumerate(v4, 1))
         if aliases is not None:  # the configured address -> the simulated one (overrides name either)
             aliases.update({str(ep.address): str(sim.address) for ep, sim in zip(v4, eps)})

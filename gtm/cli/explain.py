@@ -57,6 +57,14 @@ def ask_node(url: str, token: str | None, name: str, client_text: str | None, qt
         raise Unreachable(f"no node answers at {url} ({getattr(e, 'reason', e)})") from None
 
 
+def _endpoint(e: dict[str, Any]) -> str:
+    """``192.0.2.10``, ``192.0.2.11 (down)``, ``lb.example.net [ok: 192.0.2.7, 192.0.2.8]``."""
+    text = e["address"]
+    if "hostname" in e:
+        text += f" [{e['state']}: {', '.join(e['resolved']) or 'no address'}]"
+    return text + ("" if e["up"] else " (down)")
+
+
 def render(info: dict[str, Any]) -> str:
     if not info["managed"]:
         if info["zone"] is None:
@@ -77,13 +85,16 @@ def render(info: dict[str, Any]) -> str:
             extra.append(f"{r['distance_km']:.0f} km")
         if "rtt_ms" in r:
             extra.append(f"{r['rtt_ms']['ms']:.1f} ms from {r['rtt_ms']['vantage']}")
-        eps = ", ".join(f"{e['address']}{'' if e['up'] else ' (down)'}" for e in r["endpoints"])
+        eps = ", ".join(_endpoint(e) for e in r["endpoints"])
         lines.append(f"  {r['name']:<16} {'up  ' if r['up'] else 'DOWN'}  {'; '.join(extra):<28} {eps}")
     lines.append("trail:")
     lines += [f"  {step}" for step in info["trail"]]
     if info.get("note"):
         lines.append(f"note: {info['note']}")
     answer = ", ".join(info["answer"]) or "no addresses (NODATA)"
+    if info.get("cname"):
+        answer = f"CNAME {info['cname']}" + (f" ({', '.join(info['answer'][1:])} from our zones)"
+                                                if len(info["answer"]) > 1 else "")
     lines.append(f"answer: {answer}  (TTL {info['ttl']}, mode {info['mode']})")
     lines.append(f"ECS scope: /{info['ecs_scope']}" + ("" if c["ecs"] else " (only sent to ECS queries)"))
     lines.append("reply:")

@@ -13,8 +13,8 @@ from gtm.config.checks import MISSING, Ctx, join, show
 from gtm.config.rdata import RdataError, parse_name
 from gtm.config.yamlsrc import LMap
 from gtm.model import (
-    AdminSettings, DrillSettings, GeoIPSource, HealthSettings, Location, Monitor, Region, RrlSettings,
-    StoreSettings, Vantage,
+    AdminSettings, DrillSettings, GeoIPSource, HealthSettings, Location, Monitor, Region, ResolverSettings,
+    RrlSettings, StoreSettings, Vantage,
 )
 from gtm.model.net import parse_host_port
 
@@ -42,6 +42,9 @@ class Shared:
     drills: DrillSettings = field(default_factory=DrillSettings)
     rrl: RrlSettings = field(default_factory=RrlSettings)
     quorums: list[tuple[Ctx, int, str, int]] = field(default_factory=list)  # checked once vantages are known
+    resolvers: ResolverSettings = field(default_factory=ResolverSettings)
+    # (ctx, line, path, region, hostname) of every hostname endpoint: checked against the zones once loaded
+    hostnames: list[tuple[Ctx, int, str, str, str]] = field(default_factory=list)
 
 
 def read_secret_source(ctx: Ctx, f: str, m: LMap, key: str, path: str) -> tuple[str | None, str | None]:

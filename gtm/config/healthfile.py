@@ -50,7 +50,7 @@ def load_health(path: str, config: Config) -> PinnedHealth:
             elif not address:
                 down_regions.add(region)
             else:
-                known = {str(e.address) for e in config.regions[region].endpoints}
+                known = {e.key for e in config.regions[region].endpoints}
                 try:
                     canonical = str(ipaddress.ip_address(address))
                 except ValueError:

@@ -19,17 +19,19 @@ from typing import Any, Callable
 
 from gtm.config.checks import Ctx, show
 from gtm.config.common import MASTER_SUFFIXES, YAML_SUFFIXES, Shared, named_entries, read_file
-from gtm.config.settings import read_admin, read_drills, read_geoip, read_health, read_overrides, read_rrl, store_default
+from gtm.config.settings import (
+    read_admin, read_drills, read_geoip, read_health, read_overrides, read_resolvers, read_rrl, store_default,
+)
 from gtm.config.shared import read_monitor, read_region, read_vantage
 from gtm.config.yamlsrc import LMap, load_yaml
 from gtm.config.zones import ZONE_KEYS, add_zone, master_zone, yaml_zone
 from gtm.errors import ConfigError, Problem
-from gtm.model import Config, Zone
+from gtm.model import CNAME, Config, Zone, is_subdomain
 
 log = logging.getLogger(__name__)
 
 TOP_KEYS = {"zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services", "geoip",
-            "health", "admin", "overrides", "drills", "rrl"}
+            "health", "admin", "overrides", "drills", "rrl", "resolvers"}
 
 
 def discover(paths: list[str]) -> list[str]:
@@ -102,7 +104,7 @@ def load(paths: list[str] | str) -> Config:
                 else:
                     shared.broken.add((section, name))
         for section, reader in (("health", read_health), ("admin", read_admin), ("overrides", read_overrides),
-                                ("drills", read_drills), ("rrl", read_rrl)):
+                                ("drills", read_drills), ("rrl", read_rrl), ("resolvers", read_resolvers)):
             if doc.get(section) is not None:
                 where = shared.defined_at.get((section, ""))
                 if where is not None:
@@ -154,6 +156,7 @@ def load(paths: list[str] | str) -> Config:
         zone = master_zone(f, problems)
         if zone is not None:
             add_zone(zones, zone, f, 1, "", problems)
+    problems += looping_hostnames(shared, zones)
     if problems:
         raise ConfigError(redacted(problems, shared))
     listed = {os.path.abspath(f) for f in files}
@@ -161,7 +164,31 @@ def load(paths: list[str] | str) -> Config:
                   monitors=MappingProxyType(shared.monitors), vantages=MappingProxyType(shared.vantages),
                   geoip=shared.geoip, health=shared.health, admin=shared.admin,
                   overrides=store_default(shared.overrides, files), drills=shared.drills, rrl=shared.rrl,
+                  resolvers=shared.resolvers,
                   sources=tuple(files) + tuple(sorted(p for a, p in imported.items() if a not in listed)))
+
+
+def looping_hostnames(shared: Shared, zones: dict[str, Zone]) -> list[Problem]:
+    """Hostname endpoints whose name leads, in our own zones, to a name that gtm steers: the answer would
+    depend on itself (directly, or through another service). Followed through the zones' static CNAMEs."""
+    managed = {name: svc.key for z in zones.values() for svc in z.services for name in svc.names}
+    out = []
+    for ctx, line, path, region, host in shared.hostnames:
+        name, seen = host + ".", []
+        while True:
+            seen.append(name)
+            if name in managed:
+                chain = " -> ".join(n.rstrip(".") for n in seen)
+                out.append(Problem(ctx.file, line, path, f"leads to {name.rstrip('.')}, which service {managed[name]} "
+                                   f"answers with gtm's own steering: a hostname endpoint must not depend on gtm's "
+                                   f"answers (it would loop) ({chain})"))
+                break
+            zone = next((z for origin, z in zones.items() if is_subdomain(name, origin)), None)
+            cname = (zone.rrsets.get(name) or {}).get(CNAME) if zone is not None else None
+            if cname is None or not cname.rdatas or len(seen) > 8:
+                break
+            name = cname.rdatas[0].target or ""
+    return out
 
 
 def label_clashes(shared: Shared) -> list[Problem]:

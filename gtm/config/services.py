@@ -8,16 +8,20 @@ import logging
 from gtm.config.checks import Ctx, join, show
 from gtm.config.common import Shared, choices_message, named_entries, read_domain, unknown_message
 from gtm.config.policies import PolicyReader, ref as name_of
+from gtm.config.shared import read_on_resolve_failure
 from gtm.config.yamlsrc import LMap
 from gtm.config.zonebuild import RecordIn
-from gtm.model import A, AAAA, CNAME, NS, Demand, FailMode, FailoverPolicy, Policy, Service, is_subdomain
+from gtm.model import (
+    A, AAAA, CNAME, NS, TYPE_NAMES, Demand, FailMode, FailoverPolicy, Policy, Service, is_subdomain,
+)
 from gtm.steering import POLICIES
 
 
 log = logging.getLogger(__name__)
 
 SERVICE_KEYS = {"names", "ttl", "regions", "policy", "monitor", "answers", "affinity", "fail_mode", "fallback",
-                "ecs_scope", "demand", "route53"}
+                "ecs_scope", "demand", "route53", "answer_as", "on_resolve_failure"}
+ANSWER_FORMS = ["addresses", "cname"]
 
 
 MAX_ANSWERS = 64  # addresses per family in one multi-value answer
@@ -144,11 +148,41 @@ def read_services(ctx: Ctx, doc: LMap, origin: str, records: list[RecordIn], sha
                 ctx.keys(rm, rp, {"health_checks"})
                 route53_checks = ctx.get(rm, "health_checks", rp, bool, True, "true or false")
         policy = read_policy(ctx, m, path, cands, shared)
+        answer_as = ctx.choice(m, "answer_as", path, ANSWER_FORMS, "addresses")
+        if answer_as == "cname":
+            check_cname_service(ctx, m, path, names, origin, static, cands, shared, answers)
+        failure = read_on_resolve_failure(ctx, m, path)
+        if failure is not None and not any(shared.regions[r].hostnames for r in cands if r in shared.regions):
+            ctx.err(m.value_line("on_resolve_failure"), join(path, "on_resolve_failure"),
+                    "is only used by a service with hostname endpoints in its regions")
         if len(ctx.problems) == start and not broken and names and cands and policy is not None:
             out.append(Service(key, origin, tuple(names), ttl, tuple(cands), policy, monitor, answers,
                                bool(affinity), FailMode(fail_mode), tuple(fallback), scope4, scope6, demand,
-                               route53_checks))
+                               route53_checks, answer_as or "addresses", failure))
     return tuple(out)
+
+
+def check_cname_service(ctx: Ctx, m: LMap, path: str, names: list[str], origin: str, static: dict[str, set[int]],
+                        cands: list[str], shared: Shared, answers: int | None) -> None:
+    """``answer_as: cname``: a CNAME owner has no other data (RFC 1034 section 3.6.2, RFC 2181 section 10.1),
+    so not the apex (SOA, NS) nor a name with static records; it answers one load balancer, so no multi-value;
+    and every region needs a hostname endpoint to name."""
+    line, p = m.value_line("answer_as"), join(path, "answer_as")
+    for name in names:
+        others = sorted(TYPE_NAMES.get(t, str(t)) for t in static.get(name, ()))
+        if name == origin:
+            ctx.err(line, p, f"cname: {name} is the zone apex, which has SOA and NS records; a CNAME cannot be "
+                             "there (answer_as: addresses is the only form at an apex)")
+        elif others:
+            ctx.err(line, p, f"cname: {name} also has static {', '.join(others)} records; a CNAME owner can have "
+                             "no other data (RFC 1034 section 3.6.2)")
+    if answers is not None and answers > 1:
+        ctx.err(m.value_line("answers"), join(path, "answers"),
+                f"must be 1 (or unset) with answer_as: cname: a CNAME answer names one load balancer (got {answers})")
+    lacking = [r for r in cands if r in shared.regions and not shared.regions[r].hostnames]
+    if lacking:
+        ctx.err(line, p, f"cname: region{'s' if len(lacking) > 1 else ''} {', '.join(lacking)} "
+                         f"{'have' if len(lacking) > 1 else 'has'} no hostname endpoint to answer with")
 
 
 def read_policy(ctx: Ctx, m: LMap, path: str, cands: list[str], shared: Shared) -> Policy | None:

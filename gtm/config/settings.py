@@ -1,5 +1,5 @@
-"""The settings sections: ``health``, ``admin``, ``overrides``, ``drills``, ``rrl`` and ``geoip`` (each at most
-once across all files)."""
+"""The settings sections: ``health``, ``admin``, ``overrides``, ``drills``, ``rrl``, ``resolvers`` and ``geoip``
+(each at most once across all files)."""
 from __future__ import annotations
 
 import datetime
@@ -15,8 +15,10 @@ from gtm.config.common import read_host_port, read_secret_source
 from gtm.config.yamlsrc import LMap
 from gtm.model.net import admin_name
 from gtm.model import (
-    AdminSettings, DrillSettings, GeoIPSource, HealthSettings, NodeAddress, RrlSettings, StoreSettings, Window,
+    AdminSettings, DrillSettings, GeoIPSource, HealthSettings, NodeAddress, OnResolveFailure, ResolverSettings,
+    RrlSettings, StoreSettings, Window,
 )
+from gtm.model.net import parse_host_port
 
 
 def read_geoip(ctx: Ctx, f: str, doc: LMap) -> GeoIPSource:
@@ -242,3 +244,34 @@ def read_admin(ctx: Ctx, f: str, doc: LMap) -> AdminSettings:
             names.append(known)
     return AdminSettings(listen, token_file, token_env, tuple(public) if "public" in m else d.public, cert, key,
                          tuple(names))
+
+
+def read_resolvers(ctx: Ctx, f: str, doc: LMap) -> ResolverSettings:
+    """The ``resolvers:`` section (see gtm.model.names.ResolverSettings): how hostname endpoints are resolved."""
+    m = ctx.mapping(doc["resolvers"], "resolvers", doc.value_line("resolvers"))
+    if m is None:
+        return ResolverSettings()
+    ctx.keys(m, "resolvers", {"servers", "min_ttl", "max_ttl", "stale_for", "timeout", "retry", "on_failure"})
+    d = ResolverSettings()
+    servers = []
+    for item, line, p in ctx.seq(m, "servers", "resolvers"):
+        text = str(item).strip() if isinstance(item, (str, int)) and not isinstance(item, bool) else ""
+        try:
+            servers.append(parse_host_port(text, 1, bare_ipv6=False) if text.rpartition(":")[2].isdigit()
+                           and not text.endswith("]") and (text.count(":") == 1 or text.startswith("["))
+                           else (str(ipaddress.ip_address(text.strip("[]"))), 53))
+        except ValueError:
+            ctx.err(line, p, f"must be a resolver's IP address, with :PORT if not 53 ([ADDRESS]:PORT for IPv6) "
+                             f"(got {show(item)})")
+    min_ttl = ctx.number(m, "min_ttl", "resolvers", d.min_ttl, 1, 86400)
+    max_ttl = ctx.number(m, "max_ttl", "resolvers", d.max_ttl, 1, 86400)
+    if min_ttl > max_ttl:
+        ctx.err(m.value_line("max_ttl") if "max_ttl" in m else m.value_line("min_ttl"), "resolvers.max_ttl",
+                f"must be at least min_ttl, {min_ttl:g} (got {max_ttl:g})")
+    failure = ctx.choice(m, "on_failure", "resolvers", [x.value for x in OnResolveFailure], d.on_failure.value)
+    return ResolverSettings(
+        servers=tuple(servers), min_ttl=min_ttl, max_ttl=max_ttl,
+        stale_for=ctx.number(m, "stale_for", "resolvers", d.stale_for, 0, 7 * 86400),
+        timeout=ctx.number(m, "timeout", "resolvers", d.timeout, 0.1, 60),
+        retry=ctx.number(m, "retry", "resolvers", d.retry, 0.5, 3600),
+        on_failure=OnResolveFailure(failure or d.on_failure.value))

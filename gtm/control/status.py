@@ -34,7 +34,7 @@ class Rates:
 
 def node_status(snapshot: Snapshot | None, generation: int, last_error: str | None, listen: list[tuple[str, int]],
                 serving: bool, workers: int, health: dict[str, Any], overrides: OverridesStatus,
-                rates: Mapping[str, float]) -> NodeStatus:
+                rates: Mapping[str, float], hostnames: list[dict[str, Any]] | None = None) -> NodeStatus:
     config = snapshot.config if snapshot is not None else None
     services, regions = None, {}
     if snapshot is not None and config is not None:
@@ -43,14 +43,14 @@ def node_status(snapshot: Snapshot | None, generation: int, last_error: str | No
                                        tuple(steering.healthy_regions(s, config, snapshot.by_verdicts)),
                                        rates.get(s.ref), _up_endpoints(s, config, snapshot))
                          for s in config.services)
-        regions = {name: tuple(str(e.address) for e in r.endpoints) for name, r in config.regions.items()}
+        regions = {name: tuple(e.key for e in r.endpoints) for name, r in config.regions.items()}
     return NodeStatus(generation, config.sources if config else (), tuple(sorted(config.zones)) if config else (),
                       last_error, tuple(f"{h}:{p}" for h, p in listen), serving, workers, health, overrides,
-                      services, regions)
+                      services, regions, hostnames=tuple(hostnames or ()))
 
 
 def _up_endpoints(service: Service, config: Config, snapshot: Snapshot) -> tuple[str, ...]:
     """The service's endpoints (REGION/ADDRESS) up by health alone, for the guardrails."""
     view = snapshot.by_verdicts.for_service(service.ref)
-    return tuple(f"{r}/{e.address}" for r in service.regions for e in config.regions[r].endpoints
-                 if view.endpoint_up(r, str(e.address)))
+    return tuple(f"{r}/{e.key}" for r in service.regions for e in config.regions[r].endpoints
+                 if view.endpoint_up(r, e.key))

@@ -64,8 +64,11 @@ class ZoneIndex:
         self.origin = zone.origin
         # managed owner -> (service ref, {A: placeholder, AAAA: placeholder}); a placeholder is an RRset with
         # the service's TTL and no data, which the answer tables replace with each client's addresses.
+        # A service answered as a CNAME (answer_as: cname) also has a CNAME placeholder: every type of
+        # question at its names is steered (RFC 1034 section 3.6.2: a CNAME owner has no other data).
         self.managed: dict[str, tuple[str, Mapping[int, RRset]]] = {
-            name: (svc.ref, {t: RRset(name, t, svc.ttl, ()) for t in (A, AAAA)})
+            name: (svc.ref, {t: RRset(name, t, svc.ttl, ())
+                             for t in ((A, AAAA, CNAME) if svc.answer_as == "cname" else (A, AAAA))})
             for svc in zone.services for name in svc.names}
         packed = zone.rrsets if isinstance(zone.rrsets, PackedRRsets) else None
         self.packed = packed is not None
@@ -148,10 +151,12 @@ class Authority:
                 res.rcode = NXDOMAIN  # after a CNAME too: the RCODE is the last name's (RFC 6604)
                 res.authority.append(z.negative_soa)
                 return
-        if qname in z.managed and qtype in (A, AAAA, ANY):
+        if qname in z.managed and not depth and (qtype in (A, AAAA, ANY) or CNAME in z.managed[qname][1]):
             service, placeholders = z.managed[qname]
             res.service = service
-            res.steered = RR(owner, placeholders[AAAA if qtype == AAAA else A])  # ANY: one RRset (RFC 8482)
+            # ANY: one RRset (RFC 8482); a CNAME service's other types: the CNAME placeholder
+            res.steered = RR(owner, placeholders[qtype if qtype in (A, AAAA) else CNAME if CNAME in placeholders
+                                                 else A])
             res.answer.append(res.steered)
             return
         if qtype == ANY:

@@ -11,7 +11,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from gtm.dns.table import Entry, Table
-from gtm.model import TYPE_NAMES, Config
+from gtm.model import CNAME, TYPE_NAMES, Config, Endpoint
+from gtm.model.names import Names
 
 if TYPE_CHECKING:
     from gtm.dns.server import Responder
@@ -23,16 +24,23 @@ EVENTS = ("queries_tcp", "slow_path", "formerr", "dropped", "truncated", "errors
           "udp_send_failed", "udp_recv_errors")
 
 
-def _answered_regions(e: Entry, config: Config) -> tuple[str, ...]:
+def _answered_regions(e: Entry, config: Config, names: Names) -> tuple[str, ...]:
     """The regions whose endpoints are in this answer. ``Entry.regions`` are the decision's, for both address
     families: an AAAA answer without addresses (NODATA: no region has IPv6 endpoints) answers no region, and a
-    multi-value answer may spill over to a region in one family only."""
+    multi-value answer may spill over to a region in one family only. A hostname endpoint is in the answer by
+    its addresses as resolved (``names``), or as the target of the answer's CNAME."""
     if not e.regions:
         return ()
-    answered = {str(rd.fields[0]) for rr in e.resolution.answer if rr.rrset.rtype == e.qtype
+    answered = {str(rd.fields[0]) for rr in e.resolution.answer if rr.rrset.rtype in (e.qtype, CNAME)
                 for rd in rr.rrset.rdatas}
-    return tuple(r for r in e.regions if r in config.regions
-                 and any(str(ep.address) in answered for ep in config.regions[r].endpoints))
+
+    def there(ep: Endpoint) -> bool:
+        if ep.hostname is None:
+            return ep.key in answered
+        lookup = names.get(ep.hostname)
+        return ep.hostname + "." in answered or any(a in answered for a in lookup.v4 + lookup.v6)
+
+    return tuple(r for r in e.regions if r in config.regions and any(there(ep) for ep in config.regions[r].endpoints))
 
 
 class Counts:
@@ -49,6 +57,7 @@ class Counts:
         regions an answer names), and start their counts afresh."""
         touched, table.touched = table.touched, []
         config = table.config
+        names = table.health.default.names
         queries, answers = self.queries, self.answers
         for e in touched:
             n = e.hits
@@ -60,7 +69,7 @@ class Counts:
             # (a series in Prometheus, and memory here) each, up to 65,536 of them.
             queries[(res.zone or "", TYPE_NAMES.get(e.qtype, "other"), RCODES.get(e.rcode, str(e.rcode)))] += n
             if res.service is not None:
-                for region in _answered_regions(e, config) or ("none",):
+                for region in _answered_regions(e, config, names) or ("none",):
                     answers[(res.service, region)] += n
 
     def totals(self) -> dict[str, Any]:

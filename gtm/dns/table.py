@@ -24,7 +24,7 @@ from typing import Callable
 from gtm import steering
 from gtm.dns.authority import NOERROR, RR, Authority, Resolution, ZoneIndex
 from gtm.dns.codec import AA, QR, TC, Writer, name_to_wire
-from gtm.model import NOWHERE, Config, GeoInfo, IPAddress, Rdata, RRset, Service, WeightedPolicy
+from gtm.model import A, AAAA, ANY, CNAME, NOWHERE, Config, GeoInfo, IPAddress, Rdata, RRset, Service, WeightedPolicy
 from gtm.model.effective import Effective
 from gtm.steering import Client, Decision, Ranking
 
@@ -135,10 +135,12 @@ class Steered:
 
     steered = True
     __slots__ = ("table", "base", "service", "rtype", "qname_wire", "by_client", "by_ranking", "rotation",
-                 "turn")
+                 "turn", "qtype")
 
-    def __init__(self, table: "TableEnv", base: Resolution, service: Service, rtype: int, qname_wire: bytes):
+    def __init__(self, table: "TableEnv", base: Resolution, service: Service, rtype: int, qname_wire: bytes,
+                 qtype: int | None = None):
         self.table, self.base, self.service, self.rtype = table, base, service, rtype
+        self.qtype = rtype if qtype is None else qtype  # (differs for a CNAME service's MX, TXT, ... questions)
         self.qname_wire = qname_wire
         self.by_client: dict[bytes | str | None, Entry] = {}
         self.by_ranking: dict[tuple[object, ...], Entry] = {}
@@ -175,21 +177,41 @@ class Steered:
         return entry
 
     def compile(self, decision: Decision, scope: int) -> Entry:
-        """The base resolution with the placeholder replaced by the decision's addresses."""
+        """The base resolution with the placeholder replaced by the decision's addresses, or by its CNAME
+        (followed to the target's data where the target is in one of our zones: RFC 1034 section 4.3.2)."""
         base = self.base
         assert base.steered is not None
-        addrs = decision.addresses(self.rtype)
+        addrs = decision.addresses(self.rtype) if self.rtype in (A, AAAA) else ()
         res = Resolution(base.rcode, base.aa, list(base.answer), list(base.authority), list(base.additional),
                          base.zone, base.service)
         at = res.answer.index(base.steered)
-        if addrs:
+        if decision.cname is not None:
+            owner = base.steered.owner
+            target = decision.cname + "."
+            res.answer[at] = RR(owner, RRset(owner, CNAME, base.steered.rrset.ttl, (Rdata(CNAME, (target,)),)))
+            if self.qtype not in (CNAME, ANY):
+                self._follow(res, target)
+        elif addrs:
             owner = base.steered.owner
             rrset = RRset(owner, self.rtype, base.steered.rrset.ttl, tuple(Rdata(self.rtype, (a,)) for a in addrs))
             res.answer[at] = RR(owner, rrset)
         else:  # no address of this family (or fail_closed): NODATA, with the SOA (RFC 2308 section 2.2)
             del res.answer[at]
             res.authority.append(self.table.authority.zones[base.zone or ""].negative_soa)
-        return Entry(res, self.qname_wire, scope, self.rtype, decision.regions)
+        return Entry(res, self.qname_wire, scope, self.qtype, decision.regions)
+
+    def _follow(self, res: Resolution, target: str) -> None:
+        """The target's answer for the question's type, when the target is in one of our zones (the config
+        refuses one that is a managed name): its RRsets after the CNAME, its RCODE (RFC 6604), its negative
+        SOA. A target elsewhere is the resolver's to follow."""
+        authority = self.table.authority
+        if authority.find_zone(target) is None:
+            return
+        more = authority.resolve(target, self.qtype)
+        res.answer += more.answer
+        res.authority += more.authority
+        res.additional += more.additional
+        res.rcode = more.rcode
 
     def _rotation(self) -> list[Entry]:
         """Entries in smooth weighted round-robin order over (first region, lead endpoints) variants."""
@@ -215,7 +237,7 @@ class Steered:
                     if eps:
                         total_w = sum(e.weight or 1 for e in eps)
                         leads = [(p * Fraction(e.weight or 1, total_w),
-                                  {**lead, (region, family): str(e.address)})  # type: ignore[dict-item]
+                                  {**lead, (region, family): e.address})  # type: ignore[dict-item]
                                  for p, lead in leads for e in eps]
             shares += [(weight * p, region, lead) for p, lead in leads]
         if not shares:  # nothing healthy with weight: the fail mode decides, the same for every query
@@ -283,7 +305,8 @@ class Table:
         t.context = steering.Context(self.config, health)
         t.services, t.authority = self.services, self.authority
         t.env = TableEnv(self.config, health, self.locate, t.context, self.authority)
-        t.entries = {k: (Steered(t.env, v.base, v.service, v.rtype, v.qname_wire) if isinstance(v, Steered) else v)
+        t.entries = {k: (Steered(t.env, v.base, v.service, v.rtype, v.qname_wire, v.qtype) if isinstance(v, Steered)
+                         else v)
                      for k, v in self.entries.items()}
         t.cache = {k: v for k, v in self.cache.items() if not isinstance(v, Steered)}
         t.touched = []
@@ -294,7 +317,7 @@ class Table:
     def _compile(self, wire: bytes, qname: str, qtype: int) -> Entry | Steered:
         res = self.authority.resolve(qname, qtype)
         if res.steered is not None and res.service is not None:
-            return Steered(self.env, res, self.services[res.service], res.steered.rrset.rtype, wire)
+            return Steered(self.env, res, self.services[res.service], res.steered.rrset.rtype, wire, qtype)
         return Entry(res, wire, qtype=qtype)
 
     def lookup(self, key: bytes, qname: str, qtype: int) -> Entry | Steered:

@@ -39,7 +39,7 @@ def checks_of(config: Config) -> dict[Check, tuple[int, int, int]]:
         mon = config.monitors[svc.monitor]
         for region in svc.regions:
             for ep in config.regions[region].endpoints:
-                out[(mon.name, region, str(ep.address))] = (mon.rise, mon.fall,
+                out[(mon.name, region, ep.key)] = (mon.rise, mon.fall,
                                                             mon.quorum_among(len(config.vantages)))
     return out
 
@@ -221,6 +221,6 @@ def snapshot(state: State, config: Config, previous: HealthSnapshot, generation:
     down = {c for c, up in state.verdicts.items() if not up}
     for (mon, region), up in state.regions.items():
         if not up:
-            down |= {(mon, region, str(ep.address)) for ep in config.regions[region].endpoints}
+            down |= {(mon, region, ep.key) for ep in config.regions[region].endpoints}
     return replace(previous, down_checks=frozenset(down), rtt_ms=tuple(sorted(state.rtt.items())),
                    generation=generation)

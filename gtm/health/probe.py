@@ -48,8 +48,11 @@ def url_host(address: str) -> str:
 
 async def probe(session: aiohttp.ClientSession, monitor: Monitor, region: str, address: str,
                 ssl_ctx: ssl.SSLContext | None = None, *,
-                timer: Callable[[], float] = time.perf_counter, user_agent: str = "gtm-prober") -> Observation:
+                timer: Callable[[], float] = time.perf_counter, user_agent: str = "gtm-prober",
+                host: str | None = None) -> Observation:
     """Check ``address`` as ``monitor`` says, within ``monitor.timeout`` seconds; never raises for network errors.
+    ``host``: the Host header and TLS SNI (and the name the certificate is verified for) instead of the
+    monitor's own (a hostname endpoint's address is probed as its name).
 
     ``session`` should not reuse connections (``TCPConnector(force_close=True)``) so that every probe measures a
     fresh connect; it is not used for tcp monitors. ``ssl_ctx`` is the context that verifies https endpoints when
@@ -59,7 +62,7 @@ async def probe(session: aiohttp.ClientSession, monitor: Monitor, region: str, a
     if monitor.type is MonitorType.TCP:
         ok, rtt, detail = await _tcp(monitor, address, timer)
     else:
-        ok, rtt, detail = await _http(session, monitor, address, ssl_ctx, timer, user_agent)
+        ok, rtt, detail = await _http(session, monitor, address, ssl_ctx, timer, user_agent, host or monitor.host)
     return Observation(monitor.name, region, address, ok, None if rtt is None else round(rtt * 1000.0, 3),
                        detail[:MAX_DETAIL])
 
@@ -86,12 +89,13 @@ async def _tcp(monitor: Monitor, address: str, timer: Callable[[], float]) -> tu
 
 
 async def _http(session: aiohttp.ClientSession, monitor: Monitor, address: str, ssl_ctx: ssl.SSLContext | None,
-                timer: Callable[[], float], user_agent: str = "gtm-prober") -> tuple[bool, float | None, str]:
+                timer: Callable[[], float], user_agent: str = "gtm-prober",
+                host: str | None = None) -> tuple[bool, float | None, str]:
     https = monitor.type is MonitorType.HTTPS
     url = f"{'https' if https else 'http'}://{url_host(address)}:{monitor.port}{monitor.path}"
     headers = {"User-Agent": user_agent}
-    if monitor.host:
-        headers["Host"] = monitor.host
+    if host:
+        headers["Host"] = host
     # ssl=False still does TLS, without verification; server_hostname sets the SNI (and the name verified).
     tls: ssl.SSLContext | bool = (ssl_ctx or True) if monitor.tls_verify else False
     rtt: float | None = None
@@ -100,7 +104,7 @@ async def _http(session: aiohttp.ClientSession, monitor: Monitor, address: str, 
         async with asyncio.timeout(monitor.timeout):
             async with session.get(url, headers=headers, allow_redirects=False,
                                    ssl=tls if https else True,
-                                   server_hostname=monitor.host if https and monitor.host else None,
+                                   server_hostname=host if https and host else None,
                                    timeout=aiohttp.ClientTimeout(total=monitor.timeout)) as resp:
                 rtt = timer() - start  # headers parsed: connect + handshake + time to first byte
                 if resp.status not in monitor.expect:

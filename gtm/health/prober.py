@@ -37,6 +37,8 @@ from gtm.health import signing
 from gtm.health.aggregate import round_of
 from gtm.health.probe import describe_os_error, probe
 from gtm.model import Config
+from gtm.health.probe import MAX_DETAIL
+from gtm.health.resolve import HostResolver, NameBook
 from gtm.model.health import MAX_OBSERVATIONS, Observation, Report
 from gtm.model.traffic import Monitor
 
@@ -48,11 +50,13 @@ REPORTS_PATH = "/v1/reports"
 
 @dataclass(frozen=True)
 class Target:
-    """One thing to probe: ``address`` (as in the config, ``str(ipaddress)``) of ``region`` by ``monitor``."""
+    """One thing to probe: endpoint ``address`` (its key: ``str(ipaddress)``, or the hostname of a hostname
+    endpoint, whose ``hostname`` is then set) of ``region`` by ``monitor``."""
 
     monitor: Monitor
     region: str
     address: str
+    hostname: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -72,7 +76,7 @@ def targets(config: Config) -> tuple[Target, ...]:
         for region_name in service.regions:
             region = config.regions[region_name]
             for endpoint in region.endpoints:
-                t = Target(monitor, region_name, str(endpoint.address))
+                t = Target(monitor, region_name, endpoint.key, endpoint.hostname)
                 out.setdefault(t.key, t)
     return tuple(out.values())
 
@@ -114,6 +118,9 @@ class Prober:
             raise ValueError("concurrency must be at least 1")
         self.vantage = vantage
         self.targets = targets(config)
+        # Hostname endpoints are resolved here, by this vantage's resolvers: its view is its clients'.
+        self.names = NameBook(HostResolver(config.resolvers))
+        self.names.track(tuple(dict.fromkeys(t.hostname for t in self.targets if t.hostname is not None)))
         self.round = round_of(config)  # the nodes judge staleness on the same figure
         self.nodes = {url.rstrip("/"): NodeState(url.rstrip("/"), audience=signing.audience_of(url))
                       for url in report_to}
@@ -178,8 +185,11 @@ class Prober:
             await asyncio.sleep(max(0.0, due - loop.time()))
             async with sem:
                 try:
-                    obs = await probe(session, t.monitor, t.region, t.address, self._ssl_ctx,
-                                      user_agent=f"gtm-prober ({self.vantage})")
+                    if t.hostname is not None:
+                        obs = await self._probe_name(session, t)
+                    else:
+                        obs = await probe(session, t.monitor, t.region, t.address, self._ssl_ctx,
+                                          user_agent=f"gtm-prober ({self.vantage})")
                 except Exception as e:  # a bug in probe() must not end this target's checks for good
                     log.exception("probe of %s %s by %s failed", t.region, t.address, t.monitor.name)
                     obs = Observation(t.monitor.name, t.region, t.address, False, None, f"error: {type(e).__name__}")
@@ -188,6 +198,32 @@ class Prober:
             due += self.jittered(t.monitor.interval)
             if due < loop.time():  # overran (slow probe, busy loop): do not burst to catch up
                 due = loop.time()
+
+    async def _probe_name(self, session: aiohttp.ClientSession, t: Target) -> Observation:
+        """A hostname endpoint, judged as a whole: its name resolved here (what this vantage's clients get),
+        every address probed at once with the Host header and TLS SNI of the monitor's ``host``, else the
+        hostname; up while any address passes (a client tries the next address when one fails), with the
+        fastest passing RTT. No address to probe is a failure that says why."""
+        assert t.hostname is not None
+        if t.hostname in self.names.due():
+            await self.names.refresh([t.hostname])
+        addresses = self.names.addresses(t.hostname)
+        if not addresses:
+            rec = self.names.records.get(t.hostname)
+            why = rec.error if rec is not None and rec.error else "no address"
+            return Observation(t.monitor.name, t.region, t.address, False, None, f"resolve: {why}")
+        host = t.monitor.host or t.hostname
+        results = await asyncio.gather(*(probe(session, t.monitor, t.region, a, self._ssl_ctx, host=host,
+                                               user_agent=f"gtm-prober ({self.vantage})") for a in addresses))
+        passed = [o for o in results if o.ok]
+        if passed:
+            best = min(passed, key=lambda o: o.rtt_ms if o.rtt_ms is not None else float("inf"))
+            failed = [f"{a}: {o.detail}" for a, o in zip(addresses, results) if not o.ok]
+            detail = best.detail + (f"; {len(failed)} of {len(results)} failed ({failed[0]})" if failed else "")
+            return Observation(t.monitor.name, t.region, t.address, True, best.rtt_ms, detail[:MAX_DETAIL])
+        first = results[0]
+        detail = first.detail if len(results) == 1 else f"all {len(results)} addresses failed ({addresses[0]}: {first.detail})"
+        return Observation(t.monitor.name, t.region, t.address, False, None, detail[:MAX_DETAIL])
 
     def build_report(self) -> Report:
         """The next report: every observation made since the previous report (the newest per target), ``seq``

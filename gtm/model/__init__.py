@@ -17,8 +17,10 @@ from gtm.model.override import (  # noqa: F401  (re-exported)
 )
 from gtm.model.traffic import (  # noqa: F401  (re-exported)
     Bias, Endpoint, FailMode, Force, GeoInfo, GeoIPSource, HealthSnapshot, NOWHERE, FailoverPolicy, GeoMatch, GeoPolicy, GeoRule, IPAddress, IPNetwork, LatencyPolicy, Location,
-    Monitor, MonitorType, Policy, ProximityPolicy, Region, Service, Vantage, WeightedPolicy,
+    Monitor, MonitorType, OnResolveFailure, Policy, ProbeMode, ProximityPolicy, Region, Service, Vantage,
+    WeightedPolicy,
 )
+from gtm.model.names import NO_NAMES, Lookup, Names, ResolverSettings  # noqa: F401  (re-exported)
 
 _EMPTY: Mapping = MappingProxyType({})  # (the model's read-only mappings pickle through gtm.proc.channel)
 
@@ -68,10 +70,28 @@ class Config:
     overrides: StoreSettings = StoreSettings()
     drills: DrillSettings = DrillSettings()
     rrl: RrlSettings = RrlSettings()
+    resolvers: ResolverSettings = ResolverSettings()
+
+    @property
+    def hostnames(self) -> tuple[str, ...]:
+        """Every hostname endpoint's name, once each, in config order (what the resolver keeps resolved)."""
+        return tuple(dict.fromkeys(h for r in self.regions.values() for h in r.hostnames))
 
     @property
     def services(self) -> tuple[Service, ...]:
         return tuple(s for z in self.zones.values() for s in z.services)
+
+    def keeps(self) -> dict[str, frozenset[str]]:
+        """Per service ref, the hostnames whose last addresses it keeps answering once they fail to resolve:
+        ``on_resolve_failure`` of the service, else of the region, else ``resolvers.on_failure``."""
+        out = {}
+        for s in self.services:
+            kept = frozenset(h for r in s.regions for h in self.regions[r].hostnames
+                             if (s.on_resolve_failure or self.regions[r].on_resolve_failure
+                                 or self.resolvers.on_failure) is OnResolveFailure.KEEP)
+            if kept:
+                out[s.ref] = kept
+        return out
 
     def service_label(self, service: Service) -> str:
         """How a person reads the service's name: its key where no other zone has a service of that key,

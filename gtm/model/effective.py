@@ -14,9 +14,10 @@ and the answer tables read.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
+from gtm.model.names import NO_NAMES, Names
 from gtm.model.traffic import Force, HealthSnapshot
 
 
@@ -32,6 +33,8 @@ class View:
     drained_regions: frozenset[str] = frozenset()
     drained_endpoints: frozenset[tuple[str, str]] = frozenset()
     assumed: bool = False
+    names: Names = NO_NAMES                 # hostname endpoints' addresses (the resolver's part of the snapshot)
+    keep: frozenset[str] = frozenset()      # hostnames whose last addresses are kept once they fail to resolve
 
     def endpoint_up(self, region: str, address: str) -> bool:
         return (region not in self.down_regions and (region, address) not in self.down_endpoints and
@@ -48,7 +51,29 @@ class View:
 
     def all_up(self) -> "View":
         """The fail_open stand-in for this view: every endpoint up, except the drained ones."""
-        return View(drained_regions=self.drained_regions, drained_endpoints=self.drained_endpoints, assumed=True)
+        return View(drained_regions=self.drained_regions, drained_endpoints=self.drained_endpoints, assumed=True,
+                    names=self.names, keep=self.keep)
+
+    def every_up(self) -> "View":
+        """Every endpoint up, nothing drained (the hostnames' addresses as they are)."""
+        if self.names is NO_NAMES and not self.keep:
+            return ALL_UP
+        return View(assumed=True, names=self.names, keep=self.keep)
+
+    def with_names_of(self, other: "View") -> "View":
+        """This view with ``other``'s hostname addresses (a remembered view answers with today's)."""
+        if self.names is other.names and self.keep == other.keep:
+            return self
+        return replace(self, names=other.names, keep=other.keep)
+
+    def addresses(self, hostname: str, family: int) -> tuple[str, ...]:
+        """A hostname endpoint's addresses of one family that may be answered under this view: while its name
+        resolves (or is stale within stale_for, or failed and kept); in the fail_open stand-in, its last
+        addresses whatever the state (when every candidate is down, an address that may be stale beats none)."""
+        lookup = self.names.get(hostname)
+        if self.assumed or lookup.usable(hostname in self.keep):
+            return lookup.addresses(family)
+        return ()
 
 
 ALL_UP = View(assumed=True)  # every endpoint up, nothing drained
@@ -110,10 +135,11 @@ class Effective:
         return dict(self.memory.last_good).get(key)
 
 
-def verdicts(health: HealthSnapshot, monitor: str | None, pinned: PinnedHealth | None = None) -> View:
+def verdicts(health: HealthSnapshot, monitor: str | None, pinned: PinnedHealth | None = None,
+             names: Names = NO_NAMES, keep: frozenset[str] = frozenset()) -> View:
     """A service's view of the verdicts alone (no override): its monitor's down checks, and what is down for
-    every monitor (by the probers' health or the ``--health`` file)."""
+    every monitor (by the probers' health or the ``--health`` file); with the hostnames' addresses."""
     down_e, down_r = health.down_for(monitor), health.down_regions
     if pinned is not None:
         down_e, down_r = down_e | pinned.health.down_endpoints, down_r | pinned.health.down_regions
-    return View(down_endpoints=down_e, down_regions=down_r)
+    return View(down_endpoints=down_e, down_regions=down_r, names=names, keep=keep)

@@ -22,12 +22,42 @@ class Location:
     lon: float  # -180..180
 
 
+class ProbeMode(str, Enum):
+    """How a hostname endpoint is probed (``probe:``)."""
+
+    NAME = "name"            # one check for the name: up while a probe through any of its addresses passes
+    ADDRESSES = "addresses"  # one check per resolved address; flattened answers carry only the addresses up
+
+
+class OnResolveFailure(str, Enum):
+    """What a hostname endpoint answers once its name has failed to resolve for longer than ``stale_for``
+    (``on_resolve_failure:``)."""
+
+    DOWN = "down"  # the endpoint is down (the default: its last addresses may belong to someone else by now)
+    KEEP = "keep"  # the endpoint keeps its last addresses until the name resolves again
+
+
 @dataclass(frozen=True)
 class Endpoint:
-    """A regional load balancer's address. ``weight`` 0..255 (Route53's range); 0 = only when nothing else."""
+    """A regional load balancer: an ``address``, or a ``hostname`` whose addresses are resolved at run time
+    (an ELB, a cloud load balancer, a CDN). ``weight`` 0..255 (Route53's range); 0 = only when nothing else.
 
-    address: IPAddress
+    ``key`` names the endpoint everywhere an endpoint is named (health checks, overrides, drills, status):
+    the address in its canonical text form, or the hostname (lower case, no final dot)."""
+
+    address: IPAddress | None = None
     weight: int = 1
+    hostname: str | None = None
+    probe: ProbeMode = ProbeMode.NAME
+
+    @property
+    def key(self) -> str:
+        return self.hostname if self.hostname is not None else str(self.address)
+
+    @property
+    def version(self) -> int | None:
+        """The IP version of an address endpoint (None for a hostname: it may have both)."""
+        return self.address.version if self.address is not None else None
 
 
 @dataclass(frozen=True)
@@ -37,6 +67,11 @@ class Region:
     endpoints: tuple[Endpoint, ...]
     aws_region: str | None = None
     capacity: int | None = None  # requests per second the region can serve (drills compare it to load)
+    on_resolve_failure: OnResolveFailure | None = None  # for its hostname endpoints (None: the default)
+
+    @property
+    def hostnames(self) -> tuple[str, ...]:
+        return tuple(e.hostname for e in self.endpoints if e.hostname is not None)
 
 
 class MonitorType(str, Enum):
@@ -198,6 +233,8 @@ class Service:
     ecs_scope_v6: int = 56
     demand: Demand | None = None  # what it carries, for the drills' capacity guardrail
     route53_checks: bool = True   # the Route53 mirror checks its endpoints (``route53: {health_checks: false}``)
+    answer_as: str = "addresses"  # hostname endpoints answered as their addresses, or as a "cname" to the name
+    on_resolve_failure: OnResolveFailure | None = None  # over its regions' setting and the default
 
     @property
     def ref(self) -> str:

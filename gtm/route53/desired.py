@@ -187,7 +187,7 @@ class _Builder:
         as in gtm: answered only while every weighted endpoint of the family is down. Route53 has no such
         rule within a multivalue group, so a region with both gets a failover pair at the pool name: PRIMARY
         the weighted endpoints, SECONDARY the standbys (each group healthy while one of its records is)."""
-        eps = [e for e in self.config.regions[region].endpoints if e.address.version == family]
+        eps = [e for e in self.config.regions[region].endpoints if e.version == family]
         if not eps:
             return None
         weighted = [str(e.address) for e in eps if e.weight > 0]
@@ -236,7 +236,7 @@ class _Builder:
                            "Route53; when every region is down the mirror answers as fail_open")
             if first is None:
                 return None
-            eps = [e for e in self.config.regions[first].endpoints if e.address.version == family
+            eps = [e for e in self.config.regions[first].endpoints if e.version == family
                    and (first, str(e.address)) not in self.drained_endpoints]  # (drained: never answered)
             values = [str(e.address) for e in eps if e.weight > 0] or [str(e.address) for e in eps]
             values = values[:MULTIVALUE_MAX]  # as many as a multivalue answer; the first in config order
@@ -488,6 +488,13 @@ def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = fro
                 if sub and sub.startswith("US-") and sub[3:] not in US_STATES:
                     problems.append(f"service {service.key}: geo rule subdivision {sub}: Route53 knows no such US "
                                     f"state")
+        hosts = sorted({f"{r}/{e.hostname}" for r in service.regions for e in config.regions[r].endpoints
+                        if e.hostname is not None})
+        if hosts:
+            problems.append(f"service {service.key}: the Route53 mirror does not map hostname endpoints yet "
+                            f"({', '.join(hosts)}); leave the service out of the mirrored zone or give its regions "
+                            f"addresses")
+            continue
         if service.route53_checks and service.monitor is not None:
             bad = sorted({str(e.address) for r in service.regions for e in config.regions[r].endpoints
                           if not checkable_ip(str(e.address))},

@@ -44,7 +44,7 @@ def usable_regions(config: Config, up: Mapping[str, Sequence[str]], overrides: S
         live = set(endpoints[svc.ref]) if endpoints is not None and svc.ref in endpoints else set()
         judged = _judged(config, live)
         out[svc.ref] = [r for r in up.get(svc.ref, svc.regions) if not mine.region_out(r) and any(
-            mine.endpoint_up(r, str(e.address)) and (r not in judged or f"{r}/{e.address}" in live)
+            mine.endpoint_up(r, e.key) and (r not in judged or f"{r}/{e.key}" in live)
             for e in config.regions[r].endpoints)]
     return out
 
@@ -58,7 +58,7 @@ def _judged(config: Config, live: set[str]) -> set[str]:
         region, _, address = e.partition("/")
         named[region].add(address)
     return {r for r, addresses in named.items() if r in config.regions
-            and addresses & {str(e.address) for e in config.regions[r].endpoints}}
+            and addresses & {e.key for e in config.regions[r].endpoints}}
 
 
 def check(config: Config, after: Sequence[Override], up: Mapping[str, Sequence[str]],

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Iterable, Sequence
+from dataclasses import replace
+from typing import Iterable, Mapping, Sequence
 
 from gtm.errors import GtmError
 from gtm.model import OVERRIDE_ACTIONS, Config, Force, HealthSnapshot, Override, Service
 from gtm.model.effective import Effective, Overrides, PinnedHealth, SteeringMemory, View, verdicts
+from gtm.model.names import NO_NAMES, Names
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -26,31 +28,42 @@ def parse_duration(text: str) -> float:
 
 
 def parse_target(config: Config, text: str) -> tuple[str, str | None]:
-    """A region (``eu-west``), one of its endpoints (``eu-west/192.0.2.10``) or an endpoint address alone;
-    GtmError naming the known regions otherwise."""
+    """A region (``eu-west``), one of its endpoints (``eu-west/192.0.2.10``, ``eu-west/my-lb.example.net``) or
+    an endpoint address or hostname alone; GtmError naming the known regions (or the region's endpoints)
+    otherwise."""
     region, _, address = text.partition("/")
     if not address:
-        try:
-            ip = ipaddress.ip_address(text)
-        except ValueError:
+        key = _endpoint_key(text)
+        if key is None:
             if text not in config.regions:
                 raise GtmError(f"unknown region {text!r}; regions: {', '.join(sorted(config.regions))}") from None
             return text, None
-        owners = [r.name for r in config.regions.values() if any(e.address == ip for e in r.endpoints)]
+        owners = [r.name for r in config.regions.values() if any(e.key == key for e in r.endpoints)]
         if len(owners) != 1:
+            if not owners and text in config.regions:
+                return text, None  # a region whose name looks like a host name
             raise GtmError(f"{text} is an endpoint of {len(owners)} regions; name it as REGION/ADDRESS"
                            if owners else f"no region has an endpoint {text}")
-        return owners[0], str(ip)
+        return owners[0], key
     if region not in config.regions:
         raise GtmError(f"unknown region {region!r}; regions: {', '.join(sorted(config.regions))}")
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        raise GtmError(f"{address!r} is not an IP address") from None
-    if not any(e.address == ip for e in config.regions[region].endpoints):
+    key = _endpoint_key(address)
+    if key is None:
+        raise GtmError(f"{address!r} is not an IP address or a host name")
+    if not any(e.key == key for e in config.regions[region].endpoints):
         raise GtmError(f"region {region} has no endpoint {address}; it has "
-                       f"{', '.join(str(e.address) for e in config.regions[region].endpoints)}")
-    return region, str(ip)
+                       f"{', '.join(e.key for e in config.regions[region].endpoints)}")
+    return region, key
+
+
+def _endpoint_key(text: str) -> str | None:
+    """An endpoint's key as written: an IP address in canonical form, a host name lower-cased without its final
+    dot (something with a dot in it), else None."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        name = text.strip().lower().removesuffix(".")
+        return name if "." in name and " " not in name else None
 
 
 def check_service(config: Config, service: str | None, region: str) -> str | None:
@@ -153,12 +166,13 @@ def _overridden(base: View, forces: Iterable[Force], service: Service | None) ->
                 drained_e.discard(target)
             else:
                 (down_e if f.action == "down" else drained_e).add(target)
-    return View(down_endpoints=frozenset(down_e), down_regions=frozenset(down_r),
-                drained_regions=frozenset(drained_r), drained_endpoints=frozenset(drained_e))
+    return replace(base, down_endpoints=frozenset(down_e), down_regions=frozenset(down_r),
+                   drained_regions=frozenset(drained_r), drained_endpoints=frozenset(drained_e))
 
 
 def apply(overrides: Overrides, health: HealthSnapshot, services: Iterable[Service],
-          memory: SteeringMemory = SteeringMemory(), pinned: PinnedHealth | None = None) -> Effective:
+          memory: SteeringMemory = SteeringMemory(), pinned: PinnedHealth | None = None,
+          names: Names = NO_NAMES, keeps: Mapping[str, frozenset[str]] | None = None) -> Effective:
     """The one place where verdicts, the health file and operators' overrides combine; pure.
 
     For each service, in this order (in the manner of gdnsd's ``admin_state``: an operator's forced state
@@ -174,11 +188,16 @@ def apply(overrides: Overrides, health: HealthSnapshot, services: Iterable[Servi
 
     RTTs are the probers'; while they have measured none, the health file's. A service the config does not
     list gets ``default``: the verdicts down for every monitor, and the overrides for every service.
+
+    Every view carries the hostname endpoints' addresses (``names``) and the names the service keeps answering
+    once they fail to resolve (``keeps``, by service ref: ``Config.keeps``).
     """
     forces = overrides.forces
-    views = {s.ref: _overridden(verdicts(health, s.monitor, pinned), forces, s) for s in services}
+    keeps = keeps or {}
+    views = {s.ref: _overridden(verdicts(health, s.monitor, pinned, names, keeps.get(s.ref, frozenset())),
+                                forces, s) for s in services}
     rtt = health.rtt_ms or (pinned.health.rtt_ms if pinned is not None else ())
-    return Effective(views, _overridden(verdicts(health, None, pinned), forces, None), rtt, memory, forces)
+    return Effective(views, _overridden(verdicts(health, None, pinned, names), forces, None), rtt, memory, forces)
 
 
 def drained_everywhere(config: Config, overrides: Iterable[Override], now: float) -> frozenset[str]:
@@ -204,6 +223,6 @@ def endpoints_out_everywhere(config: Config, overrides: Iterable[Override], now:
         if not users or all(effective.for_service(s.ref).region_out(region.name) for s in users):
             continue
         for e in region.endpoints:
-            if all(not effective.for_service(s.ref).endpoint_up(region.name, str(e.address)) for s in users):
-                out.add((region.name, str(e.address)))
+            if all(not effective.for_service(s.ref).endpoint_up(region.name, e.key) for s in users):
+                out.add((region.name, e.key))
     return frozenset(out)

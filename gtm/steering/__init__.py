@@ -13,10 +13,10 @@ per ranking), ``gtm explain`` prints its trail, and tests assert that the tables
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from gtm.model import Config, Endpoint, FailMode, Region, Service
-from gtm.model.effective import ALL_UP, Effective, View
+from gtm.model import Config, FailMode, Region, Service
+from gtm.model.effective import ALL_UP, Effective, View  # noqa: F401  (ALL_UP re-exported)
 from gtm.steering import failover, geo, latency, proximity, weighted
 from gtm.steering.context import Context, PolicyInput, PolicyKind
 from gtm.steering.types import Client, Decision, Ranking
@@ -42,23 +42,43 @@ def rank(service: Service, client: Client, ctx: Context) -> Ranking:
     return select(service, client, ctx)
 
 
-def _usable(region: Region, health: View | None) -> list[Endpoint]:
-    """Endpoints of ``region`` that may be answered: up, and of weight > 0 unless only weight-0 ones of that
-    family are up. Per family, like A and AAAA everywhere else (and like Route53, where weight 0 is per record
-    set): an up IPv6 endpoint must not hide the weight-0 IPv4 stand-in when the region's weighted IPv4 ones are
-    down (the A answer would spill to another region while the region can serve it)."""
+class Target(NamedTuple):
+    """One address a region may answer: an address endpoint's, or one of a hostname endpoint's resolved
+    addresses (``endpoint`` is the endpoint's key: the address, or the hostname)."""
+
+    address: str
+    family: int
+    weight: int
+    endpoint: str
+
+
+def _usable(region: Region, health: View | None) -> list[Target]:
+    """Addresses of ``region`` that may be answered: of endpoints up, and of weight > 0 unless only weight-0
+    ones of that family are up. Per family, like A and AAAA everywhere else (and like Route53, where weight 0 is
+    per record set): an up IPv6 endpoint must not hide the weight-0 IPv4 stand-in when the region's weighted
+    IPv4 ones are down (the A answer would spill to another region while the region can serve it). A hostname
+    endpoint gives the addresses its name resolves to (``View.addresses``), none while it does not resolve."""
     if health is None:
+        if region.hostnames:
+            return []  # (no health, no names: only a fail mode's "no region answers" gets here)
         up = region.endpoints
     elif health.region_out(region.name):
         return []
     elif not health.touches(region.name):
         up = region.endpoints  # the common case, without formatting every address (slow for IPv6)
     else:
-        up = tuple(e for e in region.endpoints if health.endpoint_up(region.name, str(e.address)))
-    out: list[Endpoint] = []
+        up = tuple(e for e in region.endpoints if health.endpoint_up(region.name, e.key))
+    out: list[Target] = []
     for family in (4, 6):
-        same = [e for e in up if e.address.version == family]
-        out += [e for e in same if e.weight > 0] or same
+        same: list[Target] = []
+        for e in up:
+            if e.hostname is None:
+                if e.address is not None and e.address.version == family:
+                    same.append(Target(str(e.address), family, e.weight, str(e.address)))
+            elif health is not None:
+                same += [Target(a, family, e.weight, e.hostname) for a in health.addresses(e.hostname, family)
+                         if not health.touches(region.name) or health.endpoint_up(region.name, a)]
+        out += [t for t in same if t.weight > 0] or same
     return out
 
 
@@ -72,14 +92,14 @@ def regions_up(service: Service, config: Config, view: View) -> list[str]:
     return [r for r in service.regions if _usable(config.regions[r], view)]
 
 
-Lead = dict[tuple[str, int], str]  # (region, IP version) -> the endpoint address to put first
+Lead = dict[tuple[str, int], str]  # (region, IP version) -> the address to put first
 
 
 def _pick(order: tuple[str, ...], service: Service, config: Config, health: View | None,
           lead: Lead | None = None) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Addresses per family: every usable endpoint of the first region that has one of that family, or with
+    """Addresses per family: every usable address of the first region that has one of that family, or with
     ``answers: N`` up to N, spilling over to the next regions. Within a region heavier endpoints come first,
-    after the ``lead`` endpoint when one is named."""
+    after the ``lead`` address when one is named."""
     out: dict[int, list[str]] = {4: [], 6: []}
     used: list[str] = []
     for family in (4, 6):
@@ -89,9 +109,9 @@ def _pick(order: tuple[str, ...], service: Service, config: Config, health: View
                 continue
             first = (lead or {}).get((name, family))
             if first is not None:
-                eps.sort(key=lambda e: str(e.address) != first)
+                eps.sort(key=lambda t: t.address != first)
             room = len(eps) if service.answers is None else service.answers - len(out[family])
-            out[family] += [str(e.address) for e in eps[:room]]
+            out[family] += [t.address for t in eps[:room]]
             if name not in used:
                 used.append(name)
             if service.answers is None or len(out[family]) >= service.answers:
@@ -99,13 +119,28 @@ def _pick(order: tuple[str, ...], service: Service, config: Config, health: View
     return tuple(out[4]), tuple(out[6]), tuple(r for r in order if r in used)  # in ranking order
 
 
-def endpoints_of(region: Region, family: int, health: View | None) -> list[Endpoint]:
-    """Usable endpoints of one family, heaviest first (equal weights keep the configured order)."""
-    return sorted((e for e in _usable(region, health) if e.address.version == family), key=lambda e: -e.weight)
+def endpoints_of(region: Region, family: int, health: View | None) -> list[Target]:
+    """Usable addresses of one family, heaviest first (equal weights keep the configured order)."""
+    return sorted((t for t in _usable(region, health) if t.family == family), key=lambda t: -t.weight)
+
+
+def cname_of(region: Region, health: View | None) -> str | None:
+    """The hostname a ``answer_as: cname`` service answers for ``region``: its first hostname endpoint (the
+    heaviest, then in configured order) that is up and whose name may be answered; None when there is none."""
+    if health is None or health.region_out(region.name):
+        return None
+    hosts = sorted((e for e in region.endpoints if e.hostname is not None and e.weight > 0), key=lambda e: -e.weight) \
+        or [e for e in region.endpoints if e.hostname is not None]
+    for e in hosts:
+        assert e.hostname is not None
+        if (not health.touches(region.name) or health.endpoint_up(region.name, e.hostname)) and (
+                health.assumed or health.names.get(e.hostname).usable(e.hostname in health.keep)):
+            return e.hostname
+    return None
 
 
 def draws_endpoints(service: Service, region: Region, health: View | None) -> bool:
-    """Whether the weighted draw also picks the lead endpoint: only when ``answers`` leaves some out."""
+    """Whether the weighted draw also picks the lead address: only when ``answers`` leaves some out."""
     return service.answers is not None and any(
         len(endpoints_of(region, f, health)) > service.answers for f in (4, 6))
 
@@ -127,17 +162,19 @@ def answering_health(service: Service, ranking: Ranking, config: Config, effecti
     if mode is FailMode.FAIL_CLOSED or mode is FailMode.STATIC:
         return None
     # What is drained stays out, whatever the fail mode.
-    drained = health.all_up() if health.drained_regions or health.drained_endpoints else ALL_UP
+    drained = health.all_up() if health.drained_regions or health.drained_endpoints else health.every_up()
     if mode is FailMode.LAST_KNOWN_GOOD:
         before = effective.last_good(service.ref)
         if before is not None:
-            if drained is not ALL_UP:
+            # (remembered verdicts, today's drains and today's addresses of the hostnames)
+            if health.drained_regions or health.drained_endpoints:
                 before = replace(before, drained_regions=drained.drained_regions,
                                  drained_endpoints=drained.drained_endpoints)
+            before = before.with_names_of(health)
             if any(_usable(config.regions[r], before) for r in ranking.order):
                 return before
     # Every candidate drained too (guardrails refuse that without --force): never answer nothing.
-    return drained if any(_usable(config.regions[r], drained) for r in ranking.order) else ALL_UP
+    return drained if any(_usable(config.regions[r], drained) for r in ranking.order) else health.every_up()
 
 
 def choose(service: Service, ranking: Ranking, config: Config, effective: Effective,
@@ -199,6 +236,13 @@ def _answer(service: Service, ranking: Ranking, config: Config, health: View,
                         lead[(first, family)] = str(pick.address)
             if lead:
                 trail.append("weighted draw of the lead endpoint: " + ", ".join(sorted(lead.values())))
+    if service.answer_as == "cname":
+        for name in order:
+            target = cname_of(config.regions[name], health)
+            if target is not None:
+                trail.append(f"answer: {name} as a CNAME to {target}")
+                return Decision((), (), (name,), ranking, mode, tuple(trail), cname=target)
+        trail.append("no hostname endpoint up: answering addresses")
     a, aaaa, used = _pick(order, service, config, health, lead)
     trail.append(f"answer: {', '.join(used)}")
     return Decision(a, aaaa, used, ranking, mode, tuple(trail))

@@ -47,6 +47,7 @@ class Decision:
     ranking: Ranking
     mode: str = "normal"              # normal, or the fail mode used when every candidate was down
     trail: tuple[str, ...] = field(default=())
+    cname: str | None = None          # answer_as: cname: the hostname answered (a and aaaa are then empty)
 
     @property
     def scope(self) -> int:

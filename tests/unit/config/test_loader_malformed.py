@@ -73,7 +73,8 @@ def test_malformed_input_is_a_problem(tmp_path: Path, text: str) -> None:
     ("zone: example.com\nsoa: {}\nns: [ns1.example.net.]\nrecords: {www: null}\n",
      ["z.yaml:4: records.www: must be a mapping (got null)"]),
     ("regions: {r: {location: {lat: 1, lon: 1}, endpoints: [{}]}}\n",
-     ["z.yaml:1: regions.r.endpoints[0].address: is required"]),
+     ["z.yaml:1: regions.r.endpoints[0]: needs exactly one of address (an IP address) or hostname (a load "
+      "balancer's DNS name)"]),
     ("monitors: {m: {type: https, interval: 1e400}}\n",
      ["z.yaml:1: monitors.m.interval: must be a number (got '1e400')"]),
     ("monitors: {m: {type: https, interval: 1.0e400}}\n",

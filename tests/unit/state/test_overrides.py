@@ -92,7 +92,7 @@ def test_an_unknown_address_in_a_region_lists_its_endpoints(cfg: Config) -> None
 def test_region_and_something_that_is_no_address(cfg: Config) -> None:
     with pytest.raises(GtmError) as info:
         ov.parse_target(cfg, "us-east/www")
-    assert str(info.value) == "'www' is not an IP address"
+    assert str(info.value) == "'www' is not an IP address or a host name"
 
 
 def test_an_address_in_no_region(cfg: Config) -> None:

@@ -1,0 +1,115 @@
+"""The node's resolver of hostname endpoints: keeps every hostname of the config resolved (``gtm.health.resolve``)
+and hands each changed :class:`~gtm.model.names.Names` to the runtime, which makes it a new Snapshot (answers
+follow the addresses without a reload). Runs on the control process's event loop, off the query path: the
+workers get the new Snapshot like any other."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable
+
+from gtm.dns.authority import MAX_CHAIN
+from gtm.health.resolve import Answer, HostResolver, NameBook
+from gtm.model import A, AAAA, CNAME, Config, is_subdomain
+from gtm.model.names import Names, ResolverSettings
+
+log = logging.getLogger(__name__)
+
+IDLE = 30.0  # seconds between wakeups when no name is configured (a reload may add some)
+
+
+class NameWatcher:
+    """``configure(config)`` at start and at each reload; ``await first_round()`` before answering; ``run()``
+    as a task. ``on_change(names)`` is called on the loop with each changed Names."""
+
+    def __init__(self, on_change: Callable[[Names], None], clock: Callable[[], float] = time.monotonic):
+        self.on_change = on_change
+        self.clock = clock
+        self.book: NameBook | None = None
+        self.settings: ResolverSettings | None = None
+        self._wake = asyncio.Event()
+
+    def configure(self, config: Config) -> None:
+        if self.book is None or config.resolvers != self.settings:
+            old = self.book.records if self.book is not None else {}
+            self.book = NameBook(HostResolver(config.resolvers), self.clock)
+            self.book.records = dict(old)  # what is known stays known; only how to ask changed
+            self.settings = config.resolvers
+        self.book.local = lambda name: own_answer(config, name)
+        self.book.track(config.hostnames)
+        self._wake.set()
+
+    def names(self) -> Names:
+        return self.book.names() if self.book is not None else Names()
+
+    async def first_round(self, only_new: bool = False) -> Names:
+        """Resolve every name once (``only_new``: those never asked yet), each lookup bounded by the resolver's
+        timeout, and return what is known."""
+        if self.book is not None and self.book.records:
+            todo = [n for n, r in self.book.records.items() if not only_new or (r.resolved_at is None and not r.failures)]
+            if todo:
+                await self.book.refresh(todo)
+        return self.names()
+
+    async def run(self) -> None:
+        while True:
+            book = self.book
+            if book is None:
+                await asyncio.sleep(IDLE)
+                continue
+            try:
+                if book.due() and await book.refresh():
+                    self.on_change(book.names())
+                elif book.expire():
+                    self.on_change(book.names())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug here must not stop the names from being resolved for good
+                log.exception("resolving hostname endpoints failed; trying again shortly")
+                await asyncio.sleep(1.0)
+            nxt = book.next_due()
+            wait = IDLE if nxt is None else max(0.05, min(IDLE, nxt - self.clock()))
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except asyncio.TimeoutError:
+                pass
+
+    def status(self, wall: Callable[[], float] = time.time) -> list[dict[str, Any]]:
+        """Per name: state, addresses, age of the last good answer (s), the TTL kept, the last error."""
+        if self.book is None:
+            return []
+        now, offset = self.clock(), wall() - self.clock()
+        out = []
+        for name, rec in self.book.records.items():
+            age = rec.age(now)
+            out.append({"hostname": name, "state": rec.lookup.state, "addresses": list(rec.lookup.v4 + rec.lookup.v6),
+                        "age_s": None if age is None else round(age, 1), "ttl_s": round(rec.ttl, 1),
+                        "resolved_at": None if rec.resolved_at is None else round(rec.resolved_at + offset, 3),
+                        "next_in_s": round(max(0.0, rec.due - now), 1), "error": rec.error,
+                        "failures": rec.failures})
+        return out
+
+
+def own_answer(config: Config, name: str) -> Answer | str | None:
+    """A hostname inside one of our own zones, answered from the zones' static data (through static CNAMEs):
+    what this node itself would answer, without asking anyone (the resolvers may not even know the zone).
+    None for a name outside them; the target's name when a static CNAME leads outside them (the resolvers are
+    asked for that one). (The config refuses a hostname that leads to a managed name.)"""
+    fqdn = name + "."
+    for _ in range(MAX_CHAIN):
+        zone = next((z for origin, z in config.zones.items() if is_subdomain(fqdn, origin)), None)
+        if zone is None:
+            return None if fqdn == name + "." else fqdn.rstrip(".")
+        types = zone.rrsets.get(fqdn) or {}
+        if CNAME in types and types[CNAME].rdatas:
+            fqdn = types[CNAME].rdatas[0].target or ""
+            continue
+        v4 = tuple(str(rd.fields[0]) for rd in types[A].rdatas) if A in types else ()
+        v6 = tuple(str(rd.fields[0]) for rd in types[AAAA].rdatas) if AAAA in types else ()
+        if not v4 and not v6:
+            return Answer(error="nxdomain" if not types else "no address", gone=True, ttl=float(zone.negative_ttl))
+        ttls = [types[t].ttl for t in (A, AAAA) if t in types]
+        return Answer(v4, v6, float(min(ttls)))
+    return Answer(error="bad answer: a CNAME chain too long", gone=False)

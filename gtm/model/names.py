@@ -1,0 +1,146 @@
+"""Hostname endpoints' addresses: the resolver's settings, what is known of each name, and the pure rules that
+move that knowledge on after each answer or failure (stdlib only; the clock is an argument).
+
+A load balancer handed out as a DNS name (an AWS ALB or NLB, a cloud or CDN load balancer) has addresses that
+change over time. The node's resolver (``gtm.control.names``) asks for them again as their TTL runs out,
+bounded by ``min_ttl`` and ``max_ttl``, and keeps the last good ones through failures for ``stale_for``
+seconds. What answers depend on is a :class:`Names` value in the Snapshot: per name, the addresses and a
+:class:`Lookup` state; a change of it is a new Snapshot like a change of health.
+
+States of a name:
+
+* ``ok``: its last lookup succeeded;
+* ``stale``: its lookups fail (timeouts, SERVFAIL, garbage) and the last good addresses are younger than
+  ``stale_for``: they are still answered;
+* ``failed``: failing for longer than ``stale_for``, or the upstream said the name does not exist (NXDOMAIN)
+  or has no address: its endpoint is down, or keeps its last addresses where ``on_resolve_failure: keep``;
+* ``unresolved``: never resolved (yet): no address to answer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Mapping
+
+from gtm.model.traffic import OnResolveFailure
+
+OK, STALE, FAILED, UNRESOLVED = "ok", "stale", "failed", "unresolved"
+_EMPTY: Mapping = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class ResolverSettings:
+    """The ``resolvers:`` section. ``servers`` as (host, port); none: the system's (``/etc/resolv.conf``).
+    Times in seconds."""
+
+    servers: tuple[tuple[str, int], ...] = ()
+    min_ttl: float = 5.0       # a name is asked again no sooner than this after an answer, whatever its TTL
+    max_ttl: float = 300.0     # and no later than this
+    stale_for: float = 300.0   # the last good addresses are kept this long through failures
+    timeout: float = 2.0       # the bounded wait for one lookup (A and AAAA together)
+    retry: float = 5.0         # after a failure, the next try this much later (at most max_ttl)
+    on_failure: OnResolveFailure = OnResolveFailure.DOWN
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What answers need of one name: its addresses (the last good ones) and its state."""
+
+    v4: tuple[str, ...] = ()
+    v6: tuple[str, ...] = ()
+    state: str = UNRESOLVED
+
+    def addresses(self, family: int) -> tuple[str, ...]:
+        return self.v4 if family == 4 else self.v6
+
+    def usable(self, keep: bool) -> bool:
+        """Whether its addresses may be answered: resolved, or stale within ``stale_for``, or failed where
+        the policy keeps the last addresses."""
+        return self.state in (OK, STALE) or (keep and self.state == FAILED)
+
+
+UNKNOWN = Lookup()
+
+
+@dataclass(frozen=True)
+class Names:
+    """Every hostname endpoint's :class:`Lookup`: the Snapshot's part that the resolver owns."""
+
+    lookups: Mapping[str, Lookup] = field(default_factory=lambda: _EMPTY)
+
+    def get(self, name: str) -> Lookup:
+        return self.lookups.get(name, UNKNOWN)
+
+    def key(self) -> tuple[tuple[str, Lookup], ...]:
+        """A hashable form (equal keys: equal answers)."""
+        return tuple(sorted(self.lookups.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Names) and dict(self.lookups) == dict(other.lookups)
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+
+NO_NAMES = Names()
+
+
+@dataclass(frozen=True)
+class NameRecord:
+    """Everything the resolver knows of one name: its :class:`Lookup` and the times and failures behind it.
+    Times are the caller's clock (seconds); ``resolved_at`` None: never resolved."""
+
+    name: str
+    lookup: Lookup = UNKNOWN
+    resolved_at: float | None = None   # the last good answer
+    ttl: float = 0.0                   # the TTL it was kept for, bounded by min_ttl and max_ttl
+    due: float = 0.0                   # the next lookup
+    failing_since: float | None = None
+    error: str = ""                    # the last failure ("timeout", "nxdomain", "servfail", "bad answer: ...")
+    failures: int = 0                  # failed lookups since the last good one
+
+    def age(self, now: float) -> float | None:
+        return None if self.resolved_at is None else max(0.0, now - self.resolved_at)
+
+
+def bounded(ttl: float, settings: ResolverSettings) -> float:
+    return min(max(ttl, settings.min_ttl), settings.max_ttl)
+
+
+def after_answer(rec: NameRecord, v4: tuple[str, ...], v6: tuple[str, ...], ttl: float, now: float,
+                 settings: ResolverSettings) -> NameRecord:
+    """A lookup that gave addresses (of either family or both); ``ttl`` the shortest TTL of the answers."""
+    kept = bounded(ttl, settings)
+    return replace(rec, lookup=Lookup(tuple(sorted(v4)), tuple(sorted(v6)), OK), resolved_at=now, ttl=kept,
+                   due=now + kept, failing_since=None, error="", failures=0)
+
+
+def after_failure(rec: NameRecord, error: str, now: float, settings: ResolverSettings, gone: bool = False,
+                  negative_ttl: float | None = None) -> NameRecord:
+    """A lookup that gave no address. ``gone``: the upstream answered that the name does not exist or has no
+    address (NXDOMAIN, or NODATA for both A and AAAA): an answer, not an outage, so the name is failed at
+    once, asked again after the negative TTL (bounded). Otherwise (a timeout, SERVFAIL, garbage) the last
+    addresses stay in use until ``stale_for`` has passed since the last good answer."""
+    since = rec.failing_since if rec.failing_since is not None else now
+    if gone:
+        state = FAILED
+        due = now + bounded(negative_ttl if negative_ttl is not None else settings.retry, settings)
+    else:
+        state = stale_state(rec.resolved_at, now, settings)
+        due = now + min(settings.retry, settings.max_ttl)
+    return replace(rec, lookup=replace(rec.lookup, state=state), due=due, failing_since=since, error=error,
+                   failures=rec.failures + 1)
+
+
+def stale_state(resolved_at: float | None, now: float, settings: ResolverSettings) -> str:
+    """The state of a failing name last resolved at ``resolved_at``."""
+    if resolved_at is None:
+        return UNRESOLVED
+    return STALE if now - resolved_at <= settings.stale_for else FAILED
+
+
+def expire(rec: NameRecord, now: float, settings: ResolverSettings) -> NameRecord:
+    """A stale name whose ``stale_for`` ran out between lookups becomes failed."""
+    if rec.lookup.state == STALE and stale_state(rec.resolved_at, now, settings) == FAILED:
+        return replace(rec, lookup=replace(rec.lookup, state=FAILED))
+    return rec

@@ -1,0 +1,57 @@
+"""The rules that move a hostname's state on (gtm.model.names), on plain values and a clock of our own: TTLs
+bounded by min_ttl/max_ttl, the last good addresses kept through failures for stale_for, NXDOMAIN (an answer)
+failing the name at once, and which states may be answered under which failure policy."""
+from __future__ import annotations
+
+from gtm.model.names import (
+    FAILED, OK, STALE, UNRESOLVED, Lookup, NameRecord, ResolverSettings, after_answer, after_failure, expire,
+)
+
+S = ResolverSettings(min_ttl=5, max_ttl=60, stale_for=30, retry=2)
+
+
+def test_an_answer_is_kept_for_its_ttl_within_min_and_max() -> None:
+    rec = NameRecord("lb.example.net")
+    assert after_answer(rec, ("192.0.2.2", "192.0.2.1"), (), 20, 100.0, S).due == 120.0
+    assert after_answer(rec, ("192.0.2.1",), (), 1, 100.0, S).due == 105.0     # min_ttl: never hammered
+    assert after_answer(rec, ("192.0.2.1",), (), 86400, 100.0, S).due == 160.0  # max_ttl: changes seen soon
+    got = after_answer(rec, ("192.0.2.2", "192.0.2.1"), ("2001:db8::1",), 20, 100.0, S)
+    assert got.lookup == Lookup(("192.0.2.1", "192.0.2.2"), ("2001:db8::1",), OK)  # sorted: order is no change
+    assert (got.resolved_at, got.failures, got.error) == (100.0, 0, "")
+
+
+def test_failures_keep_the_last_addresses_for_stale_for_then_fail() -> None:
+    rec = after_answer(NameRecord("lb.example.net"), ("192.0.2.1",), (), 10, 100.0, S)
+    rec = after_failure(rec, "timeout", 115.0, S)
+    assert rec.lookup == Lookup(("192.0.2.1",), (), STALE) and rec.due == 117.0  # retried soon
+    assert (rec.failing_since, rec.failures, rec.error) == (115.0, 1, "timeout")
+    rec = after_failure(rec, "servfail", 129.0, S)
+    assert rec.lookup.state == STALE and rec.failing_since == 115.0 and rec.failures == 2
+    assert expire(rec, 130.0, S) is rec  # exactly stale_for after the last good answer: still stale
+    failed = expire(rec, 130.5, S)
+    assert failed.lookup == Lookup(("192.0.2.1",), (), FAILED)  # the addresses stay known (for keep, fail_open)
+    assert after_failure(rec, "timeout", 131.0, S).lookup.state == FAILED
+    back = after_answer(failed, ("192.0.2.9",), (), 10, 140.0, S)
+    assert back.lookup == Lookup(("192.0.2.9",), (), OK) and back.failing_since is None and back.failures == 0
+
+
+def test_nxdomain_is_an_answer_the_name_fails_at_once_and_is_asked_after_the_negative_ttl() -> None:
+    rec = after_answer(NameRecord("lb.example.net"), ("192.0.2.1",), (), 10, 100.0, S)
+    gone = after_failure(rec, "nxdomain", 101.0, S, gone=True, negative_ttl=30)
+    assert gone.lookup.state == FAILED and gone.due == 131.0 and gone.error == "nxdomain"
+    assert after_failure(rec, "nxdomain", 101.0, S, gone=True, negative_ttl=3600).due == 161.0  # max_ttl
+    assert after_failure(rec, "nxdomain", 101.0, S, gone=True).due == 106.0  # no SOA: min_ttl
+    # A timeout at the same moment leaves the name answerable: the two are told apart.
+    assert after_failure(rec, "timeout", 101.0, S).lookup.state == STALE
+
+
+def test_a_name_never_resolved_stays_unresolved_through_timeouts() -> None:
+    rec = after_failure(NameRecord("lb.example.net"), "timeout", 100.0, S)
+    assert rec.lookup == Lookup((), (), UNRESOLVED) and rec.age(200.0) is None
+
+
+def test_which_states_are_answered_under_which_policy() -> None:
+    for state, down, keep in ((OK, True, True), (STALE, True, True), (FAILED, False, True),
+                              (UNRESOLVED, False, False)):
+        lookup = Lookup(("192.0.2.1",), (), state)
+        assert (lookup.usable(False), lookup.usable(True)) == (down, keep), state

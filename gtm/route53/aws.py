@@ -21,6 +21,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
 from gtm.errors import ApplyError, GtmError
+from gtm.route53.elb import ZONE_IDS
 from gtm.route53.model import HealthCheckSpec, RecordSpec
 from gtm.route53.limits import CREATE_CHECK_BURST, CREATE_CHECK_RATE
 from gtm.route53.plan import Collection, ExistingCheck, Plan, normal_field
@@ -170,6 +171,9 @@ def find_zone(r53: Route53, zone: str, zone_id: str | None = None) -> str:
     return found[0]
 
 
+ELB_ZONES = frozenset(z for pair in ZONE_IDS.values() for z in pair)
+
+
 def _name(text: str) -> str:
     text = text.lower().replace("\\052", "*")
     return text if text.endswith(".") else text + "."
@@ -228,6 +232,8 @@ def to_spec(rr: dict[str, Any], check_keys: dict[str, str]) -> RecordSpec:
         values=tuple(v["Value"] for v in rr.get("ResourceRecords", [])),
         alias=_name(alias["DNSName"]) if alias else None,
         evaluate_target_health=bool(alias and alias.get("EvaluateTargetHealth")),
+        # (a load balancer's zone is kept, to compare with what gtm wants; the zone's own id is the default)
+        alias_zone=alias["HostedZoneId"] if alias and alias.get("HostedZoneId") in ELB_ZONES else None,
         health_check=check_keys.get(hc, hc) if hc else None, failover=rr.get("Failover"),
         weight=rr.get("Weight"), geo=geo, region=rr.get("Region"), multivalue=bool(rr.get("MultiValueAnswer")),
         cidr=(check_keys.get(cidr["CollectionId"], cidr["CollectionId"]), cidr["LocationName"]) if cidr else None,
@@ -239,7 +245,7 @@ def to_aws(r: RecordSpec, zone_id: str, check_ids: dict[str, str]) -> dict[str, 
     if r.set_id is not None:
         rr["SetIdentifier"] = r.set_id
     if r.alias is not None:
-        rr["AliasTarget"] = {"HostedZoneId": zone_id, "DNSName": r.alias,
+        rr["AliasTarget"] = {"HostedZoneId": r.alias_zone or zone_id, "DNSName": r.alias,
                              "EvaluateTargetHealth": r.evaluate_target_health}
     else:
         rr["TTL"] = r.ttl
@@ -374,9 +380,11 @@ def _check_config(spec: HealthCheckSpec, check_ids: dict[str, str]) -> dict[str,
     if spec.calculated:
         return {"Type": "CALCULATED", "ChildHealthChecks": [check_ids[c] for c in spec.children],
                 "HealthThreshold": spec.health_threshold, "Inverted": spec.inverted, "Disabled": spec.disabled}
-    cfg: dict[str, Any] = {"Type": spec.type, "IPAddress": spec.ip, "Port": spec.port,
+    cfg: dict[str, Any] = {"Type": spec.type, "Port": spec.port,
                            "RequestInterval": spec.request_interval, "FailureThreshold": spec.failure_threshold,
                            "Inverted": spec.inverted, "Disabled": spec.disabled, "MeasureLatency": False}
+    if spec.ip is not None:  # (none: Route53 resolves FullyQualifiedDomainName, a hostname endpoint's check)
+        cfg["IPAddress"] = spec.ip
     if spec.fqdn:
         cfg["FullyQualifiedDomainName"] = spec.fqdn
     if spec.path and spec.type != "TCP":

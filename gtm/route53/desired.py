@@ -30,10 +30,12 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+from dataclasses import replace
 from typing import Callable
 
 from gtm.model import Config, FailMode, GeoPolicy, IPNetwork, LatencyPolicy, Monitor, MonitorType, ProximityPolicy
-from gtm.model import Service, WeightedPolicy
+from gtm.model import Endpoint, Service, WeightedPolicy
+from gtm.route53.elb import ElbTarget, target as elb_target
 from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
 from gtm.route53.limits import MAX_CHILDREN, MAX_GROUP
 from gtm.route53.validate import AWS_REGIONS, US_STATES, checkable_ip
@@ -100,6 +102,7 @@ class _Builder:
         self.warnings: list[str] = []
         self.cidr_blocks: list[IPNetwork] = []  # every block of the zone's CIDR rules Route53 can hold
         self.collection = ""
+        self.forms: list[str] = []  # how each region with hostname endpoints is answered (the plan shows them)
 
     def sid(self, name: str, *parts: str) -> str:
         """A SetIdentifier unique in the zone (moto deletes every rrset sharing one), stable across runs (never a
@@ -121,7 +124,10 @@ class _Builder:
         self.records[r.key] = r
 
     # -- health checks --------------------------------------------------------------------------------------
-    def endpoint_check(self, service: Service, monitor: Monitor, region: str, address: str) -> str:
+    def endpoint_check(self, service: Service, monitor: Monitor, region: str, address: str,
+                       by_name: bool = False) -> str:
+        """``address``: an endpoint's address, or (``by_name``) a hostname that Route53's checkers resolve
+        themselves (FullyQualifiedDomainName, which is then the Host header and SNI too)."""
         key = f"ep:{monitor.name}:{region}:{address}"  # per monitor: services may check one LB differently
         if key in self.checks:
             return key
@@ -137,8 +143,12 @@ class _Builder:
             self._warn(f"service {service.key}: monitor {monitor.name}: Route53 counts any 2xx/3xx as healthy "
                        f"(expect {list(monitor.expect)} is not checked exactly)")
         interval = 10 if monitor.interval <= 10 else 30
+        if by_name and monitor.host and monitor.host != address:
+            self._warn(f"service {service.key}: monitor {monitor.name}: Route53 checks {address} by name, so its "
+                       f"Host header and SNI are {address}, not the monitor's host {monitor.host}")
         self.checks[key] = HealthCheckSpec(
-            key=key, type=kind, ip=address, port=monitor.port, fqdn=monitor.host,
+            key=key, type=kind, ip=None if by_name else address, port=monitor.port,
+            fqdn=address if by_name else monitor.host,
             path=monitor.path if kind != "TCP" else None, search=search, request_interval=interval,
             failure_threshold=max(1, min(10, monitor.fall)), enable_sni=kind.startswith("HTTPS"), region=region,
             # a drained endpoint: Disabled and Inverted, Route53's "always unhealthy"
@@ -148,7 +158,10 @@ class _Builder:
     def region_check(self, service: Service, region: str) -> str:
         """The region's check: (enough endpoints up) AND its switch. Built once per region."""
         monitor = self.monitor(service)
-        key = f"region:{monitor.name if monitor else '-'}:{region}"
+        by_name = cname_tree(service, self.config)
+        elb = any(e.hostname and elb_target(e.hostname) for e in self.config.regions[region].endpoints)
+        # (a CNAME-answered service checks a load balancer by name; an aliased one leaves it to the alias)
+        key = f"region:{monitor.name if monitor else '-'}:{region}" + (":by-name" if by_name and elb else "")
         if key in self.checks:
             return key
         switch = f"switch:{region}"  # one per region, whatever the monitor: a drain is one update
@@ -156,11 +169,15 @@ class _Builder:
         self.checks[switch] = HealthCheckSpec(switch, "CALCULATED", health_threshold=0, region=region,
                                               inverted=region in self.drained)
         children = [switch]
-        if monitor is not None:
-            eps = [self.endpoint_check(service, monitor, region, str(e.address))
-                   for e in self.config.regions[region].endpoints]
+        # (a load balancer answered by alias has no check here: its alias evaluates its targets' health)
+        eps = [self.endpoint_check(service, monitor, region, e.key, by_name=e.hostname is not None)
+               for e in self.config.regions[region].endpoints
+               if e.hostname is None or elb_target(e.hostname) is None or by_name] \
+            if monitor is not None else []
+        if eps:
+            assert monitor is not None
             need = min(self.config.health.region_min_up, len(eps))
-            eps_key = f"eps:{monitor.name}:{region}"
+            eps_key = f"eps:{monitor.name}:{region}" + (":by-name" if by_name and elb else "")
             groups = _buckets(eps, MAX_CHILDREN)
             if len(groups) == 1:
                 self.checks[eps_key] = HealthCheckSpec(eps_key, "CALCULATED", children=tuple(eps),
@@ -187,12 +204,22 @@ class _Builder:
         as in gtm: answered only while every weighted endpoint of the family is down. Route53 has no such
         rule within a multivalue group, so a region with both gets a failover pair at the pool name: PRIMARY
         the weighted endpoints, SECONDARY the standbys (each group healthy while one of its records is)."""
+        pool = f"_gtm-r-{_label(region)}.{name}"
+        if family == 0:
+            return self._names_pool(service, name, region, pool)
+        elbs = [(e, t) for e in self.config.regions[region].endpoints if e.hostname is not None
+                and (t := elb_target(e.hostname)) is not None]
+        if elbs:
+            return self._elb_pool(service, name, rtype, family, region, pool, elbs)
+        return self._address_pool(service, name, rtype, family, region, pool)
+
+    def _address_pool(self, service: Service, name: str, rtype: str, family: int, region: str,
+                      pool: str) -> str | None:
         eps = [e for e in self.config.regions[region].endpoints if e.version == family]
         if not eps:
             return None
         weighted = [str(e.address) for e in eps if e.weight > 0]
         standby = [str(e.address) for e in eps if e.weight == 0]
-        pool = f"_gtm-r-{_label(region)}.{name}"
         if len(weighted or standby) > MULTIVALUE_MAX:
             self._warn(f"service {service.key}: region {region} has {len(weighted or standby)} {rtype} endpoints; "
                        f"a Route53 multivalue answer carries at most {MULTIVALUE_MAX}")
@@ -205,6 +232,67 @@ class _Builder:
         else:
             self._members(service, name, rtype, region, pool, weighted or standby)
         return pool
+
+    def _elb_pool(self, service: Service, name: str, rtype: str, family: int, region: str, pool: str,
+                  elbs: list[tuple[Endpoint, ElbTarget]]) -> str:
+        """A region with AWS load balancers: one weighted alias per load balancer (its endpoint's weight) to the
+        load balancer itself, EvaluateTargetHealth on (Elastic Load Balancing's own view of its targets) and a
+        switch for drains; the region's address endpoints of this family, if any, in a pool of their own behind
+        one more weighted alias (their total weight)."""
+        for e, t in elbs:
+            assert e.hostname is not None
+            self.add(RecordSpec(pool, rtype, self.sid(f"{name}/{rtype}", "elb", e.hostname), alias=t.dns_name,
+                                alias_zone=t.zone_id, evaluate_target_health=True, weight=e.weight,
+                                health_check=self.elb_switch(region, e.hostname)))
+        rest = self._address_pool(service, name, rtype, family, region, f"_gtm-ra-{_label(region)}.{name}")
+        if rest is not None:
+            weight = sum(e.weight for e in self.config.regions[region].endpoints if e.version == family) or 1
+            self.add(RecordSpec(pool, rtype, self.sid(f"{name}/{rtype}", "elb", "addresses"), alias=rest,
+                                evaluate_target_health=True, weight=min(weight, 255)))
+        return pool
+
+    def _names_pool(self, service: Service, name: str, region: str, pool: str) -> str | None:
+        """A region answered by CNAME: one weighted CNAME record per hostname endpoint (its endpoint's weight),
+        each under that hostname's health check (by FullyQualifiedDomainName)."""
+        hosts = [e for e in self.config.regions[region].endpoints if e.hostname is not None]
+        if not hosts:
+            return None
+        monitor = self.monitor(service)
+        for e in hosts:
+            assert e.hostname is not None
+            hc = self.endpoint_check(service, monitor, region, e.hostname, by_name=True) if monitor is not None \
+                else None
+            self.add(RecordSpec(pool, "CNAME", self.sid(f"{name}/CNAME", "cn", e.hostname), service.ttl,
+                                (e.hostname + ".",), health_check=hc, weight=e.weight))
+        return pool
+
+    def elb_switch(self, region: str, hostname: str) -> str:
+        """A load balancer's own switch (CALCULATED, no children, threshold 0: always healthy), Disabled and
+        Inverted while the endpoint is drained, like an endpoint check: its health is the alias's
+        EvaluateTargetHealth, and a drain of it still has a check to turn."""
+        key = f"ep:-:{region}:{hostname}"
+        drained = (region, hostname) in self.drained_endpoints
+        self.checks.setdefault(key, HealthCheckSpec(key, "CALCULATED", health_threshold=0, region=region,
+                                                    disabled=drained, inverted=drained))
+        return key
+
+    def _forms(self, service: Service, cname: bool) -> None:
+        """What the plan says each region of ``service`` is answered as."""
+        for region in service.regions:
+            parts = []
+            for e in self.config.regions[region].endpoints:
+                if e.hostname is None:
+                    continue
+                t = elb_target(e.hostname)
+                if cname:
+                    parts.append(f"CNAME {e.hostname} (health checked by name)")
+                elif t is not None:
+                    parts.append(f"alias to the {t.kind.upper()} {t.dns_name.rstrip('.')} (zone {t.zone_id}, "
+                                 f"{t.region}; EvaluateTargetHealth)")
+            if any(e.hostname is None for e in self.config.regions[region].endpoints) and not cname:
+                parts.append("its addresses")
+            if parts:
+                self.forms.append(f"service {service.key}: region {region}: " + "; ".join(parts))
 
     def _members(self, service: Service, name: str, rtype: str, region: str, pool: str, addrs: list[str]) -> None:
         """One multivalue rrset per address at ``pool``, each with its endpoint's check; past 100 (Route53's
@@ -228,6 +316,10 @@ class _Builder:
         down — the fallback addresses (``static``), else the chain's first region as if it were up
         (``fail_open``, Route53's own behaviour too)."""
         if service.fail_mode is FailMode.STATIC:
+            if family == 0:
+                self._warn(f"service {service.key}: static fallback addresses cannot sit under a CNAME answer in "
+                           "Route53; when every region is down the mirror answers as fail_open")
+                return self.terminal(replace(service, fail_mode=FailMode.FAIL_OPEN), name, rtype, family, first)
             values = [str(a) for a in service.fallback_addresses if a.version == family]
             last = f"_gtm-last.{name}"
         else:
@@ -236,11 +328,26 @@ class _Builder:
                            "Route53; when every region is down the mirror answers as fail_open")
             if first is None:
                 return None
-            eps = [e for e in self.config.regions[first].endpoints if e.version == family
-                   and (first, str(e.address)) not in self.drained_endpoints]  # (drained: never answered)
+            last = f"_gtm-last-{_label(first)}.{name}"
+            live = [e for e in self.config.regions[first].endpoints
+                    if (first, e.key) not in self.drained_endpoints]  # (drained: never answered)
+            hosts = [e for e in live if e.hostname is not None]
+            hosts = [e for e in hosts if e.weight > 0] or hosts
+            if family == 0 or (not any(e.version == family for e in live) and any(
+                    e.hostname and elb_target(e.hostname) for e in hosts)):
+                if not hosts:
+                    return None
+                assert hosts[0].hostname is not None
+                t = elb_target(hosts[0].hostname)
+                if family == 0 or t is None:
+                    self.add(RecordSpec(last, rtype, None, service.ttl, (hosts[0].hostname + ".",)))
+                else:
+                    t = next(x for e in hosts if e.hostname and (x := elb_target(e.hostname)) is not None)
+                    self.add(RecordSpec(last, rtype, None, alias=t.dns_name, alias_zone=t.zone_id))
+                return last
+            eps = [e for e in live if e.version == family]
             values = [str(e.address) for e in eps if e.weight > 0] or [str(e.address) for e in eps]
             values = values[:MULTIVALUE_MAX]  # as many as a multivalue answer; the first in config order
-            last = f"_gtm-last-{_label(first)}.{name}"
         if not values:
             return None
         self.add(RecordSpec(last, rtype, None, service.ttl, tuple(sorted(values))))
@@ -269,9 +376,11 @@ class _Builder:
     def service(self, service: Service) -> None:
         self._unexpressible(service)
         mirror = MIRRORS[service.policy.kind]
+        families = (("CNAME", 0),) if cname_tree(service, self.config) else FAMILIES
+        self._forms(service, families[0][1] == 0)
         for name in service.names:
             self.add(RecordSpec(f"_gtm-owner.{name}", "TXT", None, 300, (f'"gtm owner={self.owner}"',)))
-            for rtype, family in FAMILIES:
+            for rtype, family in families:
                 mirror(self, service, name, rtype, family)
 
     def _failover(self, service: Service, name: str, rtype: str, family: int) -> None:
@@ -488,16 +597,19 @@ def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = fro
                 if sub and sub.startswith("US-") and sub[3:] not in US_STATES:
                     problems.append(f"service {service.key}: geo rule subdivision {sub}: Route53 knows no such US "
                                     f"state")
-        hosts = sorted({f"{r}/{e.hostname}" for r in service.regions for e in config.regions[r].endpoints
-                        if e.hostname is not None})
-        if hosts:
-            problems.append(f"service {service.key}: the Route53 mirror does not map hostname endpoints yet "
-                            f"({', '.join(hosts)}); leave the service out of the mirrored zone or give its regions "
-                            f"addresses")
-            continue
+        if cname_tree(service, config):
+            mixed = [r for r in service.regions if any(e.hostname is None for e in config.regions[r].endpoints)]
+            if mixed and service.answer_as != "cname":
+                others = sorted({e.hostname for r in service.regions for e in config.regions[r].endpoints
+                                 if e.hostname is not None and elb_target(e.hostname) is None})
+                problems.append(f"service {service.key}: {', '.join(others)} {'is' if len(others) == 1 else 'are'} "
+                                f"no AWS load balancer, so Route53 answers {'it' if len(others) == 1 else 'them'} "
+                                f"with a CNAME, and a name with a CNAME can have no addresses: region"
+                                f"{'s' if len(mixed) > 1 else ''} {', '.join(mixed)} {'have' if len(mixed) > 1 else 'has'} "
+                                f"address endpoints (give them their own service, or answer_as: cname)")
         if service.route53_checks and service.monitor is not None:
             bad = sorted({str(e.address) for r in service.regions for e in config.regions[r].endpoints
-                          if not checkable_ip(str(e.address))},
+                          if e.address is not None and not checkable_ip(str(e.address))},
                          key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
             if bad:
                 shown = ", ".join(bad[:6]) + (f" and {len(bad) - 6} more" if len(bad) > 6 else "")
@@ -522,5 +634,13 @@ def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = fro
         b.warnings.append(f"{len(checks)} health checks: more than Route53's default quota of {DEFAULT_CHECK_QUOTA} "
                           "active health checks per account; request a higher quota before applying")
     return Desired(zone, records, checks, tuple(b.warnings), b.collection,
-                   tuple((cidr_location(n), (str(n),)) for n in b.cidr_blocks))
+                   tuple((cidr_location(n), (str(n),)) for n in b.cidr_blocks), tuple(b.forms))
+
+
+def cname_tree(service: Service, config: Config) -> bool:
+    """Whether Route53 answers ``service`` with CNAMEs: ``answer_as: cname``, or a hostname endpoint that is no
+    AWS load balancer (only those have aliases; any other name can only be a CNAME's target)."""
+    return service.answer_as == "cname" or any(
+        e.hostname is not None and elb_target(e.hostname) is None
+        for r in service.regions for e in config.regions[r].endpoints)
 

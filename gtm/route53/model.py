@@ -41,12 +41,13 @@ class HealthCheckSpec:
 @dataclass(frozen=True)
 class RecordSpec:
     name: str
-    type: str                              # A | AAAA | TXT
+    type: str                              # A | AAAA | CNAME | TXT
     set_id: str | None = None
     ttl: int | None = None                 # None for aliases (they take the target's TTL)
     values: tuple[str, ...] = ()
-    alias: str | None = None               # target name in the same zone
+    alias: str | None = None               # target name: in the same zone, or in ``alias_zone``
     evaluate_target_health: bool = False
+    alias_zone: str | None = None          # the hosted zone id of an alias target elsewhere (a load balancer's)
     health_check: str | None = None        # key of a HealthCheckSpec
     failover: str | None = None            # PRIMARY | SECONDARY
     weight: int | None = None              # 0..255
@@ -76,3 +77,4 @@ class Desired:
     # locations: (location, CIDR blocks), one block per location (see gtm.route53.desired).
     cidr_collection: str = ""
     cidr: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    forms: tuple[str, ...] = ()  # how each region with hostname endpoints is answered (alias, CNAME)

@@ -1,9 +1,9 @@
 """Desired vs existing → a Plan: the exact changes, in an order where every step is valid (pure).
 
 * Only what gtm owns is compared: rrsets whose SetIdentifier starts with ``gtm:<owner>:``, the owner's markers
-  (``_gtm-owner.<name>`` TXT), and A/AAAA rrsets at a name carrying the owner's marker or at an internal name
-  (``_gtm-…``) right below one. Any other rrset at a name gtm wants to write is a **conflict**: reported, never
-  changed, unless ``adopt`` is given.
+  (``_gtm-owner.<name>`` TXT), and A/AAAA rrsets (a CNAME only as an alias into gtm's tree) at a name carrying
+  the owner's marker or at an internal name (``_gtm-…``) right below one. Any other rrset at a name gtm wants
+  to write is a **conflict**: reported, never changed, unless ``adopt`` is given.
 * Records: CREATE what is missing, UPSERT only what differs (field by field), DELETE what gtm owns and no
   longer wants (the existing rrset verbatim). Creates and upserts go first, targets before the aliases that
   point at them; a group that keeps rrsets loses its old ones right before it gets the new ones; groups that
@@ -96,6 +96,7 @@ class Plan:
     before: tuple[RecordSpec, ...] = ()           # what each UPSERT replaces, as Route53 has it
     checks_after: tuple[HealthCheckSpec, ...] = ()  # every check once applied (for the cost line)
     cidr: CidrChanges | None = None
+    forms: tuple[str, ...] = ()                   # how regions with hostname endpoints are answered
 
     @property
     def changes(self) -> tuple[Change, ...]:
@@ -171,6 +172,8 @@ class Plan:
             out.append(f"  - health check {gone.key or '?'} ({gone.id}) after the record changes")
         for text in self.conflicts:
             out.append(f"  ! conflict: {text}")
+        for text in self.forms:
+            out.append(f"  form: {text}")
         for text in self.warnings:
             out.append(f"  warning: {text}")
         creates = len(self.create_checks) + len(self.replace_checks)
@@ -199,7 +202,7 @@ class Plan:
                           **({"before": _record_json(before[r.key])} if a == "UPSERT" and r.key in before else {})}
                          for a, r in b] for b in self.batches],
             "cidr": asdict(self.cidr) if self.cidr else None,
-            "conflicts": list(self.conflicts), "warnings": list(self.warnings),
+            "conflicts": list(self.conflicts), "warnings": list(self.warnings), "forms": list(self.forms),
             "counts": self.counts(),
             "cost": {"health_checks": len(self.checks_after), "usd_per_month": self.monthly_cost(),
                      "prices": PRICES_NOTE},
@@ -228,11 +231,13 @@ def check_price(c: HealthCheckSpec) -> float:
 def _check_text(c: HealthCheckSpec) -> str:
     if c.calculated:
         return f"CALCULATED {c.health_threshold} of [{', '.join(c.children)}]" + (" inverted" if c.inverted else "")
-    return f"{c.type} {c.ip}:{c.port}{c.path or ''} every {c.request_interval} s"
+    where = c.ip if c.ip is not None else f"{c.fqdn} (by name)"
+    return f"{c.type} {where}:{c.port}{c.path or ''} every {c.request_interval} s"
 
 
 def _record_text(r: RecordSpec) -> str:
-    what = f"alias {r.alias}" if r.alias else f"{r.ttl} {' '.join(r.values)}"
+    what = (f"alias {r.alias}" + (f" (zone {r.alias_zone})" if r.alias_zone else "")) if r.alias \
+        else f"{r.ttl} {' '.join(r.values)}"
     routing = [f"set {r.set_id}"] if r.set_id else []
     for label, value in (("failover", r.failover), ("weight", r.weight), ("geo", r.geo), ("region", r.region),
                          ("cidr", r.cidr[1] if r.cidr else None), ("check", r.health_check)):
@@ -272,15 +277,20 @@ def marked_names(existing: Iterable[RecordSpec], owner: str) -> set[str]:
 
 def owned(r: RecordSpec, owner: str, marked: set[str]) -> bool:
     """Whether gtm (this owner) wrote ``r``: a SetIdentifier with the owner's prefix; else the owner's marker
-    itself; else an A/AAAA record at a name marked as this owner's, or at an internal name (``_gtm-…``) right
-    below one. Nothing else, however it is named."""
+    itself; else an A/AAAA or CNAME record at an internal name (``_gtm-…``) right below a name marked as this
+    owner's, an A/AAAA record at such a name itself, and a CNAME there only when it is an alias into gtm's own
+    tree (a plain CNAME there is someone else's). Nothing else, however it is named."""
     if r.set_id is not None:
         return r.set_id.startswith(f"gtm:{owner}:")
     if r.name.startswith(MARKER):
         return r.type == "TXT" and r.values == (f'"gtm owner={owner}"',)
+    internal = r.name.startswith("_gtm-") and r.name.split(".", 1)[1] in marked
+    if r.type == "CNAME":  # (hostname endpoints' trees): at a marked name only gtm's own alias into its tree
+        return internal or (r.name in marked and r.alias is not None and r.alias.startswith("_gtm-")
+                            and r.alias.endswith("." + r.name))
     if r.type not in ("A", "AAAA"):  # all gtm writes besides its markers
         return False
-    return r.name in marked or (r.name.startswith("_gtm-") and r.name.split(".", 1)[1] in marked)
+    return r.name in marked or internal
 
 
 def _runtime(spec: HealthCheckSpec) -> tuple[bool, bool] | None:
@@ -428,7 +438,7 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
     cidr = cidr_changes(desired.cidr_collection or (collection.name if collection else ""), desired.cidr, collection)
     return Plan(desired.zone, tuple(create), tuple(update), tuple(recreate), tuple(delete_checks),
                 tuple(batch(changes, bound=bound)), tuple(conflicts), tuple(drift) + desired.warnings,
-                tuple(have[r.key] for r in upserts if r.key in have), desired.health_checks, cidr)
+                tuple(have[r.key] for r in upserts if r.key in have), desired.health_checks, cidr, desired.forms)
 
 
 def _normal(r: RecordSpec) -> RecordSpec:

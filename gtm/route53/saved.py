@@ -81,7 +81,7 @@ def dumps(plan: Plan, zone_id: str, owner: str, digest: str, checks: Iterable[Ex
         "replace_checks": [[_existing(o), asdict(n)] for o, n in plan.replace_checks],
         "delete_checks": [_existing(c) for c in plan.delete_checks],
         "batches": [[[a, _record(r)] for a, r in b] for b in plan.batches],
-        "conflicts": list(plan.conflicts), "warnings": list(plan.warnings),
+        "conflicts": list(plan.conflicts), "warnings": list(plan.warnings), "forms": list(plan.forms),
         "before": [_record(r) for r in plan.before], "checks_after": [asdict(c) for c in plan.checks_after],
         "existing_checks": [_existing(c) for c in checks],
         "cidr": asdict(plan.cidr) if plan.cidr else None, "lock": lock,
@@ -114,7 +114,8 @@ def loads(text: str, where: str) -> tuple[Plan, str, str, str, list[ExistingChec
             batches=tuple(tuple((a, _record_from(r)) for a, r in b) for b in d["batches"]),
             conflicts=tuple(d["conflicts"]), warnings=tuple(d["warnings"]),
             before=tuple(_record_from(r) for r in d["before"]),
-            checks_after=tuple(_check_from(c) for c in d["checks_after"]), cidr=_cidr_from(d.get("cidr")))
+            checks_after=tuple(_check_from(c) for c in d["checks_after"]), cidr=_cidr_from(d.get("cidr")),
+            forms=tuple(str(f) for f in d.get("forms", [])))
         return (plan, str(d["zone_id"]), str(d["owner"]), str(d["state"]),
                 [_existing_from(c) for c in d["existing_checks"]], float(d["made"]))
     except (ValueError, KeyError, TypeError) as e:

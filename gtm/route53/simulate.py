@@ -34,7 +34,8 @@ nothing:
 * Multivalue: the values of up to 8 healthy records (the first 8 in the order given, where Route53 would
   pick 8 at random); if none is healthy, up to 8 unhealthy ones.
 * Aliases (same zone, same type) are followed; a loop, or an alias to a name that does not exist, raises
-  ValueError.
+  ValueError. An alias to a load balancer (another hosted zone) answers ``alias:<its name>``, and with
+  EvaluateTargetHealth is healthy unless ``health`` says ``target:<its name>`` is False.
 """
 from __future__ import annotations
 
@@ -274,7 +275,10 @@ class _Resolver:
                 raise ValueError(f"{_label(rec)}: unknown health check {rec.health_check!r}")
             ok = self.health[rec.health_check]
         if ok and rec.alias is not None and rec.evaluate_target_health:
-            ok = self.group_healthy((_norm(rec.alias), rec.type), referrer=rec)
+            if rec.alias_zone is not None:  # a load balancer: its targets' health, ``target:<name>`` in health
+                ok = self.health.get(f"target:{_norm(rec.alias)}", True)
+            else:
+                ok = self.group_healthy((_norm(rec.alias), rec.type), referrer=rec)
         return ok
 
     def candidates(self, key: GroupKey, group: Sequence[RecordSpec]) -> list[RecordSpec]:
@@ -381,6 +385,8 @@ class _Resolver:
             return {tuple(rec.values): Fraction(1)}
         eth = " (evaluate target health)" if rec.evaluate_target_health else ""
         self.note(depth + 1, f"{_label(rec)} -> alias {_norm(rec.alias)}{eth}")
+        if rec.alias_zone is not None:  # outside the zone (a load balancer): answered by its own addresses
+            return {(f"alias:{_norm(rec.alias)}",): Fraction(1)}
         return self.resolve((_norm(rec.alias), rec.type), depth + 2)
 
     def _failover(self, group: list[RecordSpec], healthy: Mapping[int, bool], depth: int) -> RecordSpec:

@@ -21,6 +21,7 @@ from gtm.route53.limits import (
     MAX_CHILDREN, MAX_FQDN, MAX_GROUP, MAX_HEALTH_THRESHOLD, MAX_PATH, MAX_RR_ELEMENTS, MAX_SEARCH, MAX_SET_ID,
     MAX_TTL, MAX_TXT_STRING, MAX_VALUE_CHARS, MAX_VALUES, MAX_WEIGHT,
 )
+from gtm.route53.elb import target as elb_target
 from gtm.route53.model import CHECKER_REGIONS, Desired, HealthCheckSpec, RecordSpec
 from gtm.route53.simulate import routing_policies
 
@@ -119,6 +120,13 @@ def validate_record(rec: RecordSpec, health_check_ids: AbstractSet[str] | None =
             errors.append(f"{at}: an alias takes no ResourceRecords")
         if rec.multivalue:
             errors.append(f"{at}: a multivalue answer record cannot be an alias")
+        if rec.alias_zone is not None:
+            if rec.type not in ("A", "AAAA"):
+                errors.append(f"{at}: an alias to a load balancer is of type A or AAAA, not {rec.type}")
+            elb = elb_target(rec.alias)
+            if elb is None or elb.zone_id != rec.alias_zone:
+                errors.append(f"{at}: alias zone {rec.alias_zone} is not Elastic Load Balancing's zone for "
+                              f"{rec.alias} ({elb.zone_id if elb else 'not a load balancer name gtm knows'})")
     else:
         if rec.evaluate_target_health:
             errors.append(f"{at}: EvaluateTargetHealth applies only to an alias")
@@ -289,7 +297,7 @@ def _state_errors(state: Mapping[Key, RecordSpec], touched: set[tuple[str, str]]
             aliases.setdefault(rec.key, rec)
     for rkey in sorted(aliases):
         rec = aliases[rkey]
-        if rec.key in state and state[rec.key] == rec and (rec.alias, rec.type) not in groups:
+        if rec.key in state and state[rec.key] == rec and rec.alias_zone is None and (rec.alias, rec.type) not in groups:
             errors.append(f"{label(rec)}: alias target {rec.alias} {rec.type} does not exist in the zone")
     errors.extend(_alias_loops(groups, touched))
     return errors
@@ -335,7 +343,8 @@ def _duplicates(at: str, what: str, items: list[tuple[str, RecordSpec]]) -> list
 
 
 def _alias_loops(groups: Mapping[tuple[str, str], list[RecordSpec]], touched: set[tuple[str, str]]) -> list[str]:
-    edges = {key: sorted({(r.alias, r.type) for r in recs if r.alias is not None}) for key, recs in groups.items()}
+    edges = {key: sorted({(r.alias, r.type) for r in recs if r.alias is not None and r.alias_zone is None})
+             for key, recs in groups.items()}
     errors: list[str] = []
     done: set[tuple[str, str]] = set()
     reported: set[frozenset[tuple[str, str]]] = set()
@@ -399,9 +408,9 @@ def validate_health_check(spec: HealthCheckSpec, *, allow_private_ip: bool = Fal
     else:
         if spec.children:
             errors.append(f"{at}: only a CALCULATED check has child health checks")
-        if spec.ip is None:
-            errors.append(f"{at}: an endpoint check needs an IPAddress")
-        else:
+        if spec.ip is None and not spec.fqdn:
+            errors.append(f"{at}: an endpoint check needs an IPAddress or a FullyQualifiedDomainName")
+        elif spec.ip is not None:
             errors.extend(f"{at}: {e}" for e in _ip_errors(spec.ip, allow_private_ip))
         if spec.port is None:
             errors.append(f"{at}: an endpoint check needs a Port")

@@ -1,0 +1,59 @@
+"""Hostname endpoints mirrored to Route53 on moto: an ALB-named endpoint becomes an alias to the load balancer
+with Elastic Load Balancing's zone id for its region and EvaluateTargetHealth; a non-AWS hostname makes a CNAME
+tree with health checks by FullyQualifiedDomainName; the plan says which form each region got; a second apply
+makes no write."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gtm.cli import main
+from tests.integration.test_route53_moto import r53, records, writes  # noqa: F401  (r53: the fixture)
+
+ALB = "my-alb-1234567890.eu-west-1.elb.amazonaws.com"
+
+CONFIG = f"""\
+zone: example.com
+soa: {{}}
+ns: [ns1]
+records:
+  ns1: {{A: 13.0.2.53}}
+regions:
+  eu: {{location: {{lat: 53, lon: -6}}, aws_region: eu-west-1, endpoints: [{{hostname: {ALB}}}]}}
+  us: {{location: {{lat: 39, lon: -77}}, aws_region: us-east-1, endpoints: [13.0.2.10]}}
+  edge: {{location: {{lat: 50, lon: 8}}, endpoints: [{{hostname: lb.cdn.example.net}}]}}
+monitors:
+  web: {{type: https, path: /healthz, interval: 10, fall: 3, rise: 3}}
+services:
+  www: {{regions: [eu, us], monitor: web, ttl: 60}}
+  cdn: {{regions: [edge, eu], monitor: web, ttl: 60, answer_as: cname}}
+"""
+
+
+def test_an_alb_endpoint_is_an_alias_and_other_names_a_cname_tree(r53: Any, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "example.com.yaml").write_text(CONFIG)
+    assert main(["route53", "plan", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert (f"form: service www: region eu: alias to the ALB dualstack.{ALB} (zone Z32O12XQLNTSW2, eu-west-1; "
+            "EvaluateTargetHealth)") in out
+    assert "form: service cdn: region edge: CNAME lb.cdn.example.net (health checked by name)" in out
+    assert main(["route53", "apply", "--yes", str(tmp_path)]) == 0
+    capsys.readouterr()
+    rrsets = records(r53)
+    elb = [rr for rr in rrsets if rr["Name"] == "_gtm-r-eu.www.example.com." and rr["Type"] == "A"]
+    assert len(elb) == 1
+    assert elb[0]["AliasTarget"] == {"HostedZoneId": "Z32O12XQLNTSW2", "DNSName": f"dualstack.{ALB}.",
+                                     "EvaluateTargetHealth": True}
+    assert {rr["Type"] for rr in rrsets if rr["Name"].endswith("cdn.example.com.") and rr["Type"] != "TXT"} == {"CNAME"}
+    cn = [rr for rr in rrsets if rr["Name"] == "_gtm-r-edge.cdn.example.com."]
+    assert [v["Value"] for v in cn[0]["ResourceRecords"]] == ["lb.cdn.example.net."] and cn[0]["TTL"] == 60
+    checks = {h["CallerReference"]: h["HealthCheckConfig"] for h in r53.api.list_health_checks()["HealthChecks"]}
+    by_name = [c for c in checks.values() if c.get("FullyQualifiedDomainName") == "lb.cdn.example.net"]
+    assert len(by_name) == 1 and "IPAddress" not in by_name[0] and by_name[0]["Type"] == "HTTPS"
+    before = writes(r53)
+    assert main(["route53", "apply", "--yes", str(tmp_path)]) == 0
+    assert writes(r53) == before  # a second apply: nothing to write
+    assert capsys.readouterr().out.rstrip().endswith("no changes")

@@ -151,7 +151,7 @@ class Authority:
                 res.rcode = NXDOMAIN  # after a CNAME too: the RCODE is the last name's (RFC 6604)
                 res.authority.append(z.negative_soa)
                 return
-        if qname in z.managed and not depth and (qtype in (A, AAAA, ANY) or CNAME in z.managed[qname][1]):
+        if qname in z.managed and (qtype in (A, AAAA, ANY) or CNAME in z.managed[qname][1]):
             service, placeholders = z.managed[qname]
             res.service = service
             # ANY: one RRset (RFC 8482); a CNAME service's other types: the CNAME placeholder

@@ -1,6 +1,7 @@
 """``gtm demo``: the whole system on loopback in one command, for a first look.
 
-It serves the bundled example (``zones/``: a geo-steered ``www``, a latency-steered ``api``) with its regional
+It serves the bundled example (``zones/``: a geo-steered ``www``, a latency-steered ``api``, ``shop`` on a load
+balancer known by name) with its regional
 load balancers simulated on loopback (aiohttp backends on 127.0.R.E with a health endpoint), a prober for each
 of its vantages, the DNS server and the admin API with the status page. The simulated backends answer a prober after a delay that grows with the great-circle distance
 between the prober's vantage and the region (1 ms per 100 km), so the latency policy has something real to
@@ -24,14 +25,14 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Mapping
 
 from aiohttp import web
 
 from gtm.cli.loading import EXAMPLE, example_or_zones, load
 from gtm.health.prober import Prober
 from gtm.health.signing import load_keys
-from gtm.model import Config, Endpoint, Location, MonitorType
+from gtm.model import A, AAAA, Config, Endpoint, Location, MonitorType, Rdata, RRset, Zone, is_subdomain
 from gtm.model.effective import Overrides
 from gtm.control.options import ServeOptions
 from gtm.runtime import Runtime
@@ -84,10 +85,24 @@ async def _start_backends(region: SimRegion, port: int, vantages: dict[str, Loca
 def simulate(config: Config, regions: dict[str, SimRegion], port: int, keys_file: str,
              aliases: dict[str, str] | None = None) -> Config:
     """The example config with its load balancers simulated on loopback: each region's IPv4 endpoints become
-    127.0.R.E (IPv6 ones are left out: loopback has one IPv6 address), every monitor checks the simulated
-    backends' /healthz each second (fall 2, rise 2, quorum 2), and reports are signed with the demo's keys (one per vantage)."""
+    127.0.R.E (IPv6 ones are left out: loopback has one IPv6 address); a hostname endpoint whose name is in the
+    config's own zone keeps its name, which now resolves (from the zone's data) to two simulated load balancers
+    127.0.R.1 and 127.0.R.2; every monitor checks the simulated backends' /healthz each second (fall 2, rise 2,
+    quorum 2), and reports are signed with the demo's keys (one per vantage)."""
     new_regions = {}
+    zones = dict(config.zones)
     for i, (name, region) in enumerate(config.regions.items(), 1):
+        hosts = [e for e in region.endpoints if e.hostname is not None and _own_zone(zones, e.hostname)]
+        if hosts:  # a load balancer known by name, in the config's own zone: its name now resolves to the
+            # simulated load balancers (the node and the probers answer it from the zone's data)
+            sims = [f"127.0.{i}.{n}" for n in range(1, 3)]
+            for e in hosts:
+                assert e.hostname is not None
+                zones = _with_addresses(zones, e.hostname, sims)
+            new_regions[name] = replace(region, endpoints=tuple(hosts))
+            if name not in regions:
+                regions[name] = SimRegion(name, region.location, sims)
+            continue
         v4 = [e for e in region.endpoints if e.version == 4] or [Endpoint(ipaddress.ip_address("0.0.0.0"))]
         eps = tuple(Endpoint(ipaddress.ip_address(f"127.0.{i}.{e}"), ep.weight) for e, ep in enumerate(v4, 1))
         if aliases is not None:  # the configured address -> the simulated one (overrides name either)
@@ -100,7 +115,26 @@ def simulate(config: Config, regions: dict[str, SimRegion], port: int, keys_file
                            tls_verify=True) for n, m in config.monitors.items()}
     health = replace(config.health, keys_file=keys_file, keys_env=None, start_timeout=10.0, state_file=None)
     return replace(config, regions=MappingProxyType(new_regions), monitors=MappingProxyType(monitors),
-                   health=health)
+                   health=health, zones=MappingProxyType(zones))
+
+
+def _own_zone(zones: dict[str, Zone], hostname: str) -> Zone | None:
+    return next((z for origin, z in zones.items() if is_subdomain(hostname + ".", origin)), None)
+
+
+def _with_addresses(zones: dict[str, Zone], hostname: str, addresses: list[str]) -> dict[str, Zone]:
+    """``zones`` with ``hostname``'s A records (in its zone's static data) set to ``addresses``."""
+    zone = _own_zone(zones, hostname)
+    if zone is None or not isinstance(zone.rrsets, Mapping):
+        return zones
+    fqdn = hostname + "."
+    old = zone.rrsets.get(fqdn, {})
+    ttl = old[A].ttl if A in old else 60
+    types = {t: rs for t, rs in old.items() if t not in (A, AAAA)}
+    types[A] = RRset(fqdn, A, ttl, tuple(Rdata(A, (a,)) for a in addresses))
+    rrsets = dict(zone.rrsets)
+    rrsets[fqdn] = MappingProxyType(types)
+    return {**zones, zone.origin: replace(zone, rrsets=MappingProxyType(rrsets))}
 
 
 def demo_routes(regions: dict[str, SimRegion]) -> list[web.RouteDef]:
@@ -155,11 +189,13 @@ def _banner(dns: tuple[str, int], admin_url: str, paths: list[str] | None = None
     gtm = _gtm()
     config = "" if not paths or paths == ["zones"] else " -c " + " -c ".join(shlex.quote(p) for p in paths)
     lines = [f"dns: {host}:{port}", f"admin: {admin_url}", "",
-             "Three simulated regions (us-east, eu-west, ap-southeast), probed from virginia, frankfurt and "
-             "singapore.", "", "Ask as clients in different places:"]
+             "Simulated regions (us-east, eu-west, ap-southeast, and sa-east behind a load balancer known by its "
+             "name), probed from virginia, frankfurt and singapore.", "", "Ask as clients in different places:"]
     for where, net in CLIENTS:
         lines.append(f"  dig @{host} -p {port} www.example.com +subnet={net} +short   # {where}")
-    lines += [f"  dig @{host} -p {port} api.example.com +subnet=81.2.69.0/24 +short   # latency-steered", "",
+    lines += [f"  dig @{host} -p {port} api.example.com +subnet=81.2.69.0/24 +short   # latency-steered",
+              f"  dig @{host} -p {port} shop.example.com +short   # sa-east's load balancer, by its name's addresses",
+              "",
               f"Status page: {admin_url}/", "",
               "Fail a region, then watch answers move (and come back):",
               f"  curl -X POST {admin_url}/demo/regions/eu-west/fail",

@@ -9,9 +9,8 @@ import logging
 import time
 from typing import Any, Callable
 
-from gtm.dns.authority import MAX_CHAIN
-from gtm.health.resolve import Answer, HostResolver, NameBook
-from gtm.model import A, AAAA, CNAME, Config, is_subdomain
+from gtm.health.resolve import HostResolver, NameBook, own_answer
+from gtm.model import Config
 from gtm.model.names import Names, ResolverSettings
 
 log = logging.getLogger(__name__)
@@ -91,25 +90,3 @@ class NameWatcher:
                         "failures": rec.failures})
         return out
 
-
-def own_answer(config: Config, name: str) -> Answer | str | None:
-    """A hostname inside one of our own zones, answered from the zones' static data (through static CNAMEs):
-    what this node itself would answer, without asking anyone (the resolvers may not even know the zone).
-    None for a name outside them; the target's name when a static CNAME leads outside them (the resolvers are
-    asked for that one). (The config refuses a hostname that leads to a managed name.)"""
-    fqdn = name + "."
-    for _ in range(MAX_CHAIN):
-        zone = next((z for origin, z in config.zones.items() if is_subdomain(fqdn, origin)), None)
-        if zone is None:
-            return None if fqdn == name + "." else fqdn.rstrip(".")
-        types = zone.rrsets.get(fqdn) or {}
-        if CNAME in types and types[CNAME].rdatas:
-            fqdn = types[CNAME].rdatas[0].target or ""
-            continue
-        v4 = tuple(str(rd.fields[0]) for rd in types[A].rdatas) if A in types else ()
-        v6 = tuple(str(rd.fields[0]) for rd in types[AAAA].rdatas) if AAAA in types else ()
-        if not v4 and not v6:
-            return Answer(error="nxdomain" if not types else "no address", gone=True, ttl=float(zone.negative_ttl))
-        ttls = [types[t].ttl for t in (A, AAAA) if t in types]
-        return Answer(v4, v6, float(min(ttls)))
-    return Answer(error="bad answer: a CNAME chain too long", gone=False)

@@ -38,7 +38,7 @@ from gtm.health.aggregate import round_of
 from gtm.health.probe import describe_os_error, probe
 from gtm.model import Config
 from gtm.health.probe import MAX_DETAIL
-from gtm.health.resolve import HostResolver, NameBook
+from gtm.health.resolve import HostResolver, NameBook, own_answer
 from gtm.model.health import MAX_OBSERVATIONS, Observation, Report
 from gtm.model.traffic import Monitor
 
@@ -119,7 +119,7 @@ class Prober:
         self.vantage = vantage
         self.targets = targets(config)
         # Hostname endpoints are resolved here, by this vantage's resolvers: its view is its clients'.
-        self.names = NameBook(HostResolver(config.resolvers))
+        self.names = NameBook(HostResolver(config.resolvers), local=lambda name: own_answer(config, name))
         self.names.track(tuple(dict.fromkeys(t.hostname for t in self.targets if t.hostname is not None)))
         self.round = round_of(config)  # the nodes judge staleness on the same figure
         self.nodes = {url.rstrip("/"): NodeState(url.rstrip("/"), audience=signing.audience_of(url))
@@ -200,7 +200,8 @@ class Prober:
                 due = loop.time()
 
     async def _probe_name(self, session: aiohttp.ClientSession, t: Target) -> Observation:
-        """A hostname endpoint, judged as a whole: its name resolved here (what this vantage's clients get),
+        """A hostname endpoint, judged as a whole: its name resolved here (what this vantage's clients get; a
+        name in the config's own zones from their data, as every node answers it),
         every address probed at once with the Host header and TLS SNI of the monitor's ``host``, else the
         hostname; up while any address passes (a client tries the next address when one fails), with the
         fastest passing RTT. No address to probe is a failure that says why."""

@@ -22,6 +22,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
+from gtm.model import A, AAAA, CNAME, Config, is_subdomain
 from gtm.model.names import (
     NameRecord, Names, ResolverSettings, after_answer, after_failure, expire,
 )
@@ -29,6 +30,7 @@ from gtm.model.names import (
 log = logging.getLogger(__name__)
 
 MAX_ADDRESSES = 32  # per family and name (a load balancer's name has a handful; more is kept to this many)
+MAX_CHAIN = 8       # static CNAMEs followed in our own zones
 
 
 @dataclass(frozen=True)
@@ -196,3 +198,26 @@ class NameBook:
         if rec is None or not rec.lookup.usable(False):
             return ()
         return rec.lookup.v4 + rec.lookup.v6
+
+
+def own_answer(config: Config, name: str) -> Answer | str | None:
+    """A hostname inside one of our own zones, answered from the zones' static data (through static CNAMEs):
+    what this node itself would answer, without asking anyone (the resolvers may not even know the zone).
+    None for a name outside them; the target's name when a static CNAME leads outside them (the resolvers are
+    asked for that one). (The config refuses a hostname that leads to a managed name.)"""
+    fqdn = name + "."
+    for _ in range(MAX_CHAIN):
+        zone = next((z for origin, z in config.zones.items() if is_subdomain(fqdn, origin)), None)
+        if zone is None:
+            return None if fqdn == name + "." else fqdn.rstrip(".")
+        types = zone.rrsets.get(fqdn) or {}
+        if CNAME in types and types[CNAME].rdatas:
+            fqdn = types[CNAME].rdatas[0].target or ""
+            continue
+        v4 = tuple(str(rd.fields[0]) for rd in types[A].rdatas) if A in types else ()
+        v6 = tuple(str(rd.fields[0]) for rd in types[AAAA].rdatas) if AAAA in types else ()
+        if not v4 and not v6:
+            return Answer(error="nxdomain" if not types else "no address", gone=True, ttl=float(zone.negative_ttl))
+        ttls = [types[t].ttl for t in (A, AAAA) if t in types]
+        return Answer(v4, v6, float(min(ttls)))
+    return Answer(error="bad answer: a CNAME chain too long", gone=False)

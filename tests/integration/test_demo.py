@@ -36,6 +36,11 @@ def _region(port: int, client: str) -> set[str]:
     return {names[rd.address.split(".")[2]] for rrset in r.answer for rd in rrset}
 
 
+def _shop(port: int) -> list[str]:
+    r = dns.query.udp(dns.message.make_query("shop.example.com", "A"), "127.0.0.1", port=port, timeout=2)
+    return sorted(rd.address for rrset in r.answer for rd in rrset)
+
+
 def _until(pred, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -105,6 +110,15 @@ def test_demo_runs_steers_fails_over_and_stops_cleanly() -> None:
         urllib.request.urlopen(urllib.request.Request(admin + "/demo/regions/eu-west/recover", method="POST",
                                                       data=b""), timeout=5).read()
         assert _until(lambda: _region(dns_port, CLIENTS["eu-west"]) == {"eu-west"}, 10)
+        # shop: sa-east's load balancer known by name (lb.sa-east.example.com, simulated as 127.0.4.1 and .2), its
+        # addresses answered; fail it and shop moves to us-east; the status names the hostname as resolved.
+        assert _shop(dns_port) == ["127.0.4.1", "127.0.4.2"]
+        with urllib.request.urlopen(admin + "/v1/status", timeout=5) as r:
+            names = {h["hostname"]: h for h in json.load(r)["hostnames"]}
+        assert names["lb.sa-east.example.com"]["state"] == "ok"
+        urllib.request.urlopen(urllib.request.Request(admin + "/demo/regions/sa-east/fail", method="POST",
+                                                      data=b""), timeout=5).read()
+        assert _until(lambda: _shop(dns_port) == ["127.0.1.1", "127.0.1.2"], 10)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -135,3 +135,21 @@ def test_flattened_entries_carry_the_resolved_addresses() -> None:
     assert [x.to_text() for x in r.answer[0]] == ["2001:db8:7::1"]
     r = ask(table_with(svc, (EU, US), names(UNRESOLVED)), "www.example.com", "A")
     assert [x.to_text() for x in r.answer[0]] == ["192.0.2.10"]
+
+
+def test_an_override_names_a_hostname_endpoint_by_region_and_hostname(tmp_path: object) -> None:
+    """``gtm override drain eu/<hostname>``: the target is parsed against the config, and the drain takes the
+    endpoint (all its addresses) out."""
+    from gtm.errors import GtmError
+    from gtm.model import Force
+    from gtm.state.overrides import parse_target
+
+    svc = service(("eu", "us"), FailoverPolicy())
+    cfg = config((EU, US), VANTAGES, (svc,))
+    assert parse_target(cfg, f"eu/{ALB.upper()}.") == ("eu", ALB)
+    assert parse_target(cfg, ALB) == ("eu", ALB)
+    with pytest.raises(GtmError, match="region us has no endpoint lb.example.net; it has 192.0.2.10"):
+        parse_target(cfg, "us/lb.example.net")
+    snap = Snapshot.first(cfg, names=names(), overrides=Overrides((Force("drain", "eu", ALB),)))
+    d = steering.decide(svc, steering.Client(), cfg, snap.effective)
+    assert d.regions == ("us",) and d.a == ("192.0.2.10",)

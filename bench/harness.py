@@ -76,6 +76,7 @@ def gdnsd_dir(work: Path, config_paths: list[str], port: int, udp_threads: int =
     UDP on ``udp_threads`` threads."""
     from gtm.config import load
     from gtm.geoip import embedded_city_database
+    from gtm.health.resolve import own_answer
     from gtm.model import A, ProximityPolicy
 
     config = load(config_paths)
@@ -93,7 +94,11 @@ def gdnsd_dir(work: Path, config_paths: list[str], port: int, udp_threads: int =
                 raise BenchError(f"service {svc.ref}: gdnsd mirrors proximity services only (got {svc.policy.kind})")
             dcmap = []
             for name in svc.regions:
-                v4 = [e.address for e in config.regions[name].endpoints if e.address.version == 4]
+                v4 = [e.address for e in config.regions[name].endpoints if e.version == 4]
+                for e in config.regions[name].endpoints:  # a hostname endpoint of the config's own zone:
+                    got = own_answer(config, e.hostname) if e.hostname is not None else None  # its address
+                    if got is not None and not isinstance(got, str):
+                        v4 += list(got.v4)
                 if len(v4) != 1 or len(config.regions[name].endpoints) != 1:
                     raise BenchError(f"service {svc.ref}: region {name} needs exactly one endpoint, IPv4, for "
                                      f"gdnsd's datacenter map")
@@ -298,6 +303,26 @@ def differences(a: Server, b: Server, sets: list[str]) -> list[str]:
 
 
 # -- the run ----------------------------------------------------------------------------------------------------
+def hostname_zones(paths: list[str], out: Path) -> str:
+    """A copy of the config at ``paths`` (one YAML zone with its regions) whose regions' endpoints are hostname
+    endpoints ``lb-<region>.<zone>``, each an A record of the zone itself with the endpoint's address: the same
+    answers, made through gtm's hostname resolution (a name of its own zone is resolved from the zone's data)."""
+    import yaml
+
+    out.mkdir(parents=True, exist_ok=True)
+    for f in sorted(Path(p) for p in paths):
+        files = sorted(f.glob("*.yaml")) if f.is_dir() else [f]
+        for src in files:
+            doc = yaml.safe_load(src.read_text())
+            for name, region in (doc.get("regions") or {}).items():
+                addrs = [e if isinstance(e, str) else e["address"] for e in region["endpoints"]]
+                label = f"lb-{name}"
+                doc.setdefault("records", {})[label] = {"A": addrs}
+                region["endpoints"] = [{"hostname": f"{label}.{doc['zone']}"}]
+            (out / src.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(out)
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -312,6 +337,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--udp-io", choices=("auto", "batched", "asyncio"), default="auto",
                     help="gtm's UDP path (gtm serve --udp-io; default auto)")
     ap.add_argument("--no-install", action="store_true", help="fail instead of installing dnsperf and gdnsd")
+    ap.add_argument("--hostnames", action="store_true",
+                    help="gtm's regions as hostname endpoints (lb-<region>.<zone>, records of the zone itself), "
+                         "resolved by the node and answered flattened; gdnsd gets their addresses")
     a = ap.parse_args(argv)
     unknown = set(a.sets.split(",")) - set(SETS)
     if unknown:
@@ -350,6 +378,8 @@ def run(a: argparse.Namespace) -> int:
         data[name] = work / f"{name}.txt"
         data[name].write_text("\n".join(SETS[name][0]) + "\n")
     gdnsd_port, gtm_port = free_port(), free_port()
+    if a.hostnames:
+        a.config = [hostname_zones(a.config, work / "zones")]
     config = gdnsd_dir(work, a.config, gdnsd_port)
     gtm_argv = [sys.executable, "-m", "gtm", "serve", *(["--workers", str(a.workers)] if a.workers >= 0 else []),
                 "--udp-io", a.udp_io, "--listen", f"127.0.0.1:{gtm_port}", *a.config]

@@ -52,6 +52,7 @@ class Runtime:
         self.node: HealthNode | None = None
         self.overrides = OverrideWatcher(self._on_overrides)
         self.names = NameWatcher(self._on_names)
+        self.metrics.names = self.names
         self.rates = Rates(self.metrics.service_totals)
         self.overrides.tick = self.rates.sample
         self.dns = Answering(options, self.metrics.duration.observe)

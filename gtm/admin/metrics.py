@@ -38,6 +38,7 @@ class NodeMetrics(Counts):
         self.loaded_at = 0.0                    # when the config in force was loaded (Unix time)
         self.reloads: Counter[str] = Counter()  # "success" / "failure"
         self.admin_guard: Any = None            # the admin API's connection guard (refused, timed out)
+        self.names: Any = None                  # the hostname endpoints' resolver (gtm.control.names.NameWatcher)
         self.registry.register(_Collector(self))  # type: ignore[arg-type]
         ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, memory, open descriptors
 
@@ -122,11 +123,41 @@ class NodeMetrics(Counts):
         node = self.node
         if node is not None:
             yield from self._health(node)
+        book = getattr(self.names, "book", None)
+        if book is not None and book.records:
+            yield from self._hostnames(book)
         if self.locator is not None:
             g = CounterMetricFamily("gtm_geoip_lookups", "Client locations looked up", labels=["result"])
             g.add_metric(["found"], self.locator.lookups - self.locator.misses)
             g.add_metric(["missing"], self.locator.misses)
             yield g
+
+    def _hostnames(self, book: Any) -> Iterable[Metric]:
+        """Hostname endpoints: each name's state and the age of its last good answer, its addresses, and the
+        lookups made and failed by kind."""
+        now = book.clock()
+        state = GaugeMetricFamily("gtm_hostname_state", "Hostname endpoint's state (1 for the state it is in)",
+                                  labels=["hostname", "state"])
+        age = GaugeMetricFamily("gtm_hostname_age_seconds", "Age of a hostname's last good answer",
+                                labels=["hostname"])
+        count = GaugeMetricFamily("gtm_hostname_addresses", "Addresses a hostname resolves to (last good answer)",
+                                  labels=["hostname"])
+        for name, rec in sorted(book.records.items()):
+            for st in ("ok", "stale", "failed", "unresolved"):
+                state.add_metric([name, st], 1.0 if rec.lookup.state == st else 0.0)
+            a = rec.age(now)
+            if a is not None:
+                age.add_metric([name], a)
+            count.add_metric([name], len(rec.lookup.v4) + len(rec.lookup.v6))
+        yield from (state, age, count)
+        looked = CounterMetricFamily("gtm_hostname_lookups", "Hostname lookups made")
+        looked.add_metric([], book.lookups)
+        yield looked
+        failed = CounterMetricFamily("gtm_hostname_lookup_failures", "Hostname lookups that gave no address, by "
+                                     "kind (timeout, servfail, nxdomain, no address, bad answer)", labels=["kind"])
+        for kind, n in sorted(book.failures.items()):
+            failed.add_metric([kind], n)
+        yield failed
 
     def _health(self, node: "HealthNode") -> Iterable[Metric]:
         ep = GaugeMetricFamily("gtm_endpoint_up", "Endpoint verdict (1 up, 0 down)",

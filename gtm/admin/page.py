@@ -73,6 +73,7 @@ code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 <section><h2>Node</h2><dl class="kv" id="node"></dl></section>
 </div>
 <section><h2>Overrides</h2><div id="overrides">none</div></section>
+<section id="hostnames-section" hidden><h2>Hostname endpoints</h2><table id="hostnames"></table></section>
 <section><h2>Last transitions</h2><table id="transitions"></table></section>
 </main>
 <script>
@@ -186,6 +187,19 @@ function renderNode(s){
     (h.ready ? "" : " · waiting for the first health round");
 }
 
+function renderHostnames(s){
+  const hs = s.hostnames || [];
+  $("hostnames-section").hidden = !hs.length;
+  if (!hs.length) return;
+  const cls = st => st === "ok" ? "up" : st === "stale" ? "unknown" : "down";
+  $("hostnames").innerHTML = "<thead><tr><th>hostname</th><th>state</th><th>addresses</th><th>last good answer</th>" +
+    "<th>TTL kept</th><th>last error</th></tr></thead><tbody>" + hs.map(h => "<tr" + attr("hostname", h.hostname) +
+      "><td><code>" + esc(h.hostname) + "</code></td>" + stateCell(cls(h.state), h.state === "ok" ? "" : h.state) +
+      "<td>" + (h.addresses || []).map(a => "<code>" + esc(a) + "</code>").join(" ") + "</td><td>" + ago(h.age_s) +
+      "</td><td>" + esc(h.ttl_s) + " s</td><td>" + esc(h.error || "") +
+      (h.failures ? " <small>(" + esc(h.failures) + " failed)</small>" : "") + "</td></tr>").join("") + "</tbody>";
+}
+
 function renderOverrides(s){
   const st = s.overrides || {};
   const ov = st.in_force || [];
@@ -214,7 +228,8 @@ function renderTransitions(h){
 
 function render(s){
   const h = s.health || {};
-  renderMatrix(h); renderEndpoints(h); renderServices(s); renderNode(s); renderOverrides(s); renderTransitions(h);
+  renderMatrix(h); renderEndpoints(h); renderServices(s); renderNode(s); renderOverrides(s); renderHostnames(s);
+  renderTransitions(h);
 }
 
 let polls = 0;

@@ -52,3 +52,17 @@ def test_gdnsd_gets_the_same_zone_from_gtms_config(tmp_path: Path) -> None:
 def test_a_policy_gdnsd_cannot_mirror_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BenchError, match=r"service example.com/www: gdnsd mirrors proximity services only"):
         gdnsd_dir(tmp_path, [str(ROOT / "zones")], 15300)
+
+
+def test_the_hostname_variant_serves_the_same_answers_through_hostname_endpoints(tmp_path: Path) -> None:
+    """``python -m bench --hostnames``: gtm's regions become hostname endpoints of the bench zone itself (resolved
+    from the zone's data, answered flattened); gdnsd's datacenter map gets the very addresses."""
+    from bench.harness import hostname_zones
+    from gtm.config import load
+
+    zones = hostname_zones([str(ROOT / "bench" / "zones")], tmp_path / "zones")
+    config = load([zones])
+    assert config.hostnames == ("lb-us.bench.test", "lb-eu.bench.test", "lb-ap.bench.test")
+    assert all(e.address is None for r in config.regions.values() for e in r.endpoints)
+    g = gdnsd_dir(tmp_path, [zones], 15300)
+    assert "dcmap => { us => 192.0.2.10, eu => 198.51.100.10, ap => 203.0.113.10 }" in (g / "config").read_text()

@@ -82,7 +82,7 @@ def read_region(ctx: Ctx, name: str, m: LMap, path: str, shared: Shared) -> Regi
             else:
                 line = item.value_line("hostname")
                 host = read_hostname(ctx, item["hostname"], line, join(p, "hostname"))
-            mode = ctx.choice(item, "probe", p, [ProbeMode.NAME.value], ProbeMode.NAME.value)
+            mode = ctx.choice(item, "probe", p, [x.value for x in ProbeMode], ProbeMode.NAME.value)
             if mode is not None:
                 probe = ProbeMode(mode)
             if "probe" in item and "hostname" not in item:

@@ -23,10 +23,27 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
-from gtm.model import Config, HealthSnapshot, Report
+from gtm.model import Config, HealthSnapshot, ProbeMode, Report
 
 Check = tuple[str, str, str]  # (monitor, region, address)
 DEFAULT_ROUND = 5.0  # seconds between reports when nothing is monitored (the prober's default)
+
+
+def per_address(config: Config) -> dict[Check, tuple[int, int, int]]:
+    """The hostname endpoints probed per address (``probe: addresses``), as (monitor, region, hostname) with
+    their monitor's (rise, fall, quorum): each resolved address is a check of its own, ``HOSTNAME/ADDRESS``,
+    whose set follows the name (see :func:`ingest`)."""
+    return {c: p for c, p in checks_of(config).items() if c[2] in _addressed(config, c[1])}
+
+
+def _addressed(config: Config, region: str) -> set[str]:
+    return {e.hostname for e in config.regions[region].endpoints
+            if e.hostname is not None and e.probe is ProbeMode.ADDRESSES}
+
+
+def address_check(check: Check, address: str) -> Check:
+    """The check of one resolved address of a hostname endpoint probed per address."""
+    return (check[0], check[1], f"{check[2]}/{address}")
 
 
 def checks_of(config: Config) -> dict[Check, tuple[int, int, int]]:
@@ -96,6 +113,19 @@ def ingest(state: State, report: Report, now: float, config: Config) -> tuple[St
     if report.vantage not in config.vantages:
         return state, len(report.observations)
     views = dict(state.views)
+    # A hostname endpoint probed per address: each address observed is a check of its own (HOSTNAME/ADDRESS)
+    # under the endpoint's parameters; a report that observes the name lists every address it resolves to
+    # now, so this vantage's views of the addresses it no longer lists are dropped.
+    addressed = per_address(config)
+    present = {(o.monitor, o.region, o.address) for o in report.observations}
+    for (v, check) in list(views):
+        if v == report.vantage and check not in checks and check not in present \
+                and (check[0], check[1], check[2].partition("/")[0]) in present & set(addressed):
+            del views[(v, check)]
+    checks = {**checks, **{(o.monitor, o.region, o.address): addressed[(o.monitor, o.region, host)]
+                           for o in report.observations
+                           for host in [o.address.partition("/")[0]]
+                           if "/" in o.address and (o.monitor, o.region, host) in addressed}}
     rtt = dict(state.rtt)
     alpha = config.health.rtt_alpha
     ignored = 0
@@ -141,6 +171,10 @@ def evaluate(state: State, now: float, config: Config) -> tuple[State, list[Tran
     """Verdicts from the current views: quorum of fresh, well vantages; regions; sick vantages."""
     settings = config.health
     checks = checks_of(config)
+    addressed = per_address(config)
+    # the addresses of hostname endpoints probed per address, as the fresh views have them
+    extra = {c: addressed[(c[0], c[1], c[2].partition("/")[0])] for (_, c) in state.views
+             if c not in checks and (c[0], c[1], c[2].partition("/")[0]) in addressed}
     fresh = fresh_vantages(state, now, config)
     transitions: list[Transition] = []
 
@@ -163,7 +197,7 @@ def evaluate(state: State, now: float, config: Config) -> tuple[State, list[Tran
 
     in_warmup = now - state.started < settings.warmup
     verdicts: dict[Check, bool] = {}
-    for check, (_, _, quorum) in checks.items():
+    for check, (_, _, quorum) in {**checks, **extra}.items():
         voters = [(v, state.views[(v, check)].up) for v in fresh - sick
                   if (v, check) in state.views and state.views[(v, check)].up is not None]
         ups = [v for v, up in voters if up]

@@ -28,7 +28,7 @@ import logging
 import random
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import aiohttp
@@ -40,7 +40,7 @@ from gtm.model import Config
 from gtm.health.probe import MAX_DETAIL
 from gtm.health.resolve import HostResolver, NameBook, own_answer
 from gtm.model.health import MAX_OBSERVATIONS, Observation, Report
-from gtm.model.traffic import Monitor
+from gtm.model.traffic import Monitor, ProbeMode
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class Target:
     region: str
     address: str
     hostname: str | None = None
+    per_address: bool = False      # probe: addresses (each address reported as a check of its own too)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -76,7 +77,8 @@ def targets(config: Config) -> tuple[Target, ...]:
         for region_name in service.regions:
             region = config.regions[region_name]
             for endpoint in region.endpoints:
-                t = Target(monitor, region_name, endpoint.key, endpoint.hostname)
+                t = Target(monitor, region_name, endpoint.key, endpoint.hostname,
+                           endpoint.probe is ProbeMode.ADDRESSES)
                 out.setdefault(t.key, t)
     return tuple(out.values())
 
@@ -125,6 +127,7 @@ class Prober:
         self.nodes = {url.rstrip("/"): NodeState(url.rstrip("/"), audience=signing.audience_of(url))
                       for url in report_to}
         self.latest: dict[tuple[str, str, str], Observation] = {}   # the newest observation of each target
+        self.extra: dict[tuple[str, str, str], tuple[Observation, ...]] = {}  # its addresses' (probe: addresses)
         self.unreported: set[tuple[str, str, str]] = set()          # targets observed since the last report
         # Sequence numbers only go up, across restarts too (nodes refuse one not after the last they applied):
         # they start at the clock in milliseconds and count rounds from there.
@@ -206,6 +209,8 @@ class Prober:
         hostname; up while any address passes (a client tries the next address when one fails), with the
         fastest passing RTT. No address to probe is a failure that says why."""
         assert t.hostname is not None
+        if t.per_address:
+            self.extra[t.key] = ()  # (none when the name gives no address: the node then drops this vantage's)
         if t.hostname in self.names.due():
             await self.names.refresh([t.hostname])
         addresses = self.names.addresses(t.hostname)
@@ -216,6 +221,8 @@ class Prober:
         host = t.monitor.host or t.hostname
         results = await asyncio.gather(*(probe(session, t.monitor, t.region, a, self._ssl_ctx, host=host,
                                                user_agent=f"gtm-prober ({self.vantage})") for a in addresses))
+        if t.per_address:  # each address's own observation, HOSTNAME/ADDRESS, reported beside the name's
+            self.extra[t.key] = tuple(replace(o, address=f"{t.address}/{a}") for a, o in zip(addresses, results))
         passed = [o for o in results if o.ok]
         if passed:
             best = min(passed, key=lambda o: o.rtt_ms if o.rtt_ms is not None else float("inf"))
@@ -231,7 +238,8 @@ class Prober:
         one more than before. An observation is reported once: nodes count consecutive failures and successes
         for rise/fall, so sending one probe's result twice would count it twice."""
         self.seq += 1
-        observations = tuple(self.latest[t.key] for t in self.targets if t.key in self.unreported)
+        observations = tuple(o for t in self.targets if t.key in self.unreported
+                             for o in (self.latest[t.key], *self.extra.get(t.key, ())))
         self.unreported = set()
         return Report(self.vantage, self._clock(), self.seq, self.round, observations)
 

@@ -75,9 +75,9 @@ def _usable(region: Region, health: View | None) -> list[Target]:
             if e.hostname is None:
                 if e.address is not None and e.address.version == family:
                     same.append(Target(str(e.address), family, e.weight, str(e.address)))
-            elif health is not None:
+            elif health is not None:  # (probe: addresses: each address has its own verdict, HOSTNAME/ADDRESS)
                 same += [Target(a, family, e.weight, e.hostname) for a in health.addresses(e.hostname, family)
-                         if not health.touches(region.name) or health.endpoint_up(region.name, a)]
+                         if not health.touches(region.name) or health.endpoint_up(region.name, f"{e.hostname}/{a}")]
         out += [t for t in same if t.weight > 0] or same
     return out
 

@@ -103,6 +103,23 @@ def test_a_hostname_endpoint_is_probed_at_each_address_with_its_name_as_sni_and_
             assert not wrong.ok and wrong.detail.startswith("tls: "), wrong
             assert "alb-2.lb.test" in seen_sni
             assert (gone.ok, gone.detail) == (False, "resolve: nxdomain"), gone
+            assert prober.extra == {}  # probe: name: the name's observation alone
+            # probe: addresses: each address's observation too, named HOSTNAME/ADDRESS, in the next report
+            from dataclasses import replace as swap
+            from gtm.model import ProbeMode
+
+            eu = config.regions["eu"]
+            per = swap(config, regions={**config.regions, "eu": swap(eu, endpoints=(
+                swap(eu.endpoints[0], probe=ProbeMode.ADDRESSES),))})
+            prober2 = Prober(per, "here", [], "here", b"k" * 32, ssl_ctx=trust)
+            t = next(t for t in targets(per) if t.region == "eu")
+            assert t.per_address
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+                prober2.latest[t.key] = await prober2._probe_name(session, t)
+            prober2.unreported.add(t.key)
+            sent = prober2.build_report().observations
+            assert [(o.address, o.ok) for o in sent] == [
+                ("alb-1.lb.test", True), ("alb-1.lb.test/127.0.0.1", True), ("alb-1.lb.test/127.0.0.2", True)]
         finally:
             await runner.cleanup()
 

@@ -95,7 +95,7 @@ def test_endpoint_mistakes() -> None:
         "z.yaml:13: regions.eu.endpoints[1]: needs exactly one of address (an IP address) or hostname (a load "
         "balancer's DNS name)",
         "z.yaml:14: regions.eu.endpoints[2].probe: is only used with hostname endpoints",
-        "z.yaml:15: regions.eu.endpoints[3].probe: must be one of name (got 'everything')",
+        "z.yaml:15: regions.eu.endpoints[3].probe: must be one of name, addresses (got 'everything')",
         "z.yaml:16: regions.eu.endpoints[4]: duplicate endpoint hostname (got 'lb2.example.net')",
     ]
 

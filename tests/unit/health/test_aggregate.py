@@ -526,3 +526,48 @@ def test_one_failed_probe_repeated_in_two_reports_is_one_failure() -> None:
         run.state, _ = aggregate.ingest(run.state, r, float(t), cfg)
         run.evaluate(float(t))
     assert run.view("a", EU1) is True, "one failed probe took the view down"
+
+
+# --- hostname endpoints probed per address ---------------------------------------------------------------------
+LB = "lb.example.net"
+
+
+def lb_config() -> Config:
+    """Region eu: a hostname endpoint probed per address (``probe: addresses``); us: one address."""
+    from gtm.model import ProbeMode
+
+    base = config()
+    eu = Region("eu", Location(0, 0), (Endpoint(hostname=LB, probe=ProbeMode.ADDRESSES),))
+    return replace(base, regions={"eu": eu, "us": base.regions["us"]})
+
+
+def lb_obs(ok: bool, **addresses: bool) -> list[Observation]:
+    """The name's observation and each address's (``a_b_c_d=True`` for a.b.c.d)."""
+    out = [Observation("web", "eu", LB, ok, 5.0 if ok else None, "200" if ok else "status 503")]
+    out += [Observation("web", "eu", f"{LB}/{a.replace('_', '.')}", up, 5.0 if up else None, "200" if up else "503")
+            for a, up in addresses.items()]
+    return out
+
+
+def test_each_address_of_a_hostname_probed_per_address_has_its_own_verdict_and_follows_the_name() -> None:
+    run = Run(lb_config())
+    for t in range(3):  # rise 2, fall 2, quorum 2: two vantages agree
+        for v in ("a", "b"):
+            run.send(float(t), v, *lb_obs(True, **{"192_0_2_7": True, "192_0_2_8": t == 0}),
+                     obs(US1, True))
+    a7, a8 = ("web", "eu", f"{LB}/192.0.2.7"), ("web", "eu", f"{LB}/192.0.2.8")
+    assert run.state.verdicts[("web", "eu", LB)] is True
+    assert run.state.verdicts[a7] is True and run.state.verdicts[a8] is False
+    snap = aggregate.snapshot(run.state, run.cfg, HealthSnapshot(), 1)
+    assert a8 in snap.down_checks and a7 not in snap.down_checks
+    # The region's verdict counts the endpoint (the name), not its addresses.
+    assert run.state.regions[("web", "eu")] is True
+    # The name now resolves to .7 and .9 only: .8's views go, .9 starts afresh (no verdict before rise).
+    for v in ("a", "b"):
+        run.send(3.0, v, *lb_obs(True, **{"192_0_2_7": True, "192_0_2_9": True}), obs(US1, True))
+    assert a8 not in run.state.verdicts and ("web", "eu", f"{LB}/192.0.2.9") not in run.state.verdicts
+    assert not any(c == a8 for _, c in run.state.views)
+    # An address observation of a name not probed per address is ignored, as any unknown check.
+    before = run.ignored
+    run.send(4.0, "a", Observation("web", "us", f"{US1}/192.0.2.1", True, 1.0, "200"))
+    assert run.ignored == before + 1

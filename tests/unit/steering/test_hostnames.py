@@ -153,3 +153,12 @@ def test_an_override_names_a_hostname_endpoint_by_region_and_hostname(tmp_path: 
     snap = Snapshot.first(cfg, names=names(), overrides=Overrides((Force("drain", "eu", ALB),)))
     d = steering.decide(svc, steering.Client(), cfg, snap.effective)
     assert d.regions == ("us",) and d.a == ("192.0.2.10",)
+
+
+def test_an_address_judged_down_on_its_own_leaves_the_flattened_answer() -> None:
+    """``probe: addresses``: the verdict of one address (HOSTNAME/ADDRESS) takes that address out, the rest of
+    the name's addresses stay; every address down takes the region down."""
+    d = decide(names(), down=(f"eu/{ALB}/198.51.100.7",))
+    assert (d.a, d.aaaa, d.regions) == (("198.51.100.8",), ("2001:db8:7::1",), ("eu",))
+    d = decide(names(v6=()), down=(f"eu/{ALB}/198.51.100.7", f"eu/{ALB}/198.51.100.8"))
+    assert d.regions == ("us",) and d.a == ("192.0.2.10",)

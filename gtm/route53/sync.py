@@ -6,6 +6,7 @@ from typing import Sequence
 
 from gtm.errors import GtmError
 from gtm.model import Config
+from gtm.route53.elb import target as elb_target
 from gtm.route53 import aws
 from gtm.route53.desired import collection_name, desired
 from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
@@ -125,6 +126,8 @@ def switch_endpoint(r53: "aws.Route53", config: Config, owner: str, region: str,
     changed, found_any = [], False
     for zone in config.zones.values():
         monitors = {s.monitor for s in zone.services if region in s.regions and s.monitor and s.route53_checks}
+        if elb_target(address) is not None and any(region in s.regions for s in zone.services):
+            monitors.add("-")  # an AWS load balancer's own switch (its aliases' check; see route53.desired)
         if not monitors:
             continue
         specs = [HealthCheckSpec(f"ep:{m}:{region}:{address}", "HTTP", ip=address, region=region)

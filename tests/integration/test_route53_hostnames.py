@@ -57,3 +57,30 @@ def test_an_alb_endpoint_is_an_alias_and_other_names_a_cname_tree(r53: Any, tmp_
     assert main(["route53", "apply", "--yes", str(tmp_path)]) == 0
     assert writes(r53) == before  # a second apply: nothing to write
     assert capsys.readouterr().out.rstrip().endswith("no changes")
+
+
+def test_draining_a_load_balancer_endpoint_turns_its_switch_and_apply_keeps_it(r53: Any, tmp_path: Path) -> None:
+    """``gtm override drain eu/<ALB> --route53`` (here its Route53 half, sync.switch_endpoint): the load
+    balancer's own switch ep:-:eu:<ALB> (www's alias) and cdn's check of it by name become Disabled and
+    Inverted, one UpdateHealthCheck each; a routine apply afterwards keeps them drained (runtime state), and
+    restoring turns them back."""
+    from gtm.config import load
+    from gtm.route53 import aws
+    from gtm.route53.sync import make_plan, switch_endpoint
+
+    (tmp_path / "example.com.yaml").write_text(CONFIG)
+    assert main(["route53", "apply", "--yes", str(tmp_path)]) == 0
+    config = load([str(tmp_path)])
+    r53.calls.clear()
+    changed = switch_endpoint(r53, config, "gtm", "eu", ALB, True)
+    assert len(changed) == 2 and r53.calls["UpdateHealthCheck"] == 2
+    from gtm.route53.model import HealthCheckSpec
+
+    wanted = [HealthCheckSpec(k, "HTTP") for k in (f"ep:-:eu:{ALB}", f"ep:web:eu:{ALB}")]
+    checks = {c.key: c for c in aws.read_checks(r53, "gtm", "example.com.", wanted)}
+    for key in (f"ep:-:eu:{ALB}", f"ep:web:eu:{ALB}"):
+        assert (checks[key].spec.disabled, checks[key].spec.inverted) == (True, True), key
+    sync = make_plan(r53, config, "example.com", "gtm")
+    assert sync.plan.switch_changes() == 0 and any(f"endpoint eu/{ALB} is drained on Route53" in w
+                                                    for w in sync.plan.warnings)
+    assert sorted(switch_endpoint(r53, config, "gtm", "eu", ALB, False)) == sorted(changed)

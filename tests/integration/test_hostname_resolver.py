@@ -7,7 +7,7 @@ import asyncio
 import socket
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 import dns.message
 import dns.rcode

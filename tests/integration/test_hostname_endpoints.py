@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import dns.edns
 import dns.message
 import dns.query
 import dns.rdatatype
+import pytest
 
 from tests.conftest import GtmProcess
 
@@ -92,7 +92,13 @@ def status(server: GtmProcess) -> dict[str, Any]:
         return {h["hostname"]: h for h in json.loads(resp.read())["hostnames"]}
 
 
-def test_answers_follow_the_upstream_and_each_failure_gets_its_policy(tmp_path: Path) -> None:
+Pair = tuple[GtmProcess, GtmProcess, Path]
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    """The upstream (serving lb.test from ``zone``, which a test may rewrite and reload) and the server under
+    test, resolving through it; both stopped afterwards, and the server's log must hold no traceback."""
     up_dir, dir_ = tmp_path / "up", tmp_path / "gtm"
     up_dir.mkdir()
     dir_.mkdir()
@@ -103,84 +109,75 @@ def test_answers_follow_the_upstream_and_each_failure_gets_its_policy(tmp_path: 
     try:
         (dir_ / "example.test.yaml").write_text(SERVER.format(port=upstream.port))
         server = GtmProcess([str(dir_)], dir_)
-        # Resolved before the first answer: flattened, both families.
-        assert addresses(server.port, "www.example.test") == ["127.0.0.21"]
-        assert addresses(server.port, "www.example.test", "AAAA") == ["2001:db8:e::1"]
-        names = status(server)
-        assert names["alb-eu.lb.test"]["state"] == "ok" and names["alb-eu.lb.test"]["addresses"] == [
-            "127.0.0.21", "2001:db8:e::1"]
-
-        # The upstream changes the address: answers follow within max_ttl (1 s) and a lookup.
-        upstream_zone(zone, "127.0.0.22")
-        upstream.signal(signal.SIGHUP)
-        took = until(lambda: addresses(server.port, "www.example.test") == ["127.0.0.22"], 6, "the new address")
-        assert took < 4
-
-        # NXDOMAIN: an answer, not an outage. The name fails at once (well within stale_for, 6 s): www (down)
-        # answers us, api (keep) the last addresses.
-        upstream_zone(zone, None)
-        upstream.signal(signal.SIGHUP)
-        took = until(lambda: addresses(server.port, "www.example.test") == ["192.0.2.10"], 5, "www failed over")
-        assert took < 4
-        assert addresses(server.port, "api.example.test") == ["127.0.0.22"]
-        names = status(server)
-        assert (names["alb-eu.lb.test"]["state"], names["alb-eu.lb.test"]["error"]) == ("failed", "nxdomain")
-
-        # Back again.
-        upstream_zone(zone, "127.0.0.23")
-        upstream.signal(signal.SIGHUP)
-        until(lambda: addresses(server.port, "www.example.test") == ["127.0.0.23"], 6, "the name back")
-
-        # The upstream goes away: timeouts. The last addresses stand for stale_for (6 s since the last good
-        # answer), then www (down) fails over and api (keep) goes on with them.
-        upstream.stop()
-        stopped = time.monotonic()
-        until(lambda: status(server)["alb-eu.lb.test"]["error"] == "timeout", 4, "a timeout seen")
-        names = status(server)
-        assert names["alb-eu.lb.test"]["state"] == "stale"
-        assert addresses(server.port, "www.example.test") == ["127.0.0.23"]
-        until(lambda: addresses(server.port, "www.example.test") == ["192.0.2.10"], 10, "www failed over")
-        assert time.monotonic() - stopped >= 4  # not before stale_for ran out (6 s after the last answer)
-        assert addresses(server.port, "api.example.test") == ["127.0.0.23"]
-        assert status(server)["alb-eu.lb.test"]["state"] == "failed"
+        yield upstream, server, zone
     finally:
         upstream.stop()
         if server is not None:
             server.stop()
-            bad = [line for line in server.lines if "Traceback" in line]
-            assert not bad, server.log
+    assert server is not None and not [line for line in server.lines if "Traceback" in line], server.log
 
 
-def test_cname_answers_follow_the_chain_rules_and_keep_the_ecs_scope(tmp_path: Path) -> None:
-    up_dir, dir_ = tmp_path / "up", tmp_path / "gtm"
-    up_dir.mkdir()
-    dir_.mkdir()
-    zone = up_dir / "lb.test.yaml"
-    upstream_zone(zone, "127.0.0.21")
-    upstream = GtmProcess([str(zone)], up_dir)
-    server = None
-    try:
-        (dir_ / "example.test.yaml").write_text(SERVER.format(port=upstream.port))
-        server = GtmProcess([str(dir_)], dir_)
-        # A client in Europe (ECS): the default rule, edge first, whose name is a static A record of our own
-        # zone (resolved from it, not through the upstream): the CNAME, then the target's address, with the
-        # service's TTL on the CNAME and the ECS scope set.
-        r = ask(server.port, "cdn.example.test", "A", ecs="85.214.132.0/24")
-        assert [(x.name.to_text(), x.rdtype, [y.to_text() for y in x]) for x in r.answer] == [
-            ("cdn.example.test.", dns.rdatatype.CNAME, ["edge.example.test."]),
-            ("edge.example.test.", dns.rdatatype.A, ["192.0.2.99"])]
-        assert r.answer[0].ttl == 20
-        opt = [o for o in r.options if isinstance(o, dns.edns.ECSOption)]
-        assert opt and opt[0].scopelen > 0
-        # A North American client: the NA rule's first region, us-lb, whose name is outside our zones: the
-        # CNAME alone, for the client's resolver to follow; any type of question gets it.
-        r = ask(server.port, "cdn.example.test", "A", ecs="8.8.8.0/24")
-        assert [(x.rdtype, [y.to_text() for y in x]) for x in r.answer] == [(dns.rdatatype.CNAME, ["alb-us.lb.test."])]
-        r = ask(server.port, "cdn.example.test", "TXT", ecs="8.8.8.0/24")
-        assert [(x.rdtype, x[0].to_text()) for x in r.answer] == [(dns.rdatatype.CNAME, "alb-us.lb.test.")]
-        r = ask(server.port, "cdn.example.test", "CNAME")
-        assert [x.rdtype for x in r.answer] == [dns.rdatatype.CNAME] and r.rcode() == 0
-    finally:
-        upstream.stop()
-        if server is not None:
-            server.stop()
+def test_answers_follow_the_upstream_and_each_failure_gets_its_policy(pair: Pair) -> None:
+    upstream, server, zone = pair
+    # Resolved before the first answer: flattened, both families.
+    assert addresses(server.port, "www.example.test") == ["127.0.0.21"]
+    assert addresses(server.port, "www.example.test", "AAAA") == ["2001:db8:e::1"]
+    names = status(server)
+    assert names["alb-eu.lb.test"]["state"] == "ok" and names["alb-eu.lb.test"]["addresses"] == [
+        "127.0.0.21", "2001:db8:e::1"]
+
+    # The upstream changes the address: answers follow within max_ttl (1 s) and a lookup.
+    upstream_zone(zone, "127.0.0.22")
+    upstream.signal(signal.SIGHUP)
+    took = until(lambda: addresses(server.port, "www.example.test") == ["127.0.0.22"], 6, "the new address")
+    assert took < 4
+
+    # NXDOMAIN: an answer, not an outage. The name fails at once (well within stale_for, 6 s): www (down)
+    # answers us, api (keep) the last addresses.
+    upstream_zone(zone, None)
+    upstream.signal(signal.SIGHUP)
+    took = until(lambda: addresses(server.port, "www.example.test") == ["192.0.2.10"], 5, "www failed over")
+    assert took < 4
+    assert addresses(server.port, "api.example.test") == ["127.0.0.22"]
+    names = status(server)
+    assert (names["alb-eu.lb.test"]["state"], names["alb-eu.lb.test"]["error"]) == ("failed", "nxdomain")
+
+    # Back again.
+    upstream_zone(zone, "127.0.0.23")
+    upstream.signal(signal.SIGHUP)
+    until(lambda: addresses(server.port, "www.example.test") == ["127.0.0.23"], 6, "the name back")
+
+    # The upstream goes away: timeouts. The last addresses stand for stale_for (6 s since the last good
+    # answer), then www (down) fails over and api (keep) goes on with them.
+    upstream.stop()
+    stopped = time.monotonic()
+    until(lambda: status(server)["alb-eu.lb.test"]["error"] == "timeout", 4, "a timeout seen")
+    names = status(server)
+    assert names["alb-eu.lb.test"]["state"] == "stale"
+    assert addresses(server.port, "www.example.test") == ["127.0.0.23"]
+    until(lambda: addresses(server.port, "www.example.test") == ["192.0.2.10"], 10, "www failed over")
+    assert time.monotonic() - stopped >= 4  # not before stale_for ran out (6 s after the last answer)
+    assert addresses(server.port, "api.example.test") == ["127.0.0.23"]
+    assert status(server)["alb-eu.lb.test"]["state"] == "failed"
+
+
+def test_cname_answers_follow_the_chain_rules_and_keep_the_ecs_scope(pair: Pair) -> None:
+    _, server, _ = pair
+    # A client in Europe (ECS): the default rule, edge first, whose name is a static A record of our own
+    # zone (resolved from it, not through the upstream): the CNAME, then the target's address, with the
+    # service's TTL on the CNAME and the ECS scope set.
+    r = ask(server.port, "cdn.example.test", "A", ecs="85.214.132.0/24")
+    assert [(x.name.to_text(), x.rdtype, [y.to_text() for y in x]) for x in r.answer] == [
+        ("cdn.example.test.", dns.rdatatype.CNAME, ["edge.example.test."]),
+        ("edge.example.test.", dns.rdatatype.A, ["192.0.2.99"])]
+    assert r.answer[0].ttl == 20
+    opt = [o for o in r.options if isinstance(o, dns.edns.ECSOption)]
+    assert opt and opt[0].scopelen > 0
+    # A North American client: the NA rule's first region, us-lb, whose name is outside our zones: the
+    # CNAME alone, for the client's resolver to follow; any type of question gets it.
+    r = ask(server.port, "cdn.example.test", "A", ecs="8.8.8.0/24")
+    assert [(x.rdtype, [y.to_text() for y in x]) for x in r.answer] == [(dns.rdatatype.CNAME, ["alb-us.lb.test."])]
+    r = ask(server.port, "cdn.example.test", "TXT", ecs="8.8.8.0/24")
+    assert [(x.rdtype, x[0].to_text()) for x in r.answer] == [(dns.rdatatype.CNAME, "alb-us.lb.test.")]
+    r = ask(server.port, "cdn.example.test", "CNAME")
+    assert [x.rdtype for x in r.answer] == [dns.rdatatype.CNAME] and r.rcode() == 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import dns.asyncresolver
@@ -22,29 +21,13 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
-from gtm.model import A, AAAA, CNAME, Config, is_subdomain
 from gtm.model.names import (
-    NameRecord, Names, ResolverSettings, after_answer, after_failure, expire,
+    Answer, NameRecord, Names, ResolverSettings, after_answer, after_failure, expire, own_answer,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_ADDRESSES = 32  # per family and name (a load balancer's name has a handful; more is kept to this many)
-MAX_CHAIN = 8       # static CNAMEs followed in our own zones
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One lookup of a name's A and AAAA. ``error`` empty: addresses found (``ttl``: the shortest TTL along
-    the answers' CNAME chains). ``gone``: the upstream says there is no such name or no address (NXDOMAIN, or
-    NODATA for both types; ``ttl`` is then the negative TTL when known). Else a failure: ``timeout``,
-    ``servfail`` (every server failed or refused), ``bad answer: ...``."""
-
-    v4: tuple[str, ...] = ()
-    v6: tuple[str, ...] = ()
-    ttl: float | None = None
-    error: str = ""
-    gone: bool = False
 
 
 class HostResolver:
@@ -200,24 +183,6 @@ class NameBook:
         return rec.lookup.v4 + rec.lookup.v6
 
 
-def own_answer(config: Config, name: str) -> Answer | str | None:
-    """A hostname inside one of our own zones, answered from the zones' static data (through static CNAMEs):
-    what this node itself would answer, without asking anyone (the resolvers may not even know the zone).
-    None for a name outside them; the target's name when a static CNAME leads outside them (the resolvers are
-    asked for that one). (The config refuses a hostname that leads to a managed name.)"""
-    fqdn = name + "."
-    for _ in range(MAX_CHAIN):
-        zone = next((z for origin, z in config.zones.items() if is_subdomain(fqdn, origin)), None)
-        if zone is None:
-            return None if fqdn == name + "." else fqdn.rstrip(".")
-        types = zone.rrsets.get(fqdn) or {}
-        if CNAME in types and types[CNAME].rdatas:
-            fqdn = types[CNAME].rdatas[0].target or ""
-            continue
-        v4 = tuple(str(rd.fields[0]) for rd in types[A].rdatas) if A in types else ()
-        v6 = tuple(str(rd.fields[0]) for rd in types[AAAA].rdatas) if AAAA in types else ()
-        if not v4 and not v6:
-            return Answer(error="nxdomain" if not types else "no address", gone=True, ttl=float(zone.negative_ttl))
-        ttls = [types[t].ttl for t in (A, AAAA) if t in types]
-        return Answer(v4, v6, float(min(ttls)))
-    return Answer(error="bad answer: a CNAME chain too long", gone=False)
+
+
+__all__ = ["Answer", "HostResolver", "NameBook", "own_answer"]

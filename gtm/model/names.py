@@ -20,9 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
+from gtm.model.records import A, AAAA, CNAME, is_subdomain
 from gtm.model.traffic import OnResolveFailure
+
+if TYPE_CHECKING:
+    from gtm.model import Config
 
 OK, STALE, FAILED, UNRESOLVED = "ok", "stale", "failed", "unresolved"
 _EMPTY: Mapping = MappingProxyType({})
@@ -144,3 +148,43 @@ def expire(rec: NameRecord, now: float, settings: ResolverSettings) -> NameRecor
     if rec.lookup.state == STALE and stale_state(rec.resolved_at, now, settings) == FAILED:
         return replace(rec, lookup=replace(rec.lookup, state=FAILED))
     return rec
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One lookup of a name's A and AAAA. ``error`` empty: addresses found (``ttl``: the shortest TTL along
+    the answers' CNAME chains). ``gone``: the upstream says there is no such name or no address (NXDOMAIN, or
+    NODATA for both types; ``ttl`` is then the negative TTL when known). Else a failure: ``timeout``,
+    ``servfail`` (every server failed or refused), ``bad answer: ...``."""
+
+    v4: tuple[str, ...] = ()
+    v6: tuple[str, ...] = ()
+    ttl: float | None = None
+    error: str = ""
+    gone: bool = False
+
+
+MAX_CHAIN = 8  # static CNAMEs followed in our own zones
+
+
+def own_answer(config: Config, name: str) -> Answer | str | None:
+    """A hostname inside one of our own zones, answered from the zones' static data (through static CNAMEs):
+    what this node itself would answer, without asking anyone (the resolvers may not even know the zone).
+    None for a name outside them; the target's name when a static CNAME leads outside them (the resolvers are
+    asked for that one). (The config refuses a hostname that leads to a managed name.)"""
+    fqdn = name + "."
+    for _ in range(MAX_CHAIN):
+        zone = next((z for origin, z in config.zones.items() if is_subdomain(fqdn, origin)), None)
+        if zone is None:
+            return None if fqdn == name + "." else fqdn.rstrip(".")
+        types = zone.rrsets.get(fqdn) or {}
+        if CNAME in types and types[CNAME].rdatas:
+            fqdn = types[CNAME].rdatas[0].target or ""
+            continue
+        v4 = tuple(str(rd.fields[0]) for rd in types[A].rdatas) if A in types else ()
+        v6 = tuple(str(rd.fields[0]) for rd in types[AAAA].rdatas) if AAAA in types else ()
+        if not v4 and not v6:
+            return Answer(error="nxdomain" if not types else "no address", gone=True, ttl=float(zone.negative_ttl))
+        ttls = [types[t].ttl for t in (A, AAAA) if t in types]
+        return Answer(v4, v6, float(min(ttls)))
+    return Answer(error="bad answer: a CNAME chain too long", gone=False)

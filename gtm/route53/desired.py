@@ -31,10 +31,12 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Callable
 
 from gtm.model import Config, FailMode, GeoPolicy, IPNetwork, LatencyPolicy, Monitor, MonitorType, ProximityPolicy
 from gtm.model import Endpoint, Service, WeightedPolicy
+from gtm.model.names import own_answer
 from gtm.route53.elb import ElbTarget, target as elb_target
 from gtm.route53.model import Desired, HealthCheckSpec, RecordSpec
 from gtm.route53.limits import MAX_CHILDREN, MAX_GROUP
@@ -289,7 +291,7 @@ class _Builder:
                 elif t is not None:
                     parts.append(f"alias to the {t.kind.upper()} {t.dns_name.rstrip('.')} (zone {t.zone_id}, "
                                  f"{t.region}; EvaluateTargetHealth)")
-            if any(e.hostname is None for e in self.config.regions[region].endpoints) and not cname:
+            if parts and any(e.hostname is None for e in self.config.regions[region].endpoints) and not cname:
                 parts.append("its addresses")
             if parts:
                 self.forms.append(f"service {service.key}: region {region}: " + "; ".join(parts))
@@ -580,7 +582,12 @@ def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = fro
     zone = zone.lower().rstrip(".") + "."
     if not re.fullmatch(r"[a-z0-9-]{1,32}", owner):
         raise ValueError(f"owner id must be 1-32 lower-case letters, digits or hyphens (got {owner!r})")
+    config, own = flatten_own(config)
+    drained_endpoints = frozenset(d for r, a in drained_endpoints for d in own.get((r, a), [(r, a)]))
     b = _Builder(config, zone, owner, drained, drained_endpoints)
+    b.forms += [f"region {r}: {h} is a name of the config's own zones: its addresses there "
+                f"({', '.join(a for _, a in addrs)}), as address endpoints" for (r, h), addrs in sorted(own.items())
+                if any(r in s.regions for s in config.zones[zone].services)] if zone in config.zones else []
     z = config.zones.get(zone)
     if z is None:
         raise ValueError(f"the config has no zone {zone}; zones: {', '.join(config.zones) or 'none'}")
@@ -635,6 +642,29 @@ def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = fro
                           "active health checks per account; request a higher quota before applying")
     return Desired(zone, records, checks, tuple(b.warnings), b.collection,
                    tuple((cidr_location(n), (str(n),)) for n in b.cidr_blocks), tuple(b.forms))
+
+
+def flatten_own(config: Config) -> tuple[Config, dict[tuple[str, str], list[tuple[str, str]]]]:
+    """``config`` with each hostname endpoint whose name is in the config's own zones replaced by address
+    endpoints of its addresses there (what every node resolves it to, from the same data; Route53 gets them
+    as addresses, since the mirror does not write the zone's static records an alias could point at), and
+    (region, hostname) -> [(region, address)] for drains of those endpoints."""
+    own: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    regions = {}
+    for name, region in config.regions.items():
+        eps: list[Endpoint] = []
+        for e in region.endpoints:
+            got = own_answer(config, e.hostname) if e.hostname is not None else None
+            if e.hostname is None or got is None or isinstance(got, str):
+                eps.append(e)
+                continue
+            addrs = [ipaddress.ip_address(a) for a in got.v4 + got.v6]
+            eps += [Endpoint(a, e.weight) for a in addrs if all(x.address != a for x in region.endpoints)]
+            own[(name, e.hostname)] = [(name, str(a)) for a in addrs]
+        regions[name] = replace(region, endpoints=tuple(eps)) if own and eps != list(region.endpoints) else region
+    if not own:
+        return config, own
+    return replace(config, regions=MappingProxyType(regions)), own
 
 
 def cname_tree(service: Service, config: Config) -> bool:

@@ -1,11 +1,13 @@
 """Plan and apply against a live hosted zone: read, diff, validate, write (the IO steps around the pure parts)."""
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, replace
 from typing import Sequence
 
 from gtm.errors import GtmError
 from gtm.model import Config
+from gtm.model.names import own_answer
 from gtm.route53.elb import target as elb_target
 from gtm.route53 import aws
 from gtm.route53.desired import collection_name, desired
@@ -123,6 +125,9 @@ def switch_endpoint(r53: "aws.Route53", config: Config, owner: str, region: str,
     whose services use it: one UpdateHealthCheck per check, no record change. Returns the check ids changed;
     GtmError when there is none (apply the mirror first; a service with route53: {health_checks: false} has
     no endpoint checks)."""
+    got = own_answer(config, address) if not _is_ip(address) else None
+    if got is not None and not isinstance(got, str):  # a name of our own zones: mirrored as its addresses
+        return [c for a in got.v4 + got.v6 for c in switch_endpoint(r53, config, owner, region, a, drained)]
     changed, found_any = [], False
     for zone in config.zones.values():
         monitors = {s.monitor for s in zone.services if region in s.regions and s.monitor and s.route53_checks}
@@ -144,3 +149,11 @@ def switch_endpoint(r53: "aws.Route53", config: Config, owner: str, region: str,
         raise GtmError(f"no Route53 health check for endpoint {region}/{address} (owner {owner}); run gtm route53 "
                        f"apply first (a service with route53: {{health_checks: false}} has none)")
     return changed
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False

@@ -75,6 +75,7 @@ def check(config: Config, after: Sequence[Override], up: Mapping[str, Sequence[s
                             for r in up.get(svc.ref, svc.regions)) or "none"
             problems.append(f"service {config.service_label(svc)} would have no healthy region left (up by health: {had})")
     loads = []
+    carrying: set[str] = set()  # the services whose demand counts: only their regions can take it
     for svc in config.services:
         d = svc.demand
         if d is None:
@@ -87,9 +88,10 @@ def check(config: Config, after: Sequence[Override], up: Mapping[str, Sequence[s
             notes.append(f"service {config.service_label(svc)}: no query rate from a node, its demand is not counted")
             continue
         loads.append((config.service_label(svc), rps, d.latency_ms))
+        carrying.add(svc.ref)
     if loads:
         in_flight = sum(rps * ms / 1000 for _, rps, ms in loads)
-        left = sorted({r for regions in usable.values() for r in regions})
+        left = sorted({r for ref, regions in usable.items() if ref in carrying for r in regions})
         unknown = [r for r in left if config.regions[r].capacity is None]
         if unknown:
             notes.append(f"capacity not checked: no capacity configured for {', '.join(unknown)}")

@@ -50,17 +50,17 @@ def test_a_failover_service_is_applied_twice_without_conflict_and_removed_cleanl
 
 
 def test_a_recreated_check_takes_its_parents_along(r53: Any, tmp_path: Path) -> None:
-    """web's interval 5 s -> 60 s: Route53's RequestInterval 10 -> 30 cannot change in place, so web's nine
+    """web's interval 5 s -> 60 s: Route53's RequestInterval 10 -> 30 cannot change in place, so web's eleven
     endpoint checks are recreated; each eps:web:<region> check must name the new ones, not deleted ids."""
     slow = load([write(tmp_path, EXAMPLE.replace("    interval: 5\n", "    interval: 60\n"))])
     run_apply(r53, make_plan(r53, load([str(ZONES)]), "example.com", "gtm"), "gtm")
     sync = make_plan(r53, slow, "example.com", "gtm")
-    assert len(sync.plan.replace_checks) == 9
+    assert len(sync.plan.replace_checks) == 11  # web's endpoint checks (sa-east's two addresses included)
     assert {spec.key for _, spec in sync.plan.update_checks} >= {"eps:web:us-east", "eps:web:eu-west",
                                                                   "eps:web:ap-southeast"}
     run_apply(r53, sync, "gtm")
     ids = check_ids(r53)
-    assert len(ids) == 33
+    assert len(ids) == 38
     for h in r53.api.list_health_checks()["HealthChecks"]:
         assert set(h["HealthCheckConfig"].get("ChildHealthChecks") or []) <= ids, h["CallerReference"]
     assert make_plan(r53, slow, "example.com", "gtm").plan.is_empty()
@@ -78,8 +78,8 @@ def test_two_hosted_zones_of_one_owner_keep_their_own_checks(r53: Any, tmp_path:
     run_apply(r53, make_plan(r53, both, "example.com", "gtm"), "gtm")
     run_apply(r53, make_plan(r53, both, "example.org", "gtm"), "gtm")
     org_checks = len(make_plan(r53, both, "example.org", "gtm").desired.health_checks)
-    assert len(check_ids(r53)) == 33 + org_checks
-    for zone, n in (("example.com", 33), ("example.org", org_checks)):
+    assert len(check_ids(r53)) == 38 + org_checks
+    for zone, n in (("example.com", 38), ("example.org", org_checks)):
         again = make_plan(r53, both, zone, "gtm")
         assert again.plan.is_empty() and len(again.checks) == n, (zone, again.plan.to_text())
 
@@ -112,9 +112,9 @@ def test_a_cleared_monitor_field_is_reset(r53: Any, tmp_path: Path) -> None:
     r53.api.meta.events.register("before-parameter-build.route53.UpdateHealthCheck",
                              lambda params, **_: sent.append(params))
     sync = make_plan(r53, hostless, "example.com", "gtm")
-    assert len(sync.plan.update_checks) == 9
+    assert len(sync.plan.update_checks) == 11
     run_apply(r53, sync, "gtm")
-    assert len(sent) == 9 and all(p["ResetElements"] == ["FullyQualifiedDomainName"] for p in sent)
+    assert len(sent) == 11 and all(p["ResetElements"] == ["FullyQualifiedDomainName"] for p in sent)
     assert all("FullyQualifiedDomainName" not in p for p in sent)
     # moto ignores ResetElements (test_route53_moto_gaps.py, gap 5): the same nine updates are planned again,
     # for that field only. On Route53 the field is gone and the plan is empty.
@@ -130,7 +130,7 @@ def _fields(old: Any, new: Any) -> list[str]:
 
 def test_a_hosted_zone_missing_from_the_account_is_a_one_line_error(r53: Any, tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    org = EXAMPLE.replace("zone: example.com", "zone: example.org")
+    org = EXAMPLE.replace("zone: example.com", "zone: example.org").replace("sa-east.example.com", "sa-east.example.org")
     assert main(["route53", "plan", write(tmp_path, org, "example.org.yaml")]) == 1
     assert capsys.readouterr().err.strip().splitlines() == \
         ["gtm: error: no public hosted zone example.org. in this AWS account"]

@@ -272,14 +272,14 @@ def test_a_foreign_record_at_a_managed_name_blocks_apply_until_adopted(r53: Any,
 
 
 def test_two_installations_with_different_owners_share_a_zone(r53: Any, tmp_path: Path) -> None:
-    """blue mirrors the example's services; green mirrors a service of its own (shop) into the same hosted
+    """blue mirrors the example's services; green mirrors a service of its own (store) into the same hosted
     zone. Each apply leaves the other's rrsets and checks alone, and each is idempotent afterwards."""
     text = (ZONES / "example.com.yaml").read_text()
     green_dir = tmp_path / "green"
     green_dir.mkdir()
     head = text[:text.index("\nservices:")]
     (green_dir / "example.com.yaml").write_text(
-        head + "\nservices:\n  shop:\n    regions: [eu-west, us-east]\n    policy: failover\n")
+        head + "\nservices:\n  store:\n    regions: [eu-west, us-east]\n    policy: failover\n")
     blue, green = load([str(ZONES)]), load([str(green_dir)])
     run_apply(r53, make_plan(r53, blue, "example.com", "blue"), "blue")
     blue_rrsets = {(rr["Name"], rr["Type"], rr.get("SetIdentifier")) for rr in records(r53)}
@@ -288,12 +288,12 @@ def test_two_installations_with_different_owners_share_a_zone(r53: Any, tmp_path
     run_apply(r53, plan, "green")
     after = {(rr["Name"], rr["Type"], rr.get("SetIdentifier")) for rr in records(r53)}
     assert blue_rrsets < after
-    assert {n for n, _, _ in after - blue_rrsets} >= {"shop.example.com.", "_gtm-owner.shop.example.com."}
+    assert {n for n, _, _ in after - blue_rrsets} >= {"store.example.com.", "_gtm-owner.store.example.com."}
     for config, owner in ((blue, "blue"), (green, "green")):
         again = make_plan(r53, config, "example.com", owner)
         assert again.plan.is_empty() and not again.plan.conflicts, (owner, again.plan.to_text())
     # green has no monitor: per region a switch and the region check over it
-    assert len(make_plan(r53, blue, "example.com", "blue").checks) == 33
+    assert len(make_plan(r53, blue, "example.com", "blue").checks) == 38
     assert len(make_plan(r53, green, "example.com", "green").checks) == 4
 
 
@@ -326,12 +326,12 @@ def test_a_check_that_comes_back_gets_a_new_caller_reference(r53: Any, tmp_path:
 
     run_apply(r53, make_plan(r53, full, "example.com", "gtm"), "gtm")
     first = refs()
-    assert len(first) == 33 and all(len(ref) <= 64 for ref in first)
+    assert len(first) == 38 and all(len(ref) <= 64 for ref in first)
     run_apply(r53, make_plan(r53, load([str(tmp_path)]), "example.com", "gtm"), "gtm")
     assert refs() == {}
     r53.calls.clear()
     run_apply(r53, make_plan(r53, full, "example.com", "gtm"), "gtm")
-    assert len(refs()) == 33 and not set(refs()) & set(first)
+    assert len(refs()) == 38 and not set(refs()) & set(first)
     again = make_plan(r53, full, "example.com", "gtm")
     assert again.plan.is_empty() and {c.key for c in again.checks} == {c.key for c in full_checks(again)}
     assert "ListTagsForResources" not in r53.calls
@@ -352,7 +352,7 @@ def test_an_interrupted_replacement_is_finished_by_the_next_apply(r53: Any, tmp_
     before, after = load([str(ZONES)]), load([str(tmp_path)])
     run_apply(r53, make_plan(r53, before, "example.com", "gtm"), "gtm")
     sync = make_plan(r53, after, "example.com", "gtm")
-    assert len(sync.plan.replace_checks) == 9  # web's endpoint checks
+    assert len(sync.plan.replace_checks) == 11  # web's endpoint checks
     real = r53.api.change_resource_record_sets
 
     def refused(**_: Any) -> Any:
@@ -363,12 +363,12 @@ def test_an_interrupted_replacement_is_finished_by_the_next_apply(r53: Any, tmp_
     with pytest.raises(Exception, match="batch 1 of 1 failed"):
         run_apply(r53, sync, "gtm")
     monkeypatch.setattr(r53.api, "change_resource_record_sets", real)
-    assert len(r53.api.list_health_checks()["HealthChecks"]) == 33 + 9
+    assert len(r53.api.list_health_checks()["HealthChecks"]) == 38 + 11
     again = make_plan(r53, after, "example.com", "gtm")
     assert not again.plan.create_checks and not again.plan.replace_checks
-    assert len(again.plan.delete_checks) == 9 and all(c.spec.request_interval == 10 for c in again.plan.delete_checks)
+    assert len(again.plan.delete_checks) == 11 and all(c.spec.request_interval == 10 for c in again.plan.delete_checks)
     run_apply(r53, again, "gtm")
-    assert len(r53.api.list_health_checks()["HealthChecks"]) == 33
+    assert len(r53.api.list_health_checks()["HealthChecks"]) == 38
     assert make_plan(r53, after, "example.com", "gtm").plan.is_empty()
 
 
@@ -423,7 +423,7 @@ def test_plan_detailed_exitcode_json_counts_before_values_and_cost(r53: Any, tmp
     (zones / "example.com.yaml").write_text(text)
     assert main(["route53", "plan", "--detailed-exitcode", str(zones)]) == 2  # changes to make
     out = capsys.readouterr().out
-    assert re.search(r"cost: 33 health checks, about \$[0-9.,]+ a month \(prices of 2026-12-04, unverified", out), out
+    assert re.search(r"cost: 38 health checks, about \$[0-9.,]+ a month \(prices of 2026-12-04, unverified", out), out
     assert main(["route53", "apply", "--yes", str(zones)]) == 0
     capsys.readouterr()
     assert main(["route53", "plan", "--detailed-exitcode", str(zones)]) == 0  # nothing to do
@@ -437,7 +437,7 @@ def test_plan_detailed_exitcode_json_counts_before_values_and_cost(r53: Any, tmp
     assert counts["checks_create"] == counts["switches"] == 0 and counts["destructive"] == counts["records_upsert"]
     upserts = [c for b in plan["batches"] for c in b if c["action"] == "UPSERT"]
     assert upserts and all(c["before"]["ttl"] == 30 and c["record"]["ttl"] == 120 for c in upserts)
-    assert plan["cost"]["health_checks"] == 33 and plan["cost"]["usd_per_month"] > 0
+    assert plan["cost"]["health_checks"] == 38 and plan["cost"]["usd_per_month"] > 0
     assert any("TTL 120 s on health-checked names" in w for w in plan["warnings"])
     assert main(["route53", "plan", "--detailed-exitcode", "--zone-id", "ZNOSUCHZONE", str(zones)]) == 1  # an error
 
@@ -534,7 +534,8 @@ def test_destroy_removes_what_the_owner_wrote_and_nothing_else(r53: Any, tmp_pat
     other = tmp_path / "other"
     (other).mkdir()
     (other / "example.com.yaml").write_text((ZONES / "example.com.yaml").read_text().replace(
-        "\n  www:\n    ttl: 30", "\n  shop:\n    ttl: 30").replace("\n  api:\n    ttl: 20", "\n  blog:\n    ttl: 20"))
+        "\n  shop:\n    ttl: 30", "\n  cart:\n    ttl: 30").replace("\n  www:\n    ttl: 30", "\n  store:\n    ttl: 30")
+        .replace("\n  api:\n    ttl: 20", "\n  blog:\n    ttl: 20"))
     assert main(["route53", "apply", "--yes", "--owner", "blue", str(other)]) == 0  # another owner's mirror
     blue = {(rr["Name"], rr["Type"], rr.get("SetIdentifier")) for rr in records(r53)}
     assert main(["route53", "apply", "--yes", str(ZONES)]) == 0

@@ -48,10 +48,10 @@ def test_the_moto_recipe_works_when_pasted_into_a_shell(tmp_path: Path) -> None:
     node = tmp_path / "node.log"
     assert done.returncode == 0, out[-4000:] + (node.read_text()[-2000:] if node.exists() else "")
     assert "exit 2" in out and "exit 0" in out  # changes at first, none after the apply
-    assert "applied: 33 health checks created" in out and "in sync on every Route53 name server" in out
+    assert "applied: 38 health checks created" in out and "in sync on every Route53 name server" in out
     assert "gtm failover eu-west: passed" in out and "gtm restore eu-west: passed" in out
     assert out.count("  no changes") == 2  # after the apply, and during the failover (the drain is kept)
     reports = sorted((tmp_path / "reports").glob("failover-eu-west-*.json"))
     events = [e["event"] for e in json.loads(reports[0].read_text())["timeline"]]
     assert "route53 switch inverted" in events  # the failover drained eu-west on Route53 too
-    assert "33 health checks deleted" in out  # destroy
+    assert "38 health checks deleted" in out  # destroy

@@ -52,7 +52,7 @@ def wait_for(what: str, check, timeout: float = 10.0):  # type: ignore[no-untype
 def test_two_zones_with_their_own_www_check_serve_and_drain_apart(zones: Path, gtm_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     checked = gtm("check", zones)
     assert checked.returncode == 0, checked.stderr
-    assert re.search(r"^example\.com\. ok: \d+ records, 2 services", checked.stdout, re.M), checked.stdout
+    assert re.search(r"^example\.com\. ok: \d+ records, 3 services", checked.stdout, re.M), checked.stdout
     assert re.search(r"^example\.org\. ok: 4 records, 1 service ", checked.stdout, re.M), checked.stdout
 
     admin = tmp_path / "admin.yaml"  # the node's admin API, for its status and metrics (no token: on loopback only)

@@ -44,6 +44,8 @@ module "gtm" {
     "*.www.example.com",
     "api.example.com",
     "*.api.example.com",
+    "shop.example.com",
+    "*.shop.example.com",
     "_gtm-lock.example.com",
   ]
 

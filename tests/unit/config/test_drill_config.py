@@ -50,7 +50,8 @@ def test_the_bundled_example() -> None:
     assert config.overrides == StoreSettings(kind="file", path=os.path.join(str(ZONES), ".gtm-overrides.json"))
     assert config.drills == DrillSettings()
     demands = {s.key: s.demand for s in config.services}
-    assert demands == {"www": Demand(latency_ms=250.0, rps=100000.0), "api": Demand(latency_ms=100.0, rps=20000.0)}
+    assert demands == {"www": Demand(latency_ms=250.0, rps=100000.0), "api": Demand(latency_ms=100.0, rps=20000.0),
+                       "shop": None}
     assert {r.name: r.capacity for r in config.regions.values()} == {
         "us-east": 40000, "eu-west": 30000, "ap-southeast": 20000}
 

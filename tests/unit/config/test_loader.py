@@ -43,12 +43,15 @@ def test_example_config_zone_and_records() -> None:
     assert rr["*.preview.example.com."][A].rdatas[0].fields == ("192.0.2.90",)
     assert rr["lab.example.com."][NS].rdatas[1].fields == ("ns2.lab.example.com.",)
     assert rr["ns2.lab.example.com."][AAAA].rdatas[0].fields == ("2001:db8:2::153",)
-    assert zone.record_count() == 25
+    assert rr["lb.sa-east.example.com."][A].ttl == 60
+    assert zone.record_count() == 27
 
 
 def test_example_config_regions_monitors_vantages() -> None:
     config = load(str(ROOT / "zones"))
-    assert list(config.regions) == ["us-east", "eu-west", "ap-southeast"]
+    assert list(config.regions) == ["us-east", "eu-west", "ap-southeast", "sa-east"]
+    assert config.regions["sa-east"].endpoints == (Endpoint(hostname="lb.sa-east.example.com"),)
+    assert config.hostnames == ("lb.sa-east.example.com",)
     us = config.regions["us-east"]
     assert us.location == Location(39.04, -77.49)
     assert us.aws_region == "us-east-1" and us.capacity == 40000
@@ -68,7 +71,7 @@ def test_example_config_regions_monitors_vantages() -> None:
 
 def test_example_config_services() -> None:
     config = load(str(ROOT / "zones"))
-    www, api = config.zones["example.com."].services
+    www, api, shop = config.zones["example.com."].services
     assert (www.key, www.zone, www.names, www.ttl, www.monitor) == ("www", "example.com.", ("www.example.com.",),
                                                                     30, "web")
     assert www.regions == ("us-east", "eu-west", "ap-southeast")
@@ -82,7 +85,8 @@ def test_example_config_services() -> None:
     assert (www.ecs_scope_v4, www.ecs_scope_v6) == (24, 56)
     assert api.policy == LatencyPolicy(hysteresis=0.2)
     assert (api.names, api.ttl, api.answers, api.monitor) == (("api.example.com.",), 20, 2, "api")
-    assert config.services == (www, api)
+    assert (shop.regions, shop.policy, shop.answer_as) == (("sa-east", "us-east"), FailoverPolicy(), "addresses")
+    assert config.services == (www, api, shop)
 
 
 def test_bench_config_loads() -> None:

@@ -544,7 +544,7 @@ def test_check_ok_prints_one_line_per_zone() -> None:
               "tests/fixtures/config/multi/static.zone")
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
-        "example.com. ok: 25 records, 2 services (zones/example.com.yaml)",
+        "example.com. ok: 27 records, 3 services (zones/example.com.yaml)",
         "example.net. ok: 4 records, 0 services (tests/fixtures/config/multi/example.net.zone)",
         "example.info. ok: 3 records, 0 services (tests/fixtures/config/multi/static.zone)",
     ]

@@ -84,9 +84,12 @@ def test_health_checks_per_endpoint_and_a_switch_per_region(example: Desired) ->
     assert (ep.type, ep.port, ep.path, ep.request_interval) == ("HTTPS", 443, "/healthz", 10)
     api = checks["ep:api:eu-west:13.51.100.10"]  # the api service checks the same LB its own way
     assert (api.type, api.port, api.path) == ("HTTP", 8080, "/health")
-    # one check per endpoint and monitor, shared by every record and service that uses it
-    assert sum(1 for c in example.health_checks if c.key.startswith("ep:")) == 18
-    assert sum(1 for c in example.health_checks if c.key.startswith("switch:")) == 3
+    # one check per endpoint and monitor, shared by every record and service that uses it (sa-east's load balancer
+    # is a name of the zone itself: its two addresses there, checked as address endpoints)
+    assert sum(1 for c in example.health_checks if c.key.startswith("ep:")) == 20
+    assert {c.key for c in example.health_checks if c.key.startswith("ep:web:sa-east:")} == {
+        "ep:web:sa-east:13.0.113.50", "ep:web:sa-east:13.0.113.51"}
+    assert sum(1 for c in example.health_checks if c.key.startswith("switch:")) == 4
 
 
 def test_unexpressible_parts_are_warned(example: Desired) -> None:

@@ -178,7 +178,7 @@ def test_owner_markers_come_first_and_go_last(want: Desired) -> None:
     gone from the config are deleted (they are ours), while another owner's are not."""
     first = diff(want, [], [], "main").changes
     markers = [i for i, (_, r) in enumerate(first) if r.name.startswith("_gtm-owner.")]
-    assert markers == list(range(len(markers))) and len(markers) == 2
+    assert markers == list(range(len(markers))) and len(markers) == 3  # www, api, shop
     records, checks = applied(want)
     empty = replace(want, records=(), health_checks=())
     gone = diff(empty, records, checks, "main").changes

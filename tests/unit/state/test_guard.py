@@ -44,10 +44,11 @@ def example_with(tmp_path: Path, old: str, new: str) -> Config:
 # -- usable_regions -------------------------------------------------------------------------------------------
 def test_usable_regions(cfg: Config) -> None:
     assert guard.usable_regions(cfg, {}, [], NOW) == {"example.com/www": ["us-east", "eu-west", "ap-southeast"],
-                                                     "example.com/api": ["eu-west", "us-east", "ap-southeast"]}
+                                                     "example.com/api": ["eu-west", "us-east", "ap-southeast"],
+                                                     "example.com/shop": ["sa-east", "us-east"]}
     after = [drain("us-east"), drain("eu-west", "api", action="down"), drain("ap-southeast", expires=NOW)]
     assert guard.usable_regions(cfg, {"example.com/www": ["us-east", "eu-west"]}, after, NOW) == {
-        "example.com/www": ["eu-west"], "example.com/api": ["ap-southeast"]}
+        "example.com/www": ["eu-west"], "example.com/api": ["ap-southeast"], "example.com/shop": ["sa-east"]}
 
 
 def test_usable_regions_honours_a_later_up(cfg: Config) -> None:

@@ -73,7 +73,7 @@ def test_a_bare_endpoint_address_is_found_in_its_region(cfg: Config) -> None:
 
 
 def test_an_unknown_region_lists_the_known_ones(cfg: Config) -> None:
-    expected = "unknown region 'eu-central'; regions: ap-southeast, eu-west, us-east"
+    expected = "unknown region 'eu-central'; regions: ap-southeast, eu-west, sa-east, us-east"
     with pytest.raises(GtmError) as info:
         ov.parse_target(cfg, "eu-central")
     assert str(info.value) == expected
@@ -115,7 +115,7 @@ def test_check_service(cfg: Config) -> None:
     ov.check_service(cfg, "api", "ap-southeast")
     with pytest.raises(GtmError) as info:
         ov.check_service(cfg, "mail", "us-east")
-    assert str(info.value) == "unknown service 'mail'; services: api, www"
+    assert str(info.value) == "unknown service 'mail'; services: api, shop, www"
 
 
 def test_check_service_refuses_a_region_the_service_does_not_use() -> None:

@@ -7,6 +7,7 @@ chosen region's name, follows it into our own zones, and keeps the ECS scope. /v
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import signal
 import time
 import urllib.request
@@ -95,10 +96,11 @@ def status(server: GtmProcess) -> dict[str, Any]:
 Pair = tuple[GtmProcess, GtmProcess, Path]
 
 
-@pytest.fixture
-def pair(tmp_path: Path) -> Iterator[Pair]:
+@contextmanager
+def serving(tmp_path: Path, workers: int = 0) -> Iterator[Pair]:
     """The upstream (serving lb.test from ``zone``, which a test may rewrite and reload) and the server under
-    test, resolving through it; both stopped afterwards, and the server's log must hold no traceback."""
+    test (``workers`` worker processes), resolving through it; both stopped afterwards, and the server's log must
+    hold no traceback."""
     up_dir, dir_ = tmp_path / "up", tmp_path / "gtm"
     up_dir.mkdir()
     dir_.mkdir()
@@ -108,13 +110,19 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     server = None
     try:
         (dir_ / "example.test.yaml").write_text(SERVER.format(port=upstream.port))
-        server = GtmProcess([str(dir_)], dir_)
+        server = GtmProcess([str(dir_)], dir_, workers=workers)
         yield upstream, server, zone
     finally:
         upstream.stop()
         if server is not None:
             server.stop()
     assert server is not None and not [line for line in server.lines if "Traceback" in line], server.log
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    with serving(tmp_path) as p:
+        yield p
 
 
 def test_answers_follow_the_upstream_and_each_failure_gets_its_policy(pair: Pair) -> None:
@@ -181,3 +189,13 @@ def test_cname_answers_follow_the_chain_rules_and_keep_the_ecs_scope(pair: Pair)
     assert [(x.rdtype, x[0].to_text()) for x in r.answer] == [(dns.rdatatype.CNAME, "alb-us.lb.test.")]
     r = ask(server.port, "cdn.example.test", "CNAME")
     assert [x.rdtype for x in r.answer] == [dns.rdatatype.CNAME] and r.rcode() == 0
+
+
+def test_worker_processes_answer_with_the_addresses_the_control_process_resolved(tmp_path: Path) -> None:
+    """With a worker process answering, a changed address reaches it like a health change does (the names are
+    part of the snapshot shipped to workers)."""
+    with serving(tmp_path, workers=1) as (upstream, server, zone):
+        assert addresses(server.port, "www.example.test") == ["127.0.0.21"]
+        upstream_zone(zone, "127.0.0.24")
+        upstream.signal(signal.SIGHUP)
+        until(lambda: addresses(server.port, "www.example.test") == ["127.0.0.24"], 6, "the worker's answer")

@@ -8,8 +8,8 @@ import random
 import struct
 from dataclasses import dataclass
 
-from gtm.dns.codec import ECS_CODE, _read_name, _skip_rr, ecs_data, name_to_wire, opt_rr
-from gtm.model import A, AAAA, OPT
+from gtm.dns.codec import ECS_CODE, _read_name, _skip_rr, ecs_data, name_to_wire, opt_rr, wire_to_text
+from gtm.model import A, AAAA, CNAME, OPT
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -20,6 +20,7 @@ class Reply:
     addresses: tuple[str, ...]      # A/AAAA of the answer section, in order
     ttl: int | None                 # of the first address record
     scope: int | None               # ECS scope prefix length, when echoed
+    cname: str | None = None        # the target of the answer's first CNAME (lower case, no final dot)
 
 
 def ecs_option(net: IPNet) -> bytes:
@@ -44,12 +45,14 @@ def parse_reply(data: bytes, qid: int) -> Reply:
     pos = 12
     for _ in range(qd):
         pos = _read_name(data, pos)[1] + 4
-    addresses, ttl = [], None
+    addresses, ttl, cname = [], None, None
     for _ in range(an):
         pos, rtype, _rclass, rttl, rdata = _skip_rr(data, pos)
         if rtype in (A, AAAA):
             addresses.append(str(ipaddress.ip_address(rdata)))
             ttl = rttl if ttl is None else ttl
+        elif rtype == CNAME and cname is None:  # (its RDATA may be compressed: read in the whole message)
+            cname = wire_to_text(_read_name(data, pos - len(rdata))[0]).lower().rstrip(".")
     for _ in range(ns):
         pos = _skip_rr(data, pos)[0]
     scope = None
@@ -64,7 +67,7 @@ def parse_reply(data: bytes, qid: int) -> Reply:
                 if code == ECS_CODE and length >= 4:
                     scope = rdata[at + 7]
                 at += 4 + length
-    return Reply(flags & 0xF, tuple(addresses), ttl, scope)
+    return Reply(flags & 0xF, tuple(addresses), ttl, scope, cname)
 
 
 class _Once(asyncio.DatagramProtocol):

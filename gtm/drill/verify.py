@@ -76,6 +76,10 @@ class Verifier:
             return Seen(probe, time.monotonic(), (), (), f"rcode {reply.rcode}")
         mapping = self.region_of.get(probe.node_key, {})
         regions = tuple(dict.fromkeys(mapping.get(str(ipaddress.ip_address(a)), "?") for a in reply.addresses))
+        if reply.cname is not None and (not regions or "?" in regions):
+            # a CNAME answer (answer_as: cname): the hostname names its region (the node's status maps it)
+            regions = (mapping.get(reply.cname, "?"),)
+            return Seen(probe, time.monotonic(), reply.addresses or (reply.cname,), regions)
         return Seen(probe, time.monotonic(), reply.addresses, regions)
 
     async def round(self, probes: Sequence[Probe] | None = None) -> list[Seen]:

@@ -117,7 +117,7 @@ def test_parse_a_reply_skips_what_is_not_an_address() -> None:
     r.answer.append(dns.rrset.from_text("www.example.com.", 60, "IN", "A", "192.0.2.10"))
     r.authority.append(dns.rrset.from_text("example.com.", 3600, "IN", "NS", "ns1.example.com."))
     r.additional.append(dns.rrset.from_text("ns1.example.com.", 3600, "IN", "A", "192.0.2.53"))
-    assert parse_reply(r.to_wire(want_shuffle=False), 3) == Reply(0, ("192.0.2.10",), 60, 24)
+    assert parse_reply(r.to_wire(want_shuffle=False), 3) == Reply(0, ("192.0.2.10",), 60, 24, "www.example.com")
 
 
 def test_parse_reply_refuses_another_id() -> None:
@@ -214,3 +214,21 @@ def test_ask_times_out_after_its_tries() -> None:
         assert len(sent) == 2  # one query per try
     finally:
         silent.close()
+
+
+def test_a_cname_answer_names_its_target() -> None:
+    """answer_as: cname: the drills' client reads the CNAME's target (compressed against the question), so a
+    drill can tell which region's load balancer the answer named."""
+    import dns.message
+    import dns.rrset
+
+    from gtm.dns.client import parse_reply
+
+    q = dns.message.make_query("cdn.example.com", "A")
+    r = dns.message.make_response(q)
+    r.answer.append(dns.rrset.from_text("cdn.example.com.", 20, "IN", "CNAME", "LB.eu.Example.com."))
+    got = parse_reply(r.to_wire(), q.id)
+    assert (got.addresses, got.cname, got.rcode) == ((), "lb.eu.example.com", 0)
+    r.answer.append(dns.rrset.from_text("lb.eu.example.com.", 60, "IN", "A", "192.0.2.99"))
+    got = parse_reply(r.to_wire(), q.id)
+    assert (got.addresses, got.cname, got.ttl) == (("192.0.2.99",), "lb.eu.example.com", 60)

@@ -53,7 +53,7 @@ def test_the_bundled_example() -> None:
     assert demands == {"www": Demand(latency_ms=250.0, rps=100000.0), "api": Demand(latency_ms=100.0, rps=20000.0),
                        "shop": None}
     assert {r.name: r.capacity for r in config.regions.values()} == {
-        "us-east": 40000, "eu-west": 30000, "ap-southeast": 20000}
+        "us-east": 40000, "eu-west": 30000, "ap-southeast": 20000, "sa-east": 15000}
 
 
 def test_the_default_file_store_lives_beside_the_first_config_file(tmp_path: Path) -> None:

@@ -133,6 +133,7 @@ def test_status_page_in_a_browser(tmp_path: Path, browser: Any) -> None:
         assert f"web us-east {us[0]}" in transitions and "frankfurt" in transitions and "sick" in transitions
         assert "eu-west" in browser.find_element(By.CSS_SELECTOR, "#services tr[data-service='adm.test/app']").text
         assert browser.find_element(By.ID, "overrides").text == "none"
+        assert not browser.find_element(By.ID, "hostnames-section").is_displayed()  # no hostname endpoint here
         assert browser.find_element(By.ID, "err").is_displayed() is False
 
         # live: a new report shows within ~3 s, without reloading the page
@@ -178,3 +179,28 @@ def test_status_page_in_a_browser(tmp_path: Path, browser: Any) -> None:
         assert "cannot fetch /v1/status" in browser.find_element(By.ID, "err").text
         assert len(matrix(browser)) == 8
 
+
+
+def test_the_page_lists_hostname_endpoints_with_their_state_and_addresses(tmp_path: Path, browser: Any) -> None:
+    """A node with a hostname endpoint (a name of its own zone): the page's hostname table shows the name, its
+    state and its addresses; a node without any keeps the section hidden (the first test's node)."""
+    from selenium.webdriver.common.by import By
+
+    from tests.conftest import GtmProcess
+
+    (tmp_path / "h.test.yaml").write_text(
+        "zone: h.test\nsoa: {}\nns: [ns1]\nrecords:\n  ns1: {A: 192.0.2.53}\n"
+        "  lb: {A: [192.0.2.7, 192.0.2.8]}\n"
+        "admin: {listen: '127.0.0.1:0'}\n"
+        "regions:\n  eu: {location: {lat: 50, lon: 8}, endpoints: [{hostname: lb.h.test}]}\n"
+        "services:\n  www: {regions: [eu]}\n")
+    node = GtmProcess([str(tmp_path)], tmp_path)
+    try:
+        browser.get(f"{node.admin}/")
+        row = wait("the hostname row", lambda: browser.find_elements(By.CSS_SELECTOR, "#hostnames tr[data-hostname]"))
+        assert browser.find_element(By.ID, "hostnames-section").is_displayed()
+        assert row[0].get_attribute("data-hostname") == "lb.h.test"
+        cell = row[0].find_element(By.CSS_SELECTOR, "td[data-state]")
+        assert cell.get_attribute("data-state") == "up" and "192.0.2.7" in row[0].text and "192.0.2.8" in row[0].text
+    finally:
+        node.stop()

@@ -22,6 +22,7 @@ from gtm.admin.explain import explain_table
 from gtm.admin.metrics import NodeMetrics
 from gtm.control.answering import Answering
 from gtm.control.names import NameWatcher
+from gtm.dnssec.zone import published
 from gtm.control.files import mtimes, remove_ready, warn_exposed, watch, write_ready
 from gtm.control.options import ServeOptions
 from gtm.control.overrides import OverrideWatcher
@@ -90,8 +91,9 @@ class Runtime:
     # -- what a subclass (the demo) may change ------------------------------------------------------------------
     def load(self, paths: list[str]) -> Config:
         """Load the config; a big one in a child process (gtm.proc.loading), packed zones in shared memory when
-        workers will map them."""
-        return loading.load(paths, self.zones if self.options.workers > 0 else None)
+        workers will map them; signed zones with their keys published (DNSKEY, CDS, CDNSKEY; a key that cannot
+        be read fails the load, so a reload keeps the keys in use)."""
+        return published(loading.load(paths, self.zones if self.options.workers > 0 else None))
 
     def routes(self) -> list[web.RouteDef]:
         """Extra routes of the admin API."""

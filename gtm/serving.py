@@ -26,6 +26,7 @@ from gtm.config.healthfile import load_health
 from gtm.dns.counts import Counts
 from gtm.dns.rrl import RateLimiter
 from gtm.dns.server import Responder
+from gtm.dnssec.zone import published
 from gtm.dns.table import Table
 from gtm.errors import GtmError
 from gtm.geoip import Locator
@@ -221,7 +222,7 @@ def build(paths: list[str], health_file: str | None = None) -> Table:
     """Load ``paths`` and compile their answers as ``gtm serve`` would before any report (all regions up, or
     as the health file says); raises ConfigError, and GtmError for a bad GeoIP database. (A caller loading a big
     configuration pauses the garbage collector around it: ``gtm.proc.memory.gc_paused``.)"""
-    config = load(paths)
+    config = published(load(paths))
     snapshot = Snapshot.first(config, pinned=pinned_health(config, health_file))
     return snapshot.compile(open_locator(config).locate)
 

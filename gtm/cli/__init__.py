@@ -173,13 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "or script, with \"serving\": true once DNS is answered (first with false as soon as the "
                         "admin API is up); port 0 in --listen is resolved there; removed at start and at stop")
     s.set_defaults(func=_cmd_serve)
-    from gtm.cli import demo, drill, init, override, route53
+    from gtm.cli import demo, dnssec, drill, init, override, route53
 
     demo.add_parser(sub)
     init.add_parser(sub)
     route53.add_parser(sub)
     override.add_parser(sub)
     drill.add_parser(sub)
+    dnssec.add_parser(sub)
     e = sub.add_parser("explain", help="why NAME answers what it does for a client: the decision trail")
     e.add_argument("path", metavar="PATH", help="YAML config, master file or a directory (as for serve)")
     e.add_argument("name", metavar="NAME", help="the name asked, e.g. www.example.com")

@@ -13,7 +13,7 @@ from gtm.config.checks import MISSING, Ctx, join, show
 from gtm.config.rdata import RdataError, parse_name
 from gtm.config.yamlsrc import LMap
 from gtm.model import (
-    AdminSettings, DrillSettings, GeoIPSource, HealthSettings, Location, Monitor, Region, ResolverSettings,
+    AdminSettings, DnssecSettings, DrillSettings, GeoIPSource, HealthSettings, Location, Monitor, Region, ResolverSettings,
     RrlSettings, StoreSettings, Vantage,
 )
 from gtm.model.net import parse_host_port
@@ -43,6 +43,8 @@ class Shared:
     rrl: RrlSettings = field(default_factory=RrlSettings)
     quorums: list[tuple[Ctx, int, str, int]] = field(default_factory=list)  # checked once vantages are known
     resolvers: ResolverSettings = field(default_factory=ResolverSettings)
+    dnssec: DnssecSettings = field(default_factory=DnssecSettings)
+    signed: list[tuple[Ctx, int, str]] = field(default_factory=list)  # (ctx, line, origin) of signed zones
     # (ctx, line, path, region, hostname) of every hostname endpoint: checked against the zones once loaded
     hostnames: list[tuple[Ctx, int, str, str, str]] = field(default_factory=list)
 

@@ -20,7 +20,8 @@ from typing import Any, Callable
 from gtm.config.checks import Ctx, show
 from gtm.config.common import MASTER_SUFFIXES, YAML_SUFFIXES, Shared, named_entries, read_file
 from gtm.config.settings import (
-    read_admin, read_drills, read_geoip, read_health, read_overrides, read_resolvers, read_rrl, store_default,
+    read_admin, read_dnssec, read_drills, read_geoip, read_health, read_overrides, read_resolvers, read_rrl,
+    store_default,
 )
 from gtm.config.shared import read_monitor, read_region, read_vantage
 from gtm.config.yamlsrc import LMap, load_yaml
@@ -31,7 +32,7 @@ from gtm.model import CNAME, Config, Zone, is_subdomain
 log = logging.getLogger(__name__)
 
 TOP_KEYS = {"zone", "ttl", "soa", "ns", "records", "import", "regions", "monitors", "vantages", "services", "geoip",
-            "health", "admin", "overrides", "drills", "rrl", "resolvers"}
+            "health", "admin", "overrides", "drills", "rrl", "resolvers", "dnssec", "signed"}
 
 
 def discover(paths: list[str]) -> list[str]:
@@ -104,7 +105,8 @@ def load(paths: list[str] | str) -> Config:
                 else:
                     shared.broken.add((section, name))
         for section, reader in (("health", read_health), ("admin", read_admin), ("overrides", read_overrides),
-                                ("drills", read_drills), ("rrl", read_rrl), ("resolvers", read_resolvers)):
+                                ("drills", read_drills), ("rrl", read_rrl), ("resolvers", read_resolvers),
+                                ("dnssec", read_dnssec)):
             if doc.get(section) is not None:
                 where = shared.defined_at.get((section, ""))
                 if where is not None:
@@ -157,6 +159,10 @@ def load(paths: list[str] | str) -> Config:
         if zone is not None:
             add_zone(zones, zone, f, 1, "", problems)
     problems += looping_hostnames(shared, zones)
+    for ctx, line, origin in shared.signed:
+        if shared.dnssec.key_dir is None:
+            problems.append(Problem(ctx.file, line, "signed", f"zone {origin} is signed, so the config needs "
+                                    "dnssec.key_dir (the directory of its keys; gtm dnssec keygen makes them)"))
     if problems:
         raise ConfigError(redacted(problems, shared))
     listed = {os.path.abspath(f) for f in files}
@@ -164,7 +170,7 @@ def load(paths: list[str] | str) -> Config:
                   monitors=MappingProxyType(shared.monitors), vantages=MappingProxyType(shared.vantages),
                   geoip=shared.geoip, health=shared.health, admin=shared.admin,
                   overrides=store_default(shared.overrides, files), drills=shared.drills, rrl=shared.rrl,
-                  resolvers=shared.resolvers,
+                  resolvers=shared.resolvers, dnssec=shared.dnssec,
                   sources=tuple(files) + tuple(sorted(p for a, p in imported.items() if a not in listed)))
 
 

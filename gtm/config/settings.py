@@ -15,7 +15,7 @@ from gtm.config.common import read_host_port, read_secret_source
 from gtm.config.yamlsrc import LMap
 from gtm.model.net import admin_name
 from gtm.model import (
-    AdminSettings, DrillSettings, GeoIPSource, HealthSettings, NodeAddress, OnResolveFailure, ResolverSettings,
+    AdminSettings, DnssecSettings, DrillSettings, GeoIPSource, HealthSettings, NodeAddress, OnResolveFailure, ResolverSettings,
     RrlSettings, StoreSettings, Window,
 )
 from gtm.model.net import parse_host_port
@@ -275,3 +275,19 @@ def read_resolvers(ctx: Ctx, f: str, doc: LMap) -> ResolverSettings:
         timeout=ctx.number(m, "timeout", "resolvers", d.timeout, 0.1, 60),
         retry=ctx.number(m, "retry", "resolvers", d.retry, 0.5, 3600),
         on_failure=OnResolveFailure(failure or d.on_failure.value))
+
+
+def read_dnssec(ctx: Ctx, f: str, doc: LMap) -> DnssecSettings:
+    """The ``dnssec:`` section (see gtm.model.dnssec.DnssecSettings): ``key_dir`` relative to this file."""
+    m = ctx.mapping(doc["dnssec"], "dnssec", doc.value_line("dnssec"))
+    if m is None:
+        return DnssecSettings()
+    ctx.keys(m, "dnssec", {"key_dir", "algorithm"})
+    d = DnssecSettings()
+    key_dir = ctx.string(m, "key_dir", "dnssec", None)
+    if key_dir is not None and not key_dir.strip():
+        ctx.err(m.value_line("key_dir"), "dnssec.key_dir", f"must be a directory's path (got {show(key_dir)})")
+        key_dir = None
+    algorithm = ctx.choice(m, "algorithm", "dnssec", ["ecdsap256sha256", "ed25519"], d.algorithm)
+    return DnssecSettings(key_dir=os.path.join(os.path.dirname(f), key_dir) if key_dir else None,
+                          algorithm=algorithm or d.algorithm)

@@ -2,6 +2,8 @@
 and RFC 1035 master files."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import os
 from typing import Any
 
@@ -16,7 +18,7 @@ from gtm.errors import Problem
 from gtm.model import NS, SOA, TXT, Rdata, Zone, is_subdomain
 
 
-ZONE_KEYS = ("ttl", "soa", "ns", "records", "import", "services")  # meaningless without ``zone``
+ZONE_KEYS = ("ttl", "soa", "ns", "records", "import", "services", "signed")  # meaningless without ``zone``
 
 
 SOA_KEYS = {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"}
@@ -95,10 +97,14 @@ def yaml_zone(f: str, doc: LMap, shared: Shared, problems: list[Problem], import
             records += [RecordIn(r.name, r.rtype, r.ttl, r.rdata, import_path, r.line) for r in recs_m]
 
     services = read_services(ctx, doc, origin, records, shared, service_names)
+    signed = ctx.get(doc, "signed", "", bool, False, "true or false")
+    if signed:  # checked once every file's settings are read: the key directory may be named in another
+        shared.signed.append((ctx, doc.value_line("signed"), origin))
     problems += ctx.problems
     if ctx.problems:
         return None
-    return build_zone(origin, f, records, services, problems, line=doc.value_line("zone"), yaml=True)
+    zone = build_zone(origin, f, records, services, problems, line=doc.value_line("zone"), yaml=True)
+    return replace(zone, signed=True) if zone is not None and signed else zone
 
 
 def owner_records(ctx: Ctx, f: str, origin: str, owner: Any, value: Any, line: int, default_ttl: int,

@@ -21,6 +21,7 @@ from gtm.model.traffic import (  # noqa: F401  (re-exported)
     WeightedPolicy,
 )
 from gtm.model.names import NO_NAMES, Lookup, Names, ResolverSettings  # noqa: F401  (re-exported)
+from gtm.model.dnssec import DnssecSettings  # noqa: F401  (re-exported)
 
 _EMPTY: Mapping = MappingProxyType({})  # (the model's read-only mappings pickle through gtm.proc.channel)
 
@@ -37,6 +38,7 @@ class Zone:
     source: str
     rrsets: Mapping[str, Mapping[int, RRset]]
     services: tuple[Service, ...] = ()
+    signed: bool = False  # DNSSEC: signed with the keys in dnssec.key_dir (``signed: true``)
 
     @property
     def soa(self) -> RRset:
@@ -71,6 +73,7 @@ class Config:
     drills: DrillSettings = DrillSettings()
     rrl: RrlSettings = RrlSettings()
     resolvers: ResolverSettings = ResolverSettings()
+    dnssec: DnssecSettings = DnssecSettings()
 
     @property
     def hostnames(self) -> tuple[str, ...]:

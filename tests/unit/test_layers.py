@@ -19,12 +19,14 @@ ALLOWED = {
     "state": {"model", "errors", "files"},
     "dns": {"steering", "model", "errors"},
     "route53": {"model", "errors"},
+    # DNSSEC keys (their files) and the signed zones' published keys
+    "dnssec": {"model", "errors", "files"},
     # the fleet: nodes' /v1/status (one type, both ends), override plans and their application
     "fleet": {"state", "model", "errors"},
     "drill": {"fleet", "state", "route53", "dns", "model", "errors"},
     "admin": {"health", "state", "steering", "model", "errors", "dns"},
     # one Snapshot, one Serving.swap(): the value every answer comes from and the one way it reaches the wire
-    "serving": {"config", "dns", "geoip", "state", "steering", "model", "errors"},
+    "serving": {"config", "dns", "dnssec", "geoip", "state", "steering", "model", "errors"},
     # processes: the pool, the worker (its own Serving), the channel, handoff, the loading child, shared
     # memory, memory policy; never the admin API (the worker's counts are gtm.dns.counts)
     "proc": {"dns", "serving", "config", "model", "errors"},
@@ -32,8 +34,8 @@ ALLOWED = {
     # (a DNS server here or the worker pool)
     "control": {"config", "health", "state", "steering", "serving", "fleet", "dns", "proc", "model", "errors",
                 "files"},
-    "runtime": {"config", "dns", "steering", "health", "state", "geoip", "admin", "route53", "proc", "serving",
-                "control", "fleet", "model", "errors", "files"},
+    "runtime": {"config", "dns", "dnssec", "steering", "health", "state", "geoip", "admin", "route53", "proc",
+                "serving", "control", "fleet", "model", "errors", "files"},
     "cli": None,  # everything
 }
 PURE = {"model", "config", "steering"}  # no sockets, clock or global randomness

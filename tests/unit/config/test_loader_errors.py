@@ -482,7 +482,7 @@ def test_a_file_with_several_problems_reports_all_of_them_in_order() -> None:
         "z.yaml:8: regions.r1.location.lat: must be between -90 and 90 (got 91)",
         "z.yaml:10: services.www.affinity: must be one of hash, none (got 'yes')",
         "z.yaml:10: services.www.ttl: must be between 0 and 86400 (got 86401)",
-        "z.yaml:11: bogus: unknown key; valid keys: admin, drills, geoip, health, import, monitors, ns, overrides, records, regions, resolvers, rrl, services, soa, ttl, "
+        "z.yaml:11: bogus: unknown key; valid keys: admin, dnssec, drills, geoip, health, import, monitors, ns, overrides, records, regions, resolvers, rrl, services, signed, soa, ttl, "
         "vantages, zone",
     ]
 
@@ -494,7 +494,7 @@ def test_problems_are_sorted_by_file_and_line() -> None:
         "a.yaml:1: monitors.m.type: must be one of http, https, tcp (got 'x')",
         "b.yaml:3: regions: must be a mapping (got 7)",
         "z.yaml:4: records.ns1.A: bad IPv4 address (got '1')",
-        "z.yaml:5: bogus: unknown key; valid keys: admin, drills, geoip, health, import, monitors, ns, overrides, records, regions, resolvers, rrl, services, soa, ttl, "
+        "z.yaml:5: bogus: unknown key; valid keys: admin, dnssec, drills, geoip, health, import, monitors, ns, overrides, records, regions, resolvers, rrl, services, signed, soa, ttl, "
         "vantages, zone",
     ]
 
@@ -557,7 +557,7 @@ def test_check_broken_file_exit_1(tmp_path: Path) -> None:
     assert out.returncode == 1 and out.stdout == ""
     assert out.stderr.splitlines() == [
         "z.yaml:12: services.www.regions[0]: unknown region; defined: r1, r2 (got 'r3')",
-        "z.yaml:13: bogus: unknown key; valid keys: admin, drills, geoip, health, import, monitors, ns, overrides, records, regions, resolvers, rrl, services, soa, ttl, "
+        "z.yaml:13: bogus: unknown key; valid keys: admin, dnssec, drills, geoip, health, import, monitors, ns, overrides, records, regions, resolvers, rrl, services, signed, soa, ttl, "
         "vantages, zone",
         "gtm: 2 problems found",
     ]

@@ -1,0 +1,109 @@
+"""``gtm dnssec keygen|ds|status``: the keys of signed zones (``signed: true`` in a zone file, the keys in
+``dnssec.key_dir``; see docs/dnssec.md).
+
+* ``keygen ZONE``: a combined signing key (ECDSA P-256 unless ``--algorithm ed25519`` or the config's
+  ``dnssec.algorithm``), or with ``--split`` a key-signing and a zone-signing key; refuses when the zone has
+  active keys already (a second key is a rollover's business).
+* ``ds ZONE``: the DS records (SHA-256) of the zone's key-signing keys, for the parent zone.
+* ``status``: every signed zone's keys, their states and dates.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from gtm.cli.loading import config_paths, load
+from gtm.dnssec import keys
+from gtm.errors import Exit, GtmError
+from gtm.model import Config
+
+
+def _key_dir(config: Config) -> str:
+    if config.dnssec.key_dir is None:
+        raise GtmError("dnssec.key_dir is not set: add a dnssec: {key_dir: PATH} section to the config")
+    return config.dnssec.key_dir
+
+
+def _zone(config: Config, name: str) -> str:
+    origin = name.lower().rstrip(".") + "."
+    zone = config.zones.get(origin)
+    if zone is None:
+        raise GtmError(f"the config has no zone {origin}; zones: {', '.join(config.zones) or 'none'}")
+    return origin
+
+
+def keygen(args: argparse.Namespace) -> int:
+    config = load(config_paths(args.config))
+    origin, key_dir = _zone(config, args.zone), _key_dir(config)
+    present = [k for k in (keys.load(key_dir, origin) if _exists(key_dir) else []) if k.state != "retired"]
+    if present and not args.force:
+        raise GtmError(f"zone {origin} has keys already ({', '.join(f'{k.role} {k.tag}' for k in present)}); "
+                       "a new key while they sign is a rollover (--force makes one anyway)")
+    algorithm = args.algorithm or config.dnssec.algorithm
+    now = time.time()
+    made = [keys.generate(origin, algorithm, role, now) for role in (("ksk", "zsk") if args.split else ("csk",))]
+    for key in made:
+        path = keys.write(key_dir, key)
+        print(f"{key.role} {key.tag} ({keys.ALGORITHM_NAMES[key.algorithm]}): {path}")
+    if not config.zones[origin].signed:
+        print(f"note: zone {origin} is not signed yet: add 'signed: true' to its file", file=sys.stderr)
+    return Exit.OK
+
+
+def ds(args: argparse.Namespace) -> int:
+    config = load(config_paths(args.config))
+    origin = _zone(config, args.zone)
+    found = [k for k in keys.load(_key_dir(config), origin) if k.signs_keys and k.state != "retired"]
+    if not found:
+        raise GtmError(f"zone {origin} has no key-signing key in {_key_dir(config)} (gtm dnssec keygen {origin})")
+    for key in found:
+        print(key.ds())
+    return Exit.OK
+
+
+def status(args: argparse.Namespace) -> int:
+    config = load(config_paths(args.config))
+    signed = [z for z in config.zones.values() if z.signed]
+    if not signed:
+        print("no signed zone (signed: true in a zone's file)")
+        return Exit.OK
+    key_dir = _key_dir(config)
+    for zone in signed:
+        found = keys.load(key_dir, zone.origin) if _exists(key_dir) else []
+        print(f"{zone.origin} signed, {len(found)} key{'s' if len(found) != 1 else ''} in {key_dir}"
+              + ("" if found else f": none; gtm dnssec keygen {zone.origin}"))
+        for k in found:
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.created))
+            print(f"  {k.role} {k.tag} {keys.ALGORITHM_NAMES[k.algorithm]} {k.state} (created {when} UTC)")
+    return Exit.OK
+
+
+def _exists(path: str) -> bool:
+    import os
+
+    return os.path.isdir(path)
+
+
+def add_parser(sub: Any) -> None:
+    d = sub.add_parser("dnssec", help="DNSSEC keys of signed zones: keygen, ds, status")
+    dsub = d.add_subparsers(dest="dnssec_command", metavar="keygen|ds|status")
+    dsub.required = True
+    k = dsub.add_parser("keygen", help="make the keys of ZONE in dnssec.key_dir")
+    k.add_argument("zone", metavar="ZONE")
+    k.add_argument("--algorithm", choices=sorted(keys.ALGORITHMS), help="default: dnssec.algorithm (ecdsap256sha256)")
+    k.add_argument("--split", action="store_true", help="a key-signing and a zone-signing key instead of one")
+    k.add_argument("--force", action="store_true", help="make keys even when the zone has some")
+    k.set_defaults(func=keygen)
+    p = dsub.add_parser("ds", help="the DS records of ZONE for its parent")
+    p.add_argument("zone", metavar="ZONE")
+    p.set_defaults(func=ds)
+    s = dsub.add_parser("status", help="the keys of every signed zone")
+    s.set_defaults(func=status)
+    for q in (k, p, s):
+        q.add_argument("-c", "--config", action="append", metavar="PATH",
+                       help="configuration files or directories (default: zones/); repeatable")
+
+
+__all__ = ["add_parser"]

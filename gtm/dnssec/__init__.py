@@ -1,0 +1,1 @@
+"""DNSSEC: keys (gtm.dnssec.keys) and the signing of compiled answers."""

@@ -1,0 +1,65 @@
+"""A signed zone's keys in its data: DNSKEY, CDS and CDNSKEY at the apex (RFC 4034, RFC 7344), from the key
+files of ``dnssec.key_dir`` (read here, at each load: a reload that cannot read them fails, and the running
+server keeps the keys it has)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from types import MappingProxyType
+
+import dns.dnssec
+import dns.name
+
+from gtm.dnssec import keys as keyfiles
+from gtm.errors import GtmError
+from gtm.model import Config, Rdata, RRset, Zone
+from gtm.model.records import SOA
+
+DNSKEY, CDS, CDNSKEY = 48, 59, 60  # RFC 4034, RFC 7344 (held as RFC 3597 bytes: the model's way for these)
+
+
+def zone_keys(config: Config) -> dict[str, list[keyfiles.Key]]:
+    """The keys of every signed zone (retired ones left out); GtmError naming the file or the zone when a key
+    cannot be read or a signed zone has no active key."""
+    out: dict[str, list[keyfiles.Key]] = {}
+    for zone in config.zones.values():
+        if not zone.signed:
+            continue
+        if config.dnssec.key_dir is None:
+            raise GtmError(f"zone {zone.origin} is signed, but dnssec.key_dir is not set")
+        found = [k for k in keyfiles.load(config.dnssec.key_dir, zone.origin) if k.state != "retired"]
+        if not any(k.state == "active" for k in found):
+            raise GtmError(f"zone {zone.origin} is signed, but {config.dnssec.key_dir} has no active key for it "
+                           f"(gtm dnssec keygen {zone.origin})")
+        out[zone.origin] = found
+    return out
+
+
+def published(config: Config) -> Config:
+    """``config`` with each signed zone's DNSKEY RRset (every key not retired), and the CDS and CDNSKEY of its
+    active key-signing keys, at the apex, with the SOA's TTL. A config without signed zones is returned as it
+    is."""
+    if not any(z.signed for z in config.zones.values()):
+        return config
+    found = zone_keys(config)
+    zones = dict(config.zones)
+    for origin, ks in found.items():
+        zones[origin] = _with_keys(config.zones[origin], ks)
+    return replace(config, zones=MappingProxyType(zones))
+
+
+def _with_keys(zone: Zone, ks: list[keyfiles.Key]) -> Zone:
+    if not isinstance(zone.rrsets, MappingProxyType) and not isinstance(zone.rrsets, dict):
+        raise GtmError(f"zone {zone.origin}: a packed (very large) zone cannot be signed yet")
+    origin, ttl = zone.origin, zone.rrsets[zone.origin][SOA].ttl
+    signing = [k for k in ks if k.signs_keys and k.state == "active"]
+    apex = dict(zone.rrsets[origin])
+    apex[DNSKEY] = RRset(origin, DNSKEY, ttl, tuple(Rdata(DNSKEY, (k.rdata.to_wire(),)) for k in ks))
+    if signing:
+        apex[CDNSKEY] = RRset(origin, CDNSKEY, ttl, tuple(Rdata(CDNSKEY, (k.rdata.to_wire(),)) for k in signing))
+        apex[CDS] = RRset(origin, CDS, ttl, tuple(
+            Rdata(CDS, (dns.dnssec.make_ds(dns.name.from_text(origin), k.rdata, "SHA256").to_wire(),))
+            for k in signing))
+    rrsets = dict(zone.rrsets)
+    rrsets[origin] = MappingProxyType(apex)
+    return replace(zone, rrsets=MappingProxyType(rrsets))
+

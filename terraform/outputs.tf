@@ -56,3 +56,8 @@ output "override_read_policy_arn" {
   description = "ARN of the read-only <prefix>-overrides-read policy for DNS nodes (null unless create_override_table)."
   value       = one(aws_iam_policy.overrides_read[*].arn)
 }
+
+output "route53_ds_record" {
+  description = "The DS record of Route53's key-signing key for the parent zone (null unless route53_dnssec). Separate from the DS of gtm's own keys (gtm dnssec ds)."
+  value       = one(aws_route53_key_signing_key.this[*].ds_record)
+}

@@ -179,3 +179,10 @@ variable "override_stream_read" {
   type        = bool
   default     = false
 }
+
+# -- Route53's own DNSSEC ------------------------------------------------------------------------------------
+variable "route53_dnssec" {
+  description = "Have Route53 sign the mirror's hosted zone with DNSSEC: a KMS key (ECC_NIST_P256, in us-east-1 through the aws.us_east_1 provider), a key-signing key and zone signing (dnssec.tf). The DS record to give the parent is the route53_ds_record output."
+  type        = bool
+  default     = false
+}

@@ -6,6 +6,9 @@ terraform {
     aws = {
       source  = "hashicorp/aws"
       version = ">= 5.0"
+      # us_east_1: Route53's DNSSEC key-signing key lives in KMS in us-east-1 (dnssec.tf); pass your default
+      # provider when route53_dnssec is off and that is not its region (nothing is made with it then)
+      configuration_aliases = [aws.us_east_1]
     }
   }
 }

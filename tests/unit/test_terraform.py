@@ -330,9 +330,12 @@ def test_examples_use_the_module() -> None:
             assert body["source"] == "../..", f"{where}: source {body['source']}"
             unknown = set(body) - META_ARGUMENTS - {n for (n,) in module_vars}
             assert not unknown, f"{where}: the module has no variables {sorted(unknown)}"
-        providers = blocks(trees, "provider", 1)
-        assert ("aws",) in providers, f"{example.name}: no provider aws"
-        assert providers["aws",]["region"] == "${var.region}", f"{example.name}: provider region"
+        # (providers by name and alias: the module takes aws and aws.us_east_1, for Route53's DNSSEC key in KMS)
+        providers = {(n, body.get("alias")): body for tree in trees for entry in tree.get("provider", [])
+                     for n, body in entry.items()}
+        assert ("aws", None) in providers, f"{example.name}: no provider aws"
+        assert providers["aws", None]["region"] == "${var.region}", f"{example.name}: provider region"
+        assert providers["aws", "us_east_1"]["region"] == "us-east-1", f"{example.name}: provider aws.us_east_1"
         assert ("region",) in blocks(trees, "variable", 1), f"{example.name}: no variable region"
 
 
@@ -419,3 +422,25 @@ def test_nodes_get_a_read_only_policy_that_covers_what_a_node_calls() -> None:
     assert granted & DYNAMODB_TABLE_ACTIONS == node_calls
     assert granted - node_calls <= DYNAMODB_STREAM_ACTIONS  # (following the stream, when enabled)
     assert not granted & {"PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"}
+
+
+def test_route53_dnssec_is_a_us_east_1_p256_kms_key_a_key_signing_key_and_zone_signing() -> None:
+    """route53_dnssec: the KMS key Route53 requires (ECC_NIST_P256, SIGN_VERIFY, through the us-east-1 provider),
+    usable by Route53's DNSSEC service for this account only; the key-signing key on the mirror's zone; signing;
+    the DS as an output. Off by default."""
+    trees = module_trees()
+    variables = blocks(trees, "variable", 1)
+    assert variables["route53_dnssec",]["default"] is False
+    resources = blocks(trees, "resource", 2)
+    kms = resources["aws_kms_key", "dnssec"]
+    assert (kms["customer_master_key_spec"], kms["key_usage"], kms["provider"]) == (
+        "ECC_NIST_P256", "SIGN_VERIFY", "${aws.us_east_1}")
+    assert kms["count"] == "${var.route53_dnssec ? 1 : 0}"
+    ksk = resources["aws_route53_key_signing_key", "this"]
+    assert ksk["key_management_service_arn"] == "${aws_kms_key.dnssec[0].arn}" and ksk["status"] == "ACTIVE"
+    assert resources["aws_route53_hosted_zone_dnssec", "this"]["signing_status"] == "SIGNING"
+    doc = blocks(trees, "data", 2)["aws_iam_policy_document", "dnssec_kms"]
+    by_sid = {st["sid"]: st for st in statements(doc)}
+    assert set(actions_of(by_sid["Route53DnssecSigns"])) == {"kms:DescribeKey", "kms:GetPublicKey", "kms:Sign"}
+    assert "kms:PutKeyPolicy" in actions_of(by_sid["AccountAdministersTheKey"])  # never locked out of its policy
+    assert "aws_route53_key_signing_key.this[*].ds_record" in str(blocks(trees, "output", 1)["route53_ds_record",])

@@ -30,8 +30,18 @@ provider "aws" {
   region = var.region
 }
 
+# Route53's DNSSEC key lives in KMS in us-east-1 (the module's route53_dnssec; off here, so nothing is made there)
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+}
+
 module "gtm" {
   source = "../.."
+  providers = {
+    aws           = aws
+    aws.us_east_1 = aws.us_east_1
+  }
 
   create_zone = false
   create_iam  = false

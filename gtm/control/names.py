@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any, Callable
 
 from gtm.health.resolve import HostResolver, NameBook, own_answer
@@ -30,23 +31,29 @@ class NameWatcher:
         self._wake = asyncio.Event()
 
     def configure(self, config: Config) -> None:
-        if self.book is None or config.resolvers != self.settings:
-            old = self.book.records if self.book is not None else {}
+        if self.book is None:
             self.book = NameBook(HostResolver(config.resolvers), self.clock)
-            self.book.records = dict(old)  # what is known stays known; only how to ask changed
-            self.settings = config.resolvers
+        elif config.resolvers != self.settings:  # one book for good: what is known stays known (a lookup in
+            self.book.resolver = HostResolver(config.resolvers)  # flight finishes into it); only how to ask
+            self.book.settings = config.resolvers                 # changes
+        self.settings = config.resolvers
         self.book.local = lambda name: own_answer(config, name)
         self.book.track(config.hostnames)
+        for name, rec in self.book.records.items():  # names of our own zones: their data may have changed
+            if own_answer(config, name) is not None:
+                self.book.records[name] = replace(rec, due=0.0)
         self._wake.set()
 
     def names(self) -> Names:
         return self.book.names() if self.book is not None else Names()
 
     async def first_round(self, only_new: bool = False) -> Names:
-        """Resolve every name once (``only_new``: those never asked yet), each lookup bounded by the resolver's
-        timeout, and return what is known."""
+        """Resolve every name once (``only_new``: those never asked yet, and those of our own zones, whose data
+        may have changed with the config), each lookup bounded by the resolver's timeout, and return what is
+        known."""
         if self.book is not None and self.book.records:
-            todo = [n for n, r in self.book.records.items() if not only_new or (r.resolved_at is None and not r.failures)]
+            todo = [n for n, r in self.book.records.items()
+                    if not only_new or (r.resolved_at is None and not r.failures) or r.due == 0.0]
             if todo:
                 await self.book.refresh(todo)
         return self.names()
@@ -57,11 +64,12 @@ class NameWatcher:
             if book is None:
                 await asyncio.sleep(IDLE)
                 continue
+            self._wake.clear()  # (before the lookups: a configure() meanwhile wakes the next round)
             try:
                 if book.due() and await book.refresh():
-                    self.on_change(book.names())
+                    self.on_change(self.names())
                 elif book.expire():
-                    self.on_change(book.names())
+                    self.on_change(self.names())
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug here must not stop the names from being resolved for good
@@ -69,7 +77,6 @@ class NameWatcher:
                 await asyncio.sleep(1.0)
             nxt = book.next_due()
             wait = IDLE if nxt is None else max(0.05, min(IDLE, nxt - self.clock()))
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), wait)
             except asyncio.TimeoutError:

@@ -123,6 +123,9 @@ class Prober:
         # Hostname endpoints are resolved here, by this vantage's resolvers: its view is its clients'.
         self.names = NameBook(HostResolver(config.resolvers), local=lambda name: own_answer(config, name))
         self.names.track(tuple(dict.fromkeys(t.hostname for t in self.targets if t.hostname is not None)))
+        # names some service keeps answering once they fail (on_resolve_failure: keep): probed at their last
+        # addresses then, as the node answers them
+        self.kept = frozenset(h for kept in config.keeps().values() for h in kept)
         self.round = round_of(config)  # the nodes judge staleness on the same figure
         self.nodes = {url.rstrip("/"): NodeState(url.rstrip("/"), audience=signing.audience_of(url))
                       for url in report_to}
@@ -189,7 +192,9 @@ class Prober:
             async with sem:
                 try:
                     if t.hostname is not None:
-                        obs = await self._probe_name(session, t)
+                        obs, each = await self._probe_name(session, t)
+                        if t.per_address:  # (set with the name's: a report never has one without the other)
+                            self.extra[t.key] = each
                     else:
                         obs = await probe(session, t.monitor, t.region, t.address, self._ssl_ctx,
                                           user_agent=f"gtm-prober ({self.vantage})")
@@ -202,36 +207,35 @@ class Prober:
             if due < loop.time():  # overran (slow probe, busy loop): do not burst to catch up
                 due = loop.time()
 
-    async def _probe_name(self, session: aiohttp.ClientSession, t: Target) -> Observation:
+    async def _probe_name(self, session: aiohttp.ClientSession, t: Target
+                          ) -> tuple[Observation, tuple[Observation, ...]]:
         """A hostname endpoint, judged as a whole: its name resolved here (what this vantage's clients get; a
         name in the config's own zones from their data, as every node answers it),
         every address probed at once with the Host header and TLS SNI of the monitor's ``host``, else the
         hostname; up while any address passes (a client tries the next address when one fails), with the
         fastest passing RTT. No address to probe is a failure that says why."""
         assert t.hostname is not None
-        if t.per_address:
-            self.extra[t.key] = ()  # (none when the name gives no address: the node then drops this vantage's)
         if t.hostname in self.names.due():
             await self.names.refresh([t.hostname])
-        addresses = self.names.addresses(t.hostname)
-        if not addresses:
+        addresses = self.names.addresses(t.hostname, keep=t.hostname in self.kept)
+        if not addresses:  # (no address observations: the node drops this vantage's views of the addresses)
             rec = self.names.records.get(t.hostname)
             why = rec.error if rec is not None and rec.error else "no address"
-            return Observation(t.monitor.name, t.region, t.address, False, None, f"resolve: {why}")
+            return Observation(t.monitor.name, t.region, t.address, False, None, f"resolve: {why}"), ()
         host = t.monitor.host or t.hostname
         results = await asyncio.gather(*(probe(session, t.monitor, t.region, a, self._ssl_ctx, host=host,
                                                user_agent=f"gtm-prober ({self.vantage})") for a in addresses))
-        if t.per_address:  # each address's own observation, HOSTNAME/ADDRESS, reported beside the name's
-            self.extra[t.key] = tuple(replace(o, address=f"{t.address}/{a}") for a, o in zip(addresses, results))
+        # each address's own observation (probe: addresses), HOSTNAME/ADDRESS, reported beside the name's
+        each = tuple(replace(o, address=f"{t.address}/{a}") for a, o in zip(addresses, results))
         passed = [o for o in results if o.ok]
         if passed:
             best = min(passed, key=lambda o: o.rtt_ms if o.rtt_ms is not None else float("inf"))
             failed = [f"{a}: {o.detail}" for a, o in zip(addresses, results) if not o.ok]
             detail = best.detail + (f"; {len(failed)} of {len(results)} failed ({failed[0]})" if failed else "")
-            return Observation(t.monitor.name, t.region, t.address, True, best.rtt_ms, detail[:MAX_DETAIL])
+            return Observation(t.monitor.name, t.region, t.address, True, best.rtt_ms, detail[:MAX_DETAIL]), each
         first = results[0]
         detail = first.detail if len(results) == 1 else f"all {len(results)} addresses failed ({addresses[0]}: {first.detail})"
-        return Observation(t.monitor.name, t.region, t.address, False, None, detail[:MAX_DETAIL])
+        return Observation(t.monitor.name, t.region, t.address, False, None, detail[:MAX_DETAIL]), each
 
     def build_report(self) -> Report:
         """The next report: every observation made since the previous report (the newest per target), ``seq``

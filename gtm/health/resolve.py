@@ -175,10 +175,11 @@ class NameBook:
 
         return Names(MappingProxyType({n: r.lookup for n, r in self.records.items()}))
 
-    def addresses(self, name: str) -> tuple[str, ...]:
-        """The addresses of ``name`` that may be used now (resolved, or stale within stale_for)."""
+    def addresses(self, name: str, keep: bool = False) -> tuple[str, ...]:
+        """The addresses of ``name`` that may be used now (resolved, or stale within stale_for; or failed and
+        ``keep``: its last ones)."""
         rec = self.records.get(name)
-        if rec is None or not rec.lookup.usable(False):
+        if rec is None or not rec.lookup.usable(keep):
             return ()
         return rec.lookup.v4 + rec.lookup.v6
 

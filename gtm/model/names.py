@@ -10,8 +10,8 @@ seconds. What answers depend on is a :class:`Names` value in the Snapshot: per n
 States of a name:
 
 * ``ok``: its last lookup succeeded;
-* ``stale``: its lookups fail (timeouts, SERVFAIL, garbage) and the last good addresses are younger than
-  ``stale_for``: they are still answered;
+* ``stale``: its lookups fail (timeouts, SERVFAIL, garbage) and the last good answer expired (its TTL, as
+  kept) less than ``stale_for`` ago: its addresses are still answered;
 * ``failed``: failing for longer than ``stale_for``, or the upstream said the name does not exist (NXDOMAIN)
   or has no address: its endpoint is down, or keeps its last addresses where ``on_resolve_failure: keep``;
 * ``unresolved``: never resolved (yet): no address to answer.
@@ -40,7 +40,7 @@ class ResolverSettings:
     servers: tuple[tuple[str, int], ...] = ()
     min_ttl: float = 5.0       # a name is asked again no sooner than this after an answer, whatever its TTL
     max_ttl: float = 300.0     # and no later than this
-    stale_for: float = 300.0   # the last good addresses are kept this long through failures
+    stale_for: float = 300.0   # the last good addresses are kept this long past their TTL through failures
     timeout: float = 2.0       # the bounded wait for one lookup (A and AAAA together)
     retry: float = 5.0         # after a failure, the next try this much later (at most max_ttl)
     on_failure: OnResolveFailure = OnResolveFailure.DOWN
@@ -124,28 +124,30 @@ def after_failure(rec: NameRecord, error: str, now: float, settings: ResolverSet
     """A lookup that gave no address. ``gone``: the upstream answered that the name does not exist or has no
     address (NXDOMAIN, or NODATA for both A and AAAA): an answer, not an outage, so the name is failed at
     once, asked again after the negative TTL (bounded). Otherwise (a timeout, SERVFAIL, garbage) the last
-    addresses stay in use until ``stale_for`` has passed since the last good answer."""
+    addresses stay in use until ``stale_for`` has passed since they expired (the last good answer's TTL,
+    as kept); a name failed already stays failed (only an answer brings it back: the addresses of a name
+    the upstream said is gone must not come back because the upstream then stopped answering)."""
     since = rec.failing_since if rec.failing_since is not None else now
     if gone:
         state = FAILED
         due = now + bounded(negative_ttl if negative_ttl is not None else settings.retry, settings)
     else:
-        state = stale_state(rec.resolved_at, now, settings)
+        state = FAILED if rec.lookup.state == FAILED else stale_state(rec, now, settings)
         due = now + min(settings.retry, settings.max_ttl)
     return replace(rec, lookup=replace(rec.lookup, state=state), due=due, failing_since=since, error=error,
                    failures=rec.failures + 1)
 
 
-def stale_state(resolved_at: float | None, now: float, settings: ResolverSettings) -> str:
-    """The state of a failing name last resolved at ``resolved_at``."""
-    if resolved_at is None:
+def stale_state(rec: NameRecord, now: float, settings: ResolverSettings) -> str:
+    """The state of a failing name: stale until ``stale_for`` after its last good answer expired."""
+    if rec.resolved_at is None:
         return UNRESOLVED
-    return STALE if now - resolved_at <= settings.stale_for else FAILED
+    return STALE if now - (rec.resolved_at + rec.ttl) <= settings.stale_for else FAILED
 
 
 def expire(rec: NameRecord, now: float, settings: ResolverSettings) -> NameRecord:
     """A stale name whose ``stale_for`` ran out between lookups becomes failed."""
-    if rec.lookup.state == STALE and stale_state(rec.resolved_at, now, settings) == FAILED:
+    if rec.lookup.state == STALE and stale_state(rec, now, settings) == FAILED:
         return replace(rec, lookup=replace(rec.lookup, state=FAILED))
     return rec
 

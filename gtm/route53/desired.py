@@ -34,7 +34,8 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Callable
 
-from gtm.model import Config, FailMode, GeoPolicy, IPNetwork, LatencyPolicy, Monitor, MonitorType, ProximityPolicy
+from gtm.model import A, AAAA, TYPE_NAMES, Config, FailMode, GeoPolicy, IPNetwork, LatencyPolicy, Monitor, MonitorType
+from gtm.model import ProximityPolicy
 from gtm.model import Endpoint, Service, WeightedPolicy
 from gtm.model.names import own_answer
 from gtm.route53.elb import ElbTarget, target as elb_target
@@ -171,11 +172,11 @@ class _Builder:
         self.checks[switch] = HealthCheckSpec(switch, "CALCULATED", health_threshold=0, region=region,
                                               inverted=region in self.drained)
         children = [switch]
-        # (a load balancer answered by alias has no check here: its alias evaluates its targets' health)
+        # A region answered by alias to its load balancers has its switch alone here: each alias evaluates its
+        # target's health (the load balancer's own, or the pool of the region's addresses, whose records carry
+        # their checks), so the region is out only when all of them are (or it is drained).
         eps = [self.endpoint_check(service, monitor, region, e.key, by_name=e.hostname is not None)
-               for e in self.config.regions[region].endpoints
-               if e.hostname is None or elb_target(e.hostname) is None or by_name] \
-            if monitor is not None else []
+               for e in self.config.regions[region].endpoints] if monitor is not None and (by_name or not elb) else []
         if eps:
             assert monitor is not None
             need = min(self.config.health.region_min_up, len(eps))
@@ -605,6 +606,12 @@ def desired(config: Config, zone: str, owner: str, drained: frozenset[str] = fro
                     problems.append(f"service {service.key}: geo rule subdivision {sub}: Route53 knows no such US "
                                     f"state")
         if cname_tree(service, config):
+            for name in service.names:  # a CNAME owner has no other data (RFC 1034 section 3.6.2)
+                here = sorted(t for t in (z.rrsets.get(name) or {}) if t not in (A, AAAA))
+                if name == zone or here:
+                    problems.append(f"service {service.key}: Route53 answers it with a CNAME, which cannot be at "
+                                    f"{name}: " + ("the zone apex" if name == zone else "it has other records ("
+                                    + ", ".join(TYPE_NAMES.get(t, str(t)) for t in here) + ")"))
             mixed = [r for r in service.regions if any(e.hostname is None for e in config.regions[r].endpoints)]
             if mixed and service.answer_as != "cname":
                 others = sorted({e.hostname for r in service.regions for e in config.regions[r].endpoints

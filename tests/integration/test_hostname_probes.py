@@ -90,9 +90,9 @@ def test_a_hostname_endpoint_is_probed_at_each_address_with_its_name_as_sni_and_
             by = {t.region: t for t in targets(config)}
             assert (by["eu"].address, by["eu"].hostname) == ("alb-1.lb.test", "alb-1.lb.test")
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
-                ok = await prober._probe_name(session, by["eu"])
-                wrong = await prober._probe_name(session, by["us"])
-                gone = await prober._probe_name(session, by["ap"])
+                ok, _ = await prober._probe_name(session, by["eu"])
+                wrong, _ = await prober._probe_name(session, by["us"])
+                gone, _ = await prober._probe_name(session, by["ap"])
             assert (ok.ok, ok.address, ok.region) == (True, "alb-1.lb.test", "eu"), ok
             assert ok.rtt_ms is not None and ok.detail == "200"
             # Both of alb-1's addresses were probed, each with the hostname as SNI and Host.
@@ -115,7 +115,7 @@ def test_a_hostname_endpoint_is_probed_at_each_address_with_its_name_as_sni_and_
             t = next(t for t in targets(per) if t.region == "eu")
             assert t.per_address
             async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
-                prober2.latest[t.key] = await prober2._probe_name(session, t)
+                prober2.latest[t.key], prober2.extra[t.key] = await prober2._probe_name(session, t)
             prober2.unreported.add(t.key)
             sent = prober2.build_report().observations
             assert [(o.address, o.ok) for o in sent] == [

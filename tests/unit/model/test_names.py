@@ -20,19 +20,39 @@ def test_an_answer_is_kept_for_its_ttl_within_min_and_max() -> None:
     assert (got.resolved_at, got.failures, got.error) == (100.0, 0, "")
 
 
-def test_failures_keep_the_last_addresses_for_stale_for_then_fail() -> None:
-    rec = after_answer(NameRecord("lb.example.net"), ("192.0.2.1",), (), 10, 100.0, S)
+def test_failures_keep_the_last_addresses_for_stale_for_past_their_ttl_then_fail() -> None:
+    rec = after_answer(NameRecord("lb.example.net"), ("192.0.2.1",), (), 10, 100.0, S)  # good until 110
     rec = after_failure(rec, "timeout", 115.0, S)
     assert rec.lookup == Lookup(("192.0.2.1",), (), STALE) and rec.due == 117.0  # retried soon
     assert (rec.failing_since, rec.failures, rec.error) == (115.0, 1, "timeout")
-    rec = after_failure(rec, "servfail", 129.0, S)
+    rec = after_failure(rec, "servfail", 139.0, S)
     assert rec.lookup.state == STALE and rec.failing_since == 115.0 and rec.failures == 2
-    assert expire(rec, 130.0, S) is rec  # exactly stale_for after the last good answer: still stale
-    failed = expire(rec, 130.5, S)
+    assert expire(rec, 140.0, S) is rec  # exactly stale_for (30) after the answer expired (110): still stale
+    failed = expire(rec, 140.5, S)
     assert failed.lookup == Lookup(("192.0.2.1",), (), FAILED)  # the addresses stay known (for keep, fail_open)
-    assert after_failure(rec, "timeout", 131.0, S).lookup.state == FAILED
-    back = after_answer(failed, ("192.0.2.9",), (), 10, 140.0, S)
+    assert after_failure(rec, "timeout", 141.0, S).lookup.state == FAILED
+    back = after_answer(failed, ("192.0.2.9",), (), 10, 150.0, S)
     assert back.lookup == Lookup(("192.0.2.9",), (), OK) and back.failing_since is None and back.failures == 0
+
+
+def test_a_ttl_as_long_as_stale_for_still_gets_the_whole_grace() -> None:
+    """The grace runs from when the answer expired, not from when it came: with the defaults (max_ttl and
+    stale_for both 300) one failed refresh of a 300 s answer leaves the name stale, not failed."""
+    d = ResolverSettings()
+    rec = after_answer(NameRecord("lb.example.net"), ("192.0.2.1",), (), 300, 0.0, d)
+    assert after_failure(rec, "timeout", 300.01, d).lookup.state == STALE
+    assert after_failure(rec, "timeout", 600.0, d).lookup.state == STALE
+    assert after_failure(rec, "timeout", 600.5, d).lookup.state == FAILED
+
+
+def test_a_name_gone_stays_failed_through_later_timeouts() -> None:
+    """NXDOMAIN, then the upstream stops answering: the name does not come back as stale (its old addresses
+    may be someone else's by now); only an answer brings it back."""
+    rec = after_answer(NameRecord("lb.example.net"), ("192.0.2.1",), (), 60, 0.0, S)
+    rec = after_failure(rec, "nxdomain", 61.0, S, gone=True)
+    rec = after_failure(rec, "timeout", 68.0, S)
+    assert rec.lookup.state == FAILED and not rec.lookup.usable(False)
+    assert after_answer(rec, ("192.0.2.2",), (), 60, 70.0, S).lookup.state == OK
 
 
 def test_nxdomain_is_an_answer_the_name_fails_at_once_and_is_asked_after_the_negative_ttl() -> None:

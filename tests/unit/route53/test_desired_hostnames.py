@@ -66,7 +66,8 @@ def test_a_load_balancer_is_an_alias_to_it_in_its_canonical_zone(zone: object) -
     # addresses keep theirs. (cdn, a CNAME tree, checks the same load balancer by name: its own region check.)
     checks = {c.key: c for c in zone.health_checks}  # type: ignore[attr-defined]
     assert checks["region:web:eu"].children == ("switch:eu",)
-    assert checks["eps:web:us"].children == ("ep:web:us:13.0.2.10",)
+    assert checks["region:web:us"].children == ("switch:us",)  # its aliases evaluate the NLB and the addresses
+    assert "eps:web:us" not in checks and "ep:web:us:13.0.2.10" in checks  # (the address's check: on its record)
     assert checks["region:web:eu:by-name"].children == ("eps:web:eu:by-name", "switch:eu")
     assert checks["eps:web:eu:by-name"].children == (f"ep:web:eu:{ALB}",)
 
@@ -74,6 +75,9 @@ def test_a_load_balancer_is_an_alias_to_it_in_its_canonical_zone(zone: object) -
 def test_route53_moves_on_when_a_load_balancers_targets_are_unhealthy(zone: object) -> None:
     assert answer(zone, "www.example.com.") == (f"alias:dualstack.{ALB}.",)
     assert answer(zone, "www.example.com.", bad=(f"dualstack.{ALB}",)) == (f"alias:{NLB}.",)
+    # us's address down, its NLB healthy: the NLB still answers for us (the region is not taken out)
+    assert answer(zone, "www.example.com.", bad=(f"dualstack.{ALB}",), down=("ep:web:us:13.0.2.10",)) == (
+        f"alias:{NLB}.",)
     # us's NLB unhealthy too: its address pool (weight 1) answers, then ap
     assert answer(zone, "www.example.com.", bad=(f"dualstack.{ALB}", NLB)) == ("13.0.2.10",)
     assert answer(zone, "www.example.com.", bad=(f"dualstack.{ALB}", NLB),
@@ -116,3 +120,16 @@ def test_the_plan_says_which_form_each_region_got(zone: object) -> None:
     assert f"service www: region us: alias to the NLB {NLB} (zone Z26RNL4JYFTOTI, us-east-1; EvaluateTargetHealth); " \
            "its addresses" in forms
     assert "service cdn: region edge: CNAME lb.cdn.example.net (health checked by name)" in forms
+
+
+def test_a_cname_tree_at_the_apex_or_beside_other_records_is_refused(tmp_path: Path) -> None:
+    """A service answered with addresses by gtm but with a CNAME by Route53 (its hostname is no AWS load
+    balancer) cannot be mirrored at the apex, nor at a name with other records: the plan says so."""
+    (tmp_path / "z.yaml").write_text(CONFIG.replace(
+        "  cdn: {regions: [edge, eu], monitor: web, ttl: 60, answer_as: cname}",
+        '  cdn: {names: ["@", txt], regions: [edge], monitor: web, ttl: 60}').replace(
+        "  ns1: {A: 192.0.2.53}", '  ns1: {A: 192.0.2.53}\n  txt: {TXT: "v=1"}'))
+    with pytest.raises(ValueError) as info:
+        desired(load([str(tmp_path / "z.yaml")]), "example.com", "gtm")
+    assert "service cdn: Route53 answers it with a CNAME, which cannot be at example.com.: the zone apex" in str(info.value)
+    assert "cannot be at txt.example.com.: it has other records (TXT)" in str(info.value)

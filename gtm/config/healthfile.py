@@ -53,8 +53,8 @@ def load_health(path: str, config: Config) -> PinnedHealth:
                 known = {e.key for e in config.regions[region].endpoints}
                 try:
                     canonical = str(ipaddress.ip_address(address))
-                except ValueError:
-                    canonical = address
+                except ValueError:  # a hostname endpoint: named as the config names it (lower case, no final dot)
+                    canonical = address.lower().removesuffix(".")
                 if canonical not in known:
                     ctx.err(line, p, f"{region} has no endpoint {address} (got {show(item)})")
                 else:

@@ -205,7 +205,8 @@ class Steered:
         refuses one that is a managed name): its RRsets after the CNAME, its RCODE (RFC 6604), its negative
         SOA. A target elsewhere is the resolver's to follow."""
         authority = self.table.authority
-        if authority.find_zone(target) is None:
+        z = authority.find_zone(target)
+        if z is None or authority._cut(z, target) is not None:  # (below a delegation: another server's data)
             return
         more = authority.resolve(target, self.qtype)
         res.answer += more.answer

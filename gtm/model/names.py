@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from gtm.model.records import A, AAAA, CNAME, is_subdomain
+from gtm.model.records import A, AAAA, CNAME, NS, is_subdomain
 from gtm.model.traffic import OnResolveFailure
 
 if TYPE_CHECKING:
@@ -170,16 +170,18 @@ MAX_CHAIN = 8  # static CNAMEs followed in our own zones
 
 
 def own_answer(config: Config, name: str) -> Answer | str | None:
-    """A hostname inside one of our own zones, answered from the zones' static data (through static CNAMEs):
-    what this node itself would answer, without asking anyone (the resolvers may not even know the zone).
-    None for a name outside them; the target's name when a static CNAME leads outside them (the resolvers are
-    asked for that one). (The config refuses a hostname that leads to a managed name.)"""
+    """A hostname inside one of our own zones, answered from the zones' static data (through static CNAMEs
+    and wildcards, RFC 4592): what this node itself would answer, without asking anyone (the resolvers may not
+    even know the zone). None for a name outside them or below a delegation (the resolvers are asked); the
+    target's name when a static CNAME leads outside them (the resolvers are asked for that one). (The config
+    refuses a hostname that leads to a managed name.)"""
     fqdn = name + "."
     for _ in range(MAX_CHAIN):
-        zone = next((z for origin, z in config.zones.items() if is_subdomain(fqdn, origin)), None)
-        if zone is None:
+        zone = max((z for origin, z in config.zones.items() if is_subdomain(fqdn, origin)),
+                   key=lambda z: len(z.origin), default=None)  # the most specific zone, as the server picks it
+        if zone is None or _below_cut(zone, fqdn):
             return None if fqdn == name + "." else fqdn.rstrip(".")
-        types = zone.rrsets.get(fqdn) or {}
+        types = zone.rrsets.get(fqdn) or _wildcard(zone, fqdn)
         if CNAME in types and types[CNAME].rdatas:
             fqdn = types[CNAME].rdatas[0].target or ""
             continue
@@ -190,3 +192,26 @@ def own_answer(config: Config, name: str) -> Answer | str | None:
         ttls = [types[t].ttl for t in (A, AAAA) if t in types]
         return Answer(v4, v6, float(min(ttls)))
     return Answer(error="bad answer: a CNAME chain too long", gone=False)
+
+
+def _below_cut(zone: Any, fqdn: str) -> bool:
+    """Whether ``fqdn`` is at or below a delegation of ``zone`` (its data is another server's)."""
+    n = fqdn
+    while n != zone.origin and "." in n.rstrip("."):
+        if NS in (zone.rrsets.get(n) or {}):
+            return True
+        n = n.split(".", 1)[1]
+    return False
+
+
+def _wildcard(zone: Any, fqdn: str) -> Mapping[int, Any]:
+    """The RRsets a wildcard gives ``fqdn``: going up from its parent, the first ``*.<ancestor>`` there is,
+    unless a name with data comes first (the closest encloser, RFC 4592 section 3.3.1)."""
+    n = fqdn.split(".", 1)[1] if "." in fqdn.rstrip(".") else "."
+    while True:
+        wild = zone.rrsets.get("*." + n)
+        if wild is not None:
+            return wild
+        if n == zone.origin or zone.rrsets.get(n) is not None or "." not in n.rstrip("."):
+            return {}
+        n = n.split(".", 1)[1]

@@ -162,3 +162,20 @@ def test_an_address_judged_down_on_its_own_leaves_the_flattened_answer() -> None
     assert (d.a, d.aaaa, d.regions) == (("198.51.100.8",), ("2001:db8:7::1",), ("eu",))
     d = decide(names(v6=()), down=(f"eu/{ALB}/198.51.100.7", f"eu/{ALB}/198.51.100.8"))
     assert d.regions == ("us",) and d.a == ("192.0.2.10",)
+
+
+def test_a_cname_target_below_a_delegation_is_left_to_the_resolver() -> None:
+    """The CNAME's target lies in a delegated subzone: the answer is the CNAME alone, not a referral tucked
+    into an authoritative answer."""
+    from dataclasses import replace
+
+    svc = service(("edge",), FailoverPolicy(), answer_as="cname")
+    edge = Region("edge", Location(50.0, 8.0), (Endpoint(hostname="lb.del.example.com"),))
+    z = zone((svc,))
+    rrsets = dict(z.rrsets)
+    rrsets["del.example.com."] = {NS: RRset("del.example.com.", NS, 3600, (Rdata(NS, ("ns.elsewhere.net.",)),))}
+    cfg = replace(config((edge,), VANTAGES, ()), zones={"example.com.": replace(z, rrsets=MappingProxyType(rrsets))})
+    nm = Names(MappingProxyType({"lb.del.example.com": Lookup(("192.0.2.5",), (), OK)}))
+    r = ask(Snapshot.first(cfg, names=nm).compile(None), "www.example.com", "A")
+    assert [(x.rdtype, x[0].to_text()) for x in r.answer] == [(dns.rdatatype.CNAME, "lb.del.example.com.")]
+    assert not r.authority and r.rcode() == 0

@@ -45,7 +45,8 @@ def add_parser(sub: Any) -> None:
                          ("up", "force TARGET up, whatever its health checks say"),
                          ("clear", "remove the overrides on TARGET")):
         p = osub.add_parser(action, help=text)
-        p.add_argument("target", metavar="TARGET", help="a region, REGION/ADDRESS, or an endpoint address")
+        p.add_argument("target", metavar="TARGET",
+                       help="a region, REGION/ADDRESS or REGION/HOSTNAME, or an endpoint address or hostname")
         p.add_argument("--service", help="only for this service: its key, or zone/key where keys repeat across zones (default: every service)")
         add_config_args(p)
         if action != "clear":

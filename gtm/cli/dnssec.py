@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -37,7 +38,7 @@ def _zone(config: Config, name: str) -> str:
 def keygen(args: argparse.Namespace) -> int:
     config = load(config_paths(args.config))
     origin, key_dir = _zone(config, args.zone), _key_dir(config)
-    present = [k for k in (keys.load(key_dir, origin) if _exists(key_dir) else []) if k.state != "retired"]
+    present = [k for k in (keys.load(key_dir, origin) if os.path.isdir(key_dir) else []) if k.state != "retired"]
     if present and not args.force:
         raise GtmError(f"zone {origin} has keys already ({', '.join(f'{k.role} {k.tag}' for k in present)}); "
                        "a new key while they sign is a rollover (--force makes one anyway)")
@@ -71,19 +72,13 @@ def status(args: argparse.Namespace) -> int:
         return Exit.OK
     key_dir = _key_dir(config)
     for zone in signed:
-        found = keys.load(key_dir, zone.origin) if _exists(key_dir) else []
+        found = keys.load(key_dir, zone.origin) if os.path.isdir(key_dir) else []
         print(f"{zone.origin} signed, {len(found)} key{'s' if len(found) != 1 else ''} in {key_dir}"
               + ("" if found else f": none; gtm dnssec keygen {zone.origin}"))
         for k in found:
             when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.created))
             print(f"  {k.role} {k.tag} {keys.ALGORITHM_NAMES[k.algorithm]} {k.state} (created {when} UTC)")
     return Exit.OK
-
-
-def _exists(path: str) -> bool:
-    import os
-
-    return os.path.isdir(path)
 
 
 def add_parser(sub: Any) -> None:

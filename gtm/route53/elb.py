@@ -106,11 +106,3 @@ def target(hostname: str) -> ElbTarget | None:
         name = "dualstack." + name
     return ElbTarget(hostname, kind, region, name + ".", ZONE_IDS[region][0 if kind == "alb" else 1])
 
-
-def same_target(a: str, b: str) -> bool:
-    """Whether two alias DNS names name the same load balancer (``dualstack.X`` is ``X``; case and the final
-    dot do not count), as Route53 and other tools write them."""
-    def norm(x: str) -> str:
-        x = x.lower().rstrip(".")
-        return x[len("dualstack."):] if x.startswith("dualstack.") else x
-    return norm(a) == norm(b)

@@ -87,7 +87,8 @@ def test_garbage_slow_and_servfail_are_bounded_counted_and_the_last_addresses_ke
     refresh()
     rec = book.records["lb.example.net"]
     assert (rec.lookup.state, rec.lookup.v4) == (OK, ("192.0.2.7",))
-    for mode, kind in (("garbage", None), ("slow", "timeout"), ("servfail", "servfail")):
+    # garbage: dnspython drops a reply that is not a response to its query and waits for one: a timeout
+    for mode, kind in (("garbage", "timeout"), ("slow", "timeout"), ("servfail", "servfail")):
         upstream.mode = mode
         clock.now += 5
         took = refresh()
@@ -95,10 +96,7 @@ def test_garbage_slow_and_servfail_are_bounded_counted_and_the_last_addresses_ke
         rec = book.records["lb.example.net"]
         assert rec.lookup.state == STALE and rec.lookup.v4 == ("192.0.2.7",), mode  # the last good, kept
         assert book.addresses("lb.example.net") == ("192.0.2.7",)
-        if kind is not None:
-            assert rec.error == kind, (mode, rec.error)
-        else:  # garbage: dnspython drops an unparsable reply and waits for a good one: a timeout or a bad answer
-            assert rec.error in ("timeout", "servfail") or rec.error.startswith("bad answer"), rec.error
+        assert rec.error == kind, (mode, rec.error)
     assert sum(book.failures.values()) == 3 and book.lookups == 4
     upstream.mode = "good"
     clock.now += 5

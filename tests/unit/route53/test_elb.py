@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from gtm.route53.elb import ZONE_IDS, parse, same_target, target
+from gtm.route53.elb import ZONE_IDS, parse, target
 from gtm.route53.validate import AWS_REGIONS
 
 
@@ -48,7 +48,3 @@ def test_other_names_are_not_load_balancers() -> None:
         assert parse(name) is None or target(name) is None, name
     assert target("my-alb-1.xx-nowhere-9.elb.amazonaws.com") is None  # a region the table does not have
 
-
-def test_the_same_load_balancer_however_it_is_written() -> None:
-    assert same_target("dualstack.my-alb-1.eu-west-1.elb.amazonaws.com.", "MY-ALB-1.eu-west-1.elb.amazonaws.com")
-    assert not same_target("my-alb-1.eu-west-1.elb.amazonaws.com", "my-alb-2.eu-west-1.elb.amazonaws.com")

@@ -33,7 +33,7 @@ from gtm.health.node import HealthNode
 from gtm.model import AdminSettings, Config, HealthSnapshot
 from gtm.model.effective import Overrides, PinnedHealth
 from gtm.model.names import Names
-from gtm.serving import Serving, Snapshot, pinned_health
+from gtm.serving import Serving, Snapshot, pinned_health, signing_epoch
 from gtm.proc import loading
 from gtm.proc.handoff import take_over
 from gtm.proc.memory import release_memory, settle
@@ -149,6 +149,7 @@ class Runtime:
             self.prober = BuiltinProber(opts.probe_as, self.admin_url, read_token(config.admin), own)
             self.prober.start(config)
         self._tasks += [asyncio.ensure_future(tick(self.node)), asyncio.ensure_future(self.overrides.run()),
+                        asyncio.ensure_future(self._renew_signatures()),
                         asyncio.ensure_future(self.names.run())]
         if self.node.monitored and not self.node.ready() and (listen_admin is not None or opts.probe_as):
             if not await first_round(self.node, config.health.start_timeout, self._stopping):
@@ -235,6 +236,30 @@ class Runtime:
             del prepared, config
             await loop.run_in_executor(None, release_memory)
             return True
+
+    async def _renew_signatures(self) -> None:
+        """Signed zones: when a new signing period starts, every answer is signed afresh, off the event loop, and
+        swapped in like a reload (answers never pause; the old signatures stay valid for one more period)."""
+        assert self.serving is not None and self._reloading is not None
+        serving = self.serving
+        while True:
+            period = serving.snapshot.config.dnssec.signature_period
+            await asyncio.sleep(min(60.0, period / 20))
+            epoch = signing_epoch(serving.snapshot.config)
+            if epoch == serving.snapshot.epoch:
+                continue
+            async with self._reloading:
+                started = time.monotonic()
+                try:
+                    prepared = await asyncio.get_running_loop().run_in_executor(
+                        None, serving.prepare, serving.snapshot.with_epoch(epoch))
+                    serving.swap(serving.snapshot.with_epoch(epoch), prepared)
+                except Exception:  # keys and config were good at the last load; keep serving what we have
+                    log.exception("renewing the signatures failed; the current ones stay in use")
+                    continue
+                log.info("signatures renewed for the period from %s in %.0f ms",
+                         time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch)),
+                         (time.monotonic() - started) * 1000)
 
     def _admin_token(self, config: Config) -> str | None:
         """The admin token of ``config``; GtmError when it cannot be read, or a running admin API off loopback

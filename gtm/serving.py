@@ -17,6 +17,7 @@ The control process and every worker process swap through it alike::
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Callable
@@ -26,6 +27,7 @@ from gtm.config.healthfile import load_health
 from gtm.dns.counts import Counts
 from gtm.dns.rrl import RateLimiter
 from gtm.dns.server import Responder
+from gtm.dnssec.sign import period_start
 from gtm.dnssec.zone import published
 from gtm.dns.table import Table
 from gtm.errors import GtmError
@@ -49,16 +51,25 @@ class Snapshot:
     overrides: Overrides = Overrides()             # operators' overrides in force
     memory: SteeringMemory = SteeringMemory()      # latency choices, last-known-good views
     names: Names = NO_NAMES                        # hostname endpoints' addresses (gtm.control.names)
+    # signed zones: the start of the signing period whose window the signatures carry (gtm.dnssec.sign.window;
+    # 0 without signed zones). The same on every node and in every process, so their signatures agree; a new
+    # period (:meth:`with_epoch`, at the renewal) compiles every answer afresh.
+    epoch: int = 0
 
     @classmethod
     def first(cls, config: Config, health: HealthSnapshot = HealthSnapshot(), pinned: PinnedHealth | None = None,
-              overrides: Overrides = Overrides(), names: Names = NO_NAMES) -> "Snapshot":
+              overrides: Overrides = Overrides(), names: Names = NO_NAMES, now: float | None = None) -> "Snapshot":
         return cls(config, health, pinned, overrides,
-                   steering_memory.advance(SteeringMemory(), config, health, pinned, names), names)
+                   steering_memory.advance(SteeringMemory(), config, health, pinned, names), names,
+                   signing_epoch(config, now))
 
     def with_config(self, config: Config, pinned: PinnedHealth | None) -> "Snapshot":
         return replace(self, config=config, pinned=pinned,
-                       memory=steering_memory.advance(self.memory, config, self.health, pinned, self.names))
+                       memory=steering_memory.advance(self.memory, config, self.health, pinned, self.names),
+                       epoch=self.epoch or signing_epoch(config))
+
+    def with_epoch(self, epoch: int) -> "Snapshot":
+        return replace(self, epoch=epoch)
 
     def with_health(self, health: HealthSnapshot) -> "Snapshot":
         return replace(self, health=health,
@@ -94,7 +105,7 @@ class Snapshot:
         for (vantage, region), ms in e.rtt_ms:
             by_vantage.setdefault(vantage, {}).setdefault(ms, []).append(region)
         order = tuple(sorted((v, tuple(tuple(sorted(rs[ms])) for ms in sorted(rs))) for v, rs in by_vantage.items()))
-        return (e.views, e.default, e.memory, e.forces, order)
+        return (e.views, e.default, e.memory, e.forces, order, self.epoch)
 
     def answers_like(self, other: "Snapshot") -> bool:
         return self.config is other.config and self.answer_key == other.answer_key
@@ -103,9 +114,9 @@ class Snapshot:
         """The answer table of this snapshot. With ``previous`` of the same config, only the managed names
         start afresh and static answers are shared (cheap); else every zone is compiled (seconds for a big
         config: call it off the event loop)."""
-        if previous is not None and previous.config is self.config:
+        if previous is not None and previous.config is self.config and previous.epoch == self.epoch:
             return previous.with_health(self.effective)
-        return Table(self.config, self.effective, locate)
+        return Table(self.config, self.effective, locate, now=self.epoch or None)
 
     def parts(self) -> tuple[Config, "Snapshot"]:
         """The config and the rest, apart: a worker gets the config once per reload and the rest per change."""
@@ -113,6 +124,13 @@ class Snapshot:
 
     def joined(self, config: Config) -> "Snapshot":
         return replace(self, config=config)
+
+
+def signing_epoch(config: Config, now: float | None = None) -> int:
+    """The signing period holding ``now`` (default: the clock) for a config with signed zones, else 0."""
+    if not any(z.signed for z in config.zones.values()):
+        return 0
+    return period_start(time.time() if now is None else now, config.dnssec.signature_period)
 
 
 @dataclass

@@ -282,12 +282,13 @@ def read_dnssec(ctx: Ctx, f: str, doc: LMap) -> DnssecSettings:
     m = ctx.mapping(doc["dnssec"], "dnssec", doc.value_line("dnssec"))
     if m is None:
         return DnssecSettings()
-    ctx.keys(m, "dnssec", {"key_dir", "algorithm"})
+    ctx.keys(m, "dnssec", {"key_dir", "algorithm", "signature_period"})
     d = DnssecSettings()
     key_dir = ctx.string(m, "key_dir", "dnssec", None)
     if key_dir is not None and not key_dir.strip():
         ctx.err(m.value_line("key_dir"), "dnssec.key_dir", f"must be a directory's path (got {show(key_dir)})")
         key_dir = None
     algorithm = ctx.choice(m, "algorithm", "dnssec", ["ecdsap256sha256", "ed25519"], d.algorithm)
+    period = ctx.number(m, "signature_period", "dnssec", d.signature_period, 60, 30 * 86400)
     return DnssecSettings(key_dir=os.path.join(os.path.dirname(f), key_dir) if key_dir else None,
-                          algorithm=algorithm or d.algorithm)
+                          algorithm=algorithm or d.algorithm, signature_period=int(period or d.signature_period))

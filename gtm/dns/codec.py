@@ -21,6 +21,7 @@ BADVERS = 16                       # extended RCODE, RFC 6891 section 6.1.3
 OPCODE_QUERY, OPCODE_UPDATE = 0, 5
 CLASS_IN = 1
 EDNS_DO = 0x8000
+EDNS_CO = 0x4000                   # RFC 9824 section 5.1: Compact Answers OK
 ECS_CODE = 8                       # RFC 7871
 DEFAULT_UDP_PAYLOAD = 1232         # the DNS flag day 2020 figure; no IP fragmentation on common paths
 MAX_NAME = 255
@@ -82,6 +83,7 @@ class Edns:
     version: int
     do: bool
     ecs: Ecs | None
+    co: bool = False                # RFC 9824's Compact Answers OK (NXDOMAIN instead of a NOERROR denial)
 
 
 @dataclass(frozen=True)
@@ -199,8 +201,9 @@ def parse_query(data: bytes) -> Query:
                 raise ValueError("more than one OPT record")  # RFC 6891 section 6.1.1
             if data[start] != 0:
                 raise ValueError("OPT owner is not the root")
-            edns = Edns(max(rclass, 512), (ttl >> 16) & 0xFF, bool(ttl & EDNS_DO), None)
-            edns = Edns(edns.payload, edns.version, edns.do, _parse_options(rdata) if edns.version == 0 else None)
+            version = (ttl >> 16) & 0xFF
+            edns = Edns(max(rclass, 512), version, bool(ttl & EDNS_DO), None, bool(ttl & EDNS_CO))
+            edns = Edns(edns.payload, version, edns.do, _parse_options(rdata) if version == 0 else None, edns.co)
     except ValueError as e:
         raise FormErr(str(e), id_, flags, question, edns is not None) from None
     if pos != len(data):
@@ -326,9 +329,11 @@ class Writer:
             self.buf += f[0]
 
 
-def opt_rr(payload: int = DEFAULT_UDP_PAYLOAD, ext_rcode: int = 0, do: bool = False, options: bytes = b"") -> bytes:
+def opt_rr(payload: int = DEFAULT_UDP_PAYLOAD, ext_rcode: int = 0, do: bool = False, options: bytes = b"",
+           co: bool = False) -> bytes:
     """An OPT pseudo-RR for a response (RFC 6891 section 6.1.2); version 0."""
-    return b"\0" + struct.pack("!HHBBHH", OPT, payload, ext_rcode, 0, EDNS_DO if do else 0, len(options)) + options
+    flags = (EDNS_DO if do else 0) | (EDNS_CO if co else 0)
+    return b"\0" + struct.pack("!HHBBHH", OPT, payload, ext_rcode, 0, flags, len(options)) + options
 
 
 def describe(message: bytes) -> str:

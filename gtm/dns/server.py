@@ -34,7 +34,8 @@ _QD1 = b"\x00\x01\x00\x00\x00\x00"  # QDCOUNT 1, ANCOUNT 0, NSCOUNT 0
 TCP_WRITE_HIGH = 256 * 1024  # bytes of unsent answers per TCP connection before we stop reading from it
 _ECS_MAX = {b"\x00\x01": 32, b"\x00\x02": 128}  # family -> longest source prefix
 _SCOPE = tuple(bytes([i]) for i in range(129))
-_META_QTYPES = frozenset({OPT, 250, 251, 252})  # OPT, TSIG, IXFR, AXFR: not answerable from the zone data
+# OPT, TSIG, IXFR, AXFR, and RFC 9824's NXNAME (section 3.5: FORMERR): not answerable from the zone data
+_META_QTYPES = frozenset({OPT, 250, 251, 252, 128})
 
 
 @dataclass
@@ -65,8 +66,10 @@ class Responder:
         self.observe: Callable[[float], None] | None = None  # receives sampled query durations (seconds)
         self.rrl: RateLimiter | None = None  # response rate limiting of UDP answers (None: off)
         self.query_log = 0  # log one UDP query in 64 x query_log (0: off); see log_query
-        self._opt = (opt_rr(udp_payload, do=False), opt_rr(udp_payload, do=True))
-        self._opt_pre = (self._opt[0][:-2], self._opt[1][:-2])  # without RDLENGTH
+        # by DO << 1 | CO: the query's flags echoed (RFC 3225 section 3; RFC 9824 section 5.1)
+        # (CO alone means nothing: compact answers are DNSSEC answers)
+        self._opt = tuple(opt_rr(udp_payload, do=bool(v & 2), co=v == 3) for v in range(4))
+        self._opt_pre = tuple(o[:-2] for o in self._opt)  # without RDLENGTH
 
     def udp_queries(self) -> int:
         """Datagrams received on every UDP listener (counted there to keep the query path short)."""
@@ -121,7 +124,7 @@ class Responder:
             if n < o + 11 or data[o: o + 3] != _OPT_HEAD or data[o + 6] \
                     or n != o + 11 + (data[o + 9] << 8 | data[o + 10]):
                 return self.slow(data, client, tcp)
-            do = data[o + 7] >> 7
+            do = data[o + 7] >> 6  # DO << 1 | CO (RFC 9824's Compact Answers OK), the OPT variants' index
             by_source = False  # whether the answer was chosen by the source address (then it is not kept)
             if n == o + 11:
                 entry = found.pick(client) if found.steered else found
@@ -143,13 +146,19 @@ class Responder:
                 ecs = _find_ecs(data, o + 11)
                 if isinstance(ecs, Ecs):
                     entry = found.pick(ecs.key()) if found.steered else found
-                    opt = opt_rr(self.udp_payload, do=bool(do), options=ecs.option(entry.scope))
+                    opt = opt_rr(self.udp_payload, do=bool(do & 2), options=ecs.option(entry.scope), co=do == 3)
                 elif ecs is None:
                     entry = found.pick(client) if found.steered else found
                     by_source = found.steered
                     opt = self._opt[do]
                 else:
                     return self.slow(data, client, tcp)
+            if do & 2:
+                signed = entry.dnssec  # a signed zone's DO=1 form (gtm.dns.signing); None for an unsigned zone
+                if signed is not None:
+                    if signed.__class__ is not Entry:  # answered on first query: signed at its first DO=1 query
+                        signed = entry.dnssec = signed.build()
+                    entry = signed.co if do & 1 and signed.co is not None else signed
             if not entry.hits:
                 table.touched.append(entry)
             entry.hits += 1
@@ -208,13 +217,13 @@ class Responder:
             if edns.version != 0:  # RFC 6891 section 6.1.3
                 return self._reply(q.id, q.flags, 0, q.question, opt_rr(self.udp_payload, BADVERS >> 4, edns.do),
                                    counted=BADVERS)
-            opt = opt_rr(self.udp_payload, do=edns.do,
+            opt = opt_rr(self.udp_payload, do=edns.do, co=edns.co and edns.do,
                           options=edns.ecs.option(0) if edns.ecs is not None else b"")
         if q.opcode != OPCODE_QUERY:
             rcode = REFUSED if q.opcode == OPCODE_UPDATE else NOTIMP  # we take no dynamic updates (RFC 2136)
             return self._reply(q.id, q.flags, rcode, q.question, opt)
         if q.qtype in _META_QTYPES:
-            rcode = REFUSED if q.qtype in (251, 252) else FORMERR  # no zone transfers; OPT/TSIG are no questions
+            rcode = REFUSED if q.qtype in (251, 252) else FORMERR  # no zone transfers; OPT/TSIG/NXNAME: no questions
             self.stats.formerr += rcode == FORMERR
             return self._reply(q.id, q.flags, rcode, q.question, opt)
         if q.qclass != 1:
@@ -225,7 +234,12 @@ class Responder:
         else:
             entry = found
         if edns is not None and edns.ecs is not None:
-            opt = opt_rr(self.udp_payload, do=edns.do, options=edns.ecs.option(entry.scope))
+            opt = opt_rr(self.udp_payload, do=edns.do, co=edns.co and edns.do, options=edns.ecs.option(entry.scope))
+        if edns is not None and edns.do and entry.dnssec is not None:
+            pending = entry.dnssec
+            signed = pending if isinstance(pending, Entry) else pending.build()
+            entry.dnssec = signed
+            entry = signed.co if edns.co and signed.co is not None else signed
         return self._render(q, entry, opt, tcp)
 
     def _render(self, q: Query, entry: Entry, opt: bytes, tcp: bool) -> bytes:

@@ -14,16 +14,17 @@ carries them, so the query path looks an answer up with one slice, one ``lower()
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 import logging
 import math
 import struct
 from fractions import Fraction
-from typing import Callable
+from typing import Callable, Mapping
 
 from gtm import steering
-from gtm.dns.authority import NOERROR, RR, Authority, Resolution, ZoneIndex
+from gtm.dns.authority import NOERROR, NXDOMAIN, RR, Authority, Resolution, ZoneIndex
 from gtm.dns.codec import AA, QR, TC, Writer, name_to_wire
+from gtm.dns.signing import ZoneSigner, signed_resolution, signers
 from gtm.model import A, AAAA, ANY, CNAME, NOWHERE, Config, GeoInfo, IPAddress, Rdata, RRset, Service, WeightedPolicy
 from gtm.model.effective import Effective
 from gtm.steering import Client, Decision, Ranking
@@ -51,11 +52,16 @@ class Entry:
 
     steered = False
     __slots__ = ("heads", "tc_heads", "body", "lean_heads", "lean_body", "rcode", "scope", "resolution", "hits",
-                 "qtype", "regions")
+                 "qtype", "regions", "dnssec", "co")
 
     def __init__(self, res: Resolution, qname_wire: bytes, scope: int = 0, qtype: int = 0,
                  regions: tuple[str, ...] = ()):
         self.hits = 0          # queries answered with it since the counts last folded it (see Table.touched)
+        # A signed zone's answer: its DO=1 form (an Entry, or a _Pending one until the first DO=1 query for an
+        # answer compiled on first query); None for an unsigned zone's. ``co``: a compact NXDOMAIN's form for a
+        # query with RFC 9824's CO flag (rcode NXDOMAIN instead of NOERROR).
+        self.dnssec: "Entry | _Pending | None" = None
+        self.co: "Entry | None" = None
         self.qtype = qtype
         self.regions = regions  # for a managed name: the regions whose endpoints are in the answer
         w = Writer(qname_wire, 12 + len(qname_wire) + 4)
@@ -84,6 +90,39 @@ class Entry:
             self.lean_body = self.body[:cut]
             self.lean_heads = tuple(struct.pack("!HHHHH", flags | (0x100 if v >> 1 else 0), 1, counts[0],
                                                 counts[1], v & 1) for v in range(4))
+
+
+class _Pending:
+    """The DO=1 form of an answer not signed yet (see ``Entry.dnssec``): :meth:`build` signs it. Holds what
+    signing needs, not the entry (which refers to it: a cycle otherwise)."""
+
+    __slots__ = ("env", "res", "wire", "qname", "qtype", "scope", "regions")
+
+    def __init__(self, env: "TableEnv", res: Resolution, wire: bytes, qname: str, qtype: int, scope: int,
+                 regions: tuple[str, ...]):
+        self.env, self.res, self.wire, self.qname = env, res, wire, qname
+        self.qtype, self.scope, self.regions = qtype, scope, regions
+
+    def build(self) -> Entry:
+        got = signed_resolution(self.res, self.qname, self.qtype, self.env.authority, self.env.signers)
+        assert got is not None  # (made only for an answer of a signed zone: see compiled)
+        res, nx = got
+        signed = Entry(res, self.wire, self.scope, self.qtype, self.regions)
+        signed.rcode = self.res.rcode  # counted as what it is: a compact NXDOMAIN is sent as NOERROR
+        if nx:
+            signed.co = Entry(replace(res, rcode=NXDOMAIN), self.wire, self.scope, self.qtype, self.regions)
+        return signed
+
+
+def compiled(env: "TableEnv", res: Resolution, wire: bytes, qname: str, qtype: int, scope: int = 0,
+             regions: tuple[str, ...] = (), lazy: bool = False) -> Entry:
+    """The Entry of ``res``; in a signed zone with its DO=1 form, signed now or (``lazy``) at the first DO=1
+    query."""
+    entry = Entry(res, wire, scope, qtype, regions)
+    if env.signers and res.zone in env.signers:
+        pending = _Pending(env, res, wire, qname, qtype, scope, regions)
+        entry.dnssec = pending if lazy else pending.build()
+    return entry
 
 
 Locate = Callable[[IPAddress], GeoInfo]
@@ -123,6 +162,7 @@ class TableEnv:
     locate: "Locate | None"
     context: steering.Context
     authority: Authority
+    signers: Mapping[str, ZoneSigner] = field(default_factory=dict)  # the signed zones' (gtm.dns.signing)
 
 
 class Steered:
@@ -198,7 +238,7 @@ class Steered:
         else:  # no address of this family (or fail_closed): NODATA, with the SOA (RFC 2308 section 2.2)
             del res.answer[at]
             res.authority.append(self.table.authority.zones[base.zone or ""].negative_soa)
-        return Entry(res, self.qname_wire, scope, self.qtype, decision.regions)
+        return compiled(self.table, res, self.qname_wire, base.steered.owner, self.qtype, scope, decision.regions)
 
     def _follow(self, res: Resolution, target: str) -> None:
         """The target's answer for the question's type, when the target is in one of our zones (the config
@@ -266,14 +306,18 @@ class Table:
     """All answers of one snapshot (the config and the effective health); see the module docstring. Built by
     ``gtm.serving.Snapshot.compile``."""
 
-    def __init__(self, config: Config, health: Effective = Effective(), locate: Locate | None = None):
+    def __init__(self, config: Config, health: Effective = Effective(), locate: Locate | None = None,
+                 now: float | None = None):
         self.config = config
         self.health = health
         self.locate = locate
         self.context = steering.Context(config, health)
         self.services = {svc.ref: svc for svc in config.services}
         self.authority = Authority([ZoneIndex(zone) for zone in config.zones.values()])
-        self.env = TableEnv(config, health, locate, self.context, self.authority)
+        # signed zones: their signers, over the validity window holding ``now`` (a new window needs a new Table)
+        self.signers = signers(config.zones, now, config.dnssec.signature_period)
+        self.epoch = int(now) if now is not None and self.signers else 0  # (see gtm.serving.Snapshot.epoch)
+        self.env = TableEnv(config, health, locate, self.context, self.authority, self.signers)
         self.entries: dict[bytes, Entry | Steered] = {}
         self.cache: dict[bytes, Entry | Steered] = {}
         # The entries answered since the counts last looked (the query path appends an entry at its first hit):
@@ -295,6 +339,7 @@ class Table:
                     wire = name_to_wire(name)
                     self.entries[wire + struct.pack("!H", rtype)] = self._compile(wire, name, rtype)
         self.lazy = not everything
+        # (a packed zone, whose answers compile on first query, is refused as signed: gtm.dnssec.zone)
 
     def with_health(self, health: Effective) -> "Table":
         """The same config under new health: static answers are shared, managed names start afresh.
@@ -304,8 +349,8 @@ class Table:
         t = Table.__new__(Table)
         t.config, t.health, t.locate = self.config, health, self.locate
         t.context = steering.Context(self.config, health)
-        t.services, t.authority = self.services, self.authority
-        t.env = TableEnv(self.config, health, self.locate, t.context, self.authority)
+        t.services, t.authority, t.signers, t.epoch = self.services, self.authority, self.signers, self.epoch
+        t.env = TableEnv(self.config, health, self.locate, t.context, self.authority, self.signers)
         t.entries = {k: (Steered(t.env, v.base, v.service, v.rtype, v.qname_wire, v.qtype) if isinstance(v, Steered)
                          else v)
                      for k, v in self.entries.items()}
@@ -315,11 +360,11 @@ class Table:
         t.lazy = self.lazy
         return t
 
-    def _compile(self, wire: bytes, qname: str, qtype: int) -> Entry | Steered:
+    def _compile(self, wire: bytes, qname: str, qtype: int, lazy: bool = False) -> Entry | Steered:
         res = self.authority.resolve(qname, qtype)
         if res.steered is not None and res.service is not None:
             return Steered(self.env, res, self.services[res.service], res.steered.rrset.rtype, wire, qtype)
-        return Entry(res, wire, qtype=qtype)
+        return compiled(self.env, res, wire, qname, qtype, lazy=lazy)
 
     def lookup(self, key: bytes, qname: str, qtype: int) -> Entry | Steered:
         """The entry for ``key`` (lower-case wire name + QTYPE), compiling and caching it when new."""
@@ -327,7 +372,8 @@ class Table:
         if entry is None:
             if len(self.cache) >= CACHE_LIMIT:
                 self.cache.clear()  # bounded: a flood of random names cannot grow memory (``touched`` keeps counts)
-            entry = self._compile(key[:-2], qname, qtype)
+            # signed on the first DO=1 query (a flood of random names without DO costs no signature)
+            entry = self._compile(key[:-2], qname, qtype, lazy=True)
             self.cache[key] = entry
         return entry
 

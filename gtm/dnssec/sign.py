@@ -30,10 +30,15 @@ WEEK = 7 * 86400
 SKEW = 3600  # inception an hour before the window starts: a validator whose clock lags still accepts it
 
 
+def period_start(now: float, period: int = WEEK) -> int:
+    """The start of the signing period holding ``now`` (weeks from the Unix epoch, Thursdays 00:00 UTC)."""
+    return int(now) - int(now) % period
+
+
 def window(now: float, period: int = WEEK) -> tuple[int, int]:
     """(inception, expiration) of the window holding ``now``: from an hour before the period's start to two
     periods after it, so a signature is good for at least one whole period whenever it is made."""
-    start = int(now) - int(now) % period
+    start = period_start(now, period)
     return start - SKEW, start + 2 * period
 
 
@@ -51,14 +56,17 @@ def rrsig(rrset: RRset, key: Key, inception: int, expiration: int, owner: str | 
     return Rdata(RRSIG, (sig.to_wire(),))
 
 
-def compact_nsec(name: str, types: set[int] | None, ttl: int) -> RRset:
+def compact_nsec(name: str, types: set[int] | None, ttl: int, cut: bool = False) -> RRset:
     """RFC 9824's NSEC at ``name``: ``types`` present there (NODATA), or None for a name that does not exist
-    (its bitmap is NXNAME); RRSIG and NSEC are always in it. The next name is ``\\000.<name>``."""
+    (its bitmap is NXNAME); RRSIG and NSEC are always in it. The next name is ``\\000.<name>``, or at a
+    delegation (``cut``) the name with a zero octet appended to its first label, which stays out of the child
+    zone (RFC 9824 section 3.4)."""
     bitmap = ({NXNAME} if types is None else set(types)) | {RRSIG, NSEC}
-    nxt = "\\000." + name
+    first, _, rest = name.partition(".")
+    nxt = f"{first}\\000.{rest}" if cut else "\\000." + name
     text = f"{nxt} " + " ".join(dns.rdatatype.to_text(dns.rdatatype.RdataType(t)) for t in sorted(bitmap))
     rd = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.NSEC, text)
     return RRset(name, NSEC, ttl, (Rdata(NSEC, (rd.to_wire(),)),))
 
 
-__all__ = ["window", "rrsig", "compact_nsec", "RRSIG", "NSEC", "NXNAME"]
+__all__ = ["period_start", "window", "rrsig", "compact_nsec", "RRSIG", "NSEC", "NXNAME"]

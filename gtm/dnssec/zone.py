@@ -61,5 +61,5 @@ def _with_keys(zone: Zone, ks: list[keyfiles.Key]) -> Zone:
             for k in signing))
     rrsets = dict(zone.rrsets)
     rrsets[origin] = MappingProxyType(apex)
-    return replace(zone, rrsets=MappingProxyType(rrsets))
+    return replace(zone, rrsets=MappingProxyType(rrsets), keys=tuple(ks))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 from gtm.model.records import (  # noqa: F401  (re-exported)
     A, AAAA, ADDITIONAL_TARGETS, ANY, CAA, CNAME, COMPRESSIBLE, DS, FIELDS, HINFO, MX, NS, OPT, PTR, SOA, SRV, TXT,
@@ -39,6 +39,7 @@ class Zone:
     rrsets: Mapping[str, Mapping[int, RRset]]
     services: tuple[Service, ...] = ()
     signed: bool = False  # DNSSEC: signed with the keys in dnssec.key_dir (``signed: true``)
+    keys: tuple[Any, ...] = ()  # a signed zone's keys (gtm.dnssec.keys.Key), read at each load (gtm.dnssec.zone)
 
     @property
     def soa(self) -> RRset:

@@ -127,8 +127,8 @@ def test_do_bit_is_copied(port: int) -> None:
 
 @pytest.mark.parametrize("name", ["host.example.com", "nope.example.com"])
 def test_unknown_edns_flags_are_ignored(port: int, name: str) -> None:
-    """Z bits set in a query (RFC 6891 section 6.1.4) are not echoed; only DO is."""
-    for flags, expect in ((0x4000, 0), (0x0001, 0), (0xFFFF, 0x8000), (0x7FFF, 0)):
+    """Z bits set in a query (RFC 6891 section 6.1.4) are not echoed; only DO is, and RFC 9824's CO with DO."""
+    for flags, expect in ((0x4000, 0), (0x0001, 0), (0xFFFF, 0xC000), (0x7FFF, 0), (0xC000, 0xC000), (0x8001, 0x8000)):
         resp = udp_raw(port, raw_query(name, 1, edns=opt(flags=flags)))
         assert resp is not None
         o = reply_opt(resp)

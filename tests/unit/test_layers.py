@@ -17,7 +17,7 @@ ALLOWED = {
     "geoip": {"model"},
     "health": {"steering", "model", "errors", "files"},
     "state": {"model", "errors", "files"},
-    "dns": {"steering", "model", "errors"},
+    "dns": {"steering", "dnssec", "model", "errors"},  # dnssec: the keys answers are signed with
     "route53": {"model", "errors"},
     # DNSSEC keys (their files) and the signed zones' published keys
     "dnssec": {"model", "errors", "files"},

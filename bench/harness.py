@@ -247,7 +247,7 @@ class Server:
 
 # -- dnsperf ----------------------------------------------------------------------------------------------------
 def dnsperf(server: Server, data: Path, ecs: str | None, duration: float, cpu: str | None,
-            rate: int = 0) -> dict[str, Any]:
+            rate: int = 0, do: bool = False) -> dict[str, Any]:
     """One bounded dnsperf run against ``server``: queries/s, lost, RCODEs, CPU µs per query (and p50/p99 µs at
     a fixed ``rate``)."""
     argv = (["taskset", "-c", cpu] if cpu is not None else []) + [
@@ -257,6 +257,8 @@ def dnsperf(server: Server, data: Path, ecs: str | None, duration: float, cpu: s
         argv += ["-E", f"8:{ecs_payload(ecs).hex()}"]
     if rate:
         argv += ["-Q", str(rate), "-v"]
+    if do:
+        argv += ["-D"]  # the DO bit: DNSSEC answers
     pids = server.pids()
     before = cpu_of(pids)
     text = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=duration + 60
@@ -323,6 +325,25 @@ def hostname_zones(paths: list[str], out: Path) -> str:
     return str(out)
 
 
+def signed_zones(paths: list[str], out: Path) -> str:
+    """A copy of the config at ``paths`` whose zones are signed (``signed: true``), with a new key each in
+    ``out/keys``: the same answers to DO=0 queries, signed ones (and RFC 9824 denials) to DO=1."""
+    import yaml
+
+    from gtm.dnssec import keys
+
+    out.mkdir(parents=True, exist_ok=True)
+    for f in sorted(Path(p) for p in paths):
+        for src in (sorted(f.glob("*.yaml")) if f.is_dir() else [f]):
+            doc = yaml.safe_load(src.read_text())
+            if "zone" in doc:
+                doc["signed"] = True
+                doc["dnssec"] = {"key_dir": "keys"}
+                keys.write(str(out / "keys"), keys.generate(doc["zone"]))
+            (out / src.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(out)
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -340,6 +361,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--hostnames", action="store_true",
                     help="gtm's regions as hostname endpoints (lb-<region>.<zone>, records of the zone itself), "
                          "resolved by the node and answered flattened; gdnsd gets their addresses")
+    ap.add_argument("--dnssec", action="store_true",
+                    help="also gtm serving the zones signed, asked with DO=1 (the same run; compared with gtm "
+                         "unsigned, as gdnsd does no DNSSEC)")
     a = ap.parse_args(argv)
     unknown = set(a.sets.split(",")) - set(SETS)
     if unknown:
@@ -386,13 +410,21 @@ def run(a: argparse.Namespace) -> int:
     servers = {"gdnsd": Server("gdnsd", [GDNSD, "-c", str(config), "start"], gdnsd_port, work / "gdnsd.log",
                                server_cpu),
                "gtm": Server("gtm", gtm_argv, gtm_port, work / "gtm.log", server_cpu)}
-    results: dict[str, dict[str, list[dict[str, Any]]]] = {s: {"gdnsd": [], "gtm": []} for s in sets}
+    if a.dnssec:  # a third server: gtm on the signed copy, asked with DO=1
+        signed_port = free_port()
+        signed_argv = gtm_argv[:gtm_argv.index("--listen")] + ["--listen", f"127.0.0.1:{signed_port}",
+                                                              signed_zones(a.config, work / "signed")]
+        servers["signed"] = Server("signed", signed_argv, signed_port, work / "signed.log", server_cpu)
+    names = list(servers)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {s: {n: [] for n in names} for s in sets}
     latency: dict[str, dict[str, dict[str, Any]]] = {}
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         for s in servers.values():
             s.start()
         diff = differences(servers["gdnsd"], servers["gtm"], sets)
+        if a.dnssec:  # to DO=0 queries the signed zones answer as the unsigned ones
+            diff += differences(servers["gtm"], servers["signed"], sets)
         if diff:
             raise BenchError("the servers do not answer alike, so their speeds would not compare:\n  "
                              + "\n  ".join(diff))
@@ -400,8 +432,8 @@ def run(a: argparse.Namespace) -> int:
               f"({a.reps} x {a.duration:g} s per server and set)", flush=True)
         for rep in range(a.reps):
             for name in sets:
-                for who in (("gdnsd", "gtm") if rep % 2 == 0 else ("gtm", "gdnsd")):
-                    r = dnsperf(servers[who], data[name], SETS[name][1], a.duration, load_cpu)
+                for who in names[rep % len(names):] + names[:rep % len(names)]:  # each goes first in turn
+                    r = dnsperf(servers[who], data[name], SETS[name][1], a.duration, load_cpu, do=who == "signed")
                     results[name][who].append(r)
                     print(f"rep {rep} {name:6} {who:5} {r['qps']:9.0f} q/s  {r['cpu_us'] or 0:6.2f} CPU us/query  "
                           f"lost {r['lost']:.0f}  {r['rcodes']}", flush=True)
@@ -432,6 +464,18 @@ def run(a: argparse.Namespace) -> int:
             s.stop()
         signal.signal(signal.SIGTERM, previous)
     summary = report(results, latency, sets)
+    if a.dnssec:
+        print(f"\n{'set':7} {'gtm q/s':>10} {'signed q/s':>10} {'ratio':>6} {'gtm us/q':>9} {'signed us/q':>11} "
+              f"{'CPU ratio':>9}   (signed: the zones signed, DO=1 queries)")
+        for name in sets:
+            m, sg = results[name]["gtm"], results[name]["signed"]
+            row = summary[name]
+            row["signed_qps"] = statistics.median([r["qps"] for r in sg])
+            row["signed_us"] = statistics.median([r["cpu_us"] for r in sg if r["cpu_us"]])
+            row["signed_qps_ratio"] = row["signed_qps"] / row["gtm_qps"] if row["gtm_qps"] else 0.0
+            row["signed_cpu_ratio"] = row["signed_us"] / row["gtm_us"] if row["gtm_us"] else 0.0
+            print(f"{name:7} {row['gtm_qps']:10.0f} {row['signed_qps']:10.0f} {row['signed_qps_ratio']:6.2f} "
+                  f"{row['gtm_us']:9.2f} {row['signed_us']:11.2f} {row['signed_cpu_ratio']:9.2f}")
     if a.json:
         with open(a.json, "a") as f:
             f.write(json.dumps({"ts": time.strftime("%Y-%m-%dT%H:%M:%S"), "harness": "bench/harness.py",

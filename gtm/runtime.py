@@ -40,6 +40,7 @@ from gtm.proc.memory import release_memory, settle
 from gtm.proc.sharedmem import SharedZones
 
 log = logging.getLogger(__name__)
+CLOCK_WARNING = 300.0  # seconds off the probers' clocks before a signing node warns
 
 
 class Runtime:
@@ -242,9 +243,17 @@ class Runtime:
         swapped in like a reload (answers never pause; the old signatures stay valid for one more period)."""
         assert self.serving is not None and self._reloading is not None
         serving = self.serving
+        warned = 0.0
         while True:
             period = serving.snapshot.config.dnssec.signature_period
             await asyncio.sleep(min(60.0, period / 20))
+            if serving.table.signers and self.node is not None and self.node.verifier is not None:
+                offset = self.node.verifier.offset
+                if offset is not None and abs(offset) > CLOCK_WARNING and time.monotonic() - warned > 3600:
+                    warned = time.monotonic()
+                    log.warning("this node's clock is %+.0f s off the probers' (their last signed report): the "
+                                "signatures it makes carry its time; validators with the right time may find them "
+                                "not yet valid or expired (gtm_clock_offset_seconds)", offset)
             epoch = signing_epoch(serving.snapshot.config)
             if epoch == serving.snapshot.epoch:
                 continue

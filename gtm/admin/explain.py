@@ -3,11 +3,13 @@ steering functions that compiled it. Used by ``gtm explain`` and ``GET /v1/expla
 from __future__ import annotations
 
 import struct
+import time
 from typing import Any
 
 from gtm import steering
 from gtm.dns.codec import describe, ecs_data, name_to_wire
 from gtm.dns.table import Entry, Steered, Table, client_of
+from gtm.dnssec.sign import NSEC, RRSIG, SKEW, nsec_text
 from gtm.errors import GtmError
 from gtm.model import A, AAAA, CNAME, TYPE_NAMES, TYPE_NUMBERS, Config, Service
 from gtm.model.effective import Effective
@@ -53,6 +55,29 @@ def _regions(service: Service, config: Config, health: Effective, client: steeri
     return out
 
 
+def _utc(t: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def signature(table: Table, entry: Entry) -> dict[str, Any] | None:
+    """How a DO=1 query gets this answer in a signed zone: the keys, the validity window, the RRSIGs and the
+    denial NSEC (RFC 9824); None for an unsigned zone's answer."""
+    signer = table.signers.get(entry.resolution.zone or "")
+    pending = entry.dnssec
+    if signer is None or pending is None:
+        return None
+    signed = pending if isinstance(pending, Entry) else pending.build()
+    sections = signed.resolution.answer + signed.resolution.authority
+    out: dict[str, Any] = {
+        "keys": [k.tag for k in signer.data_keys], "inception": _utc(signer.inception),
+        "expiration": _utc(signer.expiration), "renewed_from": _utc(signer.inception + SKEW + signer.period),
+        "signatures": sum(len(rr.rrset.rdatas) for rr in sections if rr.rrset.rtype == RRSIG)}
+    denial = [line for rr in sections if rr.rrset.rtype == NSEC for line in nsec_text(rr.rrset)]
+    if denial:
+        out["denial"] = denial
+    return out
+
+
 def qtype_of(text: str) -> int:
     qtype = TYPE_NUMBERS.get(text.upper())
     if qtype not in (A, AAAA):
@@ -71,6 +96,8 @@ def explain_table(table: Table, name: str, client_text: str | None, qtype_text: 
         res = found.resolution
         out.update({"managed": False, "rcode": res.rcode, "zone": res.zone,
                     "answer": [line for rr in res.answer for line in rr.rrset.to_text()]})
+        if (signed := signature(table, found)) is not None:
+            out["dnssec"] = signed
         return out
     service, config, health = found.service, table.config, table.health
     client = client_of(key, table.locate)
@@ -94,6 +121,8 @@ def explain_table(table: Table, name: str, client_text: str | None, qtype_text: 
         "answer": answered, "ttl": service.ttl, "ecs_scope": entry.scope, "reply": describe(wire),
         "answer_as": service.answer_as,
     })
+    if (signed := signature(table, entry)) is not None:
+        out["dnssec"] = signed
     if decision.cname is not None:
         out["cname"] = decision.cname
     if ranking.weights is not None:

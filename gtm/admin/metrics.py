@@ -103,6 +103,8 @@ class NodeMetrics(Counts):
             for (kind, action), n in sorted(totals["rrl"].items()):
                 rl.add_metric([kind, action], n)
             yield rl
+            if table.signers:
+                yield from self._dnssec(table, totals["signing"])
             if self.workers is not None:
                 w = GaugeMetricFamily("gtm_workers", "Worker processes answering queries", labels=["state"])
                 w.add_metric(["running"], self.workers.running())
@@ -170,6 +172,11 @@ class NodeMetrics(Counts):
         for (mon, region), up in sorted(node.state.regions.items()):
             rg.add_metric([mon, region], 1.0 if up else 0.0)
         yield rg
+        if node.verifier is not None and node.verifier.offset is not None:
+            off = GaugeMetricFamily("gtm_clock_offset_seconds", "This node's clock minus the timestamp of the last "
+                                    "authenticated probe report (signed answers carry this clock's time)")
+            off.add_metric([], node.verifier.offset)
+            yield off
         rtt = GaugeMetricFamily("gtm_probe_rtt_seconds", "Smoothed probe RTT per vantage and region",
                                 labels=["vantage", "region"])
         for (v, region), ms in sorted(node.state.rtt.items()):
@@ -196,6 +203,28 @@ class NodeMetrics(Counts):
         gen = GaugeMetricFamily("gtm_health_generation", "Health snapshots published")
         gen.add_metric([], node.generation)
         yield gen
+
+
+    def _dnssec(self, table: Any, signing: Counter[str]) -> Iterable[Metric]:
+        """Signed zones: what was signed (every process), the window of the signatures served, and the clock."""
+        made = CounterMetricFamily("gtm_dnssec_signatures", "RRSIGs made (each RRset signed once per key and window)")
+        made.add_metric([], signing.get("signatures", 0))
+        yield made
+        spent = CounterMetricFamily("gtm_dnssec_signing_seconds", "Time spent making RRSIGs")
+        spent.add_metric([], signing.get("seconds", 0.0))
+        yield spent
+        hits = CounterMetricFamily("gtm_dnssec_signature_cache_hits", "RRsets whose RRSIGs were made already")
+        hits.add_metric([], signing.get("cache_hits", 0))
+        yield hits
+        expiry = GaugeMetricFamily("gtm_dnssec_signature_expiry_timestamp_seconds",
+                                   "When the signatures served now expire (renewed a period before)", labels=["zone"])
+        inception = GaugeMetricFamily("gtm_dnssec_signature_inception_timestamp_seconds",
+                                      "When the signatures served now became valid", labels=["zone"])
+        for origin, signer in sorted(table.signers.items()):
+            expiry.add_metric([origin[:-1] or "."], signer.expiration)
+            inception.add_metric([origin[:-1] or "."], signer.inception)
+        yield expiry
+        yield inception
 
 
 class _Collector:

@@ -1,11 +1,12 @@
-"""``gtm dnssec keygen|ds|status``: the keys of signed zones (``signed: true`` in a zone file, the keys in
+"""``gtm dnssec keygen|ds|roll|status``: the keys of signed zones (``signed: true`` in a zone file, the keys in
 ``dnssec.key_dir``; see docs/dnssec.md).
 
 * ``keygen ZONE``: a combined signing key (ECDSA P-256 unless ``--algorithm ed25519`` or the config's
   ``dnssec.algorithm``), or with ``--split`` a key-signing and a zone-signing key; refuses when the zone has
   active keys already (a second key is a rollover's business).
 * ``ds ZONE``: the DS records (SHA-256) of the zone's key-signing keys, for the parent zone.
-* ``status``: every signed zone's keys, their states and dates.
+* ``roll ZONE``: the next step of a key rollover, when its wait is over (gtm.dnssec.roll); exit 3 while waiting.
+* ``status``: every signed zone's keys, their states and dates, and the roll under way.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 
 from gtm.cli.loading import config_paths, load
 from gtm.dnssec import keys
+from gtm.dnssec import roll as rolls
+from gtm.fleet import nodes_of
 from gtm.errors import Exit, GtmError
 from gtm.model import Config
 
@@ -64,6 +67,22 @@ def ds(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def roll(args: argparse.Namespace) -> int:
+    config = load(config_paths(args.config))
+    origin = _zone(config, args.zone)
+    zone = config.zones[origin]
+    if not zone.signed:
+        raise GtmError(f"zone {origin} is not signed (signed: true in its file)")
+    nodes = None
+    if not args.no_check:
+        nodes = [n.dns for n in nodes_of(config, args.nodes or ())]
+    t = rolls.timings(zone, args.propagation, args.parent_ds_ttl)
+    out = rolls.advance(_key_dir(config), zone, t, time.time(), args.kind, args.ds_seen, nodes)
+    for line in out.lines:
+        print(line)
+    return Exit.OK if out.changed else Exit.REFUSED
+
+
 def status(args: argparse.Namespace) -> int:
     config = load(config_paths(args.config))
     signed = [z for z in config.zones.values() if z.signed]
@@ -78,12 +97,15 @@ def status(args: argparse.Namespace) -> int:
         for k in found:
             when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.created))
             print(f"  {k.role} {k.tag} {keys.ALGORITHM_NAMES[k.algorithm]} {k.state} (created {when} UTC)")
+        line = rolls.status_line(key_dir, zone, rolls.timings(zone, 300, 86400), time.time())
+        if line is not None:
+            print(line + " (with the default --propagation and --parent-ds-ttl)")
     return Exit.OK
 
 
 def add_parser(sub: Any) -> None:
-    d = sub.add_parser("dnssec", help="DNSSEC keys of signed zones: keygen, ds, status")
-    dsub = d.add_subparsers(dest="dnssec_command", metavar="keygen|ds|status")
+    d = sub.add_parser("dnssec", help="DNSSEC keys of signed zones: keygen, ds, roll, status")
+    dsub = d.add_subparsers(dest="dnssec_command", metavar="keygen|ds|roll|status")
     dsub.required = True
     k = dsub.add_parser("keygen", help="make the keys of ZONE in dnssec.key_dir")
     k.add_argument("zone", metavar="ZONE")
@@ -94,9 +116,23 @@ def add_parser(sub: Any) -> None:
     p = dsub.add_parser("ds", help="the DS records of ZONE for its parent")
     p.add_argument("zone", metavar="ZONE")
     p.set_defaults(func=ds)
+    r = dsub.add_parser("roll", help="the next step of a key rollover of ZONE (exit 3: not yet, it says until when)")
+    r.add_argument("zone", metavar="ZONE")
+    r.add_argument("--kind", choices=rolls.KINDS,
+                   help="what to roll when none is under way (default: the combined key, else the zone-signing key)")
+    r.add_argument("--ds-seen", action="store_true",
+                   help="(ksk, csk) the parent publishes the new key's DS now")
+    r.add_argument("--propagation", type=float, default=300.0, metavar="SECONDS",
+                   help="time every node takes to load a step (default 300)")
+    r.add_argument("--parent-ds-ttl", type=float, default=86400.0, metavar="SECONDS",
+                   help="the TTL of the DS RRset at the parent (default 86400)")
+    r.add_argument("--nodes", action="append", metavar="HOST:PORT",
+                   help="the nodes to check before each step (default: drills.nodes of the config); repeatable")
+    r.add_argument("--no-check", action="store_true", help="do not ask the nodes which keys they serve")
+    r.set_defaults(func=roll)
     s = dsub.add_parser("status", help="the keys of every signed zone")
     s.set_defaults(func=status)
-    for q in (k, p, s):
+    for q in (k, p, r, s):
         q.add_argument("-c", "--config", action="append", metavar="PATH",
                        help="configuration files or directories (default: zones/); repeatable")
 

@@ -72,7 +72,7 @@ def render(info: dict[str, Any]) -> str:
         what = {0: "NOERROR", 3: "NXDOMAIN (no such name)"}.get(info["rcode"], f"RCODE {info['rcode']}")
         lines = [f"{info['name']} {info['type']}: static data of zone {info['zone']} (not a managed name): {what}"]
         lines += [f"  {line}" for line in info["answer"]] or ["  (no records of this type)"]
-        return "\n".join(lines)
+        return "\n".join(lines + _dnssec(info))
     c = info["client"]
     who = f"{c['network']} ({c['location']})" if c["network"] else "an unknown client (no address)"
     lines = [f"{info['name']} {info['type']} for {who}",
@@ -97,9 +97,21 @@ def render(info: dict[str, Any]) -> str:
                                                 if len(info["answer"]) > 1 else "")
     lines.append(f"answer: {answer}  (TTL {info['ttl']}, mode {info['mode']})")
     lines.append(f"ECS scope: /{info['ecs_scope']}" + ("" if c["ecs"] else " (only sent to ECS queries)"))
+    lines += _dnssec(info)
     lines.append("reply:")
     lines += [f"  {line}" for line in info["reply"].splitlines()]
     return "\n".join(lines)
+
+
+def _dnssec(info: dict[str, Any]) -> list[str]:
+    """A signed zone's answer: what a DO=1 query gets besides (the window, the keys, the denial NSEC)."""
+    d = info.get("dnssec")
+    if d is None:
+        return []
+    lines = [f"DNSSEC (to DO=1 queries): {d['signatures']} RRSIG(s) by key {', '.join(map(str, d['keys']))}, "
+             f"valid {d['inception']} to {d['expiration']}; signed afresh from {d['renewed_from']}"]
+    lines += [f"  denial (RFC 9824): {line}" for line in d.get("denial", [])]
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from gtm.dns.signing import STATS
 from gtm.dns.table import Entry, Table
 from gtm.model import CNAME, TYPE_NAMES, Config, Endpoint
 from gtm.model.names import Names
@@ -93,10 +94,15 @@ class Counts:
                     rrl[(kind, "dropped")] += n
                 for kind, n in r.rrl.stats.slipped.items():
                     rrl[(kind, "slipped")] += n
+        # what this process signed (gtm.dns.signing), and its workers
+        signing: Counter[str] = Counter()
+        signing.update({"signatures": STATS.signatures, "cache_hits": STATS.cache_hits})
+        signing["seconds"] += STATS.seconds  # type: ignore[assignment]  # (a float total, as Counter allows)
         if self.workers is not None:
             for report in self.workers.reports():
                 queries.update(report["queries"])
                 answers.update(report["answers"])
                 events.update(report["events"])
                 rrl.update(report["rrl"])
-        return {"queries": queries, "answers": answers, "events": events, "rrl": rrl}
+                signing.update(report["signing"])
+        return {"queries": queries, "answers": answers, "events": events, "rrl": rrl, "signing": signing}

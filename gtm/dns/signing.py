@@ -100,11 +100,11 @@ class ZoneSigner:
         self.signer_wire = name_to_wire(origin)
         at = time.time() if now is None else now
         self.inception, self.expiration = window(at, period)
+        self.period = period
         active = [k for k in keys if k.state == "active"]
         data = [k for k in active if k.role in ("csk", "zsk")] or active
         self.data_keys = tuple(_Signing(k) for k in data)
         self.key_keys = tuple(_Signing(k) for k in active if k.signs_keys) or self.data_keys
-        self.negative_ttl = 0
 
     def rrsig(self, owner: str, rrset: RRset) -> RRset:
         """The RRSIG RRset over ``rrset`` as answered under ``owner`` (one RRSIG per signing key)."""

@@ -3,6 +3,8 @@ files of ``dnssec.key_dir`` (read here, at each load: a reload that cannot read 
 server keeps the keys it has)."""
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import replace
 from types import MappingProxyType
 
@@ -14,6 +16,7 @@ from gtm.errors import GtmError
 from gtm.model import Config, Rdata, RRset, Zone
 from gtm.model.records import SOA
 
+log = logging.getLogger(__name__)
 DNSKEY, CDS, CDNSKEY = 48, 59, 60  # RFC 4034, RFC 7344 (held as RFC 3597 bytes: the model's way for these)
 
 
@@ -30,13 +33,17 @@ def zone_keys(config: Config) -> dict[str, list[keyfiles.Key]]:
         if not any(k.state == "active" for k in found):
             raise GtmError(f"zone {zone.origin} is signed, but {config.dnssec.key_dir} has no active key for it "
                            f"(gtm dnssec keygen {zone.origin})")
+        ahead = [k for k in found if k.created > time.time() + 3600]
+        if ahead:
+            log.warning("%s: made %.0f s in this node's future: this clock is behind; the signatures it makes may "
+                        "not be valid yet for validators", ahead[0].path, ahead[0].created - time.time())
         out[zone.origin] = found
     return out
 
 
 def published(config: Config) -> Config:
     """``config`` with each signed zone's DNSKEY RRset (every key not retired), and the CDS and CDNSKEY of its
-    active key-signing keys, at the apex, with the SOA's TTL. A config without signed zones is returned as it
+    key-signing keys not retired, at the apex, with the SOA's TTL. A config without signed zones is returned as it
     is."""
     if not any(z.signed for z in config.zones.values()):
         return config
@@ -51,7 +58,8 @@ def _with_keys(zone: Zone, ks: list[keyfiles.Key]) -> Zone:
     if not isinstance(zone.rrsets, MappingProxyType) and not isinstance(zone.rrsets, dict):
         raise GtmError(f"zone {zone.origin}: a packed (very large) zone cannot be signed yet")
     origin, ttl = zone.origin, zone.rrsets[zone.origin][SOA].ttl
-    signing = [k for k in ks if k.signs_keys and k.state == "active"]
+    # (a key-signing key being rolled in is named beside the active one: double-DS, gtm.dnssec.roll)
+    signing = [k for k in ks if k.signs_keys and k.state != "retired"]
     apex = dict(zone.rrsets[origin])
     apex[DNSKEY] = RRset(origin, DNSKEY, ttl, tuple(Rdata(DNSKEY, (k.rdata.to_wire(),)) for k in ks))
     if signing:

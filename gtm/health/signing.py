@@ -103,6 +103,7 @@ class Verifier:
     seen: dict[str, float] = field(default_factory=dict)  # nonce -> when it expires
     audiences: frozenset[str] | None = None
     not_before: float = 0.0  # the node's start: a report signed before it was captured before a restart
+    offset: float | None = None  # this node's clock minus the last authenticated report's timestamp (seconds)
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: float) -> str:
         """The key id of a valid request; raises Rejected."""
@@ -123,6 +124,7 @@ class Verifier:
             sent = float(ts)
         except ValueError:
             raise Rejected("bad_timestamp", f"timestamp is not a number ({ts[:32]!r})", 400) from None
+        self.offset = now - sent  # (authenticated: the signature covers the timestamp)
         if not abs(now - sent) <= self.skew:
             raise Rejected("stale", f"timestamp is {now - sent:+.1f} s off the node's clock (allowed ±{self.skew:g} s)")
         if sent < self.not_before:

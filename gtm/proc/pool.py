@@ -139,7 +139,7 @@ class WorkerPool:
         self.observe = observe            # receives workers' sampled query durations
         self.workers: list[Worker] = []
         self.bound: list[tuple[str, int]] = []
-        self.retired: dict[str, Counter[Any]] = {k: Counter() for k in ("queries", "answers", "events", "rrl")}
+        self.retired: dict[str, Counter[Any]] = {k: Counter() for k in ("queries", "answers", "events", "rrl", "signing")}
         self.restarts = 0
         self.snapshot: Any = None   # the last snapshot sent (a restarted worker gets it, config and all)
         self.generation = 0

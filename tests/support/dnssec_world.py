@@ -33,6 +33,9 @@ def signed_example(where: Path, period: int | None = None) -> tuple[Path, str]:
     text = (ROOT / "zones" / "example.com.yaml").read_text()
     settings = "{key_dir: keys" + (f", signature_period: {period}" if period else "") + "}"
     text = text.replace("zone: example.com\n", f"zone: example.com\nsigned: true\ndnssec: {settings}\n", 1)
+    # an RRset that fits 1232 octets unsigned (1169), not signed (1276): truncated over UDP, whole over TCP
+    big = ", ".join(f'"{chr(97 + i) * n}"' for i, n in enumerate((250, 250, 250, 250, 60)))
+    text = text.replace("\nrecords:\n", f"\nrecords:\n  big: {{TXT: [{big}]}}\n", 1)
     (zones / "example.com.yaml").write_text(text)
     made = run_gtm("dnssec", "keygen", "example.com", "-c", str(zones), cwd=where)
     assert made.returncode == 0, made.stderr
@@ -125,14 +128,16 @@ class Relay:
 
 
 class Unbound:
-    """Unbound as a validating resolver on 127.0.0.1: a stub zone for example.com at ``upstream`` (a port on
-    127.0.0.1), the trust anchor ``ds``, nothing cached for longer than a second (so a changed answer is asked
-    for again). Stopped by its PID."""
+    """Unbound as a validating resolver on 127.0.0.1: a stub zone for the anchor's zone at ``upstream`` (a port
+    on 127.0.0.1), the trust anchor ``ds``, nothing cached for longer than ``cache_max_ttl`` seconds (so a changed
+    answer is asked for again; None: as the TTLs say). Stopped by its PID."""
 
-    def __init__(self, where: Path, upstream: int, ds: str):
+    def __init__(self, where: Path, upstream: int, ds: str, cache_max_ttl: int | None = 1):
         self.port = free_udp_port()
         where.mkdir(parents=True, exist_ok=True)
         conf = where / "unbound.conf"
+        cache = "" if cache_max_ttl is None else (f"  cache-max-ttl: {cache_max_ttl}\n"
+                                                   f"  cache-max-negative-ttl: {cache_max_ttl}\n")
         conf.write_text(f"""server:
   interface: 127.0.0.1
   port: {self.port}
@@ -148,16 +153,15 @@ class Unbound:
   val-log-level: 2
   access-control: 127.0.0.0/8 allow
   do-not-query-localhost: no
+  local-zone: "test." nodefault
   module-config: "validator iterator"
   trust-anchor: "{ds.replace(' IN ', ' ')}"
-  cache-max-ttl: 1
-  cache-max-negative-ttl: 1
-  val-bogus-ttl: 1
+{cache}  val-bogus-ttl: 1
   qname-minimisation: no
   harden-referral-path: no
   target-fetch-policy: "0 0 0 0 0"
 stub-zone:
-  name: "example.com"
+  name: "{ds.split()[0]}"
   stub-addr: 127.0.0.1@{upstream}
 """)
         self.proc = subprocess.Popen([shutil.which("unbound") or "/usr/sbin/unbound", "-d", "-c", str(conf)],
@@ -166,7 +170,7 @@ stub-zone:
         deadline = time.monotonic() + 15
         while True:
             try:
-                dns.query.udp(dns.message.make_query("example.com.", "SOA"), "127.0.0.1", port=self.port, timeout=1)
+                dns.query.udp(dns.message.make_query(ds.split()[0], "SOA"), "127.0.0.1", port=self.port, timeout=1)
                 break
             except Exception:
                 if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -24,7 +24,7 @@ ALLOWED = {
     # the fleet: nodes' /v1/status (one type, both ends), override plans and their application
     "fleet": {"state", "model", "errors"},
     "drill": {"fleet", "state", "route53", "dns", "model", "errors"},
-    "admin": {"health", "state", "steering", "model", "errors", "dns"},
+    "admin": {"health", "state", "steering", "model", "errors", "dns", "dnssec"},
     # one Snapshot, one Serving.swap(): the value every answer comes from and the one way it reaches the wire
     "serving": {"config", "dns", "dnssec", "geoip", "state", "steering", "model", "errors"},
     # processes: the pool, the worker (its own Serving), the channel, handoff, the loading child, shared

@@ -279,7 +279,11 @@ class Runtime:
         return token
 
     def _sources(self) -> tuple[str, ...]:
-        sources = self.serving.snapshot.config.sources if self.serving else ()
+        config = self.serving.snapshot.config if self.serving else None
+        sources = config.sources if config is not None else ()
+        # signed zones: their key directory (a key written by keygen or a roll step renames a file in it)
+        if config is not None and config.dnssec.key_dir and any(z.signed for z in config.zones.values()):
+            sources += (config.dnssec.key_dir,)
         return sources + ((self.options.health_file,) if self.options.health_file else ())
 
     async def run(self) -> None:

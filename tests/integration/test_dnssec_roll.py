@@ -1,5 +1,5 @@
 """A key rollover under continuous queries: ``gtm dnssec roll`` takes a zone-signing key through pre-publish
-(published, active, retired: each step a reload of a real ``gtm serve``) with TTLs of 2 s, while Unbound, a
+(published, active, retired: each step reloaded by a real ``gtm serve --watch``, which watches the key directory) with TTLs of 2 s, while Unbound, a
 validating resolver that caches the DNSKEY RRset for its TTL, is asked without pause; not one answer may fail
 validation. Also: the roll refuses a step before its wait is over (exit 3), checks the node serves the keys it
 expects, and leaves the state in the key directory, so ``gtm dnssec status`` tells it.
@@ -10,7 +10,6 @@ are checked against their TTLs in tests/unit/dnssec/test_roll.py.
 """
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from pathlib import Path
@@ -47,7 +46,7 @@ def test_a_zsk_roll_never_breaks_validation(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     ksk, zsk = (int(line.split()[1]) for line in made.stdout.splitlines())
     ds = run_gtm("dnssec", "ds", "r.test", "-c", zones, cwd=tmp_path).stdout.strip()
-    server = GtmProcess([str(zones)], tmp_path)
+    server = GtmProcess([str(zones), "--watch", "--watch-interval", "0.2"], tmp_path)
     resolver = Unbound(tmp_path / "unbound", server.port, ds, cache_max_ttl=None)
     seen: list[tuple[str, int, bool]] = []
     stop = threading.Event()
@@ -73,6 +72,7 @@ def test_a_zsk_roll_never_breaks_validation(tmp_path: Path) -> None:
         steps, waits = [], 0
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            start = len(server.lines)
             out = run_gtm(*roll, cwd=tmp_path)
             if out.returncode == 3:
                 waits += 1
@@ -85,9 +85,7 @@ def test_a_zsk_roll_never_breaks_validation(tmp_path: Path) -> None:
                 assert f"zsk roll {zsk} -> " in status and "published since" in status, status
                 early = run_gtm(*roll, cwd=tmp_path)  # before the node reloaded: it serves the old keys
                 assert early.returncode in (1, 3), early.stdout + early.stderr
-            start = len(server.lines)
-            server.signal(signal.SIGHUP)
-            server.wait_for_log("reloaded in", start=start)
+            server.wait_for_log("reloaded in", start=start)  # --watch saw the key directory change
             if "complete" in out.stdout:
                 break
         time.sleep(3)  # the last answers after the roll, from caches and anew

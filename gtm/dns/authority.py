@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Container, Mapping
 
+from gtm.dnssec.zone import apex_rrsets
 from gtm.model import A, AAAA, ADDITIONAL_TARGETS, ANY, CNAME, DS, NS, SOA, RRset, Zone, is_subdomain
 from gtm.model.packed import PackedRRsets
 from gtm.model.records import label_parent
@@ -91,12 +92,17 @@ class ZoneIndex:
         self.exists: Container[str] = self.names if packed is None else _Exists(packed, self.names)
         soa = zone.soa
         self.negative_soa = RR(zone.origin, RRset(zone.origin, SOA, zone.negative_ttl, soa.rdatas))
+        # a signed zone's DNSKEY, CDS and CDNSKEY, beside the apex's own data (a packed zone's included)
+        self.apex_keys = apex_rrsets(zone)
 
     def types_at(self, name: str) -> Mapping[int, RRset]:
         got = self.zone.rrsets.get(name)
-        if name in self.managed:
+        keys = self.apex_keys if name == self.origin else None
+        if name in self.managed or keys:
             merged = dict(got or {})
-            merged.update({t: rs for t, rs in self.managed[name][1].items()})
+            merged.update(keys or {})
+            if name in self.managed:
+                merged.update({t: rs for t, rs in self.managed[name][1].items()})
             return merged
         return got or {}
 

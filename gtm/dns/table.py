@@ -339,7 +339,7 @@ class Table:
                     wire = name_to_wire(name)
                     self.entries[wire + struct.pack("!H", rtype)] = self._compile(wire, name, rtype)
         self.lazy = not everything
-        # (a packed zone, whose answers compile on first query, is refused as signed: gtm.dnssec.zone)
+        # (a packed zone's answers, compiled on first query, are signed at their first DO=1 query: compiled())
 
     def with_health(self, health: Effective) -> "Table":
         """The same config under new health: static answers are shared, managed names start afresh.

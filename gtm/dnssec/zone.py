@@ -1,5 +1,5 @@
-"""A signed zone's keys in its data: DNSKEY, CDS and CDNSKEY at the apex (RFC 4034, RFC 7344), from the key
-files of ``dnssec.key_dir`` (read here, at each load: a reload that cannot read them fails, and the running
+"""A signed zone's keys, and what they publish at its apex: DNSKEY, CDS and CDNSKEY (RFC 4034, RFC 7344), from
+the key files of ``dnssec.key_dir`` (read here, at each load: a reload that cannot read them fails, and the running
 server keeps the keys it has)."""
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import dns.name
 from gtm.dnssec import keys as keyfiles
 from gtm.errors import GtmError
 from gtm.model import Config, Rdata, RRset, Zone
-from gtm.model.records import SOA
 
 log = logging.getLogger(__name__)
 DNSKEY, CDS, CDNSKEY = 48, 59, 60  # RFC 4034, RFC 7344 (held as RFC 3597 bytes: the model's way for these)
@@ -42,32 +41,30 @@ def zone_keys(config: Config) -> dict[str, list[keyfiles.Key]]:
 
 
 def published(config: Config) -> Config:
-    """``config`` with each signed zone's DNSKEY RRset (every key not retired), and the CDS and CDNSKEY of its
-    key-signing keys not retired, at the apex, with the SOA's TTL. A config without signed zones is returned as it
-    is."""
+    """``config`` with each signed zone's keys read (``Zone.keys``: a key that cannot be read is an error here,
+    at load); the answer tables publish them at the apex (:func:`apex_rrsets`). A config without signed zones is
+    returned as it is."""
     if not any(z.signed for z in config.zones.values()):
         return config
     found = zone_keys(config)
     zones = dict(config.zones)
     for origin, ks in found.items():
-        zones[origin] = _with_keys(config.zones[origin], ks)
+        zones[origin] = replace(config.zones[origin], keys=tuple(ks))
     return replace(config, zones=MappingProxyType(zones))
 
 
-def _with_keys(zone: Zone, ks: list[keyfiles.Key]) -> Zone:
-    if not isinstance(zone.rrsets, MappingProxyType) and not isinstance(zone.rrsets, dict):
-        raise GtmError(f"zone {zone.origin}: a packed (very large) zone cannot be signed yet")
-    origin, ttl = zone.origin, zone.rrsets[zone.origin][SOA].ttl
-    # (a key-signing key being rolled in is named beside the active one: double-DS, gtm.dnssec.roll)
-    signing = [k for k in ks if k.signs_keys and k.state != "retired"]
-    apex = dict(zone.rrsets[origin])
-    apex[DNSKEY] = RRset(origin, DNSKEY, ttl, tuple(Rdata(DNSKEY, (k.rdata.to_wire(),)) for k in ks))
+def apex_rrsets(zone: Zone) -> dict[int, RRset]:
+    """A signed zone's DNSKEY RRset (every key not retired), and the CDS and CDNSKEY of its key-signing keys not
+    retired (a key-signing key being rolled in is named beside the active one: double-DS, gtm.dnssec.roll), with
+    the SOA's TTL; nothing for a zone without keys."""
+    if not zone.keys:
+        return {}
+    origin, ttl = zone.origin, zone.soa.ttl
+    signing = [k for k in zone.keys if k.signs_keys and k.state != "retired"]
+    out = {DNSKEY: RRset(origin, DNSKEY, ttl, tuple(Rdata(DNSKEY, (k.rdata.to_wire(),)) for k in zone.keys))}
     if signing:
-        apex[CDNSKEY] = RRset(origin, CDNSKEY, ttl, tuple(Rdata(CDNSKEY, (k.rdata.to_wire(),)) for k in signing))
-        apex[CDS] = RRset(origin, CDS, ttl, tuple(
+        out[CDNSKEY] = RRset(origin, CDNSKEY, ttl, tuple(Rdata(CDNSKEY, (k.rdata.to_wire(),)) for k in signing))
+        out[CDS] = RRset(origin, CDS, ttl, tuple(
             Rdata(CDS, (dns.dnssec.make_ds(dns.name.from_text(origin), k.rdata, "SHA256").to_wire(),))
             for k in signing))
-    rrsets = dict(zone.rrsets)
-    rrsets[origin] = MappingProxyType(apex)
-    return replace(zone, rrsets=MappingProxyType(rrsets), keys=tuple(ks))
-
+    return out

@@ -75,7 +75,12 @@ async def _worker(index: int, channel_fd: int, fds: list[int], workers: int = 1,
         if isinstance(message, Swap):
             gen, cfg, rest = message.generation, message.config, message.rest
             if cfg is None:  # health or overrides: the same config, new answers for managed names (cheap)
-                serving.swap(rest.joined(serving.snapshot.config))
+                snapshot = rest.joined(serving.snapshot.config)
+                if snapshot.epoch != serving.snapshot.epoch:  # a new signing period: every answer signed afresh,
+                    prepared = await loop.run_in_executor(None, serving.prepare, snapshot)  # off the loop
+                    serving.swap(snapshot, prepared)
+                else:
+                    serving.swap(snapshot)
                 return
             unpickled = time.perf_counter()
             snapshot = rest.joined(cfg)

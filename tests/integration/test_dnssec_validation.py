@@ -211,3 +211,17 @@ def test_a_signed_answer_too_big_for_udp_is_truncated_and_whole_over_tcp(world) 
     assert len(tcp.to_wire()) > 1232 and {r.rdtype for r in tcp.answer} == {dns.rdatatype.TXT, dns.rdatatype.RRSIG}
     out = delv(server.port, anchor, "big.example.com", "TXT")  # delv retries over TCP, and validates
     assert "; fully validated" in out, out
+
+
+def test_worker_processes_sign_with_the_zone_keys(tmp_path: Path) -> None:
+    """With a worker process answering, the keys reach it with the config: its answers validate too."""
+    zones, ds = signed_example(tmp_path / "w")
+    anchor = delv_anchor(tmp_path, ds)
+    server = GtmProcess([str(zones)], tmp_path, workers=1)
+    try:
+        for name, rtype, expect in (("www.example.com", "A", "; fully validated"),
+                                    ("nope.example.com", "A", "; negative response, fully validated")):
+            out = delv(server.port, anchor, name, rtype)
+            assert expect in out, out
+    finally:
+        server.stop()

@@ -12,7 +12,7 @@ import pytest
 from gtm.config import load
 from gtm.dnssec import keys
 from gtm.dnssec.roll import Timings, advance, path_of, read
-from gtm.dnssec.zone import CDS, DNSKEY, published
+from gtm.dnssec.zone import CDS, DNSKEY, apex_rrsets, published
 from gtm.errors import GtmError
 
 ZONE = "zone: s.test\nttl: 600\nsoa: {minimum: 300}\nns: [ns1]\nsigned: true\ndnssec: {key_dir: keys}\n" \
@@ -35,7 +35,7 @@ def states(key_dir: str) -> dict[int, str]:
 
 def apex(tmp_path: Path, rtype: int) -> int:
     config = published(load([str(tmp_path / "s.test.yaml")]))
-    return len(config.zones["s.test."].rrsets["s.test."][rtype].rdatas)
+    return len(apex_rrsets(config.zones["s.test."])[rtype].rdatas)
 
 
 def test_a_combined_key_roll_waits_for_the_dnskey_ttl_the_parent_and_the_longest_ttl(tmp_path: Path) -> None:

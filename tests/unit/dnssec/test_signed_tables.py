@@ -125,3 +125,22 @@ def test_an_rrset_many_answers_share_is_signed_once(tmp_path: Path) -> None:
     again = STATS.signatures
     ask(responder, "n7.s.test.", "A")
     assert STATS.signatures == again  # answered before: nothing signed
+
+
+def test_a_packed_zone_is_signed_on_first_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zone past the packing threshold (lowered here, to keep the test small) is compiled, and signed, on the
+    first query of each name and type; its apex publishes the keys like any zone's."""
+    monkeypatch.setattr("gtm.config.zonebuild.PACK_THRESHOLD", 3)
+    csk = keys.generate("s.test", now=NOW)
+    config = config_with(tmp_path, csk)
+    assert type(config.zones["s.test."].rrsets).__name__ == "PackedRRsets"
+    table = Snapshot.first(config, now=NOW).compile(None)
+    assert table.lazy
+    responder = Responder(table)
+    keyring = {dns.name.from_text("s.test."): ask(responder, "s.test.", "DNSKEY").answer[0]}
+    before = STATS.signatures
+    for name, rtype in (("www.s.test.", "A"), ("www.s.test.", "AAAA"), ("ns1.s.test.", "A"), ("x.w.s.test.", "TXT"),
+                        ("no.s.test.", "A"), ("www.s.test.", "MX"), ("app.s.test.", "A")):
+        reply = ask(responder, name, rtype)
+        assert validate(reply, keyring, NOW), (name, rtype)
+    assert STATS.signatures > before

@@ -144,3 +144,23 @@ def test_a_packed_zone_is_signed_on_first_query(tmp_path: Path, monkeypatch: pyt
         reply = ask(responder, name, rtype)
         assert validate(reply, keyring, NOW), (name, rtype)
     assert STATS.signatures > before
+
+
+def test_the_metrics_of_a_signed_node(tmp_path: Path) -> None:
+    """What the alerting rules watch: the signatures made, and the window of those served (the RRSIGs' own)."""
+    from prometheus_client import generate_latest
+
+    from gtm.admin.metrics import NodeMetrics
+
+    config = config_with(tmp_path, keys.generate("s.test", now=NOW))
+    metrics = NodeMetrics()
+    responder = Responder(Snapshot.first(config, now=NOW).compile(None))
+    metrics.responder = responder
+    reply = ask(responder, "www.s.test.", "A")
+    (sig,) = [r for r in reply.answer if r.rdtype == dns.rdatatype.RRSIG]
+    text = generate_latest(metrics.registry).decode()
+    series = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith("gtm_dnssec")}
+    assert series['gtm_dnssec_signature_expiry_timestamp_seconds{zone="s.test"}'] == sig[0].expiration
+    assert series['gtm_dnssec_signature_inception_timestamp_seconds{zone="s.test"}'] == sig[0].inception
+    assert series["gtm_dnssec_signatures_total"] >= 1 and series["gtm_dnssec_signing_seconds_total"] > 0

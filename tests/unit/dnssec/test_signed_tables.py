@@ -164,3 +164,15 @@ def test_the_metrics_of_a_signed_node(tmp_path: Path) -> None:
     assert series['gtm_dnssec_signature_expiry_timestamp_seconds{zone="s.test"}'] == sig[0].expiration
     assert series['gtm_dnssec_signature_inception_timestamp_seconds{zone="s.test"}'] == sig[0].inception
     assert series["gtm_dnssec_signatures_total"] >= 1 and series["gtm_dnssec_signing_seconds_total"] > 0
+
+
+def test_a_key_made_in_the_future_warns_that_the_clock_is_behind(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    import time
+
+    config_with(tmp_path, keys.generate("s.test", now=time.time() + 86400))
+    assert "this clock is behind" in caplog.text and "s.test+013+" in caplog.text
+    caplog.clear()
+    (tmp_path / "keys").rename(tmp_path / "old")
+    config_with(tmp_path, keys.generate("s.test"))
+    assert "clock" not in caplog.text

@@ -64,9 +64,12 @@ class Snapshot:
                    signing_epoch(config, now))
 
     def with_config(self, config: Config, pinned: PinnedHealth | None) -> "Snapshot":
+        # the signing period in force goes on while the config signs with the same period length
+        same = self.epoch and config.dnssec.signature_period == self.config.dnssec.signature_period
+        epoch = (self.epoch if same else signing_epoch(config)) if any(z.signed for z in config.zones.values()) else 0
         return replace(self, config=config, pinned=pinned,
                        memory=steering_memory.advance(self.memory, config, self.health, pinned, self.names),
-                       epoch=self.epoch or signing_epoch(config))
+                       epoch=epoch)
 
     def with_epoch(self, epoch: int) -> "Snapshot":
         return replace(self, epoch=epoch)

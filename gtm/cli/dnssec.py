@@ -47,7 +47,11 @@ def keygen(args: argparse.Namespace) -> int:
                        "a new key while they sign is a rollover (--force makes one anyway)")
     algorithm = args.algorithm or config.dnssec.algorithm
     now = time.time()
-    made = [keys.generate(origin, algorithm, role, now) for role in (("ksk", "zsk") if args.split else ("csk",))]
+    taken = {k.tag for k in (keys.load(key_dir, origin) if os.path.isdir(key_dir) else [])}
+    made = []
+    for role in (("ksk", "zsk") if args.split else ("csk",)):
+        made.append(keys.generate(origin, algorithm, role, now, avoid=taken))
+        taken.add(made[-1].tag)
     for key in made:
         path = keys.write(key_dir, key)
         print(f"{key.role} {key.tag} ({keys.ALGORITHM_NAMES[key.algorithm]}): {path}")
@@ -103,6 +107,16 @@ def status(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 30 * 86400:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2592000 seconds (got {text})")
+    return value
+
+
 def add_parser(sub: Any) -> None:
     d = sub.add_parser("dnssec", help="DNSSEC keys of signed zones: keygen, ds, roll, status")
     dsub = d.add_subparsers(dest="dnssec_command", metavar="keygen|ds|roll|status")
@@ -122,9 +136,9 @@ def add_parser(sub: Any) -> None:
                    help="what to roll when none is under way (default: the combined key, else the zone-signing key)")
     r.add_argument("--ds-seen", action="store_true",
                    help="(ksk, csk) the parent publishes the new key's DS now")
-    r.add_argument("--propagation", type=float, default=300.0, metavar="SECONDS",
+    r.add_argument("--propagation", type=_seconds, default=300.0, metavar="SECONDS",
                    help="time every node takes to load a step (default 300)")
-    r.add_argument("--parent-ds-ttl", type=float, default=86400.0, metavar="SECONDS",
+    r.add_argument("--parent-ds-ttl", type=_seconds, default=86400.0, metavar="SECONDS",
                    help="the TTL of the DS RRset at the parent (default 86400)")
     r.add_argument("--nodes", action="append", metavar="HOST:PORT",
                    help="the nodes to check before each step (default: drills.nodes of the config); repeatable")

@@ -127,6 +127,10 @@ class Authority:
         z = self.find_zone(qname)
         if z is None:
             return Resolution(REFUSED, False)
+        if qtype == DS and z.origin == qname and qname != ".":
+            # The DS of a zone we also serve the parent of is the parent's data (RFC 4035 section 3.1.4.1)
+            above = self.find_zone(parent(qname))
+            z = above if above is not None else z
         res = Resolution(NOERROR, True, zone=z.origin)
         self._lookup(z, qname, qtype, res, 0)
         self._additional(z, res)

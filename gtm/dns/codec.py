@@ -159,11 +159,56 @@ def wire_to_text(wire: bytes) -> str:
     return ".".join(out) + "." if out else "."
 
 
+def text_labels(name: str) -> list[str]:
+    """The labels of an absolute presentation name, split at the dots that are not escaped (``a\\.b.c.`` has two)."""
+    if name == ".":
+        return []
+    if "\\" not in name:
+        return name[:-1].split(".") if name.endswith(".") else name.split(".")
+    out, label, i, n = [], "", 0, len(name)
+    while i < n:
+        c = name[i]
+        if c == "\\":
+            label += name[i: i + 2]
+            i += 2
+            continue
+        if c == ".":
+            out.append(label)
+            label = ""
+        else:
+            label += c
+        i += 1
+    if label:
+        out.append(label)
+    return out
+
+
+def label_octets(label: str) -> bytes:
+    """A presentation label's octets: ``\\DDD`` is the octet DDD, ``\\X`` the character X (RFC 1035 section 5.1)."""
+    if "\\" not in label:
+        return label.encode("ascii")
+    out, i = bytearray(), 0
+    while i < len(label):
+        c = label[i]
+        if c == "\\" and label[i + 1: i + 4].isdigit() and len(label[i + 1: i + 4]) == 3:
+            out.append(int(label[i + 1: i + 4]))
+            i += 4
+        elif c == "\\":
+            out += label[i + 1: i + 2].encode("ascii")
+            i += 2
+        else:
+            out += c.encode("ascii")
+            i += 1
+    return bytes(out)
+
+
 def name_to_wire(name: str) -> bytes:
-    """Wire form of an absolute presentation name without escapes (``example.com.``)."""
+    """Wire form of an absolute presentation name (``example.com.``; escapes as RFC 1035 section 5.1 has them)."""
     if name == ".":
         return b"\0"
-    return b"".join(bytes([len(p)]) + p.encode("ascii") for p in name.rstrip(".").split(".")) + b"\0"
+    if "\\" not in name:
+        return b"".join(bytes([len(p)]) + p.encode("ascii") for p in name.rstrip(".").split(".")) + b"\0"
+    return b"".join(bytes([len(p)]) + p for p in map(label_octets, text_labels(name))) + b"\0"
 
 
 def _skip_rr(data: bytes, pos: int) -> tuple[int, int, int, int, bytes]:
@@ -273,26 +318,26 @@ class Writer:
             pos += 1 + qname_wire[pos]
 
     def _register(self, name: str, offset: int) -> None:
-        labels = name.rstrip(".").split(".") if name != "." else []
+        labels = text_labels(name)
         for i in range(len(labels)):
             suffix = ".".join(labels[i:]) + "."
             if offset > 0x3FFF:
                 return
             self.offsets.setdefault(suffix, offset)
-            offset += 1 + len(labels[i].encode("ascii"))
+            offset += 1 + len(label_octets(labels[i]))
 
     def name(self, name: str, compress: bool = True) -> None:
         if name == ".":
             self.buf.append(0)
             return
-        labels = name.rstrip(".").split(".")
+        labels = text_labels(name)
         start = self.base + len(self.buf)
         for i in range(len(labels)):
             suffix = ".".join(labels[i:]) + "."
             if compress and suffix in self.offsets:
                 self.buf += struct.pack("!H", 0xC000 | self.offsets[suffix])
                 break
-            raw = labels[i].encode("ascii")
+            raw = label_octets(labels[i])
             self.buf.append(len(raw))
             self.buf += raw
         else:

@@ -34,9 +34,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from gtm.dns.authority import NXDOMAIN, RR, Authority, Resolution, ZoneIndex, parent
-from gtm.dns.codec import Writer, name_to_wire
+from gtm.dns.codec import Writer, name_to_wire, text_labels
 from gtm.dnssec.keys import Key
-from gtm.dnssec.sign import RRSIG, WEEK, compact_nsec, window
+from gtm.dnssec.sign import NSEC, RRSIG, WEEK, compact_nsec, window
 from gtm.model import CNAME, DS, NS, SOA, Rdata, RRset
 
 DNSKEY, CDS, CDNSKEY = 48, 59, 60
@@ -62,7 +62,7 @@ class _Canonical(Writer):
     """RFC 4034 section 6.2: names in lower case and never compressed."""
 
     def name(self, name: str, compress: bool = True) -> None:
-        self.buf += name_to_wire(name.lower())
+        self.buf += name_to_wire(name).lower()  # (length octets are below 64: lower() leaves them)
 
 
 def canonical_rdata(rd: Rdata) -> bytes:
@@ -73,17 +73,18 @@ def canonical_rdata(rd: Rdata) -> bytes:
 
 def labels(owner: str) -> int:
     """The RRSIG labels field: the owner's labels, the root and a leading ``*`` not counted (RFC 4034 3.1.3)."""
-    parts = [p for p in owner.rstrip(".").split(".") if p]
+    parts = text_labels(owner)
     return len(parts) - (1 if parts and parts[0] == "*" else 0)
 
 
 class _Signing:
     """One key ready to sign: its tag, algorithm and loaded private key."""
 
-    __slots__ = ("tag", "algorithm", "private")
+    __slots__ = ("tag", "algorithm", "private", "public")
 
     def __init__(self, key: Key):
         self.tag, self.algorithm, self.private = key.tag, key.algorithm, key.private_key()
+        self.public = key.dnskey  # (what tells two keys apart: tags may collide)
 
     def sign(self, data: bytes) -> bytes:
         if self.algorithm == 13:  # ECDSA P-256 with SHA-256: r and s, 32 octets each (RFC 6605 section 4)
@@ -110,14 +111,14 @@ class ZoneSigner:
         """The RRSIG RRset over ``rrset`` as answered under ``owner`` (one RRSIG per signing key)."""
         keys = self.key_keys if rrset.rtype in KEY_TYPES else self.data_keys
         owner = owner.lower()
-        cache_key = (owner, rrset.rtype, rrset.ttl, rrset.rdatas, self.inception, self.origin,
-                     tuple(k.tag for k in keys))
+        cache_key = (owner, rrset.rtype, rrset.ttl, rrset.rdatas, self.inception, self.expiration, self.origin,
+                     tuple(k.public for k in keys))
         got = _CACHE.get(cache_key)
         if got is not None:
             STATS.cache_hits += 1
             return got
         started = time.perf_counter()
-        owner_wire = name_to_wire(owner)
+        owner_wire = name_to_wire(owner).lower()
         rdatas = sorted({canonical_rdata(rd) for rd in rrset.rdatas})
         head = owner_wire + struct.pack("!HHI", rrset.rtype, 1, rrset.ttl)
         covered = b"".join(head + struct.pack("!H", len(rd)) + rd for rd in rdatas)
@@ -198,8 +199,16 @@ def signed_resolution(res: Resolution, qname: str, qtype: int, authority: Author
                 continue
             nx = res.rcode == NXDOMAIN
             types = None if nx else types_at(z, denied) - {qtype}
-            signed(out.authority, RR(denied, compact_nsec(denied, types, rr.rrset.ttl, cut=denied in z.cuts)),
-                   z.origin)
+            if types is not None and denied in z.managed:  # a steered name's NODATA: no CNAME was answered
+                types.discard(CNAME)
+            nsec = RR(denied, compact_nsec(denied, types, rr.rrset.ttl, cut=denied in z.cuts))
+            if not nx and qtype in (NSEC, RRSIG) and not res.answer:
+                # A question for the NSEC or the RRSIGs at a name that exists: they are the answer (the NSEC
+                # bitmap lists both types, so a NODATA would contradict itself).
+                del out.authority[-2:]  # (the SOA and its RRSIG)
+                _own_records(out, z, zone_signers[z.origin], denied, nsec, qtype)
+                continue
+            signed(out.authority, nsec, z.origin)
     for rr in res.additional:
         home = authority.find_zone(rr.owner)
         if home is not None and authority._cut(home, rr.owner) is None:
@@ -209,6 +218,19 @@ def signed_resolution(res: Resolution, qname: str, qtype: int, authority: Author
     if nx:
         out.rcode = 0
     return out, nx
+
+
+def _own_records(out: Resolution, z: ZoneIndex, signer: ZoneSigner, name: str, nsec: RR, qtype: int) -> None:
+    """The answer to a question of type NSEC (the name's NSEC and its RRSIG) or RRSIG (the RRSIGs over the
+    name's RRsets, its NSEC's included; a steered name's answers are per client and not listed)."""
+    if qtype == NSEC:
+        out.answer += [nsec, RR(name, signer.rrsig(name, nsec.rrset))]
+        return
+    for rtype, rrset in sorted(z.zone.rrsets.get(name, {}).items()) + sorted(z.apex_keys.items() if name == z.origin
+                                                                              else []):
+        if rrset.rdatas:
+            out.answer.append(RR(name, signer.rrsig(name, rrset)))
+    out.answer.append(RR(name, signer.rrsig(name, nsec.rrset)))
 
 
 __all__ = ["CO", "STATS", "ZoneSigner", "canonical_rdata", "labels", "signed_resolution", "signers", "types_at"]

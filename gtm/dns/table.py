@@ -238,7 +238,9 @@ class Steered:
         else:  # no address of this family (or fail_closed): NODATA, with the SOA (RFC 2308 section 2.2)
             del res.answer[at]
             res.authority.append(self.table.authority.zones[base.zone or ""].negative_soa)
-        return compiled(self.table, res, self.qname_wire, base.steered.owner, self.qtype, scope, decision.regions)
+        # (signed at its first DO=1 query: a client class compiled for DO=0 traffic costs no signature)
+        return compiled(self.table, res, self.qname_wire, base.steered.owner, self.qtype, scope, decision.regions,
+                        lazy=True)
 
     def _follow(self, res: Resolution, target: str) -> None:
         """The target's answer for the question's type, when the target is in one of our zones (the config

@@ -86,8 +86,16 @@ class Key:
         return f"{self.zone} IN DS {ds.to_text()}"
 
 
-def generate(zone: str, algorithm: str = "ecdsap256sha256", role: str = "csk", now: float | None = None) -> Key:
-    """A new key (active from now)."""
+def generate(zone: str, algorithm: str = "ecdsap256sha256", role: str = "csk", now: float | None = None,
+             avoid: set[int] | frozenset[int] = frozenset()) -> Key:
+    """A new key (active from now), whose tag is none of ``avoid`` (the zone's keys: a tag names a key's file)."""
+    while True:
+        key = _generate(zone, algorithm, role, now)
+        if key.tag not in avoid:
+            return key
+
+
+def _generate(zone: str, algorithm: str, role: str, now: float | None) -> Key:
     if algorithm not in ALGORITHMS:
         raise GtmError(f"unknown DNSSEC algorithm {algorithm!r}; known: {', '.join(ALGORITHMS)}")
     if role not in ROLES:

@@ -11,7 +11,8 @@ restarts of the nodes and of whoever runs it; the keys' own states say what the 
 * **Key-signing key: double-DS.** (1) the new key is made ``published``: the DNSKEY RRset, the CDS and the
   CDNSKEY now name both keys, and ``gtm dnssec ds`` prints both DS records for the parent; (2) once the operator
   says the parent publishes the new DS (``--ds-seen``) and the parent's DS TTL has passed, the new key signs the
-  DNSKEY RRset and the old one is ``retired``; (3) after the DNSKEY TTL the old DS may leave the parent.
+  DNSKEY RRset; the old one stays published, and in the CDS/CDNSKEY; (3) after the DNSKEY TTL it is ``retired``
+  and the old DS may leave the parent.
 * **A combined key** needs both: its DS changes too, so step 2 also waits for ``--ds-seen`` and the DS TTL.
 
 Before each step the nodes are asked (DNS, DNSKEY with DO=1) whether they serve the keys of the step before;
@@ -146,8 +147,8 @@ def _start(key_dir: str, origin: str, found: dict[int, keyfiles.Key], now: float
     if nodes:
         check_nodes(nodes, origin, _published(found))
     old = olds[0]
-    new = replace(keyfiles.generate(origin, keyfiles.ALGORITHM_NAMES[old.algorithm], kind, now), state="published",
-                  activated=None)
+    new = keyfiles.generate(origin, keyfiles.ALGORITHM_NAMES[old.algorithm], kind, now, avoid=set(found))
+    new = replace(new, state="published", activated=None)
     _save(key_dir, new)
     roll = Roll(origin, kind, old.tag, new.tag, "published", now)
     _write(key_dir, roll, origin)
@@ -165,6 +166,9 @@ def _start(key_dir: str, origin: str, found: dict[int, keyfiles.Key], now: float
 def _activate(key_dir: str, roll: Roll, old: keyfiles.Key, new: keyfiles.Key, found: dict[int, keyfiles.Key],
               now: float, t: Timings, ds_seen: bool, nodes: list[tuple[str, int]] | None) -> Outcome:
     ready = roll.at + t.dnskey_ttl + t.propagation
+    notes: tuple[str, ...] = ()
+    if roll.kind == "zsk" and ds_seen:
+        notes = ("(--ds-seen: a zone-signing key has no DS at the parent; ignored)",)
     if roll.kind != "zsk":
         if roll.ds_seen is None:
             if not ds_seen:
@@ -174,17 +178,19 @@ def _activate(key_dir: str, roll: Roll, old: keyfiles.Key, new: keyfiles.Key, fo
             _write(key_dir, roll, roll.zone)
         ready = max(ready, (roll.ds_seen or now) + t.parent_ds_ttl)
     if now < ready:
-        return Outcome(False, (f"the new key {new.tag} may sign from {_when(ready)} ({ready - now:.0f} s from now)",),
-                       ready, roll)
+        return Outcome(False, notes + (f"the new key {new.tag} may sign from {_when(ready)} "
+                                       f"({ready - now:.0f} s from now)",), ready, roll)
     if nodes:
         check_nodes(nodes, roll.zone, _published(found))
     _save(key_dir, replace(new, state="active", activated=now))
-    if roll.kind == "ksk":  # double-DS: the new key signs the DNSKEY RRset; the old one leaves it
-        _save(key_dir, replace(old, state="retired", retired=now))
+    # The old key stays published (signing nothing): its signatures, or the DNSKEY RRset it signed, are still
+    # in caches; a key-signing key stays in the CDS/CDNSKEY too, so a parent that follows them keeps its DS
+    # until that RRset has left every cache (RFC 7583 section 3.3.2).
+    _save(key_dir, replace(old, state="published"))
+    if roll.kind == "ksk":  # double-DS: the new key signs the DNSKEY RRset
         after = now + t.dnskey_ttl + t.propagation
-        what = f"the old key {old.tag} left the DNSKEY RRset"
-    else:  # pre-publish: the old key stays published while its signatures are in caches
-        _save(key_dir, replace(old, state="published"))
+        what = f"{old.tag} stays published (and in the CDS) while the DNSKEY RRset it signed is cached"
+    else:  # pre-publish
         after = now + t.max_ttl + t.propagation
         what = f"{old.tag} stays published while its signatures are cached"
     roll = replace(roll, step="active", at=now)
@@ -201,11 +207,10 @@ def _finish(key_dir: str, roll: Roll, old: keyfiles.Key, new: keyfiles.Key, foun
         return Outcome(False, (f"the last step may be taken from {_when(ready)} ({ready - now:.0f} s from now)",),
                        ready, roll)
     if nodes:
-        check_nodes(nodes, roll.zone, _published(found), signer=new.tag if roll.kind != "ksk" else None)
-    lines = []
-    if roll.kind != "ksk":
-        _save(key_dir, replace(old, state="retired", retired=now))
-        lines += [f"{old.tag} retired: the DNSKEY RRset names {new.tag} alone", "reload every node now (or let --watch)"]
+        check_nodes(nodes, roll.zone, _published(found), signer=new.tag if roll.kind != "ksk" else None,
+                    key_signer=new.tag if roll.kind != "zsk" else None)
+    _save(key_dir, replace(old, state="retired", retired=now))
+    lines = [f"{old.tag} retired: the DNSKEY RRset names {new.tag} in its place", "reload every node now (or let --watch)"]
     if roll.kind != "zsk":
         lines.append(f"the parent may drop the DS of {old.tag} now (gtm dnssec ds {roll.zone} prints the one to keep;"
                      f" the CDS and CDNSKEY name it alone)")
@@ -219,9 +224,9 @@ def _published(found: dict[int, keyfiles.Key]) -> set[int]:
 
 
 def check_nodes(nodes: list[tuple[str, int]], zone: str, tags: set[int], signer: int | None = None,
-                timeout: float = 2.0) -> None:
-    """Each node serves a DNSKEY RRset of exactly ``tags`` (and, with ``signer``, signs its SOA with that key);
-    GtmError naming the nodes that do not."""
+                key_signer: int | None = None, timeout: float = 2.0) -> None:
+    """Each node serves a DNSKEY RRset of exactly ``tags`` (with ``key_signer``: signed by that key alone; with
+    ``signer``: its SOA signed by that key alone); GtmError naming the nodes that do not."""
     wrong = []
     for host, port in nodes:
         where = f"{host}:{port}"
@@ -234,6 +239,10 @@ def check_nodes(nodes: list[tuple[str, int]], zone: str, tags: set[int], signer:
                       for rd in rrset}
             if served != tags:
                 wrong.append(f"{where} serves keys {sorted(served) or 'none'}, not {sorted(tags)}")
+                continue
+            by = {rd.key_tag for rrset in reply.answer if rrset.rdtype == dns.rdatatype.RRSIG for rd in rrset}
+            if key_signer is not None and by != {key_signer}:
+                wrong.append(f"{where} signs its DNSKEY RRset with {sorted(by) or 'nothing'}, not {key_signer}")
                 continue
             if signer is not None:
                 soa = dns.query.udp(dns.message.make_query(zone, "SOA", want_dnssec=True), host, port=port,

@@ -9,9 +9,11 @@
 """
 from __future__ import annotations
 
+import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.NSEC
 
 from gtm.model import Rdata, RRset
 
@@ -38,11 +40,27 @@ def compact_nsec(name: str, types: set[int] | None, ttl: int, cut: bool = False)
     delegation (``cut``) the name with a zero octet appended to its first label, which stays out of the child
     zone (RFC 9824 section 3.4)."""
     bitmap = ({NXNAME} if types is None else set(types)) | {RRSIG, NSEC}
-    first, _, rest = name.partition(".")
-    nxt = f"{first}\\000.{rest}" if cut else "\\000." + name
-    text = f"{nxt} " + " ".join(dns.rdatatype.to_text(dns.rdatatype.RdataType(t)) for t in sorted(bitmap))
-    rd = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.NSEC, text)
+    rd = dns.rdtypes.ANY.NSEC.NSEC(dns.rdataclass.IN, dns.rdatatype.NSEC, successor(dns.name.from_text(name), cut),
+                                   dns.rdtypes.ANY.NSEC.Bitmap.from_rdtypes([dns.rdatatype.RdataType(t) for t in bitmap]))
     return RRset(name, NSEC, ttl, (Rdata(NSEC, (rd.to_wire(),)),))
+
+
+def successor(name: "dns.name.Name", cut: bool = False) -> "dns.name.Name":
+    """The name right after ``name`` in canonical order that is no name of ours: ``\\000.<name>``, or at a cut
+    ``<first label>\\000.<rest>`` (outside the child zone). A name with no room for the octets (255 in all, 63 a
+    label) has no children either: its first label's last octet is incremented instead, dropping trailing 0xff
+    octets (RFC 4471 section 3.1.2), so no name can sort between the two."""
+    labels = list(name.labels)
+    size = sum(len(label) + 1 for label in labels)  # (its wire length)
+    if not cut and size + 2 <= 255:
+        return dns.name.Name([b"\0"] + labels)
+    first = labels[0]
+    if cut and len(first) < 63 and size < 255:
+        return dns.name.Name([first + b"\0"] + labels[1:])
+    head = first.rstrip(b"\xff")
+    if not head:  # a label of 0xff octets only: the parent's successor covers it
+        return successor(dns.name.Name(labels[1:]), cut)
+    return dns.name.Name([head[:-1] + bytes([head[-1] + 1])] + labels[1:])
 
 
 def nsec_text(rrset: RRset) -> list[str]:

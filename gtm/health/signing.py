@@ -124,7 +124,8 @@ class Verifier:
             sent = float(ts)
         except ValueError:
             raise Rejected("bad_timestamp", f"timestamp is not a number ({ts[:32]!r})", 400) from None
-        self.offset = now - sent  # (authenticated: the signature covers the timestamp)
+        if nonce not in self.seen:  # (authenticated: the signature covers the timestamp; a replay does not count)
+            self.offset = now - sent
         if not abs(now - sent) <= self.skew:
             raise Rejected("stale", f"timestamp is {now - sent:+.1f} s off the node's clock (allowed ±{self.skew:g} s)")
         if sent < self.not_before:

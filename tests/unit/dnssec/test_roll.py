@@ -84,9 +84,12 @@ def test_a_key_signing_key_roll_is_double_ds(tmp_path: Path) -> None:
         advance(key_dir, zone, T, NOW, kind="zsk")
     advance(key_dir, zone, T, NOW + 100, ds_seen=True)
     swapped = advance(key_dir, zone, T, NOW + 100 + 86400)
-    assert swapped.changed and states(key_dir) == {ksk.tag: "retired", zsk.tag: "active", new: "active"}
+    assert swapped.changed and states(key_dir) == {ksk.tag: "published", zsk.tag: "active", new: "active"}
+    assert apex(tmp_path, CDS) == 2  # the parent keeps the old DS while the old DNSKEY RRset may be cached
+    assert not advance(key_dir, zone, T, NOW + 100 + 86400 + 659).changed
     done = advance(key_dir, zone, T, NOW + 100 + 86400 + 660)
     assert done.changed and any(f"drop the DS of {ksk.tag}" in line for line in done.lines)
+    assert states(key_dir) == {ksk.tag: "retired", zsk.tag: "active", new: "active"} and apex(tmp_path, CDS) == 1
 
 
 def test_a_broken_state_file_is_named(tmp_path: Path) -> None:

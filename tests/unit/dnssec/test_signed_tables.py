@@ -5,6 +5,7 @@ new window, while a health change in the same period keeps the static answers' s
 share is signed once."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import dns.dnssec
@@ -168,11 +169,79 @@ def test_the_metrics_of_a_signed_node(tmp_path: Path) -> None:
 
 def test_a_key_made_in_the_future_warns_that_the_clock_is_behind(tmp_path: Path,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
-    import time
-
     config_with(tmp_path, keys.generate("s.test", now=time.time() + 86400))
     assert "this clock is behind" in caplog.text and "s.test+013+" in caplog.text
     caplog.clear()
     (tmp_path / "keys").rename(tmp_path / "old")
     config_with(tmp_path, keys.generate("s.test"))
     assert "clock" not in caplog.text
+
+
+CNAME_ZONE = """\
+zone: c.test
+soa: {}
+ns: [ns1]
+signed: true
+dnssec: {key_dir: keys}
+records:
+  ns1: {A: 192.0.2.53}
+  "*.w": {TXT: "wild"}
+  sub: {NS: ns.sub}
+  ns.sub: {A: 192.0.2.54}
+regions:
+  one: {location: {lat: 50, lon: 8}, endpoints: [{hostname: lb.one.example.net}]}
+services:
+  shop: {regions: [one], policy: failover, answer_as: cname, fail_mode: fail_closed}
+"""
+SUB_ZONE = "zone: sub.c.test\nsoa: {}\nns: [ns]\nsigned: true\nrecords:\n  ns: {A: 192.0.2.54}\n"
+
+
+def test_denials_validators_accept_in_corner_cases(tmp_path: Path) -> None:
+    """A steered CNAME name failed closed (its NODATA bitmap names no CNAME: RFC 4035 section 5.4), a question
+    for the NSEC or the RRSIGs at a name (answered, not denied), names asked with an escaped octet (a wildcard's
+    answer and a denial signed over the octet, not its escape), and the DS of a child zone served beside its
+    parent (the parent answers it: RFC 4035 section 3.1.4.1)."""
+    from gtm.model import HealthSnapshot
+
+    (tmp_path / "c.test.yaml").write_text(CNAME_ZONE)
+    (tmp_path / "sub.c.test.yaml").write_text(SUB_ZONE)
+    for zone in ("c.test", "sub.c.test"):
+        keys.write(str(tmp_path / "keys"), keys.generate(zone, now=NOW))
+    config = published(load([str(tmp_path)]))
+    snapshot = Snapshot.first(config, health=HealthSnapshot(down_regions=frozenset({"one"})), now=NOW)
+    responder = Responder(snapshot.compile(None))
+    keyring = {dns.name.from_text(z): ask(responder, z, "DNSKEY").answer[0] for z in ("c.test.", "sub.c.test.")}
+
+    down = ask(responder, "shop.c.test.", "A")
+    assert not down.answer and validate(down, keyring, NOW)
+    (nsec,) = [r for r in down.authority if r.rdtype == dns.rdatatype.NSEC]
+    assert nsec[0].to_text().split()[1:] == ["AAAA", "RRSIG", "NSEC"]  # no CNAME, no A
+    for rtype in ("NSEC", "RRSIG"):
+        own = ask(responder, "ns1.c.test.", rtype)
+        assert own.answer and not own.authority and {r.rdtype for r in own.answer} <= {
+            dns.rdatatype.NSEC, dns.rdatatype.RRSIG}
+    escaped = ask(responder, "a\\032b.w.c.test.", "TXT")
+    assert escaped.answer and validate(escaped, keyring, NOW) == [k.tag for k in config.zones["c.test."].keys]
+    missing = ask(responder, "x\\032y.c.test.", "A")
+    assert validate(missing, keyring, NOW)
+    ds = ask(responder, "sub.c.test.", "DS")
+    (nsec,) = [r for r in ds.authority if r.rdtype == dns.rdatatype.NSEC]
+    assert str(nsec.name) == "sub.c.test." and "SOA" not in nsec[0].to_text() and " NS " in nsec[0].to_text()
+    assert {rd.signer.to_text() for r in ds.authority if r.rdtype == dns.rdatatype.RRSIG for rd in r} == {"c.test."}
+    validate(ds, keyring, NOW)
+
+
+def test_a_new_signature_period_length_starts_a_new_window(tmp_path: Path) -> None:
+    """A reload that changes dnssec.signature_period signs with a window of the new length at once (the
+    signatures of the old period would otherwise be reused with their old, nearer, expiration); a config
+    without signed zones has no signing period."""
+    config = config_with(tmp_path, keys.generate("s.test", now=NOW))
+    first = Snapshot.first(config, now=NOW)
+    assert first.epoch == period_start(NOW)
+    (tmp_path / "s.test.yaml").write_text(ZONE.replace("dnssec: {key_dir: keys}",
+                                                       "dnssec: {key_dir: keys, signature_period: 86400}"))
+    moved = first.with_config(published(load([str(tmp_path / "s.test.yaml")])), None)
+    assert moved.epoch == period_start(time.time(), 86400)
+    assert moved.with_config(published(load([str(tmp_path / "s.test.yaml")])), None).epoch == moved.epoch
+    (tmp_path / "s.test.yaml").write_text(ZONE.replace("signed: true\n", ""))
+    assert first.with_config(load([str(tmp_path / "s.test.yaml")]), None).epoch == 0

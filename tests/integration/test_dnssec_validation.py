@@ -129,7 +129,8 @@ def test_unbound_validates_a_failover_and_refuses_a_tampered_signature(world, tm
 NAMES = ["example.com", "www", "api", "shop", "ns1", "ns2", "mail1", "mail2", "_dmarc", "_sip._tcp", "_tcp", "sip",
          "status", "docs", "a.preview", "b.c.preview", "preview", "lab", "x.lab", "ns1.lab", "lb.sa-east", "sa-east",
          "big", "nope", "deep.nope"]
-TYPES = ["A", "AAAA", "MX", "TXT", "SRV", "CAA", "NS", "SOA", "DNSKEY", "CDS", "CDNSKEY", "CNAME", "DS", "PTR", "ANY"]
+TYPES = ["A", "AAAA", "MX", "TXT", "SRV", "CAA", "NS", "SOA", "DNSKEY", "CDS", "CDNSKEY", "CNAME", "DS", "PTR", "ANY",
+         "NSEC", "RRSIG"]
 
 
 def full(port: int, query: dns.message.Message) -> dns.message.Message:

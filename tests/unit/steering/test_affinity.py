@@ -17,7 +17,7 @@ REGIONS = tuple(region(n, Location(0, 10 * i), f"192.0.2.{i + 1}", f"2001:db8::{
                 for i, n in enumerate(NAMES))
 CFG = config(regions=REGIONS)
 SVC = service(NAMES, WeightedPolicy(), affinity=True)
-NETWORKS = 20_000
+NETWORKS = 8_000
 
 
 def random_nets(n: int, seed: int) -> list[steering.Client]:

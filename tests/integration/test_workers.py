@@ -307,11 +307,11 @@ def test_reloads_and_overrides_reach_the_workers(server: Server, zones: Path) ->
     assert US in ask(server.port)  # the drain survives the reload
 
 
-@pytest.mark.parametrize("udp_io,restarts", [("batched", 20), ("asyncio", 5)])
+@pytest.mark.parametrize("udp_io,restarts", [("batched", 10), ("asyncio", 5)])
 def test_takeovers_under_a_query_stream_lose_no_query(zones: Path, tmp_path: Path, udp_io: str,
                                                       restarts: int) -> None:
     """A client asks one query after another, as a resolver would (0.5 s timeout, three tries), while the
-    server is replaced 20 times (`--takeover`: the new instance gets the very same sockets, the old one stops
+    server is replaced 10 times (`--takeover`: the new instance gets the very same sockets, the old one stops
     reading once the new one's workers serve), on each UDP path. No query goes unanswered; retries are counted
     and reported."""
     path = str(tmp_path / "gtm.sock")

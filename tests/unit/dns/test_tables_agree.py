@@ -296,7 +296,7 @@ def draw_outcomes(svc: Service, config: Config, health: Effective, rdtype: int) 
     return dict(out)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(health=healths(), asked=st.lists(clients(), min_size=1, max_size=4), seed=st.integers(0, 2**32 - 1))
 def test_tables_agree_with_decide(world: tuple[Config, Locator], health: Effective,

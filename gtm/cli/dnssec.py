@@ -19,6 +19,7 @@ from typing import Any
 from gtm.cli.loading import config_paths, load
 from gtm.dnssec import keys
 from gtm.dnssec import roll as rolls
+from gtm.dnssec.sign import period_start, window
 from gtm.fleet import nodes_of
 from gtm.errors import Exit, GtmError
 from gtm.model import Config
@@ -104,7 +105,16 @@ def status(args: argparse.Namespace) -> int:
         line = rolls.status_line(key_dir, zone, rolls.timings(zone, 300, 86400), time.time())
         if line is not None:
             print(line + " (with the default --propagation and --parent-ds-ttl)")
+        if found:
+            period = config.dnssec.signature_period
+            _, until = window(time.time(), period)
+            print(f"  signatures made now are valid until {_utc(until)}; every one is made afresh from "
+                  f"{_utc(period_start(time.time(), period) + period)}")
     return Exit.OK
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
 
 
 def _seconds(text: str) -> float:

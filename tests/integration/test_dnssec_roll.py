@@ -103,3 +103,4 @@ def test_a_zsk_roll_never_breaks_validation(tmp_path: Path) -> None:
     keys = run_gtm("dnssec", "status", "-c", zones, cwd=tmp_path).stdout
     assert f"zsk {zsk} ecdsap256sha256 retired" in keys and f"zsk {new} ecdsap256sha256 active" in keys, keys
     assert f"ksk {ksk} ecdsap256sha256 active" in keys and "roll" not in keys.split("\n", 1)[1], keys
+    assert "signatures made now are valid until " in keys and "every one is made afresh from " in keys, keys

@@ -417,14 +417,21 @@ def diff(desired: Desired, existing: Iterable[RecordSpec], checks: Iterable[Exis
     # (Route53 allows one per name), and a group is never half-changed between two batches. Groups that go
     # away entirely are deleted at the end, aliases before their targets.
     replaced = {(r.name, r.type) for r in deletes} & {(r.name, r.type) for r in creates + upserts}
-    # An adopted CNAME goes in the batch that creates the records at its name, just before them: the name
-    # resolves all along (one atomic batch), and Route53 never holds a CNAME beside another type.
-    cnames = {r.name: r for r in deletes if r.type == "CNAME" and r.name in {c.name for c in creates + upserts}}
-    bound = set(cnames)
+    # A CNAME that goes (an adopted one, or a service's CNAME tree turning into addresses) is deleted in the
+    # batch that creates the records at its name, just before them; so are the records of other types at a
+    # name that a CNAME comes to (a service turning from addresses into a CNAME tree). The name resolves all
+    # along (one atomic batch), and Route53, which applies a batch in order, never holds a CNAME beside another
+    # type.
+    written = creates + upserts
+    before: dict[str, list[RecordSpec]] = {}
+    for r in deletes:
+        if any(c.name == r.name and (c.type == "CNAME") != (r.type == "CNAME") for c in written):
+            before.setdefault(r.name, []).append(r)
+    bound = set(before)
     changes: list[Change] = []
-    for r in _targets_first(creates + upserts):
-        if r.name in cnames:
-            changes.append(("DELETE", cnames.pop(r.name)))
+    for r in _targets_first(written):
+        if r.name in before:
+            changes += [("DELETE", d) for d in reversed(_targets_first(before.pop(r.name)))]
         if (r.name, r.type) in replaced:
             replaced.discard((r.name, r.type))
             changes += [("DELETE", d) for d in deletes if (d.name, d.type) == (r.name, r.type)]

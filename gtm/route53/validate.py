@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
@@ -206,6 +207,13 @@ def validate_batch(changes: Sequence[Change], existing: Mapping[Key, RecordSpec]
     elements = chars = 0
     seen: set[Key] = set()
     running = dict(existing)          # CREATE and DELETE are checked against the changes before them
+    # rrsets per (name, type) as the batch goes: Route53 applies a batch in order, so a CNAME may not be
+    # written while another type is still at its name, nor another type while a CNAME is
+    present: Counter[tuple[str, str]] = Counter((r.name, r.type) for r in existing.values())
+    types_at: dict[str, set[str]] = {}
+    for name, rtype in present:
+        types_at.setdefault(name, set()).add(rtype)
+    in_order: dict[str, str] = {}     # (reported when the batch's end state is right at that name)
     for action, rec in changes:
         at = label(rec)
         if action not in ACTIONS:
@@ -219,9 +227,22 @@ def validate_batch(changes: Sequence[Change], existing: Mapping[Key, RecordSpec]
             errors.append(f"{at}: the same rrset appears more than once in one batch")
         seen.add(rec.key)
         current = None if twice else running.get(rec.key)
+        if action != "DELETE":
+            others = types_at.get(rec.name, set()) - {rec.type}
+            clash = others if rec.type == "CNAME" else others & {"CNAME"}
+            if clash:
+                in_order.setdefault(rec.name, f"{at}: written while {', '.join(sorted(clash))} is still at "
+                                              f"{rec.name} (a CNAME shares its name with nothing: delete first, "
+                                              "earlier in the batch)")
         if action == "DELETE":
-            running.pop(rec.key, None)
+            if running.pop(rec.key, None) is not None:
+                present[(rec.name, rec.type)] -= 1
+                if not present[(rec.name, rec.type)]:
+                    types_at.get(rec.name, set()).discard(rec.type)
         else:
+            if rec.key not in running:
+                present[(rec.name, rec.type)] += 1
+                types_at.setdefault(rec.name, set()).add(rec.type)
             running[rec.key] = rec
         if action == "CREATE" and current is not None:
             errors.append(f"{at}: CREATE of an rrset that already exists")
@@ -245,6 +266,8 @@ def validate_batch(changes: Sequence[Change], existing: Mapping[Key, RecordSpec]
     written = [r for a, r in changes if a in ("CREATE", "UPSERT")]
     touched = {(r.name, r.type) for _, r in changes}
     errors.extend(_state_errors(state, touched, written))
+    errors.extend(msg for name, msg in in_order.items()
+                  if not ("CNAME" in types_at.get(name, set()) and len(types_at[name]) > 1))
     return errors
 
 

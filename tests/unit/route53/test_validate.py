@@ -233,6 +233,16 @@ def test_cname_cannot_coexist_with_other_types() -> None:
     assert errs(create(cname)) == []
 
 
+def test_a_batch_is_applied_in_order_so_a_cname_waits_for_the_other_types_to_go() -> None:
+    """Route53 applies a batch's changes in order: a CNAME written while an A is still at its name is refused
+    even when a later change deletes the A; deleting first is right. The same the other way round."""
+    a, cname = rec(), rec(type="CNAME", values=("elsewhere.example.",))
+    one(errs([("CREATE", cname), ("DELETE", a)], state(a)), API, "written while A is still at", "delete first")
+    assert errs([("DELETE", a), ("CREATE", cname)], state(a)) == []
+    one(errs([("CREATE", a), ("DELETE", cname)], state(cname)), "written while CNAME is still at")
+    assert errs([("DELETE", cname), ("CREATE", a)], state(cname)) == []
+
+
 def test_failover_has_at_most_one_primary_and_one_secondary() -> None:
     assert errs(create(rec(set_id="p", failover="PRIMARY"), rec(set_id="s", failover="SECONDARY"))) == []
     one(errs(create(rec(set_id="p1", failover="PRIMARY"), rec(set_id="p2", failover="PRIMARY"))),

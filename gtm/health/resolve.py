@@ -56,8 +56,17 @@ class HostResolver:
             return Answer(error="no resolver configured")
         fqdn = name if name.endswith(".") else name + "."
         a, aaaa = await asyncio.gather(self._one(fqdn, "A"), self._one(fqdn, "AAAA"))
-        if isinstance(a, str) or isinstance(aaaa, str):  # a failure of either type fails the lookup: half an
-            return Answer(error=a if isinstance(a, str) else str(aaaa))  # answer is no answer
+        if isinstance(a, str) and isinstance(aaaa, str):
+            return Answer(error=a)
+        if isinstance(a, str) or isinstance(aaaa, str):
+            # One type failed, the other answered: with addresses, they are used and the failed type keeps its
+            # last ones (one flaky type does not take the name down); without, it is the failure it is.
+            failed, ok, rtype = (a, aaaa, "A") if isinstance(a, str) else (str(aaaa), a, "AAAA")
+            assert not isinstance(ok, str)
+            if not ok[0]:
+                return Answer(error=failed)
+            return Answer(ok[0] if rtype == "AAAA" else (), ok[0] if rtype == "A" else (), ok[1],
+                          partial=(rtype, failed))
         (v4, ttl4, gone4), (v6, ttl6, gone6) = a, aaaa
         if not v4 and not v6:
             ttls = [t for t in (ttl4, ttl6) if t is not None]
@@ -111,6 +120,8 @@ class NameBook:
         self.records: dict[str, NameRecord] = {}
         self.lookups = 0
         self.failures: dict[str, int] = {}   # by kind: timeout, servfail, nxdomain, no address, bad answer
+        # names whose lookups answer one type only: the other type's failure, and since when
+        self.halves: dict[str, tuple[tuple[str, str], float]] = {}
 
     def track(self, names: tuple[str, ...]) -> None:
         """Keep exactly ``names`` (new ones are due at once; gone ones are forgotten)."""
@@ -135,8 +146,22 @@ class NameBook:
                 continue  # forgotten meanwhile (a reload)
             self.lookups += 1
             if not answer.error:
-                new = after_answer(old, answer.v4, answer.v6, answer.ttl if answer.ttl is not None else 0.0, now,
-                                   self.settings)
+                v4, v6 = answer.v4, answer.v6
+                if answer.partial is not None:  # the type that failed keeps its last addresses, for stale_for
+                    rtype, why = answer.partial
+                    kind = why.split(":")[0]
+                    self.failures[kind] = self.failures.get(kind, 0) + 1
+                    since = self.halves.get(name, (answer.partial, now))[1]
+                    if self.halves.get(name, (None,))[0] != answer.partial:  # (said once while it lasts)
+                        since = now
+                        log.warning("hostname %s: %s for %s (the %s answer is used; the %s addresses kept for "
+                                    "up to stale_for)", name, why, rtype, "AAAA" if rtype == "A" else "A", rtype)
+                    self.halves[name] = (answer.partial, since)
+                    if now - since <= self.settings.stale_for:
+                        v4, v6 = (old.lookup.v4, v6) if rtype == "A" else (v4, old.lookup.v6)
+                else:
+                    self.halves.pop(name, None)
+                new = after_answer(old, v4, v6, answer.ttl if answer.ttl is not None else 0.0, now, self.settings)
             else:
                 kind = answer.error.split(":")[0]
                 self.failures[kind] = self.failures.get(kind, 0) + 1

@@ -164,6 +164,9 @@ class Answer:
     ttl: float | None = None
     error: str = ""
     gone: bool = False
+    # one type answered with addresses while the other failed (a timeout, SERVFAIL): that type ("A" or
+    # "AAAA") and its failure; the name keeps its last addresses of that type (``NameBook.refresh``)
+    partial: tuple[str, str] | None = None
 
 
 MAX_CHAIN = 8  # static CNAMEs followed in our own zones

@@ -20,7 +20,8 @@ from gtm.model.names import OK, STALE, ResolverSettings
 
 class Upstream:
     """A UDP DNS server on 127.0.0.1 whose behaviour a test switches: "good" (A 192.0.2.7, TTL 1), "garbage"
-    (random bytes), "slow" (the good answer after 2 s), "servfail"."""
+    (random bytes), "slow" (the good answer after 2 s), "servfail"; "dual" (also AAAA 2001:db8::7), and the A
+    answered with AAAA unanswered ("v6-silent") or SERVFAIL ("v6-servfail")."""
 
     def __init__(self) -> None:
         self.mode = "good"
@@ -47,6 +48,13 @@ class Upstream:
                 r.set_rcode(dns.rcode.SERVFAIL)
             elif q.question[0].rdtype == 1:
                 r.answer.append(dns.rrset.from_text(q.question[0].name, 1, "IN", "A", "192.0.2.7"))
+            elif q.question[0].rdtype == 28 and self.mode == "v6-silent":
+                continue  # AAAA questions go unanswered (a timeout); A is answered
+            elif q.question[0].rdtype == 28 and self.mode in ("dual", "v6-servfail"):
+                if self.mode == "v6-servfail":
+                    r.set_rcode(dns.rcode.SERVFAIL)
+                else:
+                    r.answer.append(dns.rrset.from_text(q.question[0].name, 1, "IN", "AAAA", "2001:db8::7"))
             if self.mode == "slow":
                 threading.Timer(2.0, self.sock.sendto, (r.to_wire(), peer)).start()
             else:
@@ -102,3 +110,31 @@ def test_garbage_slow_and_servfail_are_bounded_counted_and_the_last_addresses_ke
     clock.now += 5
     refresh()
     assert book.records["lb.example.net"].lookup.state == OK and book.records["lb.example.net"].failures == 0
+
+
+def test_one_type_failing_keeps_its_last_addresses_while_the_other_answers(upstream: Upstream) -> None:
+    """A answered, AAAA timing out or SERVFAIL: the name is resolved, with the A answer and its last AAAA
+    addresses (for stale_for, then none), and the failure is counted. Both failing is the name's failure."""
+    settings = ResolverSettings(servers=(("127.0.0.1", upstream.port),), timeout=0.5, stale_for=30, min_ttl=1)
+    clock = Clock()
+    book = NameBook(HostResolver(settings), clock)
+    book.track(("lb.example.net",))
+    upstream.mode = "dual"
+    asyncio.run(book.refresh(["lb.example.net"]))
+    assert (book.records["lb.example.net"].lookup.v4, book.records["lb.example.net"].lookup.v6) == (
+        ("192.0.2.7",), ("2001:db8::7",))
+    for mode, kind in (("v6-silent", "timeout"), ("v6-servfail", "servfail")):
+        upstream.mode = mode
+        clock.now += 5
+        asyncio.run(book.refresh(["lb.example.net"]))
+        rec = book.records["lb.example.net"]
+        assert (rec.lookup.state, rec.lookup.v4, rec.lookup.v6) == (OK, ("192.0.2.7",), ("2001:db8::7",)), mode
+        assert book.failures.get(kind) == 1, (mode, book.failures)
+    clock.now += 31  # past stale_for since AAAA first failed: its old addresses go
+    asyncio.run(book.refresh(["lb.example.net"]))
+    rec = book.records["lb.example.net"]
+    assert (rec.lookup.state, rec.lookup.v4, rec.lookup.v6) == (OK, ("192.0.2.7",), ())
+    upstream.mode = "servfail"  # both types fail: the name's failure, its last addresses kept (stale)
+    clock.now += 5
+    asyncio.run(book.refresh(["lb.example.net"]))
+    assert book.records["lb.example.net"].lookup.state == STALE

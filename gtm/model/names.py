@@ -184,14 +184,16 @@ def own_answer(config: Config, name: str) -> Answer | str | None:
                    key=lambda z: len(z.origin), default=None)  # the most specific zone, as the server picks it
         if zone is None or _below_cut(zone, fqdn):
             return None if fqdn == name + "." else fqdn.rstrip(".")
-        types = zone.rrsets.get(fqdn) or _wildcard(zone, fqdn)
+        there = _exists(zone, fqdn)  # (an empty non-terminal exists: no address, and no wildcard for it)
+        types = zone.rrsets.get(fqdn) or ({} if there else _wildcard(zone, fqdn))
         if CNAME in types and types[CNAME].rdatas:
             fqdn = types[CNAME].rdatas[0].target or ""
             continue
         v4 = tuple(str(rd.fields[0]) for rd in types[A].rdatas) if A in types else ()
         v6 = tuple(str(rd.fields[0]) for rd in types[AAAA].rdatas) if AAAA in types else ()
         if not v4 and not v6:
-            return Answer(error="nxdomain" if not types else "no address", gone=True, ttl=float(zone.negative_ttl))
+            return Answer(error="nxdomain" if not types and not there else "no address", gone=True,
+                          ttl=float(zone.negative_ttl))
         ttls = [types[t].ttl for t in (A, AAAA) if t in types]
         return Answer(v4, v6, float(min(ttls)))
     return Answer(error="bad answer: a CNAME chain too long", gone=False)
@@ -207,14 +209,25 @@ def _below_cut(zone: Any, fqdn: str) -> bool:
     return False
 
 
+def _exists(zone: Any, name: str) -> bool:
+    """Whether ``name`` exists in ``zone``: it has data, or it is an empty non-terminal (a name below it has)."""
+    if name in zone.rrsets:
+        return True
+    exists = getattr(zone.rrsets, "exists", None)  # a packed zone knows its names
+    if exists is not None:
+        return bool(exists(name))
+    return any(owner.endswith("." + name) for owner in zone.rrsets)
+
+
 def _wildcard(zone: Any, fqdn: str) -> Mapping[int, Any]:
     """The RRsets a wildcard gives ``fqdn``: going up from its parent, the first ``*.<ancestor>`` there is,
-    unless a name with data comes first (the closest encloser, RFC 4592 section 3.3.1)."""
+    unless a name that exists comes first, empty non-terminals included (the closest encloser, RFC 4592
+    section 3.3.1)."""
     n = fqdn.split(".", 1)[1] if "." in fqdn.rstrip(".") else "."
     while True:
         wild = zone.rrsets.get("*." + n)
         if wild is not None:
             return wild
-        if n == zone.origin or zone.rrsets.get(n) is not None or "." not in n.rstrip("."):
+        if n == zone.origin or _exists(zone, n) or "." not in n.rstrip("."):
             return {}
         n = n.split(".", 1)[1]

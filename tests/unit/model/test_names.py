@@ -78,8 +78,9 @@ def test_which_states_are_answered_under_which_policy() -> None:
 
 
 def test_a_name_of_our_own_zones_is_answered_as_the_server_would(tmp_path: object) -> None:
-    """own_answer: the most specific of our zones, static CNAMEs, wildcards; a name below a delegation, or a
-    CNAME out of our zones, goes to the resolvers; a name that is not there is NXDOMAIN."""
+    """own_answer: the most specific of our zones, static CNAMEs, wildcards (and the empty non-terminals that
+    stop them); a name below a delegation, or a CNAME out of our zones, goes to the resolvers; a name that is
+    not there is NXDOMAIN."""
     from pathlib import Path
 
     from gtm.config import load
@@ -88,13 +89,20 @@ def test_a_name_of_our_own_zones_is_answered_as_the_server_would(tmp_path: objec
     d = Path(str(tmp_path))
     (d / "a.yaml").write_text("zone: example.com\nsoa: {}\nns: [ns1]\nrecords:\n  ns1: {A: 192.0.2.53}\n"
                               "  lb: {A: 192.0.2.1}\n  alias: {CNAME: lb}\n  out: {CNAME: lb.example.net.}\n"
-                              "  '*.wild': {A: 192.0.2.9}\n  del: {NS: ns.elsewhere.net.}\n")
+                              "  '*.wild': {A: 192.0.2.9}\n  del: {NS: ns.elsewhere.net.}\n"
+                              "  a.ent.wild: {A: 192.0.2.10}\n")
     (d / "b.yaml").write_text("zone: sub.example.com\nsoa: {}\nns: [ns1]\nrecords:\n  ns1: {A: 192.0.2.53}\n"
                               "  lb: {AAAA: '2001:db8::1'}\n")
     cfg = load([str(d)])
     assert own_answer(cfg, "alias.example.com") == Answer(("192.0.2.1",), (), 3600.0)
     assert own_answer(cfg, "lb.sub.example.com") == Answer((), ("2001:db8::1",), 3600.0)  # the child zone's data
     assert own_answer(cfg, "a.wild.example.com") == Answer(("192.0.2.9",), (), 3600.0)
+    # ent.wild.example.com is an empty non-terminal: it exists (no address), and it is the closest encloser of
+    # the names below it, which *.wild does not reach (RFC 4592 section 2.2.2), as the server answers
+    ent = own_answer(cfg, "ent.wild.example.com")
+    assert isinstance(ent, Answer) and (ent.error, ent.gone) == ("no address", True)
+    below = own_answer(cfg, "x.ent.wild.example.com")
+    assert isinstance(below, Answer) and below.error == "nxdomain"
     assert own_answer(cfg, "x.del.example.com") is None  # below a delegation: the resolvers answer it
     assert own_answer(cfg, "out.example.com") == "lb.example.net"  # a CNAME out of our zones: ask for its target
     assert own_answer(cfg, "lb.example.org") is None

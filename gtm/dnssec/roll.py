@@ -108,10 +108,6 @@ def _write(key_dir: str, roll: Roll | None, zone: str) -> None:
     write_atomic(str(path), (json.dumps({"format": FORMAT, **asdict(roll)}, indent=1) + "\n").encode(), mode=0o600)
 
 
-def _save(key_dir: str, key: keyfiles.Key) -> None:
-    keyfiles.write(key_dir, replace(key, path=""))
-
-
 def _when(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
 
@@ -149,7 +145,7 @@ def _start(key_dir: str, origin: str, found: dict[int, keyfiles.Key], now: float
     old = olds[0]
     new = keyfiles.generate(origin, keyfiles.ALGORITHM_NAMES[old.algorithm], kind, now, avoid=set(found))
     new = replace(new, state="published", activated=None)
-    _save(key_dir, new)
+    keyfiles.write(key_dir, new)
     roll = Roll(origin, kind, old.tag, new.tag, "published", now)
     _write(key_dir, roll, origin)
     ready = now + t.dnskey_ttl + t.propagation
@@ -182,11 +178,11 @@ def _activate(key_dir: str, roll: Roll, old: keyfiles.Key, new: keyfiles.Key, fo
                                        f"({ready - now:.0f} s from now)",), ready, roll)
     if nodes:
         check_nodes(nodes, roll.zone, _published(found))
-    _save(key_dir, replace(new, state="active", activated=now))
+    keyfiles.write(key_dir, replace(new, state="active", activated=now))
     # The old key stays published (signing nothing): its signatures, or the DNSKEY RRset it signed, are still
     # in caches; a key-signing key stays in the CDS/CDNSKEY too, so a parent that follows them keeps its DS
     # until that RRset has left every cache (RFC 7583 section 3.3.2).
-    _save(key_dir, replace(old, state="published"))
+    keyfiles.write(key_dir, replace(old, state="published"))
     if roll.kind == "ksk":  # double-DS: the new key signs the DNSKEY RRset
         after = now + t.dnskey_ttl + t.propagation
         what = f"{old.tag} stays published (and in the CDS) while the DNSKEY RRset it signed is cached"
@@ -209,7 +205,7 @@ def _finish(key_dir: str, roll: Roll, old: keyfiles.Key, new: keyfiles.Key, foun
     if nodes:
         check_nodes(nodes, roll.zone, _published(found), signer=new.tag if roll.kind != "ksk" else None,
                     key_signer=new.tag if roll.kind != "zsk" else None)
-    _save(key_dir, replace(old, state="retired", retired=now))
+    keyfiles.write(key_dir, replace(old, state="retired", retired=now))
     lines = [f"{old.tag} retired: the DNSKEY RRset names {new.tag} in its place", "reload every node now (or let --watch)"]
     if roll.kind != "zsk":
         lines.append(f"the parent may drop the DS of {old.tag} now (gtm dnssec ds {roll.zone} prints the one to keep;"
